@@ -1,0 +1,101 @@
+/**
+ * `createApp(config)`: builds the store, the services and the router, and returns the request
+ * handler. This is the one place where errors become responses.
+ *
+ * @module
+ */
+import type { Config } from "./config.ts";
+import { RegistryError } from "./errors.ts";
+import { buildRouter } from "./http/routes.ts";
+import { createRegistry, type Registry } from "./services/registry.ts";
+import { FsStore } from "./storage/fs/fs_store.ts";
+import { MemoryStore } from "./storage/memory/memory_store.ts";
+import type { Store } from "./storage/store.ts";
+
+/** Headers on every response. */
+const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
+
+/** A built registry application. */
+export interface App {
+  /** Answers one request. */
+  handler: (request: Request) => Promise<Response>;
+  /** The services (for admin commands and tests). */
+  registry: Registry;
+  /** Stops background work. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createApp}. */
+export interface AppOptions {
+  /** Use this store instead of the one the config names. */
+  store?: Store;
+  /** Where unexpected errors are reported (defaults to stderr as JSON). */
+  logError?: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/** Build the store a config names. */
+export function createStore(config: Config): Store {
+  return config.storage === "memory" ? new MemoryStore() : new FsStore(config.dataDir);
+}
+
+/** Build a registry application from a configuration. */
+export function createApp(config: Config, options: AppOptions = {}): App {
+  const store = options.store ?? createStore(config);
+  const registry = createRegistry(config, store);
+  const router = buildRouter(registry);
+  const logError = options.logError ??
+    ((message, fields) =>
+      console.error(
+        JSON.stringify({ level: "error", time: new Date().toISOString(), message, ...fields }),
+      ));
+
+  const dispatch = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    const match = router.match(request.method, request.url);
+    if (match.kind === "none") {
+      throw new RegistryError("NAME_UNKNOWN", { path: url.pathname.slice(0, 300) }, {
+        status: 404,
+        message: "not found",
+      });
+    }
+    if (match.kind === "method") {
+      throw new RegistryError("UNSUPPORTED", { method: request.method }, {
+        status: 405,
+        message: `method ${request.method} not allowed here`,
+        headers: { Allow: match.allowed.join(", ") },
+      });
+    }
+    if (config.readOnly && request.method !== "GET" && request.method !== "HEAD") {
+      throw new RegistryError("UNSUPPORTED", null, {
+        message: "the registry is in read-only mode",
+      });
+    }
+    return await match.handler({ request, url, params: match.params });
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    let response: Response;
+    try {
+      response = await dispatch(request);
+    } catch (error) {
+      if (!(error instanceof RegistryError)) {
+        const requestId = crypto.randomUUID();
+        if (!request.signal.aborted) {
+          logError("unexpected error", {
+            requestId,
+            method: request.method,
+            path: new URL(request.url).pathname,
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+        }
+        error = new RegistryError("UNKNOWN", { requestId });
+      }
+      await request.body?.cancel().catch(() => {});
+      response = (error as RegistryError).toResponse(request.method);
+    }
+    for (const [key, value] of Object.entries(COMMON_HEADERS)) response.headers.set(key, value);
+    return response;
+  };
+
+  return { handler, registry, close: () => Promise.resolve() };
+}

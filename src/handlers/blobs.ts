@@ -1,0 +1,57 @@
+/**
+ * Blob GET, HEAD and DELETE: exact bytes, `ETag`, single ranges (206/416).
+ *
+ * @module
+ */
+import { RegistryError } from "../errors.ts";
+import { parseRange } from "../http/range.ts";
+import type { Handler } from "../http/router.ts";
+import { parseDigest } from "../oci/digest.ts";
+import type { Registry } from "../services/registry.ts";
+import { empty, repoName, requireDeletes } from "./common.ts";
+
+/** Handlers of `/v2/<name>/blobs/<digest>`. */
+export function blobHandlers(registry: Registry): Record<"get" | "delete", Handler> {
+  return {
+    async get({ request, params }) {
+      const name = repoName(params);
+      const digest = parseDigest(params.digest ?? "");
+      const size = await registry.blobs.stat(name, digest);
+      const etag = `"${digest.value}"`;
+      const headers: Record<string, string> = {
+        "Content-Type": "application/octet-stream",
+        "Docker-Content-Digest": digest.value,
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "max-age=31536000",
+      };
+      const inm = request.headers.get("If-None-Match");
+      if (inm && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+        return new Response(null, { status: 304, headers });
+      }
+      let range = parseRange(request.headers.get("Range"), size);
+      const ifRange = request.headers.get("If-Range");
+      if (range && ifRange !== null && ifRange.trim() !== etag) range = undefined;
+      if (range === "unsatisfiable") {
+        throw new RegistryError("RANGE_INVALID", { size }, {
+          message: "requested range not satisfiable",
+          headers: { "Content-Range": `bytes */${size}` },
+        });
+      }
+      const length = range ? range.end - range.start + 1 : size;
+      headers["Content-Length"] = String(length);
+      const status = range ? 206 : 200;
+      if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
+      if (request.method === "HEAD") return new Response(null, { status, headers });
+      const content = await registry.blobs.open(name, digest, range);
+      return new Response(content.body, { status, headers });
+    },
+
+    async delete({ params }) {
+      requireDeletes(registry);
+      const name = repoName(params);
+      await registry.blobs.delete(name, parseDigest(params.digest ?? ""));
+      return empty(202);
+    },
+  };
+}

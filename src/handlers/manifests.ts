@@ -1,0 +1,54 @@
+/**
+ * Manifest GET, HEAD, PUT and DELETE.
+ *
+ * @module
+ */
+import type { Handler } from "../http/router.ts";
+import type { Registry } from "../services/registry.ts";
+import { empty, repoName, requireDeletes } from "./common.ts";
+
+/** Handlers of `/v2/<name>/manifests/<reference>`. */
+export function manifestHandlers(registry: Registry): Record<"get" | "put" | "delete", Handler> {
+  const { manifests } = registry;
+  return {
+    async get({ request, params }) {
+      const name = repoName(params);
+      const manifest = await manifests.get(name, params.reference ?? "");
+      const etag = `"${manifest.digest.value}"`;
+      const headers = {
+        "Content-Type": manifest.mediaType,
+        "Content-Length": String(manifest.bytes.byteLength),
+        "Docker-Content-Digest": manifest.digest.value,
+        "ETag": etag,
+      };
+      if (request.headers.get("If-None-Match") === etag) {
+        return new Response(null, { status: 304, headers });
+      }
+      const body = request.method === "HEAD" ? null : manifest.bytes;
+      return new Response(body, { status: 200, headers });
+    },
+
+    async put({ request, params }) {
+      const name = repoName(params);
+      const result = await manifests.put(
+        name,
+        params.reference ?? "",
+        request.headers.get("Content-Type") ?? "",
+        request.body,
+      );
+      const headers: Record<string, string> = {
+        "Location": `/v2/${name}/manifests/${result.digest.value}`,
+        "Docker-Content-Digest": result.digest.value,
+      };
+      if (result.subject) headers["OCI-Subject"] = result.subject.value;
+      return empty(201, headers);
+    },
+
+    async delete({ params }) {
+      requireDeletes(registry);
+      const name = repoName(params);
+      await manifests.delete(name, params.reference ?? "");
+      return empty(202);
+    },
+  };
+}

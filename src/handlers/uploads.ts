@@ -1,0 +1,120 @@
+/**
+ * Upload endpoints: open (POST, monolithic or mount), PATCH a chunk, GET status, PUT to close,
+ * DELETE to cancel.
+ *
+ * @module
+ */
+import { RegistryError } from "../errors.ts";
+import { parseContentLength, parseContentRange } from "../http/range.ts";
+import type { Handler, RequestContext } from "../http/router.ts";
+import { parseDigest } from "../oci/digest.ts";
+import { checkName } from "../oci/names.ts";
+import type { Registry } from "../services/registry.ts";
+import { type Chunk, rangeHeader, uploadLocation } from "../services/uploads.ts";
+import { empty, repoName } from "./common.ts";
+
+/** Handlers of `/v2/<name>/blobs/uploads/[<id>]`. */
+export function uploadHandlers(
+  registry: Registry,
+): Record<"start" | "patch" | "status" | "put" | "cancel", Handler> {
+  const { uploads } = registry;
+
+  const sessionHeaders = (name: string, id: string, size: number) => ({
+    "Location": uploadLocation(name, id),
+    "Range": rangeHeader(size),
+    "Docker-Upload-UUID": id,
+  });
+
+  const created = (name: string, digest: string) =>
+    empty(201, { "Location": `/v2/${name}/blobs/${digest}`, "Docker-Content-Digest": digest });
+
+  return {
+    async start(ctx) {
+      const name = repoName(ctx.params);
+      const query = ctx.url.searchParams;
+      const mount = query.get("mount");
+      if (mount !== null) {
+        const digest = parseDigest(mount);
+        const from = query.get("from");
+        if (from !== null) checkName(from);
+        await ctx.request.body?.cancel();
+        if (await uploads.mount(name, digest, from ?? undefined)) {
+          return created(name, digest.value);
+        }
+      }
+      const digestParam = mount === null ? query.get("digest") : null;
+      if (digestParam !== null) {
+        const digest = parseDigest(digestParam);
+        await uploads.monolithic(name, digest, chunkOf(ctx, false));
+        return created(name, digest.value);
+      }
+      await ctx.request.body?.cancel();
+      const id = await uploads.start(name);
+      return empty(202, sessionHeaders(name, id, 0));
+    },
+
+    async patch(ctx) {
+      const name = repoName(ctx.params);
+      const id = ctx.params.id ?? "";
+      const size = await uploads.append(name, id, chunkOf(ctx, true));
+      return empty(202, sessionHeaders(name, id, size));
+    },
+
+    async status(ctx) {
+      const name = repoName(ctx.params);
+      const id = ctx.params.id ?? "";
+      const size = await uploads.status(name, id);
+      return empty(204, sessionHeaders(name, id, size));
+    },
+
+    async put(ctx) {
+      const name = repoName(ctx.params);
+      const id = ctx.params.id ?? "";
+      const digestParam = ctx.url.searchParams.get("digest");
+      if (digestParam === null) {
+        await ctx.request.body?.cancel();
+        throw new RegistryError("DIGEST_INVALID", null, {
+          message: "closing an upload needs ?digest=",
+        });
+      }
+      const digest = parseDigest(digestParam);
+      await uploads.complete(name, id, digest, chunkOf(ctx, true));
+      return created(name, digest.value);
+    },
+
+    async cancel(ctx) {
+      const name = repoName(ctx.params);
+      await uploads.cancel(name, ctx.params.id ?? "");
+      return empty(204);
+    },
+  };
+}
+
+/** The chunk a request carries, with its declared length and (for PATCH/PUT) range. */
+function chunkOf(ctx: RequestContext, withRange: boolean): Chunk {
+  const { request } = ctx;
+  const length = parseContentLength(request.headers.get("Content-Length"));
+  if (length === "invalid") {
+    throw new RegistryError("SIZE_INVALID", null, { message: "invalid Content-Length" });
+  }
+  const chunk: Chunk = { body: request.body, signal: request.signal };
+  if (length !== undefined) chunk.length = length;
+  if (length === 0) chunk.body = null;
+  if (withRange) {
+    const range = parseContentRange(request.headers.get("Content-Range"));
+    if (range === "invalid") {
+      throw new RegistryError("RANGE_INVALID", null, { message: "invalid Content-Range" });
+    }
+    if (range) {
+      const declared = range.end - range.start + 1;
+      if (length !== undefined && length !== declared) {
+        throw new RegistryError("SIZE_INVALID", { contentLength: length, contentRange: declared }, {
+          message: "Content-Length does not match Content-Range",
+        });
+      }
+      chunk.start = range.start;
+      chunk.length = declared;
+    }
+  }
+  return chunk;
+}

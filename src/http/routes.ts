@@ -1,0 +1,36 @@
+/**
+ * The whole `/v2` route table, on one screen.
+ *
+ * @module
+ */
+import { blobHandlers } from "../handlers/blobs.ts";
+import { manifestHandlers } from "../handlers/manifests.ts";
+import { uploadHandlers } from "../handlers/uploads.ts";
+import type { Registry } from "../services/registry.ts";
+import { Router } from "./router.ts";
+
+const NAME = ":name(.+)";
+
+/** Build the router of a registry. */
+export function buildRouter(registry: Registry): Router {
+  const blobs = blobHandlers(registry);
+  const uploads = uploadHandlers(registry);
+  const manifests = manifestHandlers(registry);
+  const base = () =>
+    new Response("{}", { headers: { "Content-Type": "application/json; charset=utf-8" } });
+  return new Router()
+    .add("GET", "/v2/", base)
+    .add("HEAD", "/v2/", base)
+    .add("GET", `/v2/${NAME}/manifests/:reference`, manifests.get)
+    .add("HEAD", `/v2/${NAME}/manifests/:reference`, manifests.get)
+    .add("PUT", `/v2/${NAME}/manifests/:reference`, manifests.put)
+    .add("DELETE", `/v2/${NAME}/manifests/:reference`, manifests.delete)
+    .add("POST", `/v2/${NAME}/blobs/uploads/`, uploads.start)
+    .add("GET", `/v2/${NAME}/blobs/uploads/:id`, uploads.status)
+    .add("PATCH", `/v2/${NAME}/blobs/uploads/:id`, uploads.patch)
+    .add("PUT", `/v2/${NAME}/blobs/uploads/:id`, uploads.put)
+    .add("DELETE", `/v2/${NAME}/blobs/uploads/:id`, uploads.cancel)
+    .add("GET", `/v2/${NAME}/blobs/:digest`, blobs.get)
+    .add("HEAD", `/v2/${NAME}/blobs/:digest`, blobs.get)
+    .add("DELETE", `/v2/${NAME}/blobs/:digest`, blobs.delete);
+}

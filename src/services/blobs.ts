@@ -1,0 +1,50 @@
+/**
+ * Blobs as seen through a repository: visible only when linked into it.
+ *
+ * @module
+ */
+import { RegistryError } from "../errors.ts";
+import type { Digest } from "../oci/digest.ts";
+import type { BlobContent, ByteRange, Store } from "../storage/store.ts";
+
+/** The blob rules of one registry. */
+export class BlobService {
+  readonly #store: Store;
+
+  /** Blobs over `store`. */
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** Size of a blob linked into `name`, or `BLOB_UNKNOWN`. */
+  async stat(name: string, digest: Digest): Promise<number> {
+    const [linked, size] = await Promise.all([
+      this.#linked(name, digest),
+      this.#store.statBlob(digest),
+    ]);
+    if (!linked || size === undefined) throw unknownBlob(digest);
+    return size;
+  }
+
+  /** Open a blob linked into `name` (whole or a range already checked against its size). */
+  async open(name: string, digest: Digest, range?: ByteRange): Promise<BlobContent> {
+    if (!(await this.#linked(name, digest))) throw unknownBlob(digest);
+    const content = await this.#store.openBlob(digest, range);
+    if (!content) throw unknownBlob(digest);
+    return content;
+  }
+
+  /** Unlink a blob from `name`. */
+  async delete(name: string, digest: Digest): Promise<void> {
+    if (!(await this.#store.deleteLink(name, "layer", digest))) throw unknownBlob(digest);
+  }
+
+  async #linked(name: string, digest: Digest): Promise<boolean> {
+    return await this.#store.hasLink(name, "layer", digest) ||
+      await this.#store.hasLink(name, "manifest", digest);
+  }
+}
+
+function unknownBlob(digest: Digest): RegistryError {
+  return new RegistryError("BLOB_UNKNOWN", { digest: digest.value });
+}

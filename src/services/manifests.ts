@@ -1,0 +1,205 @@
+/**
+ * Manifests: resolve tags, validate and store pushes (exact bytes), serve and delete.
+ *
+ * @module
+ */
+import { RegistryError } from "../errors.ts";
+import { type Digest, digestBytes } from "../oci/digest.ts";
+import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
+import { parseReference, type Reference } from "../oci/names.ts";
+import type { Store } from "../storage/store.ts";
+
+/** A stored manifest. */
+export interface StoredManifest {
+  /** Its digest. */
+  digest: Digest;
+  /** Its media type (what `Content-Type` answers with). */
+  mediaType: string;
+  /** Its exact bytes. */
+  bytes: Uint8Array<ArrayBuffer>;
+  /** What validation learnt of it. */
+  parsed: ParsedManifest;
+}
+
+/** Options of the manifest service. */
+export interface ManifestOptions {
+  /** Largest manifest accepted, in bytes. */
+  maxBytes: number;
+  /** Accept indexes whose children are not in the repository. */
+  sparseIndexes: boolean;
+}
+
+/** Result of a manifest push. */
+export interface PutResult {
+  /** The manifest's digest. */
+  digest: Digest;
+  /** The subject it refers to, when any. */
+  subject?: Digest;
+}
+
+/** Most manifests kept parsed in memory (content-addressed, so never stale). */
+const CACHE_ENTRIES = 1024;
+
+/** The manifest rules of one registry. */
+export class ManifestService {
+  readonly #store: Store;
+  readonly #options: ManifestOptions;
+  readonly #cache = new Map<string, StoredManifest>();
+
+  /** Manifests over `store`. */
+  constructor(store: Store, options: ManifestOptions) {
+    this.#store = store;
+    this.#options = options;
+  }
+
+  /** The digest a reference names in `name`, or `MANIFEST_UNKNOWN`. */
+  async resolve(name: string, reference: Reference): Promise<Digest> {
+    if (reference.kind === "tag") {
+      const digest = await this.#store.getTag(name, reference.tag);
+      if (!digest) throw unknownManifest(reference.tag);
+      return digest;
+    }
+    if (!(await this.#store.hasLink(name, "manifest", reference.digest))) {
+      throw unknownManifest(reference.digest.value);
+    }
+    return reference.digest;
+  }
+
+  /** Fetch a manifest by tag or digest. */
+  async get(name: string, ref: string): Promise<StoredManifest> {
+    const digest = await this.resolve(name, parseReference(ref));
+    const stored = await this.load(digest);
+    if (!stored) throw unknownManifest(ref);
+    return stored;
+  }
+
+  /** Load (and cache) a manifest by digest from the global store, or `undefined`. */
+  async load(digest: Digest): Promise<StoredManifest | undefined> {
+    const hit = this.#cache.get(digest.value);
+    if (hit) return hit;
+    const bytes = await this.#store.readBlob(digest);
+    if (!bytes) return undefined;
+    let parsed: ParsedManifest;
+    try {
+      parsed = parseManifest(bytes);
+    } catch {
+      return undefined;
+    }
+    const stored = { digest, mediaType: parsed.mediaType, bytes, parsed };
+    this.#remember(stored);
+    return stored;
+  }
+
+  /** Validate and store a manifest pushed under a tag or digest. */
+  async put(
+    name: string,
+    ref: string,
+    contentType: string,
+    body: ReadableStream<Uint8Array> | null,
+  ): Promise<PutResult> {
+    const reference = parseReference(ref);
+    const bytes = await readLimited(body, this.#options.maxBytes);
+    const digest = digestBytes(
+      bytes,
+      reference.kind === "digest" ? reference.digest.algorithm : undefined,
+    );
+    if (reference.kind === "digest" && reference.digest.value !== digest.value) {
+      throw new RegistryError("DIGEST_INVALID", {
+        expected: reference.digest.value,
+        actual: digest.value,
+      }, { message: "manifest digest does not match its content" });
+    }
+    const parsed = parseManifest(bytes, contentType);
+    await this.#checkReferences(name, parsed);
+    await this.#store.putBlob(digest, bytes);
+    await this.#store.putLink(name, "manifest", digest);
+    if (reference.kind === "tag") await this.#store.putTag(name, reference.tag, digest);
+    this.#remember({ digest, mediaType: parsed.mediaType, bytes, parsed });
+    return { digest, ...(parsed.subject && { subject: parsed.subject.digest }) };
+  }
+
+  /** Delete by digest (the manifest and every tag on it) or by tag (the tag only). */
+  async delete(name: string, ref: string): Promise<void> {
+    const reference = parseReference(ref);
+    if (reference.kind === "tag") {
+      if (!(await this.#store.deleteTag(name, reference.tag))) throw unknownManifest(ref);
+      return;
+    }
+    const digest = reference.digest;
+    if (!(await this.#store.deleteLink(name, "manifest", digest))) throw unknownManifest(ref);
+    for (const tag of (await this.#store.listTags(name)) ?? []) {
+      if ((await this.#store.getTag(name, tag))?.value === digest.value) {
+        await this.#store.deleteTag(name, tag);
+      }
+    }
+  }
+
+  async #checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
+    const missingBlobs = await missing(parsed.blobs, (d) => this.#store.hasLink(name, "layer", d));
+    if (missingBlobs.length > 0) {
+      throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { blobs: missingBlobs }, {
+        message: `manifest references blobs not in the repository: ${missingBlobs.join(", ")}`,
+      });
+    }
+    if (this.#options.sparseIndexes) return;
+    const missingManifests = await missing(
+      parsed.manifests,
+      (d) => this.#store.hasLink(name, "manifest", d),
+    );
+    if (missingManifests.length > 0) {
+      throw new RegistryError("MANIFEST_UNKNOWN", { manifests: missingManifests }, {
+        status: 400,
+        message: `index references manifests not in the repository: ${missingManifests.join(", ")}`,
+      });
+    }
+  }
+
+  #remember(stored: StoredManifest): void {
+    this.#cache.delete(stored.digest.value);
+    this.#cache.set(stored.digest.value, stored);
+    if (this.#cache.size > CACHE_ENTRIES) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+  }
+}
+
+async function missing(
+  digests: Digest[],
+  has: (d: Digest) => Promise<boolean>,
+): Promise<string[]> {
+  const unique = [...new Map(digests.map((d) => [d.value, d])).values()];
+  const present = await Promise.all(unique.map(has));
+  return unique.filter((_, i) => !present[i]).map((d) => d.value);
+}
+
+function unknownManifest(ref: string): RegistryError {
+  return new RegistryError("MANIFEST_UNKNOWN", { reference: ref.slice(0, 200) });
+}
+
+/** Read a whole body of at most `limit` bytes, or throw 413. */
+export async function readLimited(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (!body) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.byteLength;
+    if (total > limit) {
+      throw new RegistryError("MANIFEST_INVALID", { limit }, {
+        status: 413,
+        message: `manifest exceeds the ${limit} byte limit`,
+      });
+    }
+    chunks.push(chunk);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}

@@ -1,0 +1,194 @@
+/**
+ * Blob uploads: sessions, chunks, monolithic pushes, cross-repository mounts, and the commit that
+ * verifies a digest before the blob becomes visible.
+ *
+ * @module
+ */
+import { RegistryError } from "../errors.ts";
+import { type Digest, Digester } from "../oci/digest.ts";
+import { isUploadId } from "../storage/fs/paths.ts";
+import { SizeMismatch, type Store } from "../storage/store.ts";
+import { KeyedLock } from "./keyed_lock.ts";
+
+/** A chunk of an upload as the HTTP layer hands it over. */
+export interface Chunk {
+  /** The bytes (absent for an empty body). */
+  body: ReadableStream<Uint8Array> | null;
+  /** The declared `Content-Length`, when any. */
+  length?: number;
+  /** The declared `Content-Range` start, when any: it must be the session's current size. */
+  start?: number;
+  /** Aborted when the client goes away. */
+  signal?: AbortSignal;
+}
+
+/** Uploads of one registry: hash state is kept per session between chunks. */
+export class UploadService {
+  readonly #store: Store;
+  readonly #lock = new KeyedLock();
+  /** Hash state per session, always equal to the bytes on disk when present. */
+  readonly #hashes = new Map<string, Digester>();
+
+  /** Uploads over `store`. */
+  constructor(store: Store) {
+    this.#store = store;
+  }
+
+  /** Open a session; returns its id. */
+  async start(name: string): Promise<string> {
+    const id = crypto.randomUUID();
+    await this.#store.createUpload(name, id, new Date());
+    this.#hashes.set(key(name, id), new Digester());
+    return id;
+  }
+
+  /** Bytes received so far, or `BLOB_UPLOAD_UNKNOWN`. */
+  async status(name: string, id: string): Promise<number> {
+    return (await this.#info(name, id)).size;
+  }
+
+  /** Append a chunk; returns the new size. */
+  append(name: string, id: string, chunk: Chunk): Promise<number> {
+    return this.#lock.run(key(name, id), () => this.#append(name, id, chunk));
+  }
+
+  /** Append an optional last chunk, verify `digest`, make the blob visible. */
+  complete(name: string, id: string, digest: Digest, chunk?: Chunk): Promise<void> {
+    return this.#lock.run(key(name, id), async () => {
+      if (chunk?.body) await this.#append(name, id, chunk);
+      else await this.#info(name, id);
+      const actual = await this.#digestOf(name, id, digest);
+      if (actual.value !== digest.value) {
+        await this.#drop(name, id);
+        throw new RegistryError("DIGEST_INVALID", { expected: digest.value, actual: actual.value });
+      }
+      await this.#store.commitUpload(name, id, digest);
+      this.#hashes.delete(key(name, id));
+    });
+  }
+
+  /** Push a whole blob in one request. */
+  async monolithic(name: string, digest: Digest, chunk: Chunk): Promise<void> {
+    const id = await this.start(name);
+    try {
+      await this.complete(name, id, digest, chunk);
+    } catch (error) {
+      await this.#drop(name, id);
+      throw error;
+    }
+  }
+
+  /** Cancel a session. */
+  async cancel(name: string, id: string): Promise<void> {
+    await this.#lock.run(key(name, id), async () => {
+      checkId(id);
+      if (!(await this.#drop(name, id))) throw unknownUpload(id);
+    });
+  }
+
+  /**
+   * Mount a blob into `name`: from repository `from` when given, else from the global store.
+   * Returns `false` when the blob is not available (the caller opens a session instead).
+   */
+  async mount(name: string, digest: Digest, from?: string): Promise<boolean> {
+    const available = from === undefined
+      ? (await this.#store.statBlob(digest)) !== undefined
+      : await this.#store.hasLink(from, "layer", digest) &&
+        (await this.#store.statBlob(digest)) !== undefined;
+    if (!available) return false;
+    await this.#store.putLink(name, "layer", digest);
+    return true;
+  }
+
+  /** Remove sessions older than `maxAgeMs`; returns their ids. */
+  async purge(name: string, maxAgeMs: number, now = Date.now()): Promise<string[]> {
+    const removed: string[] = [];
+    for (const { id, startedAt } of await this.#store.listUploads(name)) {
+      if (now - startedAt.getTime() < maxAgeMs) continue;
+      await this.#lock.run(key(name, id), () => this.#drop(name, id));
+      removed.push(id);
+    }
+    return removed;
+  }
+
+  async #append(name: string, id: string, chunk: Chunk): Promise<number> {
+    const { size } = await this.#info(name, id);
+    if (chunk.start !== undefined && chunk.start !== size) {
+      await chunk.body?.cancel().catch(() => {});
+      throw new RegistryError("RANGE_INVALID", { expected: size, received: chunk.start }, {
+        message: `chunk must start at ${size}`,
+        headers: { Range: rangeHeader(size), Location: uploadLocation(name, id) },
+      });
+    }
+    if (!chunk.body) {
+      if (chunk.length) throw sizeInvalid(chunk.length, 0);
+      return size;
+    }
+    const k = key(name, id);
+    const hash = this.#hashes.get(k);
+    this.#hashes.delete(k);
+    const usable = hash && hash.size === size ? hash : undefined;
+    try {
+      const options = {
+        ...(usable && { observe: (bytes: Uint8Array) => usable.update(bytes) }),
+        ...(chunk.length !== undefined && { expectedLength: chunk.length }),
+        ...(chunk.signal && { signal: chunk.signal }),
+      };
+      const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
+      if (usable) this.#hashes.set(k, usable);
+      return next;
+    } catch (error) {
+      if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      throw error;
+    }
+  }
+
+  async #digestOf(name: string, id: string, expected: Digest): Promise<Digest> {
+    const hash = this.#hashes.get(key(name, id));
+    const { size } = await this.#info(name, id);
+    if (hash && hash.algorithm === expected.algorithm && hash.size === size) return hash.peek();
+    const stream = await this.#store.readUpload(name, id);
+    if (!stream) throw unknownUpload(id);
+    const fresh = new Digester(expected.algorithm);
+    for await (const bytes of stream) fresh.update(bytes);
+    return fresh.peek();
+  }
+
+  async #info(name: string, id: string) {
+    checkId(id);
+    const info = await this.#store.statUpload(name, id);
+    if (!info) throw unknownUpload(id);
+    return info;
+  }
+
+  async #drop(name: string, id: string): Promise<boolean> {
+    this.#hashes.delete(key(name, id));
+    return await this.#store.deleteUpload(name, id);
+  }
+}
+
+function key(name: string, id: string): string {
+  return `${name}\0${id}`;
+}
+
+function checkId(id: string): void {
+  if (!isUploadId(id)) throw unknownUpload(id);
+}
+
+function unknownUpload(id: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_UNKNOWN", { id: id.slice(0, 100) });
+}
+
+function sizeInvalid(expected: number, received: number): RegistryError {
+  return new RegistryError("SIZE_INVALID", { expected, received });
+}
+
+/** The `Range` header of a session holding `size` bytes (`0-0` when empty, as distribution). */
+export function rangeHeader(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+/** The URL of an upload session. */
+export function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}

@@ -1,0 +1,379 @@
+/**
+ * The filesystem store: distribution's on-disk layout (see `paths.ts`), with atomic, durable writes.
+ *
+ * @module
+ */
+import { type Digest, isAlgorithm, tryParseDigest } from "../../oci/digest.ts";
+import {
+  type AppendOptions,
+  type BlobContent,
+  type ByteRange,
+  type LinkKind,
+  SizeMismatch,
+  type Store,
+  type UploadInfo,
+} from "../store.ts";
+import {
+  isNotFound,
+  listDir,
+  readTextOrUndefined,
+  removeIfExists,
+  renameInto,
+  statOrUndefined,
+  writeFileAtomic,
+} from "./atomic.ts";
+import { StorePaths } from "./paths.ts";
+
+/** Bytes gathered before one hash update and one write while appending. */
+const WRITE_BATCH = 1 << 20;
+/** Largest piece read per pull when serving a blob. */
+const READ_CHUNK = 1 << 20;
+const encoder = new TextEncoder();
+
+/** A {@link Store} on the local filesystem, in distribution's layout. */
+export class FsStore implements Store {
+  /** The paths of the disk tree. */
+  readonly paths: StorePaths;
+
+  /** A store rooted at `root` (distribution's `rootdirectory`). */
+  constructor(root: string) {
+    this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
+  }
+
+  async statBlob(digest: Digest): Promise<number | undefined> {
+    const info = await statOrUndefined(this.paths.blobData(digest));
+    return info?.isFile ? info.size : undefined;
+  }
+
+  async openBlob(digest: Digest, range?: ByteRange): Promise<BlobContent | undefined> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.paths.blobData(digest), { read: true });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    try {
+      const size = (await file.stat()).size;
+      const start = range?.start ?? 0;
+      const end = range?.end ?? size - 1;
+      if (start > 0) await file.seek(start, Deno.SeekMode.Start);
+      return { size, body: fileStream(file, end - start + 1) };
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  async readBlob(digest: Digest): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    try {
+      return await Deno.readFile(this.paths.blobData(digest));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async putBlob(digest: Digest, bytes: Uint8Array): Promise<void> {
+    if ((await this.statBlob(digest)) === bytes.byteLength) return;
+    await writeFileAtomic(this.paths.blobData(digest), bytes, this.paths.tmp);
+  }
+
+  async deleteBlob(digest: Digest): Promise<void> {
+    await removeIfExists(this.paths.blobDir(digest));
+  }
+
+  async *listBlobs(): AsyncIterable<Digest> {
+    for (const alg of await listDir(this.paths.blobs)) {
+      if (!alg.isDirectory || !isAlgorithm(alg.name)) continue;
+      for (const prefix of await listDir(`${this.paths.blobs}/${alg.name}`)) {
+        if (!prefix.isDirectory) continue;
+        for (const entry of await listDir(`${this.paths.blobs}/${alg.name}/${prefix.name}`)) {
+          const digest = tryParseDigest(`${alg.name}:${entry.name}`);
+          if (entry.isDirectory && digest) yield digest;
+        }
+      }
+    }
+  }
+
+  async hasLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
+    return (await statOrUndefined(this.paths.link(name, kind, digest)))?.isFile ?? false;
+  }
+
+  async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
+    await this.#writeLink(this.paths.link(name, kind, digest), digest);
+  }
+
+  async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
+    const link = this.paths.link(name, kind, digest);
+    try {
+      await Deno.remove(link);
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+    await removeIfExists(link.slice(0, link.lastIndexOf("/")));
+    return true;
+  }
+
+  async *listLinks(name: string, kind: LinkKind): AsyncIterable<Digest> {
+    const root = this.paths.linkRoot(name, kind);
+    for (const alg of await listDir(root)) {
+      if (!alg.isDirectory || !isAlgorithm(alg.name)) continue;
+      for (const entry of await listDir(`${root}/${alg.name}`)) {
+        const digest = tryParseDigest(`${alg.name}:${entry.name}`);
+        if (entry.isDirectory && digest) yield digest;
+      }
+    }
+  }
+
+  async getTag(name: string, tag: string): Promise<Digest | undefined> {
+    const text = await readTextOrUndefined(this.paths.tagCurrent(name, tag));
+    return text === undefined ? undefined : tryParseDigest(text.trim());
+  }
+
+  async putTag(name: string, tag: string, digest: Digest): Promise<void> {
+    await this.#writeLink(this.paths.tagIndex(name, tag, digest), digest);
+    await writeFileAtomic(
+      this.paths.tagCurrent(name, tag),
+      encoder.encode(digest.value),
+      this.paths.tmp,
+    );
+  }
+
+  async deleteTag(name: string, tag: string): Promise<boolean> {
+    try {
+      await Deno.remove(this.paths.tagCurrent(name, tag));
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+    await removeIfExists(this.paths.tag(name, tag));
+    return true;
+  }
+
+  async listTags(name: string): Promise<string[] | undefined> {
+    if (!(await this.hasRepository(name))) return undefined;
+    const entries = await listDir(this.paths.tags(name));
+    return entries.filter((e) => e.isDirectory).map((e) => e.name);
+  }
+
+  async hasRepository(name: string): Promise<boolean> {
+    const repo = this.paths.repo(name);
+    for (const marker of ["_manifests", "_layers", "_uploads"]) {
+      if ((await statOrUndefined(`${repo}/${marker}`))?.isDirectory) return true;
+    }
+    return false;
+  }
+
+  async listRepositories(): Promise<string[]> {
+    const names: string[] = [];
+    const walk = async (dir: string, prefix: string): Promise<void> => {
+      const entries = await listDir(dir);
+      if (prefix && entries.some((e) => e.name === "_manifests" || e.name === "_layers")) {
+        names.push(prefix);
+      }
+      for (const entry of entries) {
+        if (!entry.isDirectory || entry.name.startsWith("_")) continue;
+        await walk(`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name);
+      }
+    };
+    await walk(this.paths.repositories, "");
+    return names.sort();
+  }
+
+  async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
+    const dir = this.paths.upload(name, id);
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(this.paths.uploadData(name, id), new Uint8Array(), { createNew: true });
+    await writeFileAtomic(
+      this.paths.uploadStartedAt(name, id),
+      encoder.encode(startedAt.toISOString()),
+      this.paths.tmp,
+    );
+  }
+
+  async statUpload(name: string, id: string): Promise<UploadInfo | undefined> {
+    const data = await statOrUndefined(this.paths.uploadData(name, id));
+    if (!data?.isFile) return undefined;
+    const text = await readTextOrUndefined(this.paths.uploadStartedAt(name, id));
+    const started = text === undefined ? NaN : Date.parse(text.trim());
+    return {
+      size: data.size,
+      startedAt: Number.isNaN(started) ? (data.mtime ?? new Date(0)) : new Date(started),
+    };
+  }
+
+  async appendUpload(
+    name: string,
+    id: string,
+    offset: number,
+    body: ReadableStream<Uint8Array>,
+    options: AppendOptions = {},
+  ): Promise<number> {
+    const path = this.paths.uploadData(name, id);
+    const file = await Deno.open(path, { write: true });
+    try {
+      const size = (await file.stat()).size;
+      if (size !== offset) throw new Error(`upload ${id} is at ${size}, not ${offset}`);
+      await file.seek(offset, Deno.SeekMode.Start);
+      const written = await writeBatched(body, file, options);
+      if (options.expectedLength !== undefined && written !== options.expectedLength) {
+        throw new SizeMismatch(options.expectedLength, written);
+      }
+      return offset + written;
+    } catch (error) {
+      await file.truncate(offset).catch(() => {});
+      throw error;
+    } finally {
+      file.close();
+    }
+  }
+
+  async readUpload(name: string, id: string): Promise<ReadableStream<Uint8Array> | undefined> {
+    try {
+      const file = await Deno.open(this.paths.uploadData(name, id), { read: true });
+      const size = (await file.stat()).size;
+      return fileStream(file, size);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async commitUpload(name: string, id: string, digest: Digest): Promise<void> {
+    const data = this.paths.uploadData(name, id);
+    const file = await Deno.open(data, { read: true, write: true });
+    try {
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await renameInto(data, this.paths.blobData(digest));
+    await this.putLink(name, "layer", digest);
+    await removeIfExists(this.paths.upload(name, id));
+  }
+
+  async deleteUpload(name: string, id: string): Promise<boolean> {
+    return await removeIfExists(this.paths.upload(name, id));
+  }
+
+  async listUploads(name: string): Promise<{ id: string; startedAt: Date }[]> {
+    const sessions: { id: string; startedAt: Date }[] = [];
+    for (const entry of await listDir(this.paths.uploads(name))) {
+      if (!entry.isDirectory) continue;
+      const info = await this.statUpload(name, entry.name).catch(() => undefined);
+      if (info) sessions.push({ id: entry.name, startedAt: info.startedAt });
+    }
+    return sessions;
+  }
+
+  async #writeLink(path: string, digest: Digest): Promise<void> {
+    if ((await readTextOrUndefined(path)) === digest.value) return;
+    await writeFileAtomic(path, encoder.encode(digest.value), this.paths.tmp);
+  }
+}
+
+/**
+ * Copy a stream into a file in large batches: each batch is shown to the observer (hashed) and
+ * written while the next one is gathered. Returns the number of bytes written.
+ */
+async function writeBatched(
+  body: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  options: AppendOptions,
+): Promise<number> {
+  const reader = body.getReader();
+  const { observe, signal } = options;
+  const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let buffers = [new Uint8Array(WRITE_BATCH), new Uint8Array(WRITE_BATCH)];
+  let filled = 0;
+  let total = 0;
+  let pending: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    const batch = buffers[0]!.subarray(0, filled);
+    observe?.(batch);
+    await pending;
+    pending = writeAll(file, batch);
+    buffers = [buffers[1]!, buffers[0]!];
+    filled = 0;
+  };
+  try {
+    while (true) {
+      signal?.throwIfAborted();
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (options.expectedLength !== undefined && total > options.expectedLength) {
+        throw new SizeMismatch(options.expectedLength, total);
+      }
+      let chunk = value;
+      while (chunk.byteLength > 0) {
+        const n = Math.min(chunk.byteLength, WRITE_BATCH - filled);
+        buffers[0]!.set(chunk.subarray(0, n), filled);
+        filled += n;
+        chunk = chunk.subarray(n);
+        if (filled === WRITE_BATCH) await flush();
+      }
+    }
+    signal?.throwIfAborted();
+    if (filled > 0) await flush();
+    await pending;
+    return total;
+  } catch (error) {
+    await pending.catch(() => {});
+    reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
+}
+
+/** A byte stream of the next `length` bytes of an open file, read in large pieces; closes it. */
+function fileStream(file: Deno.FsFile, length: number): ReadableStream<Uint8Array> {
+  let remaining = length;
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      file.close();
+    }
+  };
+  return new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      if (remaining <= 0) {
+        close();
+        controller.close();
+        return;
+      }
+      try {
+        const buffer = new Uint8Array(Math.min(remaining, READ_CHUNK));
+        const n = await file.read(buffer);
+        if (n === null || n === 0) {
+          close();
+          controller.error(new Error("file ended before its expected length"));
+          return;
+        }
+        remaining -= n;
+        controller.enqueue(buffer.subarray(0, n));
+        if (remaining <= 0) {
+          close();
+          controller.close();
+        }
+      } catch (error) {
+        close();
+        controller.error(error);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+}

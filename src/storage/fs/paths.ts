@@ -1,0 +1,128 @@
+/**
+ * The on-disk tree, the same as distribution's filesystem driver, so a registry:2 data directory
+ * is served as it is:
+ *
+ * ```
+ * <root>/docker/registry/v2/
+ *   blobs/<alg>/<first two hex>/<hex>/data               global content-addressed blobs
+ *   repositories/<name>/
+ *     _layers/<alg>/<hex>/link                           blobs linked into the repository
+ *     _manifests/revisions/<alg>/<hex>/link              manifests of the repository
+ *     _manifests/tags/<tag>/current/link                 what the tag points at now
+ *     _manifests/tags/<tag>/index/<alg>/<hex>/link       every digest the tag has pointed at
+ *     _uploads/<id>/data                                 bytes of an upload session
+ *     _uploads/<id>/startedat                            RFC 3339 time the session opened
+ * ```
+ *
+ * Every path is built from validated names, tags, digests and ids, and checked to stay under root.
+ *
+ * @module
+ */
+import type { Digest } from "../../oci/digest.ts";
+import type { LinkKind } from "../store.ts";
+
+const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** Whether `id` has the shape of an upload session id. */
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+/** Builds the paths of the disk tree under one root. */
+export class StorePaths {
+  /** `<root>/docker/registry/v2`. */
+  readonly base: string;
+  /** Where temporary files are written before being renamed into place. */
+  readonly tmp: string;
+
+  /** Paths under `root` (made absolute by the caller). */
+  constructor(readonly root: string) {
+    this.base = `${root}/docker/registry/v2`;
+    this.tmp = `${root}/docker/registry/v2/_tmp`;
+  }
+
+  /** The blobs folder. */
+  get blobs(): string {
+    return `${this.base}/blobs`;
+  }
+
+  /** The repositories folder. */
+  get repositories(): string {
+    return `${this.base}/repositories`;
+  }
+
+  /** Folder of one blob. */
+  blobDir(d: Digest): string {
+    return `${this.base}/blobs/${d.algorithm}/${d.hex.slice(0, 2)}/${d.hex}`;
+  }
+
+  /** Data file of one blob. */
+  blobData(d: Digest): string {
+    return `${this.blobDir(d)}/data`;
+  }
+
+  /** Folder of a repository. */
+  repo(name: string): string {
+    return this.#safe(`${this.base}/repositories/${name}`, name);
+  }
+
+  /** Folder holding a repository's links of one kind for one algorithm. */
+  linkRoot(name: string, kind: LinkKind): string {
+    return kind === "layer"
+      ? `${this.repo(name)}/_layers`
+      : `${this.repo(name)}/_manifests/revisions`;
+  }
+
+  /** Link file of a digest in a repository. */
+  link(name: string, kind: LinkKind, d: Digest): string {
+    return `${this.linkRoot(name, kind)}/${d.algorithm}/${d.hex}/link`;
+  }
+
+  /** Folder of all tags. */
+  tags(name: string): string {
+    return `${this.repo(name)}/_manifests/tags`;
+  }
+
+  /** Folder of one tag. */
+  tag(name: string, tag: string): string {
+    return this.#safe(`${this.tags(name)}/${tag}`, tag);
+  }
+
+  /** The tag's current link. */
+  tagCurrent(name: string, tag: string): string {
+    return `${this.tag(name, tag)}/current/link`;
+  }
+
+  /** The tag's index entry for a digest. */
+  tagIndex(name: string, tag: string, d: Digest): string {
+    return `${this.tag(name, tag)}/index/${d.algorithm}/${d.hex}/link`;
+  }
+
+  /** Folder of upload sessions. */
+  uploads(name: string): string {
+    return `${this.repo(name)}/_uploads`;
+  }
+
+  /** Folder of one upload session. */
+  upload(name: string, id: string): string {
+    if (!isUploadId(id)) throw new Error(`invalid upload id ${JSON.stringify(id)}`);
+    return `${this.uploads(name)}/${id}`;
+  }
+
+  /** Data file of an upload session. */
+  uploadData(name: string, id: string): string {
+    return `${this.upload(name, id)}/data`;
+  }
+
+  /** Start-time file of an upload session. */
+  uploadStartedAt(name: string, id: string): string {
+    return `${this.upload(name, id)}/startedat`;
+  }
+
+  #safe(path: string, part: string): string {
+    if (part === "" || part.split("/").some((c) => c === "" || c === "." || c === "..")) {
+      throw new Error(`unsafe path component ${JSON.stringify(part)}`);
+    }
+    return path;
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The storage interface every backend implements: a global content-addressed blob store,
+ * per-repository links (layers and manifest revisions), tags, and upload sessions.
+ *
+ * Absence is `undefined` (or `false`); only real I/O failures throw.
+ *
+ * @module
+ */
+import type { Digest } from "../oci/digest.ts";
+
+/** Which link set of a repository: blobs (`_layers`) or manifest revisions (`_manifests/revisions`). */
+export type LinkKind = "layer" | "manifest";
+
+/** An inclusive byte range. */
+export interface ByteRange {
+  /** First byte. */
+  start: number;
+  /** Last byte, inclusive. */
+  end: number;
+}
+
+/** An opened blob: its full size and a stream of the requested bytes. */
+export interface BlobContent {
+  /** Size of the whole blob. */
+  size: number;
+  /** The bytes requested (the whole blob, or the range). */
+  body: ReadableStream<Uint8Array>;
+}
+
+/** What is known about an upload session. */
+export interface UploadInfo {
+  /** Bytes received so far. */
+  size: number;
+  /** When the session was opened. */
+  startedAt: Date;
+}
+
+/** Called with every batch of bytes an append writes, in order (used to hash while writing). */
+export type ByteObserver = (bytes: Uint8Array) => void;
+
+/** Options of {@link Store.appendUpload}. */
+export interface AppendOptions {
+  /** Sees every byte written, in order. */
+  observe?: ByteObserver;
+  /** Exact number of bytes expected; a body of another length fails with {@link SizeMismatch}. */
+  expectedLength?: number;
+  /** Aborts the append. */
+  signal?: AbortSignal;
+}
+
+/** Thrown by {@link Store.appendUpload} when the body's length differs from the one expected. */
+export class SizeMismatch extends Error {
+  /** Build the error from the expected and received lengths. */
+  constructor(readonly expected: number, readonly received: number) {
+    super(`expected ${expected} bytes, received ${received}`);
+    this.name = "SizeMismatch";
+  }
+}
+
+/** The storage interface of berth. */
+export interface Store {
+  /** Size of a blob in the global store, or `undefined`. */
+  statBlob(digest: Digest): Promise<number | undefined>;
+  /** Open a blob for streaming, whole or one range (already checked against its size). */
+  openBlob(digest: Digest, range?: ByteRange): Promise<BlobContent | undefined>;
+  /** Read a small blob whole, or `undefined` when absent. */
+  readBlob(digest: Digest): Promise<Uint8Array<ArrayBuffer> | undefined>;
+  /** Store small content (a manifest) whose digest the caller has verified; atomic. */
+  putBlob(digest: Digest, bytes: Uint8Array): Promise<void>;
+  /** Remove a blob from the global store (garbage collection). */
+  deleteBlob(digest: Digest): Promise<void>;
+  /** Every blob in the global store. */
+  listBlobs(): AsyncIterable<Digest>;
+
+  /** Whether the repository links `digest` in the given set. */
+  hasLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean>;
+  /** Link `digest` into the repository (idempotent). */
+  putLink(name: string, kind: LinkKind, digest: Digest): Promise<void>;
+  /** Unlink `digest` from the repository; `false` when it was not linked. */
+  deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean>;
+  /** Every digest linked in the given set of the repository. */
+  listLinks(name: string, kind: LinkKind): AsyncIterable<Digest>;
+
+  /** The digest a tag points at, or `undefined`. */
+  getTag(name: string, tag: string): Promise<Digest | undefined>;
+  /** Point a tag at a digest (atomic). */
+  putTag(name: string, tag: string, digest: Digest): Promise<void>;
+  /** Remove a tag; `false` when it did not exist. */
+  deleteTag(name: string, tag: string): Promise<boolean>;
+  /** The repository's tags (unsorted), or `undefined` when the repository is unknown. */
+  listTags(name: string): Promise<string[] | undefined>;
+  /** Whether the repository exists. */
+  hasRepository(name: string): Promise<boolean>;
+  /** Every repository name, sorted. */
+  listRepositories(): Promise<string[]>;
+
+  /** Open a new, empty upload session. */
+  createUpload(name: string, id: string, startedAt: Date): Promise<void>;
+  /** State of an upload session, or `undefined`. */
+  statUpload(name: string, id: string): Promise<UploadInfo | undefined>;
+  /**
+   * Append a stream at `offset` (which must be the session's current size); returns the new size.
+   * On failure the session is cut back to `offset`.
+   */
+  appendUpload(
+    name: string,
+    id: string,
+    offset: number,
+    body: ReadableStream<Uint8Array>,
+    options?: AppendOptions,
+  ): Promise<number>;
+  /** Stream an upload's bytes received so far (to re-hash after a restart). */
+  readUpload(name: string, id: string): Promise<ReadableStream<Uint8Array> | undefined>;
+  /**
+   * Make an upload's bytes the blob `digest` (verified by the caller) durably, link it into the
+   * repository, and remove the session.
+   */
+  commitUpload(name: string, id: string, digest: Digest): Promise<void>;
+  /** Remove an upload session; `false` when it did not exist. */
+  deleteUpload(name: string, id: string): Promise<boolean>;
+  /** Every open upload session of a repository. */
+  listUploads(name: string): Promise<{ id: string; startedAt: Date }[]>;
+}

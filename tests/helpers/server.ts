@@ -1,0 +1,156 @@
+/**
+ * Test servers: berth on 127.0.0.1 with an ephemeral port and a fresh temporary data directory.
+ *
+ * In-process by default (fast). With `BERTH_TEST_COMMAND` set (e.g. `deno run -A dist/berth.js`),
+ * every server is that command run as a child process instead, so the shipped bundle passes the
+ * same tests.
+ *
+ * @module
+ */
+import { createApp } from "../../src/app.ts";
+import { type Config, makeConfig } from "../../src/config.ts";
+
+/** A running test server. */
+export interface TestServer {
+  /** Base URL, `http://127.0.0.1:<port>`. */
+  url: string;
+  /** `127.0.0.1:<port>`, for clients that want a host. */
+  host: string;
+  /** The data directory. */
+  dataDir: string;
+  /** Stop the server; removes the data directory unless it was given. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link startServer}. */
+export interface StartOptions {
+  /** Use this data directory (kept on close); default: a fresh temporary one (removed). */
+  dataDir?: string;
+  /** Configuration overrides. */
+  config?: Partial<Config>;
+  /** Force a child process even without `BERTH_TEST_COMMAND` (for kill tests). */
+  process?: boolean;
+}
+
+/** Start berth for a test. */
+export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "berth-test-" });
+  const cleanup = async () => {
+    if (ownDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+  if (options.process || Deno.env.get("BERTH_TEST_COMMAND")) {
+    const child = await spawnServer({ dataDir });
+    return {
+      ...child,
+      close: async () => {
+        await child.stop("SIGTERM");
+        await cleanup();
+      },
+    };
+  }
+  const config = makeConfig({ ...options.config, dataDir, addr: "127.0.0.1:0" });
+  const app = createApp(config, { logError: () => {} });
+  const { promise: listening, resolve } = Promise.withResolvers<number>();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
+    app.handler,
+  );
+  const port = await listening;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    dataDir,
+    close: async () => {
+      await server.shutdown();
+      await app.close();
+      await cleanup();
+    },
+  };
+}
+
+/** A berth child process. */
+export interface ChildServer {
+  /** Base URL. */
+  url: string;
+  /** `127.0.0.1:<port>`. */
+  host: string;
+  /** The data directory. */
+  dataDir: string;
+  /** The process. */
+  process: Deno.ChildProcess;
+  /** Send a signal and wait for the exit; returns the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** The command that runs berth: `BERTH_TEST_COMMAND`, else `deno run <flags> main.ts`. */
+export function berthCommand(): string[] {
+  const custom = Deno.env.get("BERTH_TEST_COMMAND");
+  if (custom) return custom.split(/\s+/).filter(Boolean);
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  return [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    main,
+  ];
+}
+
+/** Start berth as a child process on an ephemeral port (its log line tells the port). */
+export async function spawnServer(
+  options: { dataDir: string; args?: string[]; env?: Record<string, string> },
+): Promise<ChildServer> {
+  const [cmd, ...args] = berthCommand();
+  const process = new Deno.Command(cmd!, {
+    args: [
+      ...args,
+      "serve",
+      "--addr",
+      "127.0.0.1:0",
+      "--data",
+      options.dataDir,
+      ...(options.args ?? []),
+    ],
+    env: options.env ?? {},
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let port: number | undefined;
+  const deadline = setTimeout(() => reader.cancel(), 30_000);
+  while (port === undefined) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffered += value;
+    const match = /"addr":"[^"]*:(\d+)"/.exec(buffered);
+    if (match) port = Number(match[1]);
+  }
+  clearTimeout(deadline);
+  if (port === undefined) {
+    process.kill("SIGKILL");
+    await process.status;
+    throw new Error(`berth did not start: ${buffered}`);
+  }
+  // Keep draining stdout so the child never blocks on a full pipe.
+  (async () => {
+    try {
+      while (!(await reader.read()).done);
+    } catch { /* closed */ }
+  })();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    dataDir: options.dataDir,
+    process,
+    stop: async (signal: Deno.Signal = "SIGTERM") => {
+      try {
+        process.kill(signal);
+      } catch { /* already gone */ }
+      return await process.status;
+    },
+  };
+}
