@@ -24,7 +24,7 @@ const READ_CHUNK = 64 * 1024;
 interface BlobEntry {
   digest: Digest;
   modifiedAt: Date;
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
 }
 
 /** An upload session: received bytes kept as a list of chunks, never one growing array. */
@@ -336,7 +336,7 @@ function upperBound(names: readonly string[], key: string): number {
 }
 
 /** Join `chunks` (of `size` bytes in all) into one array. */
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
