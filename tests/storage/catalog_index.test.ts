@@ -67,3 +67,17 @@ Deno.test("catalog index: a repository removed from disk is skipped", async () =
     assert.deepEqual(await store.repositoryPage(undefined, 2), ["a", "c"]);
   });
 });
+
+Deno.test("catalog index: a journal that cannot be written never fails a push; pages come from a walk", async () => {
+  await withRoot(async (root) => {
+    const store = new FsStore(root);
+    await Deno.mkdir(`${root}/docker/registry/v2`, { recursive: true });
+    // `_berth` as a file: the journal's folder cannot be created (as on a read-only disk).
+    await Deno.writeTextFile(`${root}/docker/registry/v2/_berth`, "in the way");
+    await store.putTag("b", "latest", digest);
+    await store.putTag("a", "latest", digest);
+    assert.deepEqual(await store.repositoryPage(undefined, 10), ["a", "b"]);
+    await store.putTag("c", "latest", digest);
+    assert.deepEqual(await store.repositoryPage("a", 10), ["b", "c"]);
+  });
+});

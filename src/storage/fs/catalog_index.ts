@@ -19,8 +19,10 @@
  * @module
  */
 import { isValidName } from "../../oci/names.ts";
-import { dirname, isNotFound, removeIfExists, statOrUndefined, writeFileAtomic } from "./atomic.ts";
+import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
 
+/** How long a walk stands in for a journal that cannot be written. */
+const VOLATILE_MS = 30_000;
 /** First line of a complete journal. */
 const HEADER = "berth-catalog v1";
 const encoder = new TextEncoder();
@@ -41,8 +43,12 @@ export class CatalogIndex {
   readonly #source: CatalogSource;
   #names: string[] = [];
   #set = new Set<string>();
-  /** Inode and byte offset of the journal as loaded, or `undefined` before the first load. */
-  #loaded: { ino: number | null; offset: number } | undefined;
+  /**
+   * Inode and byte offset of the journal as loaded, or `undefined` before the first load.
+   * `volatile` (a time in ms) when the journal could not be written: the names come from a walk
+   * kept in memory until then.
+   */
+  #loaded: { ino: number | null; offset: number; volatile?: number } | undefined;
   /** Names this process appended before it loaded the journal (to append each only once). */
   #noted = new Set<string>();
   /** The load or rebuild in progress, shared by concurrent callers. */
@@ -58,10 +64,15 @@ export class CatalogIndex {
   /** Record that repository `name` exists (cheap when already known). */
   async note(name: string): Promise<void> {
     if (this.#set.has(name) || this.#noted.has(name)) return;
-    if (this.#loaded) await this.#refresh();
-    else await this.#load(false);
-    if (this.#set.has(name)) return;
-    await this.#append([name]);
+    try {
+      if (this.#loaded) await this.#refresh();
+      else await this.#load(false);
+      if (this.#set.has(name)) return;
+      if (!this.#loaded?.volatile) await this.#append([name]);
+    } catch {
+      // The journal is derived data: a push never fails for it (a read-only or full disk); the
+      // name is kept in memory and the next rebuild's walk finds the repository anyway.
+    }
     if (this.#loaded) this.#insert(name);
     else this.#noted.add(name);
   }
@@ -81,31 +92,38 @@ export class CatalogIndex {
     return page;
   }
 
-  /** Walk the tree and publish a fresh journal (also used by garbage collection). */
+  /**
+   * Walk the tree and publish a fresh journal (also used by garbage collection). When the
+   * journal cannot be written (a read-only data directory), the walk is served from memory for a
+   * while instead.
+   */
   async rebuild(): Promise<void> {
-    await Deno.mkdir(dirname(this.#path), { recursive: true });
-    // Hold the current journal (created empty when missing) so records appended to it while the
-    // tree is walked survive the rename below.
-    const old = await Deno.open(this.#path, { read: true, append: true, create: true });
+    let walked: string[] | undefined;
     try {
-      const walked = await this.#source.walk();
-      const fresh = new Set(walked);
-      const text = `${HEADER}\n${walked.map((name) => `+${name}\n`).join("")}`;
-      await writeFileAtomic(this.#path, encoder.encode(text), this.#tmp);
-      const carried = parseRecords(decoder.decode(await readAllFile(old))).names
-        .filter((name) => !fresh.has(name));
-      if (carried.length > 0) await this.#append(carried);
-    } finally {
-      old.close();
+      await Deno.mkdir(dirname(this.#path), { recursive: true });
+      // Hold the current journal (created empty when missing) so records appended to it while
+      // the tree is walked survive the rename below.
+      const old = await Deno.open(this.#path, { read: true, append: true, create: true });
+      try {
+        walked = await this.#source.walk();
+        const fresh = new Set(walked);
+        const text = `${HEADER}\n${walked.map((name) => `+${name}\n`).join("")}`;
+        await writeFileAtomic(this.#path, encoder.encode(text), this.#tmp);
+        const carried = parseRecords(decoder.decode(await readAllFile(old))).names
+          .filter((name) => !fresh.has(name));
+        if (carried.length > 0) await this.#append(carried);
+      } finally {
+        old.close();
+      }
+    } catch {
+      const names = [...new Set(walked ?? await this.#source.walk())].sort(compare);
+      this.#names = names;
+      this.#set = new Set(names);
+      this.#loaded = { ino: null, offset: 0, volatile: Date.now() + VOLATILE_MS };
+      return;
     }
     this.#loaded = undefined;
     await this.#load(false);
-  }
-
-  /** Forget the journal (the next page rebuilds it). */
-  async reset(): Promise<void> {
-    await removeIfExists(this.#path);
-    this.#loaded = undefined;
   }
 
   async #refresh(): Promise<void> {
@@ -115,8 +133,13 @@ export class CatalogIndex {
   }
 
   async #refreshOnce(): Promise<void> {
-    const info = await statOrUndefined(this.#path);
     const loaded = this.#loaded;
+    if (loaded?.volatile !== undefined) {
+      if (Date.now() < loaded.volatile) return;
+      await this.rebuild();
+      return;
+    }
+    const info = await statOrUndefined(this.#path);
     if (!info || !loaded || info.ino !== loaded.ino || info.size < loaded.offset) {
       await this.#load();
       return;
