@@ -124,7 +124,7 @@ export async function pushBlob(
   return digest;
 }
 
-/** PUT a manifest (object or raw bytes) under a reference; returns the response (body drained). */
+/** PUT a manifest (object or raw bytes) under a reference; the caller reads the response. */
 export async function putManifest(
   base: string,
   name: string,
@@ -140,7 +140,6 @@ export async function putManifest(
     headers: { "Content-Type": contentType },
     body,
   });
-  await response.body?.cancel();
   return response;
 }
 
@@ -206,4 +205,53 @@ export async function listFiles(dir: string): Promise<string[]> {
 /** The blob data files of a data directory (relative to `blobs/`). */
 export async function blobFiles(dataDir: string): Promise<string[]> {
   return await listFiles(`${dataDir}/docker/registry/v2/blobs`);
+}
+
+/** A response read off a raw socket. */
+export interface RawResponse {
+  /** HTTP status. */
+  status: number;
+  /** The whole response text (status line, headers, body). */
+  raw: string;
+}
+
+/**
+ * Send a request byte for byte over TCP (no URL normalisation by a client), half-close, and read
+ * the whole response. `body` is sent as given, whatever `headers` declare.
+ */
+export async function rawRequest(
+  base: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string } = {},
+): Promise<RawResponse> {
+  const url = new URL(base);
+  const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
+  try {
+    const headers = { Host: url.host, Connection: "close", ...options.headers };
+    if (options.body !== undefined && !("Content-Length" in headers)) {
+      Object.assign(headers, { "Content-Length": String(text(options.body).byteLength) });
+    }
+    const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    await conn.write(text(`${method} ${path} HTTP/1.1\r\n${head}\r\n${options.body ?? ""}`));
+    await conn.closeWrite();
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(16384);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+    }
+    const all = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+    let at = 0;
+    for (const chunk of chunks) {
+      all.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    const raw = new TextDecoder().decode(all);
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+    return { status, raw };
+  } finally {
+    conn.close();
+  }
 }

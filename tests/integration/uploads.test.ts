@@ -15,6 +15,7 @@ import {
   listFiles,
   pushBlob,
   randomBytes,
+  rawRequest,
   text,
 } from "../helpers/registry.ts";
 
@@ -329,25 +330,10 @@ Deno.test("uploads: a body shorter than its Content-Length answers 400 SIZE_INVA
   try {
     const url = new URL(await openSession(server, "repo"));
     await expectStatus(await patch(url.href, text("12345")), 202);
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(url.port) });
-    const raw = await (async () => {
-      try {
-        const request = `PATCH ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\n` +
-          `Content-Length: 100\r\nConnection: close\r\n\r\n${"a".repeat(50)}`;
-        await conn.write(text(request));
-        await conn.closeWrite();
-        const chunks: Uint8Array[] = [];
-        const buffer = new Uint8Array(4096);
-        while (true) {
-          const n = await conn.read(buffer);
-          if (n === null) break;
-          chunks.push(buffer.slice(0, n));
-        }
-        return new TextDecoder().decode(new Uint8Array(chunks.flatMap((c) => [...c])));
-      } finally {
-        conn.close();
-      }
-    })();
+    const { raw } = await rawRequest(server.url, "PATCH", url.pathname, {
+      headers: { "Content-Length": "100" },
+      body: "a".repeat(50),
+    });
     assert.match(raw, /^HTTP\/1\.1 400 /);
     assert.match(raw, /"code":"SIZE_INVALID"/);
     // The partial chunk was not kept: the session is still at 5 bytes.
