@@ -42,6 +42,7 @@ export function createStore(config: Config): Store {
 export function createApp(config: Config, options: AppOptions = {}): App {
   const store = options.store ?? createStore(config);
   const registry = createRegistry(config, store);
+  registry.maintenance.start();
   const router = buildRouter(registry);
   const logError = options.logError ??
     ((message, fields) =>
@@ -100,5 +101,5 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     return new RegistryError("UNKNOWN", { requestId });
   };
 
-  return { handler, registry, close: () => Promise.resolve() };
+  return { handler, registry, close: () => registry.maintenance.close() };
 }

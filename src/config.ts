@@ -37,6 +37,20 @@ export interface Config {
   uploadPurging: UploadPurging;
   /** Log level. */
   logLevel: "error" | "warn" | "info" | "debug";
+  /** Largest page of the tags list and the catalog (distribution's `catalog.maxentries`). */
+  maxListEntries: number;
+  /** Garbage collection inside the server. */
+  gc: GcConfig;
+}
+
+/** Online garbage collection (see `src/services/gc.ts`). */
+export interface GcConfig {
+  /** Run a collection every this many milliseconds; 0 turns the schedule off. */
+  intervalMs: number;
+  /** Blobs written, linked or used less than this many milliseconds ago are never removed. */
+  gracePeriodMs: number;
+  /** Serve `POST /admin/gc` (run a collection now, answer its report). */
+  adminEndpoint: boolean;
 }
 
 /** Defaults: the embedded registry a new user gets with no flags. */
@@ -55,6 +69,8 @@ export const DEFAULT_CONFIG: Config = {
     dryRun: false,
   },
   logLevel: "info",
+  maxListEntries: 1000,
+  gc: { intervalMs: 24 * 3600_000, gracePeriodMs: 3600_000, adminEndpoint: false },
 };
 
 /** A copy of the defaults with `overrides` applied. */
