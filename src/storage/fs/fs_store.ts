@@ -32,8 +32,8 @@ const WRITE_BATCH = 1 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
-/** Folders whose presence makes a directory a repository. */
-const REPOSITORY_MARKERS = ["_manifests", "_layers", "_uploads"];
+/** Folders whose presence makes a directory under `repositories/` a repository. */
+const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
@@ -189,7 +189,7 @@ export class FsStore implements Store {
     const names: string[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
       const entries = await listDir(dir);
-      if (prefix && entries.some((e) => REPOSITORY_MARKERS.includes(e.name))) {
+      if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
         names.push(prefix);
       }
       for (const entry of entries) {
@@ -266,10 +266,13 @@ export class FsStore implements Store {
   ): Promise<number> {
     const path = this.paths.uploadData(name, id);
     const file = await Deno.open(path, { write: true });
-    const size = await file.stat().then((info) => info.size, (error) => {
+    let size: number;
+    try {
+      size = (await file.stat()).size;
+    } catch (error) {
       file.close();
       throw error;
-    });
+    }
     if (size !== offset) {
       file.close();
       await body.cancel().catch(() => {});
