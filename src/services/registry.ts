@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { type Authorizer, OPEN_AUTHORIZER } from "../auth/access_control.ts";
 import type { Config } from "../config.ts";
 import type { Store } from "../storage/store.ts";
 import { BlobService } from "./blobs.ts";
@@ -21,6 +22,8 @@ export interface Registry {
   uploads: UploadService;
   /** Manifests. */
   manifests: ManifestService;
+  /** Who may pull what (e.g. for `_catalog` to list only what the caller may pull). */
+  authorizer: Authorizer;
 }
 
 /** Build the services of a registry over a store. */
@@ -34,5 +37,6 @@ export function createRegistry(config: Config, store: Store): Registry {
       maxBytes: config.maxManifestBytes,
       sparseIndexes: config.sparseIndexes,
     }),
+    authorizer: OPEN_AUTHORIZER,
   };
 }
