@@ -73,7 +73,10 @@ export class AccessControl implements Authorizer {
   constructor(config: AuthConfig) {
     this.#config = config;
     this.#policy = new Policy(config.policy);
-    if (config.htpasswd) this.#htpasswd = new Htpasswd(config.htpasswd.path);
+    if (config.htpasswd) {
+      this.#htpasswd = new Htpasswd(config.htpasswd.path);
+      this.#htpasswd.loadSync();
+    }
     const token = config.token;
     if (token) {
       this.#keys = new TrustedKeys();
@@ -85,10 +88,9 @@ export class AccessControl implements Authorizer {
     }
   }
 
-  /** Finish asynchronous setup (the htpasswd file, the signing key). */
+  /** Finish asynchronous setup (the signing key). */
   #setup(): Promise<void> {
     this.#ready ??= (async () => {
-      await this.#htpasswd?.load();
       if (this.#signer && this.#keys) this.#keys.addJwk(await this.#signer.publicJwk());
     })();
     return this.#ready;

@@ -47,7 +47,15 @@ export class Htpasswd {
     this.#path = path;
   }
 
-  /** Read the file now; throws when it is missing or malformed. */
+  /** Read the file now, synchronously (at start); throws when it is missing or malformed. */
+  loadSync(): void {
+    const stat = Deno.statSync(this.#path);
+    this.#users = parseHtpasswd(Deno.readTextFileSync(this.#path));
+    this.#mtime = stat.mtime?.getTime() ?? 0;
+    this.#checkedAt = Date.now();
+  }
+
+  /** Re-read the file when it changed; throws when it is missing or malformed. */
   async load(): Promise<void> {
     const stat = await Deno.stat(this.#path);
     const mtime = stat.mtime?.getTime() ?? 0;
@@ -60,7 +68,8 @@ export class Htpasswd {
 
   /** Whether `user` exists and `password` is theirs. */
   async verify(user: string, password: string): Promise<boolean> {
-    if (Date.now() - this.#checkedAt > RELOAD_CHECK_MS) await this.load();
+    // A file being rewritten (or gone for a moment) keeps the users last read.
+    if (Date.now() - this.#checkedAt > RELOAD_CHECK_MS) await this.load().catch(() => {});
     const hash = this.#users.get(user);
     const mac = createHmac("sha256", this.#cacheKey).update(`${user}\0${password}`).digest();
     const cacheKey = mac.toString("base64");
