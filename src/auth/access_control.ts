@@ -180,6 +180,8 @@ export class AccessControl implements Authorizer {
     if (space < 0 || header.length > MAX_AUTHORIZATION) {
       throw this.#unauthorized(url, undefined, "malformed Authorization header");
     }
+    // Clients without credentials answer a Basic challenge with an empty user (`Basic Og==`).
+    if (scheme === "basic" && (credentials === "" || credentials === "Og==")) return ANONYMOUS;
     if (scheme === "basic" && this.#htpasswd) {
       const user = await this.#basicUser(credentials);
       if (user === undefined) throw this.#unauthorized(url, undefined, "invalid credentials");
