@@ -85,8 +85,8 @@ export interface PolicyRule {
   groups?: string[];
   /** Whether it applies to anonymous callers too. */
   anonymous?: boolean;
-  /** What it grants. */
-  actions: RepositoryAction[];
+  /** What it grants (`"*"`: all three). */
+  actions: (RepositoryAction | "*")[];
 }
 
 /** Berth's authorization policy: the union of its rules' grants. */

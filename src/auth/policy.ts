@@ -53,7 +53,7 @@ export class Policy {
       users: new Set(rule.users ?? []),
       groups: new Set(rule.groups ?? []),
       anonymous: rule.anonymous ?? false,
-      actions: rule.actions,
+      actions: rule.actions.flatMap((a) => a === "*" ? [...ACTIONS] : [a]),
     }));
   }
 

@@ -5,13 +5,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import type { PolicyConfig } from "../../src/config.ts";
 import { run } from "../helpers/tools.ts";
 
 /** Users of the auth tests and their passwords. */
 export const USERS = { alice: "alice-secret", bob: "bob-secret", carol: "carol-secret" } as const;
 
 /** The policy of the auth tests. */
-export const POLICY = {
+export const POLICY: PolicyConfig = {
   groups: { admins: ["alice"], devs: ["bob"] },
   rules: [
     { repositories: ["public/**"], anonymous: true, actions: ["pull"] },
@@ -19,7 +20,7 @@ export const POLICY = {
     { repositories: ["team/*"], groups: ["devs"], actions: ["pull", "push"] },
     { repositories: ["team/*", "public/**"], users: ["*"], actions: ["pull"] },
   ],
-} as const;
+};
 
 /** Write an htpasswd file with {@link USERS} (bcrypt, as `htpasswd -B` writes it). */
 export async function writeHtpasswd(dir: string): Promise<string> {
