@@ -45,7 +45,7 @@ export class RequestLimits {
   constructor(limits: Partial<LimitsConfig> | undefined, uploads: UploadService) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.#uploads = uploads;
-    const every = Math.max(1000, Math.min(60_000, this.limits.uploadSessionTimeoutMs / 4));
+    const every = Math.max(250, Math.min(60_000, this.limits.uploadSessionTimeoutMs / 4));
     this.#timer = setInterval(() => this.sweep(), every);
     Deno.unrefTimer(this.#timer);
   }
