@@ -111,3 +111,49 @@ export async function writeSelfSignedCert(
   ]);
   return { cert, key };
 }
+
+/** A test CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 (`server.pem`/`.key`). */
+export async function writeServerCert(
+  dir: string,
+): Promise<{ ca: string; cert: string; key: string }> {
+  const ca = await writeSelfSignedCert(dir, { ec: true, cn: "berth test CA" });
+  const cert = `${dir}/server.pem`;
+  const key = `${dir}/server.key`;
+  await run("openssl", [
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    `${dir}/server.csr`,
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/server.ext`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
+      "extendedKeyUsage=serverAuth\n",
+  );
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/server.csr`,
+    "-CA",
+    ca.cert,
+    "-CAkey",
+    ca.key,
+    "-CAcreateserial",
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/server.ext`,
+  ]);
+  return { ca: ca.cert, cert, key };
+}
