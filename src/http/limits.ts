@@ -173,9 +173,9 @@ export class RequestLimits {
         let result: ReadableStreamReadResult<Uint8Array> | "idle";
         try {
           result = await Promise.race([reader.read(), idle]);
-        } catch (error) {
-          controller.error(error);
-          return;
+        } catch {
+          // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
+          return fail(controller, cutShort());
         } finally {
           clearTimeout(timer);
         }
@@ -192,6 +192,10 @@ export class RequestLimits {
       cancel: (reason) => reader.cancel(reason),
     });
   }
+}
+
+function cutShort(): RegistryError {
+  return new RegistryError("SIZE_INVALID", null, { message: "request body ended early" });
 }
 
 function timedOut(message: string): RegistryError {
