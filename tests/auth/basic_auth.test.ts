@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
+import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { basic, POLICY, USERS, writeHtpasswd } from "./fixtures.ts";
 
@@ -166,6 +167,41 @@ Deno.test("basic auth: canPull tells what the caller of a request may pull (the 
     assert.equal(authorizer.canPull(asBob, "secret/app"), false);
     assert.equal(authorizer.canPull(anonymous, "public/a/b"), true);
     assert.equal(authorizer.canPull(anonymous, "team/app"), false);
+  } finally {
+    await app.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("basic auth: credentials and tokens never reach the error log", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-auth-" });
+  const path = await writeHtpasswd(dir);
+  const logged: string[] = [];
+  class BrokenStore extends MemoryStore {
+    override statBlob(): Promise<number | undefined> {
+      return Promise.reject(new Error("disk on fire"));
+    }
+  }
+  const app = createApp(
+    makeConfig({ auth: { htpasswd: { realm: "r", path }, policy: structuredClone(POLICY) } }),
+    {
+      store: new BrokenStore(),
+      logError: (message, fields) => logged.push(message + JSON.stringify(fields)),
+    },
+  );
+  try {
+    const digest = digestBytes(new Uint8Array()).value;
+    const response = await app.handler(
+      new Request(`http://registry.test/v2/team/app/blobs/${digest}?token=sekrit-token`, {
+        headers: { Authorization: BOB },
+      }),
+    );
+    await response.body?.cancel();
+    assert.equal(response.status, 500);
+    assert.equal(logged.length, 1, "the unexpected error is logged");
+    for (const secret of [USERS.bob, BOB.slice(6), "sekrit-token"]) {
+      assert.ok(!logged[0]!.includes(secret), `log holds ${secret}`);
+    }
   } finally {
     await app.close();
     await Deno.remove(dir, { recursive: true });
