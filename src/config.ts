@@ -95,6 +95,8 @@ export interface PolicyConfig {
   groups?: Record<string, string[]>;
   /** The rules. */
   rules: PolicyRule[];
+  /** Who may use the admin endpoints (`/admin/...`): user names, or `@group`. */
+  admins?: string[];
 }
 
 /** Authentication and authorization settings. */

@@ -7,6 +7,8 @@
  * - Authorization: each route needs an action on its repository (GET/HEAD → pull; uploads and
  *   manifest PUT → push; DELETE → delete; a cross-repository mount also pull on `from`). Basic
  *   and anonymous callers are judged by the policy, Bearer callers by their token's `access`.
+ *   `/v2/` needs any identity, `/v2/_catalog` none (it lists only what `canPull` allows), and
+ *   routes outside `/v2/` (admin endpoints) need a user the policy names in `admins`.
  * - Refusals: 401 `UNAUTHORIZED` with the `WWW-Authenticate` challenge (no, bad or
  *   insufficient credentials), 403 `DENIED` (a known user the policy refuses).
  * - The built-in token endpoint, `GET /auth/token`.
@@ -53,6 +55,7 @@ export const OPEN_AUTHORIZER: Authorizer = { enabled: false, canPull: () => true
 /** What a route needs. */
 type Need =
   | { kind: "base" }
+  | { kind: "admin" }
   | { kind: "open" }
   | { kind: "repository"; name: string; actions: RepositoryAction[] };
 
@@ -121,6 +124,13 @@ export class AccessControl implements Authorizer {
     this.#identities.set(ctx.request, identity);
     const need = needOf(ctx);
     if (need.kind === "open") return ctx;
+    if (need.kind === "admin") {
+      // Admin endpoints: a user the policy names as admin, by Basic auth or a token of berth's.
+      const known = identity.via === "basic" || identity.builtin === true;
+      if (known && this.#policy.isAdmin(identity.user)) return ctx;
+      if (identity.via === "anonymous") throw this.#unauthorized(ctx.url, undefined);
+      throw new RegistryError("DENIED", null, { message: "admin rights required" });
+    }
     if (need.kind === "base") {
       if (identity.via === "anonymous" && this.#authenticates) {
         throw this.#unauthorized(ctx.url, undefined);
@@ -332,6 +342,7 @@ export function createAccessControl(config: AuthConfig | undefined): AccessContr
 /** What a routed request needs. */
 function needOf(ctx: RequestContext): Need {
   const name = ctx.params.name;
+  if (!ctx.url.pathname.startsWith("/v2/")) return { kind: "admin" };
   if (name === undefined) return ctx.url.pathname === "/v2/" ? { kind: "base" } : { kind: "open" };
   const rest = ctx.url.pathname.slice(`/v2/${name}/`.length);
   const method = ctx.request.method;

@@ -37,10 +37,12 @@ export function globToRegExp(glob: string): RegExp {
 export class Policy {
   readonly #rules: CompiledRule[] | undefined;
   readonly #groupsOf = new Map<string, Set<string>>();
+  readonly #admins: Set<string> | undefined;
 
   /** A policy from its configuration; none: authenticated users may do everything. */
   constructor(config?: PolicyConfig) {
     if (!config) return;
+    this.#admins = new Set(config.admins ?? []);
     for (const [group, members] of Object.entries(config.groups ?? {})) {
       for (const user of members) {
         const set = this.#groupsOf.get(user) ?? new Set();
@@ -73,6 +75,14 @@ export class Policy {
     return granted;
   }
 
+  /** Whether `user` may use the admin endpoints (without a policy: every known user). */
+  isAdmin(user: string | undefined): boolean {
+    if (user === undefined) return false;
+    if (!this.#admins) return true;
+    return this.#admins.has(user) ||
+      [...(this.#groupsOf.get(user) ?? [])].some((g) => this.#admins!.has(`@${g}`));
+  }
+
   /** Whether `user` may take every one of `actions` on `name`. */
   allows(user: string | undefined, name: string, actions: RepositoryAction[]): boolean {
     const granted = this.actions(user, name);
@@ -92,8 +102,9 @@ export function checkPolicy(input: unknown): PolicyConfig {
     return value as string[];
   };
   if (typeof input !== "object" || input === null) return fail("", "must be an object");
-  const { groups, rules } = input as Record<string, unknown>;
+  const { groups, rules, admins } = input as Record<string, unknown>;
   const policy: PolicyConfig = { rules: [] };
+  if (admins !== undefined) policy.admins = strings(admins, "admins");
   if (groups !== undefined) {
     if (typeof groups !== "object" || groups === null) fail("groups", "must be an object");
     policy.groups = {};

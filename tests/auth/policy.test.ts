@@ -4,7 +4,10 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { AccessControl } from "../../src/auth/access_control.ts";
 import { globToRegExp, Policy } from "../../src/auth/policy.ts";
+import type { RegistryError } from "../../src/errors.ts";
+import { basic, USERS, writeHtpasswd } from "./fixtures.ts";
 
 Deno.test("policy: * stays within a path component, ** crosses them, ? is one character", () => {
   assert.ok(globToRegExp("team/*").test("team/app"));
@@ -42,4 +45,34 @@ Deno.test("policy: without rules, known users may do everything and anonymous ca
   const policy = new Policy();
   assert.deepEqual([...policy.actions("anyone", "x")].sort(), ["delete", "pull", "push"]);
   assert.deepEqual([...policy.actions(undefined, "x")], []);
+});
+
+Deno.test("policy: admin endpoints need a user named in admins (or in an @group there)", async () => {
+  const policy = new Policy({ groups: { ops: ["olga"] }, rules: [], admins: ["root", "@ops"] });
+  assert.equal(policy.isAdmin("root"), true);
+  assert.equal(policy.isAdmin("olga"), true);
+  assert.equal(policy.isAdmin("tom"), false);
+  assert.equal(policy.isAdmin(undefined), false);
+
+  const dir = await Deno.makeTempDir({ prefix: "berth-admin-" });
+  try {
+    const path = await writeHtpasswd(dir);
+    const access = new AccessControl({
+      htpasswd: { realm: "r", path },
+      policy: { groups: { admins: ["alice"] }, rules: [], admins: ["@admins"] },
+    });
+    const check = (auth?: string) => {
+      const url = new URL("http://registry.test/admin/gc");
+      const request = new Request(url, {
+        method: "POST",
+        headers: auth ? { Authorization: auth } : {},
+      });
+      return access.check({ request, url, params: {} });
+    };
+    await check(basic("alice", USERS.alice));
+    await assert.rejects(check(basic("bob", USERS.bob)), (e: RegistryError) => e.status === 403);
+    await assert.rejects(check(), (e: RegistryError) => e.status === 401);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
