@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { type Authorizer, OPEN_AUTHORIZER } from "../auth/access_control.ts";
 import type { Config } from "../config.ts";
 import type { Store } from "../storage/store.ts";
 import { BlobGuard } from "./blob_guard.ts";
@@ -31,6 +32,8 @@ export interface Registry {
   gc: GarbageCollector;
   /** Background work: scheduled collection, upload purging (started and stopped by the app). */
   maintenance: Maintenance;
+  /** Who may pull what (e.g. for `_catalog` to list only what the caller may pull). */
+  authorizer: Authorizer;
 }
 
 /** Background work's log when none is given: JSON lines on stdout/stderr. */
@@ -60,6 +63,7 @@ export function createRegistry(
     manifests,
     referrers: new ReferrerService(store, manifests),
     gc: new GarbageCollector(store, manifests, guard),
+    authorizer: OPEN_AUTHORIZER,
   };
   return { ...services, maintenance: new Maintenance(services, log) };
 }
