@@ -32,6 +32,8 @@ const WRITE_BATCH = 1 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
+/** Folders listed at once while walking the repository tree. */
+const WALK_CONCURRENCY = 16;
 /** Folders whose presence makes a directory under `repositories/` a repository. */
 const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
 
@@ -187,17 +189,29 @@ export class FsStore implements Store {
 
   async listRepositories(): Promise<string[]> {
     const names: string[] = [];
-    const walk = async (dir: string, prefix: string): Promise<void> => {
-      const entries = await listDir(dir);
-      if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
-        names.push(prefix);
-      }
-      for (const entry of entries) {
-        if (!entry.isDirectory || entry.name.startsWith("_")) continue;
-        await walk(`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name);
-      }
-    };
-    await walk(this.paths.repositories, "");
+    // Breadth first, a few folders listed at once: a tree of 100,000 repositories is mostly
+    // waiting on the disk, one `readdir` after another.
+    let level: [string, string][] = [[this.paths.repositories, ""]];
+    while (level.length > 0) {
+      const current = level;
+      const next: [string, string][] = [];
+      let at = 0;
+      const worker = async (): Promise<void> => {
+        while (at < current.length) {
+          const [dir, prefix] = current[at++]!;
+          const entries = await listDir(dir);
+          if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
+            names.push(prefix);
+          }
+          for (const entry of entries) {
+            if (!entry.isDirectory || entry.name.startsWith("_")) continue;
+            next.push([`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name]);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: WALK_CONCURRENCY }, worker));
+      level = next;
+    }
     return names.sort();
   }
 
