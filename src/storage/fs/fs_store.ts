@@ -120,8 +120,11 @@ export class FsStore implements Store {
   }
 
   async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
-    await this.#writeLink(this.paths.link(name, kind, digest), digest);
+    const link = this.paths.link(name, kind, digest);
+    // Journal first: a crash between the two leaves a name the catalog skips (it checks each
+    // name exists), never a repository the catalog misses.
     await this.catalog.note(name);
+    await this.#writeLink(link, digest);
   }
 
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
@@ -153,13 +156,14 @@ export class FsStore implements Store {
   }
 
   async putTag(name: string, tag: string, digest: Digest): Promise<void> {
-    await this.#writeLink(this.paths.tagIndex(name, tag, digest), digest);
+    const index = this.paths.tagIndex(name, tag, digest);
+    await this.catalog.note(name);
+    await this.#writeLink(index, digest);
     await writeFileAtomic(
       this.paths.tagCurrent(name, tag),
       encoder.encode(digest.value),
       this.paths.tmp,
     );
-    await this.catalog.note(name);
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
@@ -250,6 +254,7 @@ export class FsStore implements Store {
 
   async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
     const dir = this.paths.upload(name, id);
+    await this.catalog.note(name);
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeFile(this.paths.uploadData(name, id), new Uint8Array(), { createNew: true });
     await writeFileAtomic(
@@ -257,7 +262,6 @@ export class FsStore implements Store {
       encoder.encode(startedAt.toISOString()),
       this.paths.tmp,
     );
-    await this.catalog.note(name);
   }
 
   async statUpload(name: string, id: string): Promise<UploadInfo | undefined> {
