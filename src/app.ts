@@ -7,6 +7,8 @@
 import type { Config } from "./config.ts";
 import { RegistryError } from "./errors.ts";
 import { buildRouter } from "./http/routes.ts";
+import { createLogger, type LogSink } from "./ops/log.ts";
+import { createOps, type Handler, type Ops } from "./ops/ops.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
 import { FsStore } from "./storage/fs/fs_store.ts";
 import { MemoryStore } from "./storage/memory/memory_store.ts";
@@ -17,8 +19,10 @@ const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
 
 /** A built registry application. */
 export interface App {
-  /** Answers one request. */
-  handler: (request: Request) => Promise<Response>;
+  /** Answers one request (with request ids, access logs, metrics, `/healthz`, `/metrics`). */
+  handler: Handler;
+  /** Metrics, health and the shutdown drain signal. */
+  ops: Ops;
   /** The services (for admin commands and tests). */
   registry: Registry;
   /** Stops background work. */
@@ -31,6 +35,8 @@ export interface AppOptions {
   store?: Store;
   /** Where unexpected errors are reported (defaults to stderr as JSON). */
   logError?: (message: string, fields: Record<string, unknown>) => void;
+  /** Where log records (access log, warnings) go; default JSON lines on stdout/stderr. */
+  log?: LogSink;
 }
 
 /** Build the store a config names. */
@@ -43,6 +49,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const store = options.store ?? createStore(config);
   const registry = createRegistry(config, store);
   const router = buildRouter(registry);
+  const ops = createOps(config, store, createLogger(config.logLevel, options.log));
   const logError = options.logError ??
     ((message, fields) =>
       console.error(
@@ -79,8 +86,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       response = await dispatch(request);
     } catch (error) {
       if (!(error instanceof RegistryError)) {
-        const requestId = crypto.randomUUID();
+        const requestId = ops.requestId(request) ?? crypto.randomUUID();
         if (!request.signal.aborted) {
+          ops.metrics.storageError();
           logError("unexpected error", {
             requestId,
             method: request.method,
@@ -97,5 +105,5 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     return response;
   };
 
-  return { handler, registry, close: () => Promise.resolve() };
+  return { handler: ops.wrap(handler), ops, registry, close: () => Promise.resolve() };
 }

@@ -37,6 +37,10 @@ export interface Config {
   uploadPurging: UploadPurging;
   /** Log level. */
   logLevel: "error" | "warn" | "info" | "debug";
+  /** Write one JSON access log line per request. */
+  accessLog: boolean;
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
+  drainTimeoutMs: number;
 }
 
 /** Defaults: the embedded registry a new user gets with no flags. */
@@ -55,6 +59,8 @@ export const DEFAULT_CONFIG: Config = {
     dryRun: false,
   },
   logLevel: "info",
+  accessLog: true,
+  drainTimeoutMs: 10_000,
 };
 
 /** A copy of the defaults with `overrides` applied. */

@@ -50,7 +50,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     };
   }
   const config = makeConfig({ ...options.config, dataDir, addr: "127.0.0.1:0" });
-  const app = createApp(config, { logError: () => {} });
+  const app = createApp(config, { logError: () => {}, log: () => {} });
   const { promise: listening, resolve } = Promise.withResolvers<number>();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },

@@ -1,0 +1,156 @@
+/**
+ * Operations around the registry handler: request ids, JSON access logs, Prometheus metrics,
+ * `/healthz` and `/metrics`, and the drain signal graceful shutdown uses to stop writes.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import type { Store } from "../storage/store.ts";
+import { checkHealth } from "./health.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+
+/** A request handler with Deno's connection info. */
+export type Handler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
+
+/** Path of the health endpoint. */
+export const HEALTH_PATH = "/healthz";
+/** Path of the metrics endpoint. */
+export const METRICS_PATH = "/metrics";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ROUTES: [RegExp, string][] = [
+  [/^\/v2\/?$/, "base"],
+  [/^\/v2\/_catalog$/, "catalog"],
+  [/^\/v2\/.+\/manifests\/[^/]+$/, "manifests"],
+  [/^\/v2\/.+\/blobs\/uploads\/[^/]*$/, "uploads"],
+  [/^\/v2\/.+\/blobs\/[^/]+$/, "blobs"],
+  [/^\/v2\/.+\/tags\/list$/, "tags"],
+  [/^\/v2\/.+\/referrers\/[^/]+$/, "referrers"],
+];
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** The route label of a path (a fixed set, so metrics never grow with repository names). */
+export function routeOf(path: string): string {
+  if (path === HEALTH_PATH) return "healthz";
+  if (path === METRICS_PATH) return "metrics";
+  for (const [pattern, route] of ROUTES) if (pattern.test(path)) return route;
+  return "other";
+}
+
+/** Operations state of one app. */
+export interface Ops {
+  /** The metrics. */
+  metrics: Metrics;
+  /** Wrap the registry handler with ids, logs, metrics and the ops endpoints. */
+  wrap(inner: (request: Request) => Promise<Response>): Handler;
+  /** The request id given to a request (the one the inner handler sees). */
+  requestId(request: Request): string | undefined;
+  /** Abort every in-flight write (the shutdown deadline passed). */
+  abortWrites(): void;
+}
+
+/** Build the operations layer of an app. */
+export function createOps(config: Config, store: Store, log: Logger): Ops {
+  const metrics = new Metrics();
+  const ids = new WeakMap<Request, string>();
+  const drain = new AbortController();
+  const gauges = {
+    uploadSessions: async () => {
+      let open = 0;
+      for (const name of await store.listRepositories()) {
+        open += (await store.listUploads(name)).length;
+      }
+      return open;
+    },
+  };
+
+  const opsEndpoint = async (path: string, method: string): Promise<Response | undefined> => {
+    if (path !== HEALTH_PATH && path !== METRICS_PATH) return undefined;
+    if (method !== "GET" && method !== "HEAD") {
+      return new Response(null, { status: 405, headers: { Allow: "GET, HEAD" } });
+    }
+    if (path === METRICS_PATH) {
+      const text = await metrics.render(gauges);
+      return new Response(method === "HEAD" ? null : text, {
+        headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    const report = await checkHealth(config);
+    if (report.status !== "ok") {
+      metrics.storageError();
+      log.log("error", "health check failed", { checks: report.checks });
+    }
+    return new Response(method === "HEAD" ? null : JSON.stringify(report), {
+      status: report.status === "ok" ? 200 : 503,
+      headers: { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" },
+    });
+  };
+
+  const wrap = (inner: (request: Request) => Promise<Response>): Handler => {
+    return async (request, info) => {
+      const started = performance.now();
+      metrics.begin();
+      const given = request.headers.get("x-request-id");
+      const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+      const path = new URL(request.url).pathname;
+      const declared = request.headers.get("content-length");
+      let counted = 0;
+      let inbound = request;
+      if (request.body) {
+        // Writes stop when the shutdown deadline passes, so no request outlives the process.
+        const signal = AbortSignal.any([request.signal, drain.signal]);
+        // A chunked body is counted as it streams; a declared length is taken as given.
+        const body = declared !== null ? request.body : request.body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              counted += chunk.byteLength;
+              controller.enqueue(chunk);
+            },
+          }),
+        );
+        inbound = new Request(request, { body, signal });
+      }
+      ids.set(inbound, id);
+      let response: Response;
+      try {
+        response = (await opsEndpoint(path, request.method)) ?? await inner(inbound);
+      } catch (error) {
+        // The inner handler turns errors into responses; this is a last resort.
+        metrics.storageError();
+        log.log("error", "unexpected error", { requestId: id, error: String(error) });
+        response = new Response(null, { status: 500 });
+      }
+      response.headers.set("X-Request-Id", id);
+      const route = routeOf(path);
+      const method = METHODS.has(request.method) ? request.method : "OTHER";
+      const bytesIn = declared !== null ? Number(declared) || 0 : counted;
+      const bytesOut = Number(response.headers.get("content-length")) || 0;
+      const seconds = (performance.now() - started) / 1000;
+      metrics.observe({ route, method, status: response.status, bytesIn, bytesOut, seconds });
+      if (config.accessLog) {
+        const remote = info?.remoteAddr;
+        log.log("info", "request", {
+          requestId: id,
+          method: request.method,
+          path,
+          route,
+          status: response.status,
+          bytesIn,
+          bytesOut,
+          durationMs: Math.round(seconds * 1e4) / 10,
+          ...(remote && "hostname" in remote && { remote: remote.hostname }),
+          userAgent: request.headers.get("user-agent") ?? "",
+        });
+      }
+      return response;
+    };
+  };
+
+  return {
+    metrics,
+    wrap,
+    requestId: (request) => ids.get(request),
+    abortWrites: () => drain.abort(new Error("server shutting down")),
+  };
+}
