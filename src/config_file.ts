@@ -504,3 +504,50 @@ export async function loadConfig(
   }
   return parseConfig(text, { ...sources, source: file ?? "config" });
 }
+
+/**
+ * The `REGISTRY_*` variables that set `overrides` (the inverse of the mapping above), or
+ * `undefined` when a field has no distribution key (e.g. `maxManifestBytes`). `addr` and
+ * `dataDir` are left to flags.
+ */
+export function configToEnv(overrides: Partial<Config>): Record<string, string> | undefined {
+  const env: Record<string, string> = {};
+  const ms = (n: number) => `${n}ms`;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined || key === "addr" || key === "dataDir") continue;
+    const v = value as never;
+    switch (key as keyof Config) {
+      case "deleteEnabled":
+        env.REGISTRY_STORAGE_DELETE_ENABLED = String(v);
+        break;
+      case "readOnly":
+        env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED = String(v);
+        break;
+      case "logLevel":
+        env.REGISTRY_LOG_LEVEL = v;
+        break;
+      case "accessLog":
+        env.REGISTRY_LOG_ACCESSLOG_DISABLED = String(!v);
+        break;
+      case "drainTimeoutMs":
+        env.REGISTRY_HTTP_DRAINTIMEOUT = ms(v);
+        break;
+      case "storage":
+        if (v === "memory") env.REGISTRY_STORAGE_INMEMORY = "{}";
+        break;
+      case "uploadPurging": {
+        const p = v as Config["uploadPurging"];
+        env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING = JSON.stringify({
+          enabled: p.enabled,
+          age: ms(p.ageMs),
+          interval: ms(p.intervalMs),
+          dryrun: p.dryRun,
+        });
+        break;
+      }
+      default:
+        return undefined;
+    }
+  }
+  return env;
+}

@@ -124,11 +124,11 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       response.headers.set("X-Request-Id", id);
       const route = routeOf(path);
       const method = METHODS.has(request.method) ? request.method : "OTHER";
-      const bytesIn = declared !== null ? Number(declared) || 0 : counted;
-      const bytesOut = Number(response.headers.get("content-length")) || 0;
-      const seconds = (performance.now() - started) / 1000;
-      metrics.observe({ route, method, status: response.status, bytesIn, bytesOut, seconds });
-      if (config.accessLog) {
+      const finish = (bytesOut: number) => {
+        const bytesIn = declared !== null ? Number(declared) || 0 : counted;
+        const seconds = (performance.now() - started) / 1000;
+        metrics.observe({ route, method, status: response.status, bytesIn, bytesOut, seconds });
+        if (!config.accessLog) return;
         const remote = info?.remoteAddr;
         log.log("info", "request", {
           requestId: id,
@@ -142,6 +142,29 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
           ...(remote && "hostname" in remote && { remote: remote.hostname }),
           userAgent: request.headers.get("user-agent") ?? "",
         });
+      };
+      const length = response.headers.get("content-length");
+      if (request.method === "HEAD" || !response.body) finish(0);
+      else if (length !== null) finish(Number(length) || 0);
+      else {
+        // No declared length (small JSON bodies): count the bytes as they go out.
+        let sent = 0;
+        let done = false;
+        const once = () => {
+          if (!done) finish(sent);
+          done = true;
+        };
+        const countedBody = response.body.pipeThrough(
+          new TransformStream<Uint8Array, Uint8Array>({
+            transform(chunk, controller) {
+              sent += chunk.byteLength;
+              controller.enqueue(chunk);
+            },
+            flush: once,
+            cancel: once,
+          }),
+        );
+        response = new Response(countedBody, response);
       }
       return response;
     };
