@@ -84,7 +84,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     let response: Response;
     try {
       response = await dispatch(request);
-    } catch (error) {
+    } catch (caught) {
+      let error = caught;
       if (!(error instanceof RegistryError)) {
         const requestId = ops.requestId(request) ?? crypto.randomUUID();
         if (!request.signal.aborted) {

@@ -134,11 +134,19 @@ export class UploadService {
         ...(chunk.length !== undefined && { expectedLength: chunk.length }),
         ...(chunk.signal && { signal: chunk.signal }),
       };
-      const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
+      const body = guardBody(chunk.body);
+      const next = await this.#store.appendUpload(name, id, size, body, options);
       if (usable) this.#hashes.set(k, usable);
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      if (error instanceof BodyReadError) {
+        throw new RegistryError(
+          chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",
+          { expected: chunk.length ?? null, received: error.received },
+          { message: "the request body ended before its declared length or failed to arrive" },
+        );
+      }
       throw error;
     }
   }
@@ -165,6 +173,41 @@ export class UploadService {
     this.#hashes.delete(key(name, id));
     return await this.#store.deleteUpload(name, id);
   }
+}
+
+/** The client's body failed (connection closed, body shorter than its `Content-Length`). */
+class BodyReadError extends Error {
+  /** Build the error from the bytes received before the failure. */
+  constructor(readonly received: number, options?: ErrorOptions) {
+    super(`request body failed after ${received} bytes`, options);
+    this.name = "BodyReadError";
+  }
+}
+
+/**
+ * Wrap a request body so a failure to read it surfaces as a {@link BodyReadError}, telling the
+ * client's fault (a 400) from the store's (a 500). Pull-based: no queue, no extra copy.
+ */
+function guardBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let received = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        controller.error(new BodyReadError(received, { cause: error }));
+        return;
+      }
+      if (result.done) controller.close();
+      else {
+        received += result.value.byteLength;
+        controller.enqueue(result.value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 function key(name: string, id: string): string {

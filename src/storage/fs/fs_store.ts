@@ -29,6 +29,8 @@ const WRITE_BATCH = 1 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
+/** Folders whose presence makes a directory under `repositories/` a repository. */
+const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
@@ -160,7 +162,7 @@ export class FsStore implements Store {
 
   async hasRepository(name: string): Promise<boolean> {
     const repo = this.paths.repo(name);
-    for (const marker of ["_manifests", "_layers", "_uploads"]) {
+    for (const marker of REPOSITORY_MARKERS) {
       if ((await statOrUndefined(`${repo}/${marker}`))?.isDirectory) return true;
     }
     return false;
@@ -170,7 +172,7 @@ export class FsStore implements Store {
     const names: string[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
       const entries = await listDir(dir);
-      if (prefix && entries.some((e) => e.name === "_manifests" || e.name === "_layers")) {
+      if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
         names.push(prefix);
       }
       for (const entry of entries) {
@@ -213,9 +215,19 @@ export class FsStore implements Store {
   ): Promise<number> {
     const path = this.paths.uploadData(name, id);
     const file = await Deno.open(path, { write: true });
+    let size: number;
     try {
-      const size = (await file.stat()).size;
-      if (size !== offset) throw new Error(`upload ${id} is at ${size}, not ${offset}`);
+      size = (await file.stat()).size;
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    if (size !== offset) {
+      file.close();
+      await body.cancel().catch(() => {});
+      throw new Error(`upload ${id} is at ${size}, not ${offset}`);
+    }
+    try {
       await file.seek(offset, Deno.SeekMode.Start);
       const written = await writeBatched(body, file, options);
       if (options.expectedLength !== undefined && written !== options.expectedLength) {

@@ -60,7 +60,7 @@ export class MemoryStore implements Store {
   }
 
   /** A copy of a blob's bytes, or `undefined`. */
-  readBlob(digest: Digest): Promise<Uint8Array | undefined> {
+  readBlob(digest: Digest): Promise<Uint8Array<ArrayBuffer> | undefined> {
     return Promise.resolve(this.#blobs.get(digest.value)?.bytes.slice());
   }
 
