@@ -153,8 +153,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       }, 2_000);
     }, config.drainTimeoutMs);
   };
-  let deadline: number | undefined;
-  let last: number | undefined;
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  let last: ReturnType<typeof setTimeout> | undefined;
   const onTerm = () => stop("SIGTERM");
   const onInt = () => stop("SIGINT");
   Deno.addSignalListener("SIGTERM", onTerm);

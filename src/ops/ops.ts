@@ -38,6 +38,60 @@ export function routeOf(path: string): string {
   return "other";
 }
 
+/** Bodies without a declared length are read whole up to this size, streamed above it. */
+const MEASURE_LIMIT = 1024 * 1024;
+
+/**
+ * Measure a body without a declared length: returns it whole (with `done` called) when small,
+ * else a stream that replays what was read and counts the rest (`done` called at its end).
+ */
+async function measure(
+  body: ReadableStream<Uint8Array>,
+  done: (bytes: number) => void,
+): Promise<Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size <= MEASURE_LIMIT) {
+    const { done: end, value } = await reader.read();
+    if (end) {
+      const whole = new Uint8Array(size);
+      let at = 0;
+      for (const chunk of chunks) {
+        whole.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      done(size);
+      return whole;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  let finished = false;
+  const once = () => {
+    if (!finished) done(size);
+    finished = true;
+  };
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const next = chunks.shift();
+      if (next) return controller.enqueue(next);
+      const { done: end, value } = await reader.read();
+      if (end) {
+        once();
+        controller.close();
+      } else {
+        size += value.byteLength;
+        controller.enqueue(value);
+      }
+    },
+    cancel: async (reason) => {
+      once();
+      await reader.cancel(reason);
+    },
+  });
+}
+
 /** Operations state of one app. */
 export interface Ops {
   /** The metrics. */
@@ -147,24 +201,11 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       if (request.method === "HEAD" || !response.body) finish(0);
       else if (length !== null) finish(Number(length) || 0);
       else {
-        // No declared length (small JSON bodies): count the bytes as they go out.
-        let sent = 0;
-        let done = false;
-        const once = () => {
-          if (!done) finish(sent);
-          done = true;
-        };
-        const countedBody = response.body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              sent += chunk.byteLength;
-              controller.enqueue(chunk);
-            },
-            flush: once,
-            cancel: once,
-          }),
-        );
-        response = new Response(countedBody, response);
+        // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
+        // whole and answered with a length (a streamed body would go out chunked); a larger one
+        // is counted as it streams.
+        const measured = await measure(response.body, finish);
+        response = new Response(measured, response);
       }
       return response;
     };
