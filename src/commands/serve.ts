@@ -1,8 +1,8 @@
 /**
  * `berth serve`: read the config file, `REGISTRY_*` environment and flags into a config, build the
- * app, serve until SIGTERM or SIGINT, then drain: stop accepting, let in-flight requests finish
- * within the drain timeout, abort the writes still running (an upload keeps the bytes it has, and
- * can be resumed), and exit.
+ * app, serve until SIGTERM or SIGINT, then drain: answer new requests 503, let in-flight requests
+ * finish within the drain timeout, abort the writes still running (an upload keeps the bytes of
+ * its earlier chunks and can be resumed), close the listener and exit.
  *
  * @module
  */
@@ -132,39 +132,46 @@ export async function serveCommand(args: string[]): Promise<number> {
       }),
   }, app.handler);
 
+  const { promise: signalled, resolve: signal } = Promise.withResolvers<Deno.Signal>();
   let stopping = false;
-  let forced = false;
-  const stop = (signal: Deno.Signal) => {
+  const stop = (name: Deno.Signal) => {
     if (stopping) {
-      log.log("warn", `second ${signal}: exiting now`);
+      log.log("warn", `second ${name}: exiting now`);
       Deno.exit(1);
     }
     stopping = true;
-    log.log("info", "shutting down", { signal, drainTimeoutMs: config.drainTimeoutMs });
-    server.shutdown();
-    deadline = setTimeout(() => {
-      // In-flight writes are aborted: uploads keep a consistent prefix and can be resumed.
-      forced = true;
-      log.log("warn", "drain timeout: aborting in-flight requests");
-      app.ops.abortWrites();
-      last = setTimeout(() => {
-        log.log("warn", "requests still open after the drain timeout: exiting");
-        Deno.exit(0);
-      }, 2_000);
-    }, config.drainTimeoutMs);
+    signal(name);
   };
-  let deadline: ReturnType<typeof setTimeout> | undefined;
-  let last: ReturnType<typeof setTimeout> | undefined;
   const onTerm = () => stop("SIGTERM");
   const onInt = () => stop("SIGINT");
   Deno.addSignalListener("SIGTERM", onTerm);
   Deno.addSignalListener("SIGINT", onInt);
-  await server.finished;
-  clearTimeout(deadline);
-  clearTimeout(last);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const delay = (ms: number) =>
+    new Promise<"timeout">((resolve) => timers.push(setTimeout(() => resolve("timeout"), ms)));
+
+  // Deno's server.shutdown() cuts request bodies still arriving, so drain first: new requests
+  // get 503, in-flight ones finish (or their writes are aborted at the deadline), then shut down.
+  let drained = true;
+  const stopped = signalled.then(async (name) => {
+    log.log("info", "shutting down", { signal: name, drainTimeoutMs: config.drainTimeoutMs });
+    app.ops.startDrain();
+    if (await Promise.race([app.ops.idle(), delay(config.drainTimeoutMs)]) === "timeout") {
+      drained = false;
+      log.log("warn", "drain timeout: aborting in-flight requests");
+      // An aborted upload keeps the bytes of its earlier chunks and can be resumed.
+      app.ops.abortWrites();
+      if (await Promise.race([app.ops.idle(), delay(1_000)]) === "timeout") {
+        log.log("warn", "requests still open after the drain timeout");
+      }
+    }
+    await Promise.race([server.shutdown(), delay(1_000)]);
+  });
+  await Promise.race([server.finished, stopped]);
+  for (const timer of timers) clearTimeout(timer);
   Deno.removeSignalListener("SIGTERM", onTerm);
   Deno.removeSignalListener("SIGINT", onInt);
   await app.close();
-  log.log("info", "stopped", { drained: !forced });
+  log.log("info", "stopped", { drained });
   return 0;
 }

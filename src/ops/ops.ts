@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
+import { RegistryError } from "../errors.ts";
 import type { Store } from "../storage/store.ts";
 import { checkHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
@@ -92,6 +93,51 @@ async function measure(
   });
 }
 
+/**
+ * A request body that counts its bytes and errors with `signal`'s reason when it aborts (the
+ * consumer's pending read fails at once, even while the client is stalled).
+ */
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  count: (bytes: number) => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let onAbort = () => {};
+  const release = () => signal.removeEventListener("abort", onAbort);
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (signal.aborted) return;
+      if (result.done) {
+        release();
+        controller.close();
+        return;
+      }
+      count(result.value.byteLength);
+      controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
 /** Operations state of one app. */
 export interface Ops {
   /** The metrics. */
@@ -100,6 +146,10 @@ export interface Ops {
   wrap(inner: (request: Request) => Promise<Response>): Handler;
   /** The request id given to a request (the one the inner handler sees). */
   requestId(request: Request): string | undefined;
+  /** Start draining: new requests get 503 `UNAVAILABLE` with `Connection: close`. */
+  startDrain(): void;
+  /** Resolves when no request is being handled (bodies read, handlers returned). */
+  idle(): Promise<void>;
   /** Abort every in-flight write (the shutdown deadline passed). */
   abortWrites(): void;
 }
@@ -109,6 +159,16 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
   const metrics = new Metrics();
   const ids = new WeakMap<Request, string>();
   const drain = new AbortController();
+  let draining = false;
+  let active = 0;
+  let onIdle: (() => void) | undefined;
+  const settle = () => {
+    active--;
+    if (active > 0) return;
+    const wake = onIdle;
+    onIdle = undefined;
+    wake?.();
+  };
   const gauges = {
     uploadSessions: async () => {
       let open = 0;
@@ -148,38 +208,38 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       const given = request.headers.get("x-request-id");
       const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
       const path = new URL(request.url).pathname;
-      const declared = request.headers.get("content-length");
       let counted = 0;
       let inbound = request;
       if (request.body) {
-        // Writes stop when the shutdown deadline passes, so no request outlives the process.
-        const signal = AbortSignal.any([request.signal, drain.signal]);
-        // A chunked body is counted as it streams; a declared length is taken as given.
-        const body = declared !== null ? request.body : request.body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              counted += chunk.byteLength;
-              controller.enqueue(chunk);
-            },
-          }),
-        );
-        inbound = new Request(request, { body, signal });
+        // Counted as it streams, and failed when the shutdown deadline passes, so no write
+        // outlives the process.
+        const body = guardBody(request.body, drain.signal, (n) => counted += n);
+        inbound = new Request(request, { body });
       }
       ids.set(inbound, id);
       let response: Response;
+      active++;
       try {
-        response = (await opsEndpoint(path, request.method)) ?? await inner(inbound);
+        if (draining) {
+          await request.body?.cancel().catch(() => {});
+          response = new RegistryError("UNAVAILABLE", null, {
+            message: "the registry is shutting down",
+            headers: { Connection: "close", "Retry-After": "5" },
+          }).toResponse(request.method);
+        } else response = (await opsEndpoint(path, request.method)) ?? await inner(inbound);
       } catch (error) {
         // The inner handler turns errors into responses; this is a last resort.
         metrics.storageError();
         log.log("error", "unexpected error", { requestId: id, error: String(error) });
         response = new Response(null, { status: 500 });
+      } finally {
+        settle();
       }
       response.headers.set("X-Request-Id", id);
       const route = routeOf(path);
       const method = METHODS.has(request.method) ? request.method : "OTHER";
       const finish = (bytesOut: number) => {
-        const bytesIn = declared !== null ? Number(declared) || 0 : counted;
+        const bytesIn = counted;
         const seconds = (performance.now() - started) / 1000;
         metrics.observe({ route, method, status: response.status, bytesIn, bytesOut, seconds });
         if (!config.accessLog) return;
@@ -215,6 +275,22 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
     metrics,
     wrap,
     requestId: (request) => ids.get(request),
-    abortWrites: () => drain.abort(new Error("server shutting down")),
+    startDrain: () => {
+      draining = true;
+    },
+    idle: () => {
+      if (active === 0) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const previous = onIdle;
+      onIdle = () => {
+        previous?.();
+        resolve();
+      };
+      return promise;
+    },
+    abortWrites: () =>
+      drain.abort(
+        new RegistryError("UNAVAILABLE", null, { message: "the registry is shutting down" }),
+      ),
   };
 }
