@@ -62,7 +62,10 @@ Deno.test("cli: config check accepts Debian's stock config and prints the settin
   const settings = JSON.parse(stdout);
   assert.equal(settings.config.dataDir, "/var/lib/docker-registry");
   assert.equal(settings.config.deleteEnabled, false);
-  assert.deepEqual(settings.auth.htpasswd, { realm: "basic-realm", path: "/etc/docker/registry" });
+  assert.deepEqual(settings.config.auth.htpasswd, {
+    realm: "basic-realm",
+    path: "/etc/docker/registry",
+  });
   assert.match(stderr, /warning: storage\.cache: ignored/);
   assert.match(stderr, /: ok\n$/);
 });

@@ -46,7 +46,9 @@ Deno.test("ops: /healthz answers 200 with the storage and write checks", async (
 Deno.test("ops: /healthz answers 503 when the data directory is gone", async () => {
   const server = await startServer();
   try {
+    // A file where the directory was: background work cannot bring the directory back.
     await Deno.remove(server.dataDir, { recursive: true });
+    await Deno.writeTextFile(server.dataDir, "not a directory");
     const response = await fetch(`${server.url}/healthz`);
     const body = await response.json();
     assert.equal(response.status, 503);
