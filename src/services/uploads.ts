@@ -146,6 +146,8 @@ export class UploadService {
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
       if (error instanceof BodyReadError) {
+        // A limit that cut the body (413, 408) already says what went wrong.
+        if (error.cause instanceof RegistryError) throw error.cause;
         throw new RegistryError(
           chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",
           { expected: chunk.length ?? null, received: error.received },
