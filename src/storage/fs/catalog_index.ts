@@ -98,6 +98,13 @@ export class CatalogIndex {
    * while instead.
    */
   async rebuild(): Promise<void> {
+    if (!(await statOrUndefined(dirname(dirname(this.#path))))?.isDirectory) {
+      // Nothing stored yet (or the directory is gone): nothing to index, and no folder is made.
+      this.#names = [];
+      this.#set = new Set();
+      this.#loaded = undefined;
+      return;
+    }
     let walked: string[] | undefined;
     try {
       await Deno.mkdir(dirname(this.#path), { recursive: true });
