@@ -44,7 +44,7 @@ export interface ConfigSources {
 /** How one key of the configuration is treated. */
 type Rule =
   | { kind: "section"; keys: Record<string, Rule> }
-  | { kind: "value"; type: "string" | "bool" | "duration" | "level" | "version" }
+  | { kind: "value"; type: "string" | "bool" | "duration" | "level" | "version" | "int" }
   | { kind: "ignore"; why: string }
   | { kind: "refuse"; why: string };
 
@@ -52,6 +52,7 @@ const section = (keys: Record<string, Rule>): Rule => ({ kind: "section", keys }
 const STRING: Rule = { kind: "value", type: "string" };
 const BOOL: Rule = { kind: "value", type: "bool" };
 const DURATION: Rule = { kind: "value", type: "duration" };
+const INT: Rule = { kind: "value", type: "int" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
 
@@ -79,6 +80,8 @@ export const CONFIG_SCHEMA: Rule = section({
     maintenance: section({
       uploadpurging: section({ enabled: BOOL, age: DURATION, interval: DURATION, dryrun: BOOL }),
       readonly: section({ enabled: BOOL }),
+      // berth's own: online garbage collection (see docs/content-management.md).
+      gc: section({ interval: DURATION, graceperiod: DURATION, adminendpoint: BOOL }),
     }),
     cache: ignore("berth keeps no blob descriptor cache"),
     redirect: ignore("berth serves blobs itself"),
@@ -128,7 +131,7 @@ export const CONFIG_SCHEMA: Rule = section({
   notifications: ignore("webhook notifications are not supported"),
   redis: ignore("berth uses no redis"),
   reporting: ignore("error reporting services are not supported"),
-  catalog: ignore("the catalog page size is not configurable"),
+  catalog: section({ maxentries: INT }),
   validation: ignore("manifest URL validation is not configurable"),
   compatibility: ignore("schema1 manifests are not supported"),
   policy: ignore("repository policies are not supported"),
@@ -226,7 +229,7 @@ function check(
 }
 
 function checkValue(
-  type: "string" | "bool" | "duration" | "level" | "version",
+  type: "string" | "bool" | "duration" | "level" | "version" | "int",
   value: unknown,
   where: string,
 ): unknown {
@@ -237,6 +240,11 @@ function checkValue(
   switch (type) {
     case "string":
       return text;
+    case "int":
+      if (!/^\d{1,9}$/.test(text) || Number(text) < 1) {
+        throw new ConfigError(`${where}: expected a positive whole number, got "${text}"`);
+      }
+      return Number(text);
     case "bool":
       if (typeof value === "boolean") return value;
       if (text === "true" || text === "false") return text === "true";
@@ -356,6 +364,18 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
       dryRun: (purging.dryrun ?? base.dryRun) as boolean,
     };
   }
+
+  const gc = get(tree, "storage.maintenance.gc");
+  if (isTree(gc)) {
+    const base = makeConfig().gc;
+    out.gc = {
+      intervalMs: (gc.interval ?? base.intervalMs) as number,
+      gracePeriodMs: (gc.graceperiod ?? base.gracePeriodMs) as number,
+      adminEndpoint: (gc.adminendpoint ?? base.adminEndpoint) as boolean,
+    };
+  }
+  const maxEntries = get(tree, "catalog.maxentries");
+  if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
 
   const addr = get(tree, "http.addr");
   if (addr !== undefined) {
@@ -519,6 +539,18 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         });
         break;
       }
+      case "gc": {
+        const g = v as Config["gc"];
+        env.REGISTRY_STORAGE_MAINTENANCE_GC = JSON.stringify({
+          interval: ms(g.intervalMs),
+          graceperiod: ms(g.gracePeriodMs),
+          adminendpoint: g.adminEndpoint,
+        });
+        break;
+      }
+      case "maxListEntries":
+        env.REGISTRY_CATALOG_MAXENTRIES = String(v);
+        break;
       default:
         return undefined;
     }
