@@ -80,12 +80,14 @@ export class CatalogIndex {
   /** Up to `limit` existing repository names sorted after `last`. */
   async page(last: string | undefined, limit: number): Promise<string[]> {
     await this.#refresh();
-    const names = this.#names;
-    let at = last === undefined ? 0 : upperBound(names, last);
     const page: string[] = [];
-    while (page.length < limit && at < names.length) {
-      const batch = names.slice(at, at + limit - page.length);
-      at += batch.length;
+    let after = last;
+    while (page.length < limit) {
+      // Positions are found again after every await: names may be inserted meanwhile.
+      const at = after === undefined ? 0 : upperBound(this.#names, after);
+      const batch = this.#names.slice(at, at + limit - page.length);
+      if (batch.length === 0) break;
+      after = batch.at(-1);
       const present = await Promise.all(batch.map((name) => this.#source.exists(name)));
       batch.forEach((name, i) => present[i] && page.push(name));
     }
