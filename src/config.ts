@@ -37,12 +37,30 @@ export interface Config {
   uploadPurging: UploadPurging;
   /** Log level. */
   logLevel: "error" | "warn" | "info" | "debug";
+  /** Largest page of the tags list and the catalog (distribution's `catalog.maxentries`). */
+  maxListEntries: number;
+  /** Garbage collection inside the server. */
+  gc: GcConfig;
   /** Authentication and authorization (distribution's `auth`, plus berth's `policy`); none: open. */
   auth?: AuthConfig;
   /** TLS (distribution's `http.tls`); none: plain HTTP. */
   tls?: TlsConfig;
   /** Request limits and timeouts (defaults: {@link DEFAULT_LIMITS}). */
   limits?: Partial<LimitsConfig>;
+  /** Write one JSON access log line per request. */
+  accessLog: boolean;
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
+  drainTimeoutMs: number;
+}
+
+/** Online garbage collection (see `src/services/gc.ts`). */
+export interface GcConfig {
+  /** Run a collection every this many milliseconds; 0 turns the schedule off. */
+  intervalMs: number;
+  /** Blobs written, linked or used less than this many milliseconds ago are never removed. */
+  gracePeriodMs: number;
+  /** Serve `POST /admin/gc` (run a collection now, answer its report). */
+  adminEndpoint: boolean;
 }
 
 /** Distribution's `auth.htpasswd`: Basic auth against an htpasswd file of bcrypt entries. */
@@ -159,6 +177,10 @@ export const DEFAULT_CONFIG: Config = {
     dryRun: false,
   },
   logLevel: "info",
+  maxListEntries: 1000,
+  gc: { intervalMs: 24 * 3600_000, gracePeriodMs: 3600_000, adminEndpoint: false },
+  accessLog: true,
+  drainTimeoutMs: 10_000,
 };
 
 /** A copy of the defaults with `overrides` applied. */
