@@ -157,30 +157,55 @@ export class RequestLimits {
   /** A body that errors (413/408) when too large, idle too long, or too slow. */
   #guard(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
-    const reader = body.getReader();
-    const started = Date.now();
+    // The reader is taken on first pull: a body nobody reads stays cancellable by the app.
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let started = 0;
     let total = 0;
+    // One watchdog per body, re-armed lazily: it only counts time spent waiting for the client.
+    let waitingSince: number | undefined;
+    let expired: RegistryError | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const watch = (ms: number) => {
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (waitingSince === undefined) return;
+        const idle = Date.now() - waitingSince;
+        if (idle < bodyIdleTimeoutMs) return watch(bodyIdleTimeoutMs - idle);
+        expired = timedOut("request body idle too long");
+        reader?.cancel(expired).catch(() => {});
+      }, ms);
+    };
+    const stop = () => {
+      clearTimeout(timer);
+      timer = undefined;
+    };
     const fail = (controller: ReadableStreamDefaultController, error: RegistryError) => {
-      reader.cancel(error).catch(() => {});
+      stop();
+      reader?.cancel(error).catch(() => {});
       controller.error(error);
     };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const idle = new Promise<"idle">((resolve) => {
-          timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
-        });
-        let result: ReadableStreamReadResult<Uint8Array> | "idle";
+        if (!reader) {
+          reader = body.getReader();
+          started = Date.now();
+        }
+        waitingSince = Date.now();
+        if (timer === undefined) watch(bodyIdleTimeoutMs);
+        let result: ReadableStreamReadResult<Uint8Array>;
         try {
-          result = await Promise.race([reader.read(), idle]);
+          result = await reader.read();
         } catch {
           // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
-          return fail(controller, cutShort());
+          return fail(controller, expired ?? cutShort());
         } finally {
-          clearTimeout(timer);
+          waitingSince = undefined;
         }
-        if (result === "idle") return fail(controller, timedOut("request body idle too long"));
-        if (result.done) return controller.close();
+        if (expired) return fail(controller, expired);
+        if (result.done) {
+          stop();
+          return controller.close();
+        }
         total += result.value.byteLength;
         if (total > maxBodyBytes) return fail(controller, this.#tooLarge());
         const elapsed = (Date.now() - started) / 1000;
@@ -189,7 +214,10 @@ export class RequestLimits {
         }
         controller.enqueue(result.value);
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => {
+        stop();
+        return reader ? reader.cancel(reason) : body.cancel(reason);
+      },
     });
   }
 }
