@@ -4,6 +4,7 @@
  * @module
  */
 import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
+import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
 import { UsageError } from "./commands/usage_error.ts";
 import { VERSION_USAGE, versionCommand } from "./commands/version.ts";
@@ -19,6 +20,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the registry (the default)", usage: SERVE_USAGE, run: serveCommand },
   version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
+  health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
   config: {
     summary: "check a config file: config check FILE",
     usage: CONFIG_USAGE,

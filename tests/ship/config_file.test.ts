@@ -194,3 +194,11 @@ Deno.test("config: configToEnv round-trips through the REGISTRY_* variables", ()
   assert.deepEqual(parseConfig("", { env }).config, makeConfig(overrides));
   assert.equal(configToEnv({ maxManifestBytes: 10 }), undefined);
 });
+
+Deno.test("config: the container image's default config is valid and warning-free", () => {
+  const text = Deno.readTextFileSync(new URL("../../deploy/config.yml", import.meta.url));
+  const { config, warnings } = parseConfig(text);
+  assert.deepEqual(warnings, []);
+  assert.equal(config.dataDir, "/var/lib/registry");
+  assert.equal(config.addr, ":5000");
+});
