@@ -4,8 +4,10 @@
  *
  * @module
  */
+import { createAccessControl } from "./auth/access_control.ts";
 import type { Config } from "./config.ts";
 import { RegistryError } from "./errors.ts";
+import { clientOf, RequestLimits } from "./http/limits.ts";
 import { buildRouter } from "./http/routes.ts";
 import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Handler, type Ops } from "./ops/ops.ts";
@@ -19,7 +21,8 @@ const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
 
 /** A built registry application. */
 export interface App {
-  /** Answers one request (with request ids, access logs, metrics, `/healthz`, `/metrics`). */
+  /** Answers one request (request ids, access logs, metrics, `/healthz`, `/metrics`; `info` from
+   * `Deno.serve` tells the client, for per-client limits). */
   handler: Handler;
   /** Metrics, health and the shutdown drain signal. */
   ops: Ops;
@@ -48,6 +51,11 @@ export function createStore(config: Config): Store {
 export function createApp(config: Config, options: AppOptions = {}): App {
   const store = options.store ?? createStore(config);
   const registry = createRegistry(config, store);
+  registry.maintenance.start();
+  // Auth and limits: hooks around every routed request (src/auth/, src/http/limits.ts).
+  const access = createAccessControl(config.auth);
+  if (access) registry.authorizer = access;
+  const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
   const ops = createOps(config, store, createLogger(config.logLevel, options.log));
   const logError = options.logError ??
@@ -56,8 +64,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         JSON.stringify({ level: "error", time: new Date().toISOString(), message, ...fields }),
       ));
 
-  const dispatch = async (request: Request): Promise<Response> => {
+  const dispatch = async (request: Request, client: string): Promise<Response> => {
     const url = new URL(request.url);
+    const own = await access?.intercept(request, url);
+    if (own) return own;
     const match = router.match(request.method, request.url);
     if (match.kind === "none") {
       throw new RegistryError("NAME_UNKNOWN", { path: url.pathname.slice(0, 300) }, {
@@ -77,34 +87,46 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         message: "the registry is in read-only mode",
       });
     }
-    return await match.handler({ request, url, params: match.params });
+    let ctx = limits.admit({ request, url, params: match.params }, client);
+    if (access) ctx = await access.check(ctx);
+    return await match.handler(ctx);
   };
 
-  const handler = async (request: Request): Promise<Response> => {
+  const handler = async (
+    request: Request,
+    info?: { remoteAddr?: Deno.Addr },
+  ): Promise<Response> => {
     let response: Response;
     try {
-      response = await dispatch(request);
-    } catch (caught) {
-      let error = caught;
-      if (!(error instanceof RegistryError)) {
-        const requestId = ops.requestId(request) ?? crypto.randomUUID();
-        if (!request.signal.aborted) {
-          ops.metrics.storageError();
-          logError("unexpected error", {
-            requestId,
-            method: request.method,
-            path: new URL(request.url).pathname,
-            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-          });
-        }
-        error = new RegistryError("UNKNOWN", { requestId });
-      }
+      response = await dispatch(request, clientOf(info));
+    } catch (error) {
       await request.body?.cancel().catch(() => {});
-      response = (error as RegistryError).toResponse(request.method);
+      response = toRegistryError(error, request).toResponse(request.method);
     }
     for (const [key, value] of Object.entries(COMMON_HEADERS)) response.headers.set(key, value);
+    limits.settle(request, response);
     return response;
   };
 
-  return { handler: ops.wrap(handler), ops, registry, close: () => Promise.resolve() };
+  /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
+  const toRegistryError = (error: unknown, request: Request): RegistryError => {
+    if (error instanceof RegistryError) return error;
+    const requestId = ops.requestId(request) ?? crypto.randomUUID();
+    if (!request.signal.aborted) {
+      ops.metrics.storageError();
+      logError("unexpected error", {
+        requestId,
+        method: request.method,
+        path: new URL(request.url).pathname,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+    }
+    return new RegistryError("UNKNOWN", { requestId });
+  };
+
+  const close = async () => {
+    limits.close();
+    await registry.maintenance.close();
+  };
+  return { handler: ops.wrap(handler), ops, registry, close };
 }

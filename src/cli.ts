@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { GC_USAGE, gcCommand } from "./commands/gc.ts";
 import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
 import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
@@ -19,6 +20,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the registry (the default)", usage: SERVE_USAGE, run: serveCommand },
+  gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
   version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
   health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
   config: {

@@ -13,52 +13,13 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { type Config, makeConfig, parseAddr } from "./config.ts";
-
-/** TLS settings (`http.tls`). */
-export interface TlsSettings {
-  /** PEM certificate chain file. */
-  certificate: string;
-  /** PEM private key file. */
-  key: string;
-}
-
-/** Basic authentication against an htpasswd file (`auth.htpasswd`). */
-export interface HtpasswdSettings {
-  /** Realm of the `WWW-Authenticate` challenge. */
-  realm: string;
-  /** The htpasswd file (bcrypt entries). */
-  path: string;
-}
-
-/** Bearer token authentication (`auth.token`). */
-export interface TokenSettings {
-  /** URL of the token server, sent in the challenge. */
-  realm: string;
-  /** The service name tokens must be issued for. */
-  service: string;
-  /** The issuer tokens must carry. */
-  issuer: string;
-  /** PEM bundle of the certificates that sign tokens. */
-  rootCertBundle: string;
-}
-
-/** The `auth` section: at most one scheme. */
-export interface AuthSettings {
-  /** htpasswd basic auth. */
-  htpasswd?: HtpasswdSettings;
-  /** Token auth. */
-  token?: TokenSettings;
-}
+import { readPolicy } from "./commands/serve_auth.ts";
+import { type AuthConfig, type Config, makeConfig, parseAddr, type TokenConfig } from "./config.ts";
 
 /** The result of loading: the config, the security settings beside it, and warnings. */
 export interface LoadedConfig {
   /** The configuration in force. */
   config: Config;
-  /** TLS, when configured. */
-  tls?: TlsSettings;
-  /** Authentication, when configured. */
-  auth?: AuthSettings;
   /** Keys accepted but ignored, deprecated keys, unknown environment variables. */
   warnings: string[];
 }
@@ -157,10 +118,11 @@ export const CONFIG_SCHEMA: Rule = section({
       issuer: STRING,
       rootcertbundle: STRING,
       autoredirect: ignore("token realm redirects are not supported"),
-      jwks: refuse("JWKS token keys are not supported; use rootcertbundle"),
+      jwks: STRING,
       signingalgorithms: ignore("the certificate's algorithm is used"),
     }),
     silly: refuse("the silly test scheme is not supported"),
+    policy: STRING,
   }),
   health: ignore("berth serves /healthz; distribution's health checks are not configurable"),
   notifications: ignore("webhook notifications are not supported"),
@@ -419,37 +381,40 @@ const required = (tree: Tree, path: string): string => {
   return value;
 };
 
-// ---------------------------------------------------------------------------------------------
-// AUTH AND TLS MAPPING: the one place where `auth.*` and `http.tls.*` become settings. The auth
-// engineer (or the lead at merge time) maps these onto the Config fields the auth code reads.
-// ---------------------------------------------------------------------------------------------
-/** Map `auth.*` and `http.tls.*` onto settings (kept apart from {@link Config} until merged). */
-export function mapAuthAndTls(tree: Tree): { auth?: AuthSettings; tls?: TlsSettings } {
-  const out: { auth?: AuthSettings; tls?: TlsSettings } = {};
-  const auth = get(tree, "auth");
-  if (isTree(auth)) {
-    const schemes = Object.keys(auth);
-    if (schemes.length > 1) {
-      throw new ConfigError(`auth: more than one scheme configured (${schemes.join(", ")})`);
-    }
-    if ("htpasswd" in auth) {
-      out.auth = {
-        htpasswd: {
-          realm: required(tree, "auth.htpasswd.realm"),
-          path: required(tree, "auth.htpasswd.path"),
-        },
-      };
-    } else if ("token" in auth) {
-      out.auth = {
-        token: {
-          realm: required(tree, "auth.token.realm"),
-          service: required(tree, "auth.token.service"),
-          issuer: required(tree, "auth.token.issuer"),
-          rootCertBundle: required(tree, "auth.token.rootcertbundle"),
-        },
-      };
-    }
+/**
+ * Map `auth.*` and `http.tls.*` onto {@link Config} fields. Unlike distribution, `htpasswd` and
+ * `token` may both be set: berth then issues tokens itself to the htpasswd users.
+ */
+export function mapAuthAndTls(tree: Tree): Pick<Config, "auth" | "tls"> {
+  const out: Pick<Config, "auth" | "tls"> = {};
+  const auth: AuthConfig = {};
+  if (isTree(get(tree, "auth.htpasswd"))) {
+    auth.htpasswd = {
+      realm: optional(tree, "auth.htpasswd.realm") ?? "berth",
+      path: required(tree, "auth.htpasswd.path"),
+    };
   }
+  if (isTree(get(tree, "auth.token"))) {
+    const token: TokenConfig = {
+      service: required(tree, "auth.token.service"),
+      issuer: required(tree, "auth.token.issuer"),
+    };
+    const realm = optional(tree, "auth.token.realm");
+    const bundle = optional(tree, "auth.token.rootcertbundle");
+    const jwks = optional(tree, "auth.token.jwks");
+    if (realm) token.realm = realm;
+    if (bundle) token.rootcertbundle = bundle;
+    if (jwks) token.jwks = jwks;
+    if (!auth.htpasswd && !bundle && !jwks) {
+      throw new ConfigError(
+        "auth.token: needs rootcertbundle or jwks (an external issuer), or auth.htpasswd (berth issues tokens)",
+      );
+    }
+    auth.token = token;
+  }
+  const policy = optional(tree, "auth.policy");
+  if (policy) auth.policy = readPolicy(policy);
+  if (Object.keys(auth).length > 0) out.auth = auth;
   if (isTree(get(tree, "http.tls"))) {
     out.tls = {
       certificate: required(tree, "http.tls.certificate"),
@@ -458,6 +423,11 @@ export function mapAuthAndTls(tree: Tree): { auth?: AuthSettings; tls?: TlsSetti
   }
   return out;
 }
+
+const optional = (tree: Tree, path: string): string | undefined => {
+  const value = get(tree, path);
+  return typeof value === "string" && value !== "" ? value : undefined;
+};
 
 /**
  * Parse a distribution-style YAML config (`text` may be empty: defaults and environment only),
@@ -485,8 +455,12 @@ export function parseConfig(
   if (fromFile && checked.version === undefined) {
     throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
   }
-  const config = makeConfig({ ...mapCore(checked, warnings), ...sources.flags });
-  return { config, ...mapAuthAndTls(checked), warnings };
+  const config = makeConfig({
+    ...mapCore(checked, warnings),
+    ...mapAuthAndTls(checked),
+    ...sources.flags,
+  });
+  return { config, warnings };
 }
 
 /** Read a config file (optional), the environment and flags into a {@link LoadedConfig}. */

@@ -10,6 +10,7 @@ import { createApp } from "../app.ts";
 import { type Config, parseAddr } from "../config.ts";
 import { ConfigError, loadConfig, type LoadedConfig, parseDuration } from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
+import { applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `serve`. */
@@ -27,6 +28,8 @@ Flags:
   --drain-timeout DUR    on SIGTERM/SIGINT, time in-flight requests get, e.g. 30s (default 10s;
                          http.draintimeout)
   -h, --help             show this text
+
+${AUTH_USAGE}
 
 Endpoints: /v2/ (the OCI distribution API), /healthz, /metrics.
 Exit codes: 0 stopped by a signal, 1 failed to start or run (bad config, port taken), 2 usage.`;
@@ -67,7 +70,9 @@ export function parseServeArgs(args: string[]): ServeArgs {
       if (ms === undefined) throw new UsageError(`--drain-timeout: not a duration: "${text}"`);
       out.flags.drainTimeoutMs = ms;
     } else if (!arg.startsWith("-") && out.file === undefined) out.file = arg;
-    else throw new UsageError(`unknown argument ${arg}`);
+    else if (!applyAuthFlag(out.flags, flag, value)) {
+      throw new UsageError(`unknown argument ${arg}`);
+    }
   }
   if (out.flags.addr !== undefined) {
     try {
@@ -88,18 +93,26 @@ export async function loadServeConfig(
   return await loadConfig(file, { env, flags });
 }
 
+/** The configuration `serve` would run with, checked (a realm without a file, half a TLS pair). */
+export async function serveConfig(
+  args: string[],
+  env: Record<string, string>,
+): Promise<LoadedConfig> {
+  const loaded = await loadServeConfig(args, env);
+  try {
+    checkAuthConfig(loaded.config);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return loaded;
+}
+
 /** Run the registry until a signal stops it; returns the exit code. */
 export async function serveCommand(args: string[]): Promise<number> {
-  const loaded = await loadServeConfig(args, Deno.env.toObject());
+  const loaded = await serveConfig(args, Deno.env.toObject());
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
   for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
-  if (loaded.auth) {
-    // AUTH: the auth code (branch `auth`) enforces these; until it is merged, say so loudly.
-    log.log("warn", "config: auth is configured but not enforced by this build", {
-      schemes: Object.keys(loaded.auth),
-    });
-  }
   if (config.storage === "filesystem") {
     try {
       await Deno.mkdir(config.dataDir, { recursive: true });
@@ -108,11 +121,11 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
   }
   let tls: { cert: string; key: string } | undefined;
-  if (loaded.tls) {
+  if (config.tls) {
     try {
       tls = {
-        cert: await Deno.readTextFile(loaded.tls.certificate),
-        key: await Deno.readTextFile(loaded.tls.key),
+        cert: await Deno.readTextFile(config.tls.certificate),
+        key: await Deno.readTextFile(config.tls.key),
       };
     } catch (error) {
       throw new ConfigError(`http.tls: ${(error as Error).message}`);

@@ -143,7 +143,7 @@ export interface Ops {
   /** The metrics. */
   metrics: Metrics;
   /** Wrap the registry handler with ids, logs, metrics and the ops endpoints. */
-  wrap(inner: (request: Request) => Promise<Response>): Handler;
+  wrap(inner: Handler): Handler;
   /** The request id given to a request (the one the inner handler sees). */
   requestId(request: Request): string | undefined;
   /** Start draining: new requests get 503 `UNAVAILABLE` with `Connection: close`. */
@@ -201,7 +201,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
     });
   };
 
-  const wrap = (inner: (request: Request) => Promise<Response>): Handler => {
+  const wrap = (inner: Handler): Handler => {
     return async (request, info) => {
       const started = performance.now();
       metrics.begin();
@@ -226,7 +226,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
             message: "the registry is shutting down",
             headers: { Connection: "close", "Retry-After": "5" },
           }).toResponse(request.method);
-        } else response = (await opsEndpoint(path, request.method)) ?? await inner(inbound);
+        } else response = (await opsEndpoint(path, request.method)) ?? await inner(inbound, info);
       } catch (error) {
         // The inner handler turns errors into responses; this is a last resort.
         metrics.storageError();

@@ -8,6 +8,7 @@ import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
 import { isUploadId } from "../storage/fs/paths.ts";
 import { SizeMismatch, type Store } from "../storage/store.ts";
+import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 
 /** A chunk of an upload as the HTTP layer hands it over. */
@@ -28,10 +29,12 @@ export class UploadService {
   readonly #lock = new KeyedLock();
   /** Hash state per session, always equal to the bytes on disk when present. */
   readonly #hashes = new Map<string, Digester>();
+  readonly #guard: BlobGuard | undefined;
 
-  /** Uploads over `store`. */
-  constructor(store: Store) {
+  /** Uploads over `store`; commits and mounts count as uses for garbage collection (`guard`). */
+  constructor(store: Store, guard?: BlobGuard) {
     this.#store = store;
+    this.#guard = guard;
   }
 
   /** Open a session; returns its id. */
@@ -62,6 +65,7 @@ export class UploadService {
         await this.#drop(name, id);
         throw new RegistryError("DIGEST_INVALID", { expected: digest.value, actual: actual.value });
       }
+      await this.#guard?.use([digest]);
       await this.#store.commitUpload(name, id, digest);
       this.#hashes.delete(key(name, id));
     });
@@ -91,6 +95,7 @@ export class UploadService {
    * Returns `false` when the blob is not available (the caller opens a session instead).
    */
   async mount(name: string, digest: Digest, from?: string): Promise<boolean> {
+    await this.#guard?.use([digest]);
     const available = from === undefined
       ? (await this.#store.statBlob(digest)) !== undefined
       : await this.#store.hasLink(from, "layer", digest) &&

@@ -93,7 +93,7 @@ Deno.test("cli: serve starts unchanged on a distribution config with htpasswd an
   const text = Deno.readTextFileSync(fixture("debian_config.yml"))
     .replace("path: /etc/docker/registry", `path: ${htpasswd}`)
     .replace("enabled: true\nhttp:", "enabled: false\nhttp:");
-  assert.match(text, /delete:\n    enabled: false/);
+  assert.match(text, /delete:\n {4}enabled: false/);
   await Deno.writeTextFile(`${dir}/config.yml`, text);
   // spawnServer adds --addr and --data, which override the file like any flag.
   const server = await spawnServer({

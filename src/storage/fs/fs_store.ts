@@ -7,6 +7,7 @@ import { type Digest, isAlgorithm, tryParseDigest } from "../../oci/digest.ts";
 import {
   type AppendOptions,
   type BlobContent,
+  type BlobInfo,
   type ByteRange,
   type LinkKind,
   SizeMismatch,
@@ -14,6 +15,7 @@ import {
   type UploadInfo,
 } from "../store.ts";
 import {
+  dirname,
   isNotFound,
   listDir,
   readTextOrUndefined,
@@ -22,6 +24,7 @@ import {
   statOrUndefined,
   writeFileAtomic,
 } from "./atomic.ts";
+import { CatalogIndex } from "./catalog_index.ts";
 import { StorePaths } from "./paths.ts";
 
 /** Bytes gathered before one hash update and one write while appending. */
@@ -37,9 +40,16 @@ export class FsStore implements Store {
   /** The paths of the disk tree. */
   readonly paths: StorePaths;
 
+  /** The catalog's index of repository names. */
+  readonly catalog: CatalogIndex;
+
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
     this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
+    this.catalog = new CatalogIndex(this.paths.catalog, this.paths.tmp, {
+      walk: () => this.listRepositories(),
+      exists: (name) => this.hasRepository(name),
+    });
   }
 
   async statBlob(digest: Digest): Promise<number | undefined> {
@@ -98,12 +108,18 @@ export class FsStore implements Store {
     }
   }
 
+  async blobInfo(digest: Digest): Promise<BlobInfo | undefined> {
+    const info = await statOrUndefined(this.paths.blobData(digest));
+    return info?.isFile ? { size: info.size, modifiedAt: info.mtime ?? new Date(0) } : undefined;
+  }
+
   async hasLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
     return (await statOrUndefined(this.paths.link(name, kind, digest)))?.isFile ?? false;
   }
 
   async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
     await this.#writeLink(this.paths.link(name, kind, digest), digest);
+    await this.catalog.note(name);
   }
 
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
@@ -141,6 +157,7 @@ export class FsStore implements Store {
       encoder.encode(digest.value),
       this.paths.tmp,
     );
+    await this.catalog.note(name);
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
@@ -184,6 +201,39 @@ export class FsStore implements Store {
     return names.sort();
   }
 
+  repositoryPage(last: string | undefined, limit: number): Promise<string[]> {
+    return this.catalog.page(last, limit);
+  }
+
+  async putReferrer(name: string, subject: Digest, referrer: Digest): Promise<void> {
+    await this.#writeLink(this.paths.referrer(name, subject, referrer), referrer);
+  }
+
+  async deleteReferrer(name: string, subject: Digest, referrer: Digest): Promise<boolean> {
+    const link = this.paths.referrer(name, subject, referrer);
+    if (!(await removeIfExists(dirname(link)))) return false;
+    const folder = this.paths.referrers(name, subject);
+    for (const dir of [`${folder}/${referrer.algorithm}`, folder]) {
+      try {
+        await Deno.remove(dir);
+      } catch {
+        break; // not empty (other referrers) or already gone
+      }
+    }
+    return true;
+  }
+
+  async *listReferrers(name: string, subject: Digest): AsyncIterable<Digest> {
+    const folder = this.paths.referrers(name, subject);
+    for (const alg of await listDir(folder)) {
+      if (!alg.isDirectory || !isAlgorithm(alg.name)) continue;
+      for (const entry of await listDir(`${folder}/${alg.name}`)) {
+        const digest = tryParseDigest(`${alg.name}:${entry.name}`);
+        if (entry.isDirectory && digest) yield digest;
+      }
+    }
+  }
+
   async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
     const dir = this.paths.upload(name, id);
     await Deno.mkdir(dir, { recursive: true });
@@ -193,6 +243,7 @@ export class FsStore implements Store {
       encoder.encode(startedAt.toISOString()),
       this.paths.tmp,
     );
+    await this.catalog.note(name);
   }
 
   async statUpload(name: string, id: string): Promise<UploadInfo | undefined> {
