@@ -59,10 +59,10 @@ Deno.test("cli: config check accepts Debian's stock config and prints the settin
     REGISTRY_STORAGE_DELETE_ENABLED: "false",
   });
   assert.equal(code, 0, stderr);
-  const settings = JSON.parse(stdout);
-  assert.equal(settings.config.dataDir, "/var/lib/docker-registry");
-  assert.equal(settings.config.deleteEnabled, false);
-  assert.deepEqual(settings.auth.htpasswd, { realm: "basic-realm", path: "/etc/docker/registry" });
+  const config = JSON.parse(stdout);
+  assert.equal(config.dataDir, "/var/lib/docker-registry");
+  assert.equal(config.deleteEnabled, false);
+  assert.deepEqual(config.auth.htpasswd, { realm: "basic-realm", path: "/etc/docker/registry" });
   assert.match(stderr, /warning: storage\.cache: ignored/);
   assert.match(stderr, /: ok\n$/);
 });
