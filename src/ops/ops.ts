@@ -226,7 +226,13 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         // Counted as it streams, and failed when the shutdown deadline passes, so no write
         // outlives the process.
         const guarded = guardBody(request.body, drain.signal, (n) => counted += n);
-        inbound = new Request(request, { body: guarded.body });
+        // Built from parts: copying the request would read its signal, which makes Deno warn.
+        inbound = new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: guarded.body,
+          duplex: "half",
+        } as RequestInit);
         discard = guarded.discard;
       }
       ids.set(inbound, id);
