@@ -145,9 +145,9 @@ export class UploadService {
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      // A body refused by a request limit (413, 408) keeps its own error.
+      if (error instanceof BodyReadError && error.cause instanceof RegistryError) throw error.cause;
       if (error instanceof BodyReadError) {
-        // A limit that cut the body (413, 408) already says what went wrong.
-        if (error.cause instanceof RegistryError) throw error.cause;
         throw new RegistryError(
           chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",
           { expected: chunk.length ?? null, received: error.received },
