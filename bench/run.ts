@@ -48,6 +48,8 @@ export interface BenchOptions {
   imagePushes: number;
   /** Parallel blob pushes within one image push. */
   imageConcurrency: number;
+  /** Run only these scenario groups (`push`, `get`, `manifest`, `image`, `tags`, `catalog`). */
+  only?: string[];
   /** Where temporary files and data directories go (a fresh folder is made under it). */
   tmpDir?: string;
   /** Progress lines go here (default: nowhere). */
@@ -119,6 +121,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     // Alternate who goes first, round by round.
     const order = (round: number) => (round % 2 === 0 ? servers : [...servers].reverse());
     const rounds = Array.from({ length: options.rounds }, (_, i) => i);
+    const runs = (group: string) => !options.only || options.only.includes(group);
 
     await sleep(300);
     for (const server of servers) {
@@ -128,7 +131,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     log(`generating a ${options.blobSize} byte blob`);
     const big = await makeBigBlob(`${work}/blob`, options.blobSize, options.chunks);
 
-    for (const round of rounds) {
+    for (const round of runs("push") || runs("get") ? rounds : []) {
       for (const server of order(round)) {
         log(`round ${round + 1}: ${server.name}: monolithic push`);
         const sampler = new RssSampler(server.pid);
@@ -145,7 +148,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       record(METRICS.rssPeak, server, (await readMemory(server.pid))?.hwm ?? NaN);
     }
 
-    for (const round of rounds) {
+    for (const round of runs("get") ? rounds : []) {
       for (const server of order(round)) {
         log(`round ${round + 1}: ${server.name}: blob GET and range reads`);
         record(METRICS.blobGet, server, await getBlob(server, big));
@@ -155,12 +158,12 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
 
     log("pushing the manifest image");
     const manifestUrl = new Map<string, string>();
-    for (const server of servers) {
+    for (const server of runs("manifest") ? servers : []) {
       const image = makeImage(1, 64);
       await pushImage(server, "bench/manifest", "latest", image, 1);
       manifestUrl.set(server.name, `${server.url}/v2/bench/manifest/manifests/latest`);
     }
-    for (const round of rounds) {
+    for (const round of runs("manifest") ? rounds : []) {
       for (const server of order(round)) {
         for (const method of ["HEAD", "GET"] as const) {
           log(`round ${round + 1}: ${server.name}: manifest ${method}`);
@@ -171,7 +174,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       }
     }
 
-    for (const round of rounds) {
+    for (const round of runs("image") ? rounds : []) {
       for (const server of order(round)) {
         log(`round ${round + 1}: ${server.name}: image pushes`);
         const images = Array.from(
@@ -187,8 +190,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     }
 
     log(`tags: ${options.tags}`);
-    const tagged = await setupTags(servers, options);
-    for (const round of rounds) {
+    const tagged = runs("tags") ? await setupTags(servers, options) : new Set();
+    for (const round of runs("tags") ? rounds : []) {
       for (const server of order(round)) {
         if (!tagged.has(server.name)) {
           record(METRICS.tagsList, server, "n/a");
@@ -201,8 +204,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     }
 
     log(`catalog: ${options.repositories} repositories`);
-    const cataloged = await setupCatalog(servers, options);
-    for (const round of rounds) {
+    const cataloged = runs("catalog") ? await setupCatalog(servers, options) : new Set();
+    for (const round of runs("catalog") ? rounds : []) {
       for (const server of order(round)) {
         if (!cataloged.has(server.name)) {
           record(METRICS.catalog, server, "n/a");

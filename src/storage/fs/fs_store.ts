@@ -22,10 +22,9 @@ import {
   statOrUndefined,
   writeFileAtomic,
 } from "./atomic.ts";
+import { writeBatched } from "./batch_writer.ts";
 import { StorePaths } from "./paths.ts";
 
-/** Bytes gathered before one hash update and one write while appending. */
-const WRITE_BATCH = 1 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
@@ -272,67 +271,6 @@ export class FsStore implements Store {
     if ((await readTextOrUndefined(path)) === digest.value) return;
     await writeFileAtomic(path, encoder.encode(digest.value), this.paths.tmp);
   }
-}
-
-/**
- * Copy a stream into a file in large batches: each batch is shown to the observer (hashed) and
- * written while the next one is gathered. Returns the number of bytes written.
- */
-async function writeBatched(
-  body: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  options: AppendOptions,
-): Promise<number> {
-  const reader = body.getReader();
-  const { observe, signal } = options;
-  const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let buffers = [new Uint8Array(WRITE_BATCH), new Uint8Array(WRITE_BATCH)];
-  let filled = 0;
-  let total = 0;
-  let pending: Promise<void> = Promise.resolve();
-  const flush = async () => {
-    const batch = buffers[0]!.subarray(0, filled);
-    observe?.(batch);
-    await pending;
-    pending = writeAll(file, batch);
-    buffers = [buffers[1]!, buffers[0]!];
-    filled = 0;
-  };
-  try {
-    while (true) {
-      signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (options.expectedLength !== undefined && total > options.expectedLength) {
-        throw new SizeMismatch(options.expectedLength, total);
-      }
-      let chunk = value;
-      while (chunk.byteLength > 0) {
-        const n = Math.min(chunk.byteLength, WRITE_BATCH - filled);
-        buffers[0]!.set(chunk.subarray(0, n), filled);
-        filled += n;
-        chunk = chunk.subarray(n);
-        if (filled === WRITE_BATCH) await flush();
-      }
-    }
-    signal?.throwIfAborted();
-    if (filled > 0) await flush();
-    await pending;
-    return total;
-  } catch (error) {
-    await pending.catch(() => {});
-    reader.cancel().catch(() => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
 }
 
 /** A byte stream of the next `length` bytes of an open file, read in large pieces; closes it. */
