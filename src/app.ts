@@ -78,23 +78,26 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     try {
       response = await dispatch(request);
     } catch (error) {
-      if (!(error instanceof RegistryError)) {
-        const requestId = crypto.randomUUID();
-        if (!request.signal.aborted) {
-          logError("unexpected error", {
-            requestId,
-            method: request.method,
-            path: new URL(request.url).pathname,
-            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
-          });
-        }
-        error = new RegistryError("UNKNOWN", { requestId });
-      }
       await request.body?.cancel().catch(() => {});
-      response = (error as RegistryError).toResponse(request.method);
+      response = toRegistryError(error, request).toResponse(request.method);
     }
     for (const [key, value] of Object.entries(COMMON_HEADERS)) response.headers.set(key, value);
     return response;
+  };
+
+  /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
+  const toRegistryError = (error: unknown, request: Request): RegistryError => {
+    if (error instanceof RegistryError) return error;
+    const requestId = crypto.randomUUID();
+    if (!request.signal.aborted) {
+      logError("unexpected error", {
+        requestId,
+        method: request.method,
+        path: new URL(request.url).pathname,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+    }
+    return new RegistryError("UNKNOWN", { requestId });
   };
 
   return { handler, registry, close: () => Promise.resolve() };

@@ -35,7 +35,7 @@ export interface UploadInfo {
   startedAt: Date;
 }
 
-/** Called with every batch of bytes an append writes, in order (used to hash while writing). */
+/** Called with every batch of bytes an append writes, in order (to hash while writing); the view is only valid during the call. */
 export type ByteObserver = (bytes: Uint8Array) => void;
 
 /** Options of {@link Store.appendUpload}. */

@@ -61,11 +61,11 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     const digest = digestBytes(bytes);
     await store.putBlob(digest, bytes);
     assert.equal(await store.statBlob(digest), bytes.byteLength);
-    assert.deepEqual(await store.readBlob(digest), bytes);
+    assertBytes(await store.readBlob(digest), bytes);
     const content = await store.openBlob(digest);
     assert.ok(content);
     assert.equal(content.size, bytes.byteLength);
-    assert.deepEqual(await readAll(content.body), bytes);
+    assertBytes(await readAll(content.body), bytes);
     assert.deepEqual(values(await collect(store.listBlobs())), [digest.value]);
   });
 
@@ -74,11 +74,11 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     const digest = digestBytes(bytes);
     await store.putBlob(digest, bytes);
     assert.equal(await store.statBlob(digest), 0);
-    assert.deepEqual(await store.readBlob(digest), bytes);
+    assertBytes(await store.readBlob(digest), bytes);
     const content = await store.openBlob(digest);
     assert.ok(content);
     assert.equal(content.size, 0);
-    assert.deepEqual(await readAll(content.body), bytes);
+    assertBytes(await readAll(content.body), bytes);
   });
 
   test("putBlob keeps its own copy of the bytes", async (store) => {
@@ -87,9 +87,9 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.putBlob(digest, bytes);
     bytes.fill(0);
     const read = await store.readBlob(digest);
-    assert.deepEqual(read, text("mutable"));
+    assertBytes(read, text("mutable"));
     read?.fill(0);
-    assert.deepEqual(await store.readBlob(digest), text("mutable"));
+    assertBytes(await store.readBlob(digest), text("mutable"));
   });
 
   test("putBlob is idempotent", async (store) => {
@@ -97,7 +97,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     const digest = digestBytes(bytes);
     await store.putBlob(digest, bytes);
     await store.putBlob(digest, bytes);
-    assert.deepEqual(await store.readBlob(digest), bytes);
+    assertBytes(await store.readBlob(digest), bytes);
     assert.deepEqual(values(await collect(store.listBlobs())), [digest.value]);
   });
 
@@ -119,11 +119,11 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
       assert.equal(content.size, LARGE, `size with range ${range.start}-${range.end}`);
       const got = await readAll(content.body);
       assert.equal(got.byteLength, range.end - range.start + 1, `${range.start}-${range.end}`);
-      assert.deepEqual(got, bytes.subarray(range.start, range.end + 1));
+      assertBytes(got, bytes.subarray(range.start, range.end + 1));
     }
     const whole = await store.openBlob(digest);
     assert.ok(whole);
-    assert.deepEqual(await readAll(whole.body), bytes);
+    assertBytes(await readAll(whole.body), bytes);
   });
 
   test("deleteBlob removes a blob and ignores an absent one", async (store) => {
@@ -135,7 +135,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.equal(await store.statBlob(digestBytes(gone)), undefined);
     assert.equal(await store.readBlob(digestBytes(gone)), undefined);
     assert.equal(await store.openBlob(digestBytes(gone)), undefined);
-    assert.deepEqual(await store.readBlob(digestBytes(kept)), kept);
+    assertBytes(await store.readBlob(digestBytes(kept)), kept);
     assert.deepEqual(values(await collect(store.listBlobs())), [digestBytes(kept).value]);
     await store.deleteBlob(digestBytes(gone));
     await store.deleteBlob(digestBytes(text("never stored")));
@@ -156,18 +156,18 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.putBlob(sha512, bytes);
     assert.equal(await store.statBlob(sha512), bytes.byteLength);
     assert.equal(await store.statBlob(sha256), undefined);
-    assert.deepEqual(await store.readBlob(sha512), bytes);
+    assertBytes(await store.readBlob(sha512), bytes);
     const content = await store.openBlob(sha512, { start: 100, end: 65_700 });
     assert.ok(content);
     assert.equal(content.size, bytes.byteLength);
-    assert.deepEqual(await readAll(content.body), bytes.subarray(100, 65_701));
+    assertBytes(await readAll(content.body), bytes.subarray(100, 65_701));
     const listed = await collect(store.listBlobs());
     assert.deepEqual(listed.map(plain), [plain(sha512)]);
 
     await store.putBlob(sha256, bytes);
     assert.deepEqual(values(await collect(store.listBlobs())), [sha256.value, sha512.value]);
     await store.deleteBlob(sha256);
-    assert.deepEqual(await store.readBlob(sha512), bytes);
+    assertBytes(await store.readBlob(sha512), bytes);
 
     await store.putLink("repo", "manifest", sha512);
     assert.equal(await store.hasLink("repo", "manifest", sha512), true);
@@ -372,7 +372,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.equal(info.startedAt.getTime(), STARTED_AT.getTime());
     const body = await store.readUpload("org/repo", "upload-1");
     assert.ok(body);
-    assert.deepEqual(await readAll(body), new Uint8Array(0));
+    assertBytes(await readAll(body), new Uint8Array(0));
   });
 
   test("appendUpload appends in order and returns the new size", async (store) => {
@@ -387,7 +387,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.equal(info?.startedAt.getTime(), STARTED_AT.getTime());
     const body = await store.readUpload("repo", "upload-1");
     assert.ok(body);
-    assert.deepEqual(await readAll(body), text("hello, world"));
+    assertBytes(await readAll(body), text("hello, world"));
   });
 
   test("appendUpload with the expected length succeeds", async (store) => {
@@ -411,7 +411,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.equal((await store.statUpload("repo", "upload-1"))?.size, 3);
     const body = await store.readUpload("repo", "upload-1");
     assert.ok(body);
-    assert.deepEqual(await readAll(body), text("abc"));
+    assertBytes(await readAll(body), text("abc"));
   });
 
   test("appendUpload to an unknown session fails and creates nothing", async (store) => {
@@ -538,7 +538,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
       first.subarray(65_537),
     ];
     await store.appendUpload("repo", "upload-1", 0, streamOf(...parts), { observe });
-    assert.deepEqual(concat(observed), first);
+    assertBytes(concat(observed), first);
     assert.equal(digester.size, first.byteLength);
     assert.equal(digester.peek().value, digestBytes(first).value);
 
@@ -546,7 +546,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.appendUpload("repo", "upload-1", LARGE, streamOf(second), {
       observe: (bytes) => later.push(bytes.slice()),
     });
-    assert.deepEqual(concat(later), second);
+    assertBytes(concat(later), second);
   });
 
   test("readUpload returns the bytes received so far", async (store) => {
@@ -555,11 +555,11 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.appendUpload("repo", "upload-1", 0, streamOf(bytes.subarray(0, 70_000)));
     const partial = await store.readUpload("repo", "upload-1");
     assert.ok(partial);
-    assert.deepEqual(await readAll(partial), bytes.subarray(0, 70_000));
+    assertBytes(await readAll(partial), bytes.subarray(0, 70_000));
     await store.appendUpload("repo", "upload-1", 70_000, streamOf(bytes.subarray(70_000)));
     const whole = await store.readUpload("repo", "upload-1");
     assert.ok(whole);
-    assert.deepEqual(await readAll(whole), bytes);
+    assertBytes(await readAll(whole), bytes);
   });
 
   test("commitUpload makes the blob readable and linked and removes the session", async (store) => {
@@ -571,11 +571,11 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.commitUpload("org/repo", "upload-1", digest);
 
     assert.equal(await store.statBlob(digest), LARGE);
-    assert.deepEqual(await store.readBlob(digest), bytes);
+    assertBytes(await store.readBlob(digest), bytes);
     const content = await store.openBlob(digest, { start: 99, end: 65_636 });
     assert.ok(content);
     assert.equal(content.size, LARGE);
-    assert.deepEqual(await readAll(content.body), bytes.subarray(99, 65_637));
+    assertBytes(await readAll(content.body), bytes.subarray(99, 65_637));
     assert.deepEqual(values(await collect(store.listBlobs())), [digest.value]);
 
     assert.equal(await store.hasLink("org/repo", "layer", digest), true);
@@ -593,7 +593,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.createUpload("repo", "upload-1", STARTED_AT);
     await store.commitUpload("repo", "upload-1", digest);
     assert.equal(await store.statBlob(digest), 0);
-    assert.deepEqual(await store.readBlob(digest), new Uint8Array(0));
+    assertBytes(await store.readBlob(digest), new Uint8Array(0));
     assert.equal(await store.hasLink("repo", "layer", digest), true);
     assert.equal(await store.statUpload("repo", "upload-1"), undefined);
   });
@@ -605,7 +605,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.createUpload("second", "upload-2", STARTED_AT);
     await store.appendUpload("second", "upload-2", 0, streamOf(bytes));
     await store.commitUpload("second", "upload-2", digest);
-    assert.deepEqual(await store.readBlob(digest), bytes);
+    assertBytes(await store.readBlob(digest), bytes);
     assert.equal(await store.hasLink("second", "layer", digest), true);
     assert.equal(await store.statUpload("second", "upload-2"), undefined);
     assert.deepEqual(values(await collect(store.listBlobs())), [digest.value]);
@@ -617,7 +617,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     await store.createUpload("repo", "upload-1", STARTED_AT);
     await store.appendUpload("repo", "upload-1", 0, streamOf(bytes));
     await store.commitUpload("repo", "upload-1", digest);
-    assert.deepEqual(await store.readBlob(digest), bytes);
+    assertBytes(await store.readBlob(digest), bytes);
     assert.equal(await store.statBlob(digestBytes(bytes, "sha256")), undefined);
     assert.equal(await store.hasLink("repo", "layer", digest), true);
     assert.deepEqual((await collect(store.listBlobs())).map(plain), [plain(digest)]);
@@ -670,7 +670,7 @@ async function assertUpload(store: Store, name: string, id: string, bytes: Uint8
   assert.equal((await store.statUpload(name, id))?.size, bytes.byteLength, "upload size");
   const body = await store.readUpload(name, id);
   assert.ok(body, "upload exists");
-  assert.deepEqual(await readAll(body), bytes, "upload content");
+  assertBytes(await readAll(body), bytes, "upload content");
 }
 
 /** A repository's uploads as sorted `[id, startedAt ms]` pairs. */
@@ -746,4 +746,17 @@ function values(digests: readonly Digest[]): string[] {
 /** A digest's fields as a plain object, to compare digests from different sources. */
 function plain(digest: Digest): { algorithm: string; hex: string; value: string } {
   return { algorithm: digest.algorithm, hex: digest.hex, value: digest.value };
+}
+
+/** Assert that `actual` holds exactly `expected`, reporting the first difference briefly. */
+function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array, message = "bytes") {
+  assert.ok(actual, `${message}: expected ${expected.byteLength} bytes, got undefined`);
+  const length = Math.min(actual.byteLength, expected.byteLength);
+  let at = 0;
+  while (at < length && actual[at] === expected[at]) at++;
+  if (at === length && actual.byteLength === expected.byteLength) return;
+  assert.fail(
+    `${message}: expected ${expected.byteLength} bytes, got ${actual.byteLength}; ` +
+      `first difference at byte ${at}`,
+  );
 }

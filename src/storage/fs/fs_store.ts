@@ -28,6 +28,8 @@ import { StorePaths } from "./paths.ts";
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
+/** Folders whose presence makes a directory a repository. */
+const REPOSITORY_MARKERS = ["_manifests", "_layers", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
@@ -159,7 +161,7 @@ export class FsStore implements Store {
 
   async hasRepository(name: string): Promise<boolean> {
     const repo = this.paths.repo(name);
-    for (const marker of ["_manifests", "_layers", "_uploads"]) {
+    for (const marker of REPOSITORY_MARKERS) {
       if ((await statOrUndefined(`${repo}/${marker}`))?.isDirectory) return true;
     }
     return false;
@@ -169,7 +171,7 @@ export class FsStore implements Store {
     const names: string[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
       const entries = await listDir(dir);
-      if (prefix && entries.some((e) => e.name === "_manifests" || e.name === "_layers")) {
+      if (prefix && entries.some((e) => REPOSITORY_MARKERS.includes(e.name))) {
         names.push(prefix);
       }
       for (const entry of entries) {
@@ -212,9 +214,16 @@ export class FsStore implements Store {
   ): Promise<number> {
     const path = this.paths.uploadData(name, id);
     const file = await Deno.open(path, { write: true });
+    const size = await file.stat().then((info) => info.size, (error) => {
+      file.close();
+      throw error;
+    });
+    if (size !== offset) {
+      file.close();
+      await body.cancel().catch(() => {});
+      throw new Error(`upload ${id} is at ${size}, not ${offset}`);
+    }
     try {
-      const size = (await file.stat()).size;
-      if (size !== offset) throw new Error(`upload ${id} is at ${size}, not ${offset}`);
       await file.seek(offset, Deno.SeekMode.Start);
       const written = await writeBatched(body, file, options);
       if (options.expectedLength !== undefined && written !== options.expectedLength) {

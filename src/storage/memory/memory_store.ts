@@ -22,7 +22,7 @@ const READ_CHUNK = 64 * 1024;
 /** A stored blob: its digest and its bytes. */
 interface BlobEntry {
   digest: Digest;
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
 }
 
 /** An upload session: received bytes kept as a list of chunks, never one growing array. */
@@ -60,7 +60,7 @@ export class MemoryStore implements Store {
   }
 
   /** A copy of a blob's bytes, or `undefined`. */
-  readBlob(digest: Digest): Promise<Uint8Array | undefined> {
+  readBlob(digest: Digest): Promise<Uint8Array<ArrayBuffer> | undefined> {
     return Promise.resolve(this.#blobs.get(digest.value)?.bytes.slice());
   }
 
@@ -275,7 +275,7 @@ export class MemoryStore implements Store {
 }
 
 /** Join `chunks` (of `size` bytes in all) into one array. */
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(size);
   let at = 0;
   for (const chunk of chunks) {
