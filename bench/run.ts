@@ -372,13 +372,13 @@ async function loadRate(
 }
 
 /** An image to push: blobs (config first) and the manifest that names them. */
-interface Image {
+export interface Image {
   config: Blob;
   layers: Blob[];
   manifest: Uint8Array<ArrayBuffer>;
 }
 
-interface Blob {
+export interface Blob {
   bytes: Uint8Array<ArrayBuffer>;
   digest: string;
 }
@@ -387,7 +387,8 @@ function makeBlob(bytes: Uint8Array<ArrayBuffer>): Blob {
   return { bytes, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
 }
 
-function makeImage(layers: number, layerSize: number): Image {
+/** A random image of `layers` layers of `layerSize` bytes (for tools that drive the bench). */
+export function makeImage(layers: number, layerSize: number): Image {
   const layerBlobs = Array.from({ length: layers }, () => {
     const bytes = new Uint8Array(layerSize);
     crypto.getRandomValues(bytes);
@@ -414,7 +415,7 @@ function makeImage(layers: number, layerSize: number): Image {
 }
 
 /** Push an image as clients do: per blob HEAD → POST → PUT with the bytes; then the manifest. */
-async function pushImage(
+export async function pushImage(
   server: BenchServer,
   repo: string,
   tag: string,

@@ -17,6 +17,7 @@ import {
   isNotFound,
   listDir,
   readTextOrUndefined,
+  readTextSyncOrUndefined,
   removeIfExists,
   renameInto,
   statOrUndefined,
@@ -128,8 +129,11 @@ export class FsStore implements Store {
     }
   }
 
+  // deno-lint-ignore require-await
   async getTag(name: string, tag: string): Promise<Digest | undefined> {
-    const text = await readTextOrUndefined(this.paths.tagCurrent(name, tag));
+    // Read from disk on every call (no cache to go stale when another process moves the tag),
+    // synchronously: see readTextSyncOrUndefined.
+    const text = readTextSyncOrUndefined(this.paths.tagCurrent(name, tag));
     return text === undefined ? undefined : tryParseDigest(text.trim());
   }
 
