@@ -4,8 +4,10 @@
  *
  * @module
  */
+import { createAccessControl } from "./auth/access_control.ts";
 import type { Config } from "./config.ts";
 import { RegistryError } from "./errors.ts";
+import { clientOf, RequestLimits } from "./http/limits.ts";
 import { buildRouter } from "./http/routes.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
 import { FsStore } from "./storage/fs/fs_store.ts";
@@ -17,8 +19,8 @@ const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
 
 /** A built registry application. */
 export interface App {
-  /** Answers one request. */
-  handler: (request: Request) => Promise<Response>;
+  /** Answers one request (`info` from `Deno.serve` tells the client, for per-client limits). */
+  handler: (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;
   /** The services (for admin commands and tests). */
   registry: Registry;
   /** Stops background work. */
@@ -42,6 +44,11 @@ export function createStore(config: Config): Store {
 export function createApp(config: Config, options: AppOptions = {}): App {
   const store = options.store ?? createStore(config);
   const registry = createRegistry(config, store);
+  registry.maintenance.start();
+  // Auth and limits: hooks around every routed request (src/auth/, src/http/limits.ts).
+  const access = createAccessControl(config.auth);
+  if (access) registry.authorizer = access;
+  const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
   const logError = options.logError ??
     ((message, fields) =>
@@ -49,8 +56,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         JSON.stringify({ level: "error", time: new Date().toISOString(), message, ...fields }),
       ));
 
-  const dispatch = async (request: Request): Promise<Response> => {
+  const dispatch = async (request: Request, client: string): Promise<Response> => {
     const url = new URL(request.url);
+    const own = await access?.intercept(request, url);
+    if (own) return own;
     const match = router.match(request.method, request.url);
     if (match.kind === "none") {
       throw new RegistryError("NAME_UNKNOWN", { path: url.pathname.slice(0, 300) }, {
@@ -70,18 +79,24 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         message: "the registry is in read-only mode",
       });
     }
-    return await match.handler({ request, url, params: match.params });
+    let ctx = limits.admit({ request, url, params: match.params }, client);
+    if (access) ctx = await access.check(ctx);
+    return await match.handler(ctx);
   };
 
-  const handler = async (request: Request): Promise<Response> => {
+  const handler = async (
+    request: Request,
+    info?: { remoteAddr?: Deno.Addr },
+  ): Promise<Response> => {
     let response: Response;
     try {
-      response = await dispatch(request);
+      response = await dispatch(request, clientOf(info));
     } catch (error) {
       await request.body?.cancel().catch(() => {});
       response = toRegistryError(error, request).toResponse(request.method);
     }
     for (const [key, value] of Object.entries(COMMON_HEADERS)) response.headers.set(key, value);
+    limits.settle(request, response);
     return response;
   };
 
@@ -100,5 +115,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     return new RegistryError("UNKNOWN", { requestId });
   };
 
-  return { handler, registry, close: () => Promise.resolve() };
+  const close = async () => {
+    limits.close();
+    await registry.maintenance.close();
+  };
+  return { handler, registry, close };
 }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { GC_USAGE, gcCommand } from "./commands/gc.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
 
 /** A subcommand: what it does in one line, its usage, and how to run it (returns an exit code). */
@@ -14,6 +15,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the registry (the default)", usage: SERVE_USAGE, run: serveCommand },
+  gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
 };
 
 /** The top-level help text. */

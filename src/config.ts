@@ -37,7 +37,125 @@ export interface Config {
   uploadPurging: UploadPurging;
   /** Log level. */
   logLevel: "error" | "warn" | "info" | "debug";
+  /** Largest page of the tags list and the catalog (distribution's `catalog.maxentries`). */
+  maxListEntries: number;
+  /** Garbage collection inside the server. */
+  gc: GcConfig;
+  /** Authentication and authorization (distribution's `auth`, plus berth's `policy`); none: open. */
+  auth?: AuthConfig;
+  /** TLS (distribution's `http.tls`); none: plain HTTP. */
+  tls?: TlsConfig;
+  /** Request limits and timeouts (defaults: {@link DEFAULT_LIMITS}). */
+  limits?: Partial<LimitsConfig>;
 }
+
+/** Online garbage collection (see `src/services/gc.ts`). */
+export interface GcConfig {
+  /** Run a collection every this many milliseconds; 0 turns the schedule off. */
+  intervalMs: number;
+  /** Blobs written, linked or used less than this many milliseconds ago are never removed. */
+  gracePeriodMs: number;
+  /** Serve `POST /admin/gc` (run a collection now, answer its report). */
+  adminEndpoint: boolean;
+}
+
+/** Distribution's `auth.htpasswd`: Basic auth against an htpasswd file of bcrypt entries. */
+export interface HtpasswdConfig {
+  /** Realm of the `WWW-Authenticate: Basic` challenge. */
+  realm: string;
+  /** Path of the htpasswd file (`htpasswd -B` entries). */
+  path: string;
+}
+
+/**
+ * Distribution's `auth.token`: Bearer tokens (JWT). With `auth.htpasswd` also set, berth issues
+ * tokens itself at `/auth/token`; `rootcertbundle` and `jwks` add keys of an external issuer.
+ */
+export interface TokenConfig {
+  /** Token endpoint URL clients are sent to; default: berth's own `/auth/token` on the request's host. */
+  realm?: string;
+  /** The service name: the tokens' audience. */
+  service: string;
+  /** The tokens' issuer (`iss`). */
+  issuer: string;
+  /** PEM file of X.509 certificates whose keys sign trusted tokens. */
+  rootcertbundle?: string;
+  /** JSON Web Key Set file of trusted token keys. */
+  jwks?: string;
+  /** Lifetime of tokens berth issues, in seconds (default 300). */
+  expiration?: number;
+}
+
+/** Actions a policy grants on repositories. */
+export type RepositoryAction = "pull" | "push" | "delete";
+
+/** One rule of the authorization policy: who may do what on which repositories. */
+export interface PolicyRule {
+  /** Glob patterns of repository names (`*` within a path component, `**` across). */
+  repositories: string[];
+  /** Users it applies to; `"*"` is every authenticated user. */
+  users?: string[];
+  /** Groups it applies to. */
+  groups?: string[];
+  /** Whether it applies to anonymous callers too. */
+  anonymous?: boolean;
+  /** What it grants (`"*"`: all three). */
+  actions: (RepositoryAction | "*")[];
+}
+
+/** Berth's authorization policy: the union of its rules' grants. */
+export interface PolicyConfig {
+  /** Group name → member users. */
+  groups?: Record<string, string[]>;
+  /** The rules. */
+  rules: PolicyRule[];
+  /** Who may use the admin endpoints (`/admin/...`): user names, or `@group`. */
+  admins?: string[];
+}
+
+/** Authentication and authorization settings. */
+export interface AuthConfig {
+  /** Basic auth from an htpasswd file. */
+  htpasswd?: HtpasswdConfig;
+  /** Bearer token auth. */
+  token?: TokenConfig;
+  /** Who may pull, push and delete what; none: every authenticated user may do everything. */
+  policy?: PolicyConfig;
+}
+
+/** Distribution's `http.tls`. */
+export interface TlsConfig {
+  /** PEM certificate (chain) file. */
+  certificate: string;
+  /** PEM private key file. */
+  key: string;
+}
+
+/** Request limits and timeouts. */
+export interface LimitsConfig {
+  /** Largest total size of request headers, in bytes (431 beyond). */
+  maxHeaderBytes: number;
+  /** Largest request body (one upload chunk or monolithic blob), in bytes (413 beyond). */
+  maxBodyBytes: number;
+  /** Most open upload sessions per client (429 beyond). */
+  maxUploadsPerClient: number;
+  /** A request body that sends nothing for this long is dropped (408), in milliseconds. */
+  bodyIdleTimeoutMs: number;
+  /** Slowest accepted body rate after the first `bodyIdleTimeoutMs`, in bytes per second (408). */
+  minBodyBytesPerSecond: number;
+  /** An upload session untouched for this long is removed, in milliseconds. */
+  uploadSessionTimeoutMs: number;
+}
+
+/** Default limits. */
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxHeaderBytes: 64 * 1024,
+  maxBodyBytes: 64 * 1024 ** 3,
+  maxUploadsPerClient: 64,
+  bodyIdleTimeoutMs: 60_000,
+  minBodyBytesPerSecond: 1024,
+  uploadSessionTimeoutMs: 3600_000,
+};
 
 /** Defaults: the embedded registry a new user gets with no flags. */
 export const DEFAULT_CONFIG: Config = {
@@ -55,6 +173,8 @@ export const DEFAULT_CONFIG: Config = {
     dryRun: false,
   },
   logLevel: "info",
+  maxListEntries: 1000,
+  gc: { intervalMs: 24 * 3600_000, gracePeriodMs: 3600_000, adminEndpoint: false },
 };
 
 /** A copy of the defaults with `overrides` applied. */

@@ -6,11 +6,13 @@
  */
 import { createApp } from "../app.ts";
 import { type Config, makeConfig, parseAddr } from "../config.ts";
+import { applyAuthEnv, applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
 
 /** Help text of `serve`. */
 export const SERVE_USAGE = `berth serve [--addr HOST:PORT] [--data DIR]
   --addr HOST:PORT   listen address (default 0.0.0.0:5000; env REGISTRY_HTTP_ADDR)
-  --data DIR         data directory (default ./data; env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY)`;
+  --data DIR         data directory (default ./data; env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY)
+${AUTH_USAGE}`;
 
 /** Read `serve` flags and environment into a config (flags over environment over defaults). */
 export function serveConfig(args: string[], env: (key: string) => string | undefined): Config {
@@ -19,6 +21,7 @@ export function serveConfig(args: string[], env: (key: string) => string | undef
   const root = env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
   if (addr) overrides.addr = addr;
   if (root) overrides.dataDir = root;
+  applyAuthEnv(overrides, env);
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const eq = arg.indexOf("=");
@@ -30,10 +33,11 @@ export function serveConfig(args: string[], env: (key: string) => string | undef
     };
     if (flag === "--addr") overrides.addr = value();
     else if (flag === "--data") overrides.dataDir = value();
-    else throw new Error(`unknown flag ${arg}`);
+    else if (!applyAuthFlag(overrides, flag, value)) throw new Error(`unknown flag ${arg}`);
   }
   const config = makeConfig(overrides);
   parseAddr(config.addr);
+  checkAuthConfig(config);
   return config;
 }
 
@@ -45,6 +49,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   const server = Deno.serve({
     hostname,
     port,
+    ...(config.tls && {
+      cert: Deno.readTextFileSync(config.tls.certificate),
+      key: Deno.readTextFileSync(config.tls.key),
+    }),
     onListen: (addr) =>
       console.log(JSON.stringify({
         level: "info",
@@ -52,6 +60,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         message: "listening",
         addr: `${addr.hostname}:${addr.port}`,
         data: config.dataDir,
+        tls: config.tls !== undefined,
       })),
   }, app.handler);
   const stop = () => {

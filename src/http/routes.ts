@@ -3,8 +3,12 @@
  *
  * @module
  */
+import { adminHandlers } from "../handlers/admin.ts";
 import { blobHandlers } from "../handlers/blobs.ts";
+import { catalogHandlers } from "../handlers/catalog.ts";
 import { manifestHandlers } from "../handlers/manifests.ts";
+import { referrerHandlers } from "../handlers/referrers.ts";
+import { tagHandlers } from "../handlers/tags.ts";
 import { uploadHandlers } from "../handlers/uploads.ts";
 import type { Registry } from "../services/registry.ts";
 import { Router } from "./router.ts";
@@ -16,6 +20,10 @@ export function buildRouter(registry: Registry): Router {
   const blobs = blobHandlers(registry);
   const uploads = uploadHandlers(registry);
   const manifests = manifestHandlers(registry);
+  const tags = tagHandlers(registry);
+  const catalog = catalogHandlers(registry);
+  const referrers = referrerHandlers(registry);
+  const admin = adminHandlers(registry);
   const base = () =>
     new Response("{}", { headers: { "Content-Type": "application/json; charset=utf-8" } });
   return new Router()
@@ -32,5 +40,9 @@ export function buildRouter(registry: Registry): Router {
     .add("DELETE", `/v2/${NAME}/blobs/uploads/:id`, uploads.cancel)
     .add("GET", `/v2/${NAME}/blobs/:digest`, blobs.get)
     .add("HEAD", `/v2/${NAME}/blobs/:digest`, blobs.get)
-    .add("DELETE", `/v2/${NAME}/blobs/:digest`, blobs.delete);
+    .add("DELETE", `/v2/${NAME}/blobs/:digest`, blobs.delete)
+    .add("GET", "/v2/_catalog", catalog.list)
+    .add("GET", `/v2/${NAME}/tags/list`, tags.list)
+    .add("GET", `/v2/${NAME}/referrers/:digest`, referrers.list)
+    .add("POST", "/admin/gc", admin.gc);
 }

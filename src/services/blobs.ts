@@ -6,18 +6,22 @@
 import { RegistryError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { BlobContent, ByteRange, Store } from "../storage/store.ts";
+import type { BlobGuard } from "./blob_guard.ts";
 
 /** The blob rules of one registry. */
 export class BlobService {
   readonly #store: Store;
+  readonly #guard: BlobGuard | undefined;
 
-  /** Blobs over `store`. */
-  constructor(store: Store) {
+  /** Blobs over `store`; reads count as uses for garbage collection through `guard`. */
+  constructor(store: Store, guard?: BlobGuard) {
     this.#store = store;
+    this.#guard = guard;
   }
 
   /** Size of a blob linked into `name`, or `BLOB_UNKNOWN`. */
   async stat(name: string, digest: Digest): Promise<number> {
+    await this.#guard?.use([digest]);
     const [linked, size] = await Promise.all([
       this.#linked(name, digest),
       this.#store.statBlob(digest),
@@ -28,6 +32,7 @@ export class BlobService {
 
   /** Open a blob linked into `name` (whole or a range already checked against its size). */
   async open(name: string, digest: Digest, range?: ByteRange): Promise<BlobContent> {
+    await this.#guard?.use([digest]);
     if (!(await this.#linked(name, digest))) throw unknownBlob(digest);
     const content = await this.#store.openBlob(digest, range);
     if (!content) throw unknownBlob(digest);

@@ -8,6 +8,7 @@ import { type Digest, digestBytes } from "../oci/digest.ts";
 import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { parseReference, type Reference } from "../oci/names.ts";
 import type { Store } from "../storage/store.ts";
+import type { BlobGuard } from "./blob_guard.ts";
 
 /** A stored manifest. */
 export interface StoredManifest {
@@ -27,6 +28,8 @@ export interface ManifestOptions {
   maxBytes: number;
   /** Accept indexes whose children are not in the repository. */
   sparseIndexes: boolean;
+  /** Coordinates with garbage collection: blobs a push names are used, not collected. */
+  guard?: BlobGuard;
 }
 
 /** Result of a manifest push. */
@@ -110,9 +113,11 @@ export class ManifestService {
       }, { message: "manifest digest does not match its content" });
     }
     const parsed = parseManifest(bytes, contentType);
+    await this.#options.guard?.use([digest, ...parsed.blobs, ...parsed.manifests]);
     await this.#checkReferences(name, parsed);
     await this.#store.putBlob(digest, bytes);
     await this.#store.putLink(name, "manifest", digest);
+    if (parsed.subject) await this.#store.putReferrer(name, parsed.subject.digest, digest);
     if (reference.kind === "tag") await this.#store.putTag(name, reference.tag, digest);
     this.#remember({ digest, mediaType: parsed.mediaType, bytes, parsed });
     return { digest, ...(parsed.subject && { subject: parsed.subject.digest }) };
@@ -126,7 +131,10 @@ export class ManifestService {
       return;
     }
     const digest = reference.digest;
+    const manifest = await this.load(digest);
     if (!(await this.#store.deleteLink(name, "manifest", digest))) throw unknownManifest(ref);
+    const subject = manifest?.parsed.subject?.digest;
+    if (subject) await this.#store.deleteReferrer(name, subject, digest);
     for (const tag of (await this.#store.listTags(name)) ?? []) {
       if ((await this.#store.getTag(name, tag))?.value === digest.value) {
         await this.#store.deleteTag(name, tag);
@@ -135,7 +143,12 @@ export class ManifestService {
   }
 
   async #checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
-    const missingBlobs = await missing(parsed.blobs, (d) => this.#store.hasLink(name, "layer", d));
+    const missingBlobs = await missing(
+      parsed.blobs,
+      async (d) =>
+        await this.#store.hasLink(name, "layer", d) &&
+        (await this.#store.statBlob(d)) !== undefined,
+    );
     if (missingBlobs.length > 0) {
       throw new RegistryError("MANIFEST_BLOB_UNKNOWN", { blobs: missingBlobs }, {
         message: `manifest references blobs not in the repository: ${missingBlobs.join(", ")}`,

@@ -3,10 +3,15 @@
  *
  * @module
  */
+import { type Authorizer, OPEN_AUTHORIZER } from "../auth/access_control.ts";
 import type { Config } from "../config.ts";
 import type { Store } from "../storage/store.ts";
+import { BlobGuard } from "./blob_guard.ts";
 import { BlobService } from "./blobs.ts";
+import { GarbageCollector } from "./gc.ts";
+import { Maintenance, type MaintenanceLog } from "./maintenance.ts";
 import { ManifestService } from "./manifests.ts";
+import { ReferrerService } from "./referrers.ts";
 import { UploadService } from "./uploads.ts";
 
 /** Everything a handler may use. */
@@ -21,18 +26,44 @@ export interface Registry {
   uploads: UploadService;
   /** Manifests. */
   manifests: ManifestService;
+  /** The referrers API. */
+  referrers: ReferrerService;
+  /** Garbage collection (online: never removes what a request in flight uses). */
+  gc: GarbageCollector;
+  /** Background work: scheduled collection, upload purging (started and stopped by the app). */
+  maintenance: Maintenance;
+  /** Who may pull what (e.g. for `_catalog` to list only what the caller may pull). */
+  authorizer: Authorizer;
 }
 
+/** Background work's log when none is given: JSON lines on stdout/stderr. */
+const defaultLog: MaintenanceLog = (level, message, fields) => {
+  const line = JSON.stringify({ level, time: new Date().toISOString(), message, ...fields });
+  if (level === "error") console.error(line);
+  else console.log(line);
+};
+
 /** Build the services of a registry over a store. */
-export function createRegistry(config: Config, store: Store): Registry {
-  return {
+export function createRegistry(
+  config: Config,
+  store: Store,
+  log: MaintenanceLog = defaultLog,
+): Registry {
+  const guard = new BlobGuard();
+  const manifests = new ManifestService(store, {
+    maxBytes: config.maxManifestBytes,
+    sparseIndexes: config.sparseIndexes,
+    guard,
+  });
+  const services = {
     config,
     store,
-    blobs: new BlobService(store),
-    uploads: new UploadService(store),
-    manifests: new ManifestService(store, {
-      maxBytes: config.maxManifestBytes,
-      sparseIndexes: config.sparseIndexes,
-    }),
+    blobs: new BlobService(store, guard),
+    uploads: new UploadService(store, guard),
+    manifests,
+    referrers: new ReferrerService(store, manifests),
+    gc: new GarbageCollector(store, manifests, guard),
+    authorizer: OPEN_AUTHORIZER,
   };
+  return { ...services, maintenance: new Maintenance(services, log) };
 }

@@ -8,6 +8,7 @@ import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
 import { isUploadId } from "../storage/fs/paths.ts";
 import { SizeMismatch, type Store } from "../storage/store.ts";
+import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 
 /** A chunk of an upload as the HTTP layer hands it over. */
@@ -28,10 +29,12 @@ export class UploadService {
   readonly #lock = new KeyedLock();
   /** Hash state per session, always equal to the bytes on disk when present. */
   readonly #hashes = new Map<string, Digester>();
+  readonly #guard: BlobGuard | undefined;
 
-  /** Uploads over `store`. */
-  constructor(store: Store) {
+  /** Uploads over `store`; commits and mounts count as uses for garbage collection (`guard`). */
+  constructor(store: Store, guard?: BlobGuard) {
     this.#store = store;
+    this.#guard = guard;
   }
 
   /** Open a session; returns its id. */
@@ -62,6 +65,7 @@ export class UploadService {
         await this.#drop(name, id);
         throw new RegistryError("DIGEST_INVALID", { expected: digest.value, actual: actual.value });
       }
+      await this.#guard?.use([digest]);
       await this.#store.commitUpload(name, id, digest);
       this.#hashes.delete(key(name, id));
     });
@@ -91,6 +95,7 @@ export class UploadService {
    * Returns `false` when the blob is not available (the caller opens a session instead).
    */
   async mount(name: string, digest: Digest, from?: string): Promise<boolean> {
+    await this.#guard?.use([digest]);
     const available = from === undefined
       ? (await this.#store.statBlob(digest)) !== undefined
       : await this.#store.hasLink(from, "layer", digest) &&
@@ -134,11 +139,19 @@ export class UploadService {
         ...(chunk.length !== undefined && { expectedLength: chunk.length }),
         ...(chunk.signal && { signal: chunk.signal }),
       };
-      const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
+      const body = guardBody(chunk.body);
+      const next = await this.#store.appendUpload(name, id, size, body, options);
       if (usable) this.#hashes.set(k, usable);
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      if (error instanceof BodyReadError) {
+        throw new RegistryError(
+          chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",
+          { expected: chunk.length ?? null, received: error.received },
+          { message: "the request body ended before its declared length or failed to arrive" },
+        );
+      }
       throw error;
     }
   }
@@ -165,6 +178,41 @@ export class UploadService {
     this.#hashes.delete(key(name, id));
     return await this.#store.deleteUpload(name, id);
   }
+}
+
+/** The client's body failed (connection closed, body shorter than its `Content-Length`). */
+class BodyReadError extends Error {
+  /** Build the error from the bytes received before the failure. */
+  constructor(readonly received: number, options?: ErrorOptions) {
+    super(`request body failed after ${received} bytes`, options);
+    this.name = "BodyReadError";
+  }
+}
+
+/**
+ * Wrap a request body so a failure to read it surfaces as a {@link BodyReadError}, telling the
+ * client's fault (a 400) from the store's (a 500). Pull-based: no queue, no extra copy.
+ */
+function guardBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let received = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        controller.error(new BodyReadError(received, { cause: error }));
+        return;
+      }
+      if (result.done) controller.close();
+      else {
+        received += result.value.byteLength;
+        controller.enqueue(result.value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 function key(name: string, id: string): string {

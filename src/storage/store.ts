@@ -35,6 +35,14 @@ export interface UploadInfo {
   startedAt: Date;
 }
 
+/** Size and last modification time of a stored blob. */
+export interface BlobInfo {
+  /** Size in bytes. */
+  size: number;
+  /** When its bytes were last written (garbage collection spares young blobs). */
+  modifiedAt: Date;
+}
+
 /** Called with every batch of bytes an append writes, in order (to hash while writing); the view is only valid during the call. */
 export type ByteObserver = (bytes: Uint8Array) => void;
 
@@ -71,6 +79,8 @@ export interface Store {
   deleteBlob(digest: Digest): Promise<void>;
   /** Every blob in the global store. */
   listBlobs(): AsyncIterable<Digest>;
+  /** Size and modification time of a blob, or `undefined`. */
+  blobInfo(digest: Digest): Promise<BlobInfo | undefined>;
 
   /** Whether the repository links `digest` in the given set. */
   hasLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean>;
@@ -91,8 +101,17 @@ export interface Store {
   listTags(name: string): Promise<string[] | undefined>;
   /** Whether the repository exists. */
   hasRepository(name: string): Promise<boolean>;
-  /** Every repository name, sorted. */
+  /** Every repository name, sorted (walks everything: for maintenance, not for requests). */
   listRepositories(): Promise<string[]>;
+  /** Up to `limit` repository names sorted after `last` (the catalog; served from an index). */
+  repositoryPage(last: string | undefined, limit: number): Promise<string[]>;
+
+  /** Record that manifest `referrer` of repository `name` has `subject` as its subject. */
+  putReferrer(name: string, subject: Digest, referrer: Digest): Promise<void>;
+  /** Forget a recorded referrer; `false` when it was not recorded. */
+  deleteReferrer(name: string, subject: Digest, referrer: Digest): Promise<boolean>;
+  /** Every referrer recorded for `subject` in `name` (cost in the number of referrers). */
+  listReferrers(name: string, subject: Digest): AsyncIterable<Digest>;
 
   /** Open a new, empty upload session. */
   createUpload(name: string, id: string, startedAt: Date): Promise<void>;

@@ -663,6 +663,78 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.deepEqual(await uploads(store, "repo"), [["upload-3", STARTED_AT.getTime()]]);
     assert.deepEqual(await store.listUploads("nobody"), []);
   });
+
+  // ---- catalog pages, blob info, referrers ------------------------------------------------
+
+  test("repositoryPage pages through sorted names after last", async (store) => {
+    const digest = digestBytes(text("manifest"));
+    for (const name of ["c", "a/b", "a", "b", "a-b"]) await store.putTag(name, "latest", digest);
+    await store.putLink("d", "layer", digest);
+    await store.createUpload("e", "upload-1", STARTED_AT);
+    assert.deepEqual(await store.repositoryPage(undefined, 100), await store.listRepositories());
+    assert.deepEqual(await store.repositoryPage(undefined, 2), ["a", "a-b"]);
+    assert.deepEqual(await store.repositoryPage("a-b", 2), ["a/b", "b"]);
+    assert.deepEqual(await store.repositoryPage("b", 10), ["c", "d", "e"]);
+    assert.deepEqual(await store.repositoryPage("e", 10), []);
+    assert.deepEqual(await store.repositoryPage("0", 1), ["a"]);
+    assert.deepEqual(await store.repositoryPage("bb", 1), ["c"]);
+    assert.deepEqual(await store.repositoryPage(undefined, 0), []);
+  });
+
+  test("repositoryPage sees repositories created after an earlier page", async (store) => {
+    const digest = digestBytes(text("manifest"));
+    await store.putTag("m", "latest", digest);
+    assert.deepEqual(await store.repositoryPage(undefined, 10), ["m"]);
+    await store.putLink("a", "manifest", digest);
+    await store.putTag("z", "latest", digest);
+    assert.deepEqual(await store.repositoryPage(undefined, 10), ["a", "m", "z"]);
+  });
+
+  test("blobInfo gives size and a recent modification time", async (store) => {
+    const bytes = text("info");
+    const digest = digestBytes(bytes);
+    assert.equal(await store.blobInfo(digest), undefined);
+    const before = Date.now() - 2_000;
+    await store.putBlob(digest, bytes);
+    const info = await store.blobInfo(digest);
+    assert.equal(info?.size, bytes.byteLength);
+    assert.ok(info.modifiedAt.getTime() >= before, "modifiedAt is recent");
+    assert.ok(info.modifiedAt.getTime() <= Date.now() + 2_000, "modifiedAt is not in the future");
+  });
+
+  test("referrers are recorded per repository and subject", async (store) => {
+    const subject = digestBytes(text("subject"));
+    const other = digestBytes(text("other subject"));
+    const sig = digestBytes(text("signature"));
+    const sbom = digestBytes(text("sbom"));
+    assert.deepEqual(await collect(store.listReferrers("repo", subject)), []);
+    await store.putReferrer("repo", subject, sig);
+    await store.putReferrer("repo", subject, sig);
+    await store.putReferrer("repo", subject, sbom);
+    await store.putReferrer("repo", other, sbom);
+    assert.deepEqual(
+      values(await collect(store.listReferrers("repo", subject))),
+      values([sig, sbom]),
+    );
+    assert.deepEqual(values(await collect(store.listReferrers("repo", other))), [sbom.value]);
+    assert.deepEqual(await collect(store.listReferrers("elsewhere", subject)), []);
+  });
+
+  test("deleteReferrer returns true once, then false, and keeps the others", async (store) => {
+    const subject = digestBytes(text("subject"));
+    const sig = digestBytes(text("signature"));
+    const sbom = digestBytes(text("sbom"));
+    await store.putReferrer("repo", subject, sig);
+    await store.putReferrer("repo", subject, sbom);
+    assert.equal(await store.deleteReferrer("repo", subject, sig), true);
+    assert.equal(await store.deleteReferrer("repo", subject, sig), false);
+    assert.deepEqual(values(await collect(store.listReferrers("repo", subject))), [sbom.value]);
+    assert.equal(await store.deleteReferrer("repo", subject, sbom), true);
+    assert.deepEqual(await collect(store.listReferrers("repo", subject)), []);
+    assert.equal(await store.deleteReferrer("nobody", subject, sbom), false);
+    await store.putReferrer("repo", subject, sig);
+    assert.deepEqual(values(await collect(store.listReferrers("repo", subject))), [sig.value]);
+  });
 }
 
 /** Assert that an upload session holds exactly `bytes`. */

@@ -7,6 +7,7 @@ import { type Digest, isAlgorithm, tryParseDigest } from "../../oci/digest.ts";
 import {
   type AppendOptions,
   type BlobContent,
+  type BlobInfo,
   type ByteRange,
   type LinkKind,
   SizeMismatch,
@@ -14,6 +15,7 @@ import {
   type UploadInfo,
 } from "../store.ts";
 import {
+  dirname,
   isNotFound,
   listDir,
   readTextOrUndefined,
@@ -24,22 +26,30 @@ import {
   writeFileAtomic,
 } from "./atomic.ts";
 import { writeBatched } from "./batch_writer.ts";
+import { CatalogIndex } from "./catalog_index.ts";
 import { StorePaths } from "./paths.ts";
 
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
-/** Folders whose presence makes a directory a repository. */
-const REPOSITORY_MARKERS = ["_manifests", "_layers", "_uploads"];
+/** Folders whose presence makes a directory under `repositories/` a repository. */
+const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
   /** The paths of the disk tree. */
   readonly paths: StorePaths;
 
+  /** The catalog's index of repository names. */
+  readonly catalog: CatalogIndex;
+
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
     this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
+    this.catalog = new CatalogIndex(this.paths.catalog, this.paths.tmp, {
+      walk: () => this.listRepositories(),
+      exists: (name) => this.hasRepository(name),
+    });
   }
 
   async statBlob(digest: Digest): Promise<number | undefined> {
@@ -98,12 +108,18 @@ export class FsStore implements Store {
     }
   }
 
+  async blobInfo(digest: Digest): Promise<BlobInfo | undefined> {
+    const info = await statOrUndefined(this.paths.blobData(digest));
+    return info?.isFile ? { size: info.size, modifiedAt: info.mtime ?? new Date(0) } : undefined;
+  }
+
   async hasLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
     return (await statOrUndefined(this.paths.link(name, kind, digest)))?.isFile ?? false;
   }
 
   async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
     await this.#writeLink(this.paths.link(name, kind, digest), digest);
+    await this.catalog.note(name);
   }
 
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
@@ -144,6 +160,7 @@ export class FsStore implements Store {
       encoder.encode(digest.value),
       this.paths.tmp,
     );
+    await this.catalog.note(name);
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
@@ -175,7 +192,7 @@ export class FsStore implements Store {
     const names: string[] = [];
     const walk = async (dir: string, prefix: string): Promise<void> => {
       const entries = await listDir(dir);
-      if (prefix && entries.some((e) => REPOSITORY_MARKERS.includes(e.name))) {
+      if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
         names.push(prefix);
       }
       for (const entry of entries) {
@@ -187,6 +204,39 @@ export class FsStore implements Store {
     return names.sort();
   }
 
+  repositoryPage(last: string | undefined, limit: number): Promise<string[]> {
+    return this.catalog.page(last, limit);
+  }
+
+  async putReferrer(name: string, subject: Digest, referrer: Digest): Promise<void> {
+    await this.#writeLink(this.paths.referrer(name, subject, referrer), referrer);
+  }
+
+  async deleteReferrer(name: string, subject: Digest, referrer: Digest): Promise<boolean> {
+    const link = this.paths.referrer(name, subject, referrer);
+    if (!(await removeIfExists(dirname(link)))) return false;
+    const folder = this.paths.referrers(name, subject);
+    for (const dir of [`${folder}/${referrer.algorithm}`, folder]) {
+      try {
+        await Deno.remove(dir);
+      } catch {
+        break; // not empty (other referrers) or already gone
+      }
+    }
+    return true;
+  }
+
+  async *listReferrers(name: string, subject: Digest): AsyncIterable<Digest> {
+    const folder = this.paths.referrers(name, subject);
+    for (const alg of await listDir(folder)) {
+      if (!alg.isDirectory || !isAlgorithm(alg.name)) continue;
+      for (const entry of await listDir(`${folder}/${alg.name}`)) {
+        const digest = tryParseDigest(`${alg.name}:${entry.name}`);
+        if (entry.isDirectory && digest) yield digest;
+      }
+    }
+  }
+
   async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
     const dir = this.paths.upload(name, id);
     await Deno.mkdir(dir, { recursive: true });
@@ -196,6 +246,7 @@ export class FsStore implements Store {
       encoder.encode(startedAt.toISOString()),
       this.paths.tmp,
     );
+    await this.catalog.note(name);
   }
 
   async statUpload(name: string, id: string): Promise<UploadInfo | undefined> {
@@ -218,10 +269,13 @@ export class FsStore implements Store {
   ): Promise<number> {
     const path = this.paths.uploadData(name, id);
     const file = await Deno.open(path, { write: true });
-    const size = await file.stat().then((info) => info.size, (error) => {
+    let size: number;
+    try {
+      size = (await file.stat()).size;
+    } catch (error) {
       file.close();
       throw error;
-    });
+    }
     if (size !== offset) {
       file.close();
       await body.cancel().catch(() => {});

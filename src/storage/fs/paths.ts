@@ -12,7 +12,12 @@
  *     _manifests/tags/<tag>/index/<alg>/<hex>/link       every digest the tag has pointed at
  *     _uploads/<id>/data                                 bytes of an upload session
  *     _uploads/<id>/startedat                            RFC 3339 time the session opened
+ *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link    berth: manifests whose subject is that
+ *   _berth/catalog                                       berth: journal of repository names
  * ```
+ *
+ * distribution ignores the two berth additions (it skips `_`-folders of a repository and only
+ * reads `blobs/` and `repositories/`), so the tree stays servable by `docker-registry`.
  *
  * Every path is built from validated names, tags, digests and ids, and checked to stay under root.
  *
@@ -96,6 +101,21 @@ export class StorePaths {
   /** The tag's index entry for a digest. */
   tagIndex(name: string, tag: string, d: Digest): string {
     return `${this.tag(name, tag)}/index/${d.algorithm}/${d.hex}/link`;
+  }
+
+  /** Folder of the referrers of one subject. */
+  referrers(name: string, subject: Digest): string {
+    return `${this.repo(name)}/_referrers/${subject.algorithm}/${subject.hex}`;
+  }
+
+  /** Link file of one referrer of a subject. */
+  referrer(name: string, subject: Digest, referrer: Digest): string {
+    return `${this.referrers(name, subject)}/${referrer.algorithm}/${referrer.hex}/link`;
+  }
+
+  /** The catalog journal. */
+  get catalog(): string {
+    return `${this.base}/_berth/catalog`;
   }
 
   /** Folder of upload sessions. */

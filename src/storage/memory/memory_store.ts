@@ -9,6 +9,7 @@ import type { Digest } from "../../oci/digest.ts";
 import {
   type AppendOptions,
   type BlobContent,
+  type BlobInfo,
   type ByteRange,
   type LinkKind,
   SizeMismatch,
@@ -22,6 +23,7 @@ const READ_CHUNK = 64 * 1024;
 /** A stored blob: its digest and its bytes. */
 interface BlobEntry {
   digest: Digest;
+  modifiedAt: Date;
   bytes: Uint8Array<ArrayBuffer>;
 }
 
@@ -39,12 +41,16 @@ interface RepositoryEntry {
   links: Record<LinkKind, Map<string, Digest>>;
   tags: Map<string, Digest>;
   uploads: Map<string, UploadEntry>;
+  /** Subject digest → referrer digest → referrer. */
+  referrers: Map<string, Map<string, Digest>>;
 }
 
 /** A {@link Store} kept in memory. */
 export class MemoryStore implements Store {
   #blobs = new Map<string, BlobEntry>();
   #repositories = new Map<string, RepositoryEntry>();
+  /** Repository names, kept sorted as repositories are created. */
+  #names: string[] = [];
 
   /** Size of a blob, or `undefined`. */
   statBlob(digest: Digest): Promise<number | undefined> {
@@ -67,7 +73,7 @@ export class MemoryStore implements Store {
   /** Store a copy of `bytes` under `digest`; an existing blob is kept as it is. */
   putBlob(digest: Digest, bytes: Uint8Array): Promise<void> {
     if (!this.#blobs.has(digest.value)) {
-      this.#blobs.set(digest.value, { digest, bytes: bytes.slice() });
+      this.#blobs.set(digest.value, { digest, modifiedAt: new Date(), bytes: bytes.slice() });
     }
     return Promise.resolve();
   }
@@ -81,6 +87,14 @@ export class MemoryStore implements Store {
   /** Every blob's digest (a snapshot taken when iteration starts). */
   async *listBlobs(): AsyncIterable<Digest> {
     yield* [...this.#blobs.values()].map((entry) => entry.digest);
+  }
+
+  /** Size and creation time of a blob, or `undefined`. */
+  blobInfo(digest: Digest): Promise<BlobInfo | undefined> {
+    const entry = this.#blobs.get(digest.value);
+    return Promise.resolve(
+      entry && { size: entry.bytes.byteLength, modifiedAt: new Date(entry.modifiedAt.getTime()) },
+    );
   }
 
   /** Whether the repository links `digest` in the set `kind`. */
@@ -136,6 +150,35 @@ export class MemoryStore implements Store {
   /** Every repository name, sorted. */
   listRepositories(): Promise<string[]> {
     return Promise.resolve([...this.#repositories.keys()].sort());
+  }
+
+  /** Up to `limit` repository names sorted after `last`. */
+  repositoryPage(last: string | undefined, limit: number): Promise<string[]> {
+    const start = last === undefined ? 0 : upperBound(this.#names, last);
+    return Promise.resolve(this.#names.slice(start, start + Math.max(0, limit)));
+  }
+
+  /** Record a referrer of `subject`, creating the repository. */
+  putReferrer(name: string, subject: Digest, referrer: Digest): Promise<void> {
+    const referrers = this.#repository(name).referrers;
+    const set = referrers.get(subject.value) ?? new Map<string, Digest>();
+    set.set(referrer.value, referrer);
+    referrers.set(subject.value, set);
+    return Promise.resolve();
+  }
+
+  /** Forget a referrer; `false` when it was not recorded. */
+  deleteReferrer(name: string, subject: Digest, referrer: Digest): Promise<boolean> {
+    const referrers = this.#repositories.get(name)?.referrers;
+    const set = referrers?.get(subject.value);
+    const deleted = set?.delete(referrer.value) ?? false;
+    if (set?.size === 0) referrers?.delete(subject.value);
+    return Promise.resolve(deleted);
+  }
+
+  /** Every referrer of `subject` (a snapshot taken when iteration starts). */
+  async *listReferrers(name: string, subject: Digest): AsyncIterable<Digest> {
+    yield* [...(this.#repositories.get(name)?.referrers.get(subject.value)?.values() ?? [])];
   }
 
   /** Open a new, empty upload session (replacing one with the same id). */
@@ -239,7 +282,11 @@ export class MemoryStore implements Store {
       return Promise.reject(new Error(`upload ${id} of ${name} is being written`));
     }
     if (!this.#blobs.has(digest.value)) {
-      this.#blobs.set(digest.value, { digest, bytes: concat(upload.chunks, upload.size) });
+      this.#blobs.set(digest.value, {
+        digest,
+        modifiedAt: new Date(),
+        bytes: concat(upload.chunks, upload.size),
+      });
     }
     repository.links.layer.set(digest.value, digest);
     repository.uploads.delete(id);
@@ -267,11 +314,25 @@ export class MemoryStore implements Store {
         links: { layer: new Map(), manifest: new Map() },
         tags: new Map(),
         uploads: new Map(),
+        referrers: new Map(),
       };
       this.#repositories.set(name, repository);
+      this.#names.splice(upperBound(this.#names, name), 0, name);
     }
     return repository;
   }
+}
+
+/** Index of the first name greater than `key` in a sorted list. */
+function upperBound(names: readonly string[], key: string): number {
+  let low = 0;
+  let high = names.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (names[mid]! <= key) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
 
 /** Join `chunks` (of `size` bytes in all) into one array. */

@@ -1,0 +1,375 @@
+/**
+ * Who is calling and what they may do: the auth hook `createApp` calls for every request.
+ *
+ * - Authentication: `Authorization: Basic` checked against htpasswd, `Authorization: Bearer`
+ *   checked as a JWT (berth's own key, or an external issuer's certificate bundle or JWKS), or
+ *   nobody (anonymous).
+ * - Authorization: each route needs an action on its repository (GET/HEAD → pull; uploads and
+ *   manifest PUT → push; DELETE → delete; a cross-repository mount also pull on `from`). Basic
+ *   and anonymous callers are judged by the policy, Bearer callers by their token's `access`.
+ *   `/v2/` needs any identity, `/v2/_catalog` none (it lists only what `canPull` allows), and
+ *   routes outside `/v2/` (admin endpoints) need a user the policy names in `admins`.
+ * - Refusals: 401 `UNAUTHORIZED` with the `WWW-Authenticate` challenge (no, bad or
+ *   insufficient credentials), 403 `DENIED` (a known user the policy refuses).
+ * - The built-in token endpoint, `GET /auth/token`.
+ *
+ * @module
+ */
+import type { AuthConfig, RepositoryAction } from "../config.ts";
+import { RegistryError } from "../errors.ts";
+import type { RequestContext } from "../http/router.ts";
+import { Htpasswd } from "./htpasswd.ts";
+import { type AccessEntry, TokenInvalid, TokenSigner, TrustedKeys, verifyToken } from "./jwt.ts";
+import { Policy } from "./policy.ts";
+
+/** Path of berth's built-in token endpoint. */
+export const TOKEN_PATH = "/auth/token";
+/** Default lifetime of issued tokens, in seconds. */
+const DEFAULT_TOKEN_SECONDS = 300;
+/** Longest `Authorization` header looked at. */
+const MAX_AUTHORIZATION = 16 * 1024;
+
+/** The caller of a request. */
+export interface Identity {
+  /** User name; `undefined` for an anonymous caller. */
+  user?: string;
+  /** How the caller proved who they are. */
+  via: "anonymous" | "basic" | "token";
+  /** For Bearer tokens: what the token grants. */
+  access?: AccessEntry[];
+  /** For Bearer tokens: whether berth issued it (so the policy knows its subject). */
+  builtin?: boolean;
+}
+
+/** The filter hook other handlers (e.g. `_catalog`) use. */
+export interface Authorizer {
+  /** Whether authentication or a policy is in force. */
+  readonly enabled: boolean;
+  /** Whether the caller of `request` may pull from repository `name`. */
+  canPull(request: Request, name: string): boolean;
+}
+
+/** An authorizer that lets everyone do everything (no `auth` configured). */
+export const OPEN_AUTHORIZER: Authorizer = { enabled: false, canPull: () => true };
+
+/** What a route needs. */
+type Need =
+  | { kind: "base" }
+  | { kind: "admin" }
+  | { kind: "open" }
+  | { kind: "repository"; name: string; actions: RepositoryAction[] };
+
+const ANONYMOUS: Identity = { via: "anonymous" };
+
+/** The auth of one app; built by {@link createAccessControl}. */
+export class AccessControl implements Authorizer {
+  readonly enabled = true;
+  readonly #config: AuthConfig;
+  readonly #policy: Policy;
+  readonly #htpasswd: Htpasswd | undefined;
+  readonly #keys: TrustedKeys | undefined;
+  readonly #signer: TokenSigner | undefined;
+  readonly #identities = new WeakMap<Request, Identity>();
+  #ready: Promise<void> | undefined;
+
+  /** Auth from its configuration (files are read now; a broken one throws). */
+  constructor(config: AuthConfig) {
+    this.#config = config;
+    this.#policy = new Policy(config.policy);
+    if (config.htpasswd) {
+      this.#htpasswd = new Htpasswd(config.htpasswd.path);
+      this.#htpasswd.loadSync();
+    }
+    const token = config.token;
+    if (token) {
+      this.#keys = new TrustedKeys();
+      if (token.rootcertbundle) {
+        this.#keys.addCertificateBundle(Deno.readTextFileSync(token.rootcertbundle));
+      }
+      if (token.jwks) this.#keys.addJwks(Deno.readTextFileSync(token.jwks));
+      if (this.#htpasswd) this.#signer = new TokenSigner();
+    }
+  }
+
+  /** Finish asynchronous setup (the signing key). */
+  #setup(): Promise<void> {
+    this.#ready ??= (async () => {
+      if (this.#signer && this.#keys) this.#keys.addJwk(await this.#signer.publicJwk());
+    })();
+    return this.#ready;
+  }
+
+  /** Answer requests that are auth's own (the token endpoint); `undefined` for the rest. */
+  async intercept(request: Request, url: URL): Promise<Response | undefined> {
+    if (url.pathname !== TOKEN_PATH || !this.#signer) return undefined;
+    await this.#setup();
+    await request.body?.cancel().catch(() => {});
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      throw new RegistryError("UNSUPPORTED", { method: request.method }, {
+        status: 405,
+        message: `method ${request.method} not allowed here`,
+        headers: { Allow: "GET, HEAD" },
+      });
+    }
+    return await this.#issue(request, url);
+  }
+
+  /**
+   * Authenticate and authorize a routed request. Returns the context to run the handler with
+   * (a refused cross-repository mount is turned into a plain upload); throws 401 or 403.
+   */
+  async check(ctx: RequestContext): Promise<RequestContext> {
+    await this.#setup();
+    const identity = await this.#authenticate(ctx.request, ctx.url);
+    this.#identities.set(ctx.request, identity);
+    const need = needOf(ctx);
+    if (need.kind === "open") return ctx;
+    if (need.kind === "admin") {
+      // Admin endpoints: a user the policy names as admin, by Basic auth or a token of berth's.
+      const known = identity.via === "basic" || identity.builtin === true;
+      if (known && this.#policy.isAdmin(identity.user)) return ctx;
+      if (identity.via === "anonymous") throw this.#unauthorized(ctx.url, undefined);
+      throw new RegistryError("DENIED", null, { message: "admin rights required" });
+    }
+    if (need.kind === "base") {
+      if (identity.via === "anonymous" && this.#authenticates) {
+        throw this.#unauthorized(ctx.url, undefined);
+      }
+      return ctx;
+    }
+    const granted = this.#granted(identity, need.name);
+    if (!need.actions.every((a) => granted.has(a))) throw this.#refusal(ctx.url, identity, need);
+    const mount = ctx.url.searchParams.get("mount");
+    if (mount !== null && ctx.request.method === "POST") {
+      const from = ctx.url.searchParams.get("from");
+      if (from === null || !this.#granted(identity, from).has("pull")) {
+        const url = new URL(ctx.url);
+        url.searchParams.delete("mount");
+        url.searchParams.delete("from");
+        return { ...ctx, url };
+      }
+    }
+    return ctx;
+  }
+
+  /** Whether the caller of `request` (as {@link check} found it) may pull from `name`. */
+  canPull(request: Request, name: string): boolean {
+    const identity = this.#identities.get(request) ?? ANONYMOUS;
+    if (identity.via === "token" && !identity.builtin) {
+      return this.#granted(identity, name).has("pull");
+    }
+    return this.#policy.actions(identity.user, name).has("pull");
+  }
+
+  /** Whether callers can authenticate at all (else only the policy's anonymous rules apply). */
+  get #authenticates(): boolean {
+    return this.#htpasswd !== undefined || this.#keys !== undefined;
+  }
+
+  #granted(identity: Identity, name: string): Set<RepositoryAction> {
+    if (identity.via !== "token") return this.#policy.actions(identity.user, name);
+    const granted = new Set<RepositoryAction>();
+    for (const entry of identity.access ?? []) {
+      if (entry.type !== "repository" || entry.name !== name) continue;
+      for (const action of entry.actions) {
+        if (action === "*") ["pull", "push", "delete"].forEach((a) => granted.add(a as never));
+        else if (action === "pull" || action === "push" || action === "delete") {
+          granted.add(action);
+        }
+      }
+    }
+    return granted;
+  }
+
+  async #authenticate(request: Request, url: URL): Promise<Identity> {
+    const header = request.headers.get("Authorization");
+    if (header === null) return ANONYMOUS;
+    const space = header.indexOf(" ");
+    const scheme = header.slice(0, space).toLowerCase();
+    const credentials = header.slice(space + 1).trim();
+    if (space < 0 || header.length > MAX_AUTHORIZATION) {
+      throw this.#unauthorized(url, undefined, "malformed Authorization header");
+    }
+    // Clients without credentials answer a Basic challenge with an empty user (`Basic Og==`).
+    if (scheme === "basic" && (credentials === "" || credentials === "Og==")) return ANONYMOUS;
+    if (scheme === "basic" && this.#htpasswd) {
+      const user = await this.#basicUser(credentials);
+      if (user === undefined) throw this.#unauthorized(url, undefined, "invalid credentials");
+      return { user, via: "basic" };
+    }
+    if (scheme === "bearer" && this.#keys && this.#config.token) {
+      try {
+        const claims = await verifyToken(credentials, this.#keys, {
+          issuer: this.#config.token.issuer,
+          audience: this.#config.token.service,
+        });
+        const identity: Identity = { via: "token", access: claims.access ?? [] };
+        if (claims.sub !== "") identity.user = claims.sub;
+        // A token berth signed names a user of its htpasswd file; the policy applies to them.
+        identity.builtin = this.#signer !== undefined && claims.jti?.startsWith("berth-") === true;
+        return identity;
+      } catch (error) {
+        if (!(error instanceof TokenInvalid)) throw error;
+        throw this.#unauthorized(url, undefined, error.message, "invalid_token");
+      }
+    }
+    throw this.#unauthorized(url, undefined, `unsupported authorization scheme`);
+  }
+
+  /** The user of Basic credentials, or `undefined` when they are wrong or malformed. */
+  async #basicUser(credentials: string): Promise<string | undefined> {
+    let decoded: string;
+    try {
+      decoded = new TextDecoder("utf-8", { fatal: true }).decode(
+        Uint8Array.from(atob(credentials), (c) => c.charCodeAt(0)),
+      );
+    } catch {
+      return undefined;
+    }
+    const colon = decoded.indexOf(":");
+    if (colon <= 0) return undefined;
+    const user = decoded.slice(0, colon);
+    return await this.#htpasswd!.verify(user, decoded.slice(colon + 1)) ? user : undefined;
+  }
+
+  #refusal(url: URL, identity: Identity, need: Need & { kind: "repository" }): RegistryError {
+    const known = identity.user !== undefined;
+    if (identity.via === "basic") return denied(need);
+    if (identity.via === "token" && known && identity.builtin) {
+      // A fresh token would not help if the policy refuses the user anyway.
+      if (!this.#policy.allows(identity.user, need.name, need.actions)) return denied(need);
+    }
+    const error = identity.via === "token" ? "insufficient_scope" : undefined;
+    return this.#unauthorized(url, need, "authentication required", error);
+  }
+
+  #unauthorized(
+    url: URL,
+    need: (Need & { kind: "repository" }) | undefined,
+    message = "authentication required",
+    error?: string,
+  ): RegistryError {
+    const token = this.#config.token;
+    let challenge: string;
+    if (token) {
+      const realm = token.realm ?? `${url.protocol}//${url.host}${TOKEN_PATH}`;
+      challenge = `Bearer realm=${quote(realm)},service=${quote(token.service)}`;
+      if (need) {
+        const actions = need.actions.includes("pull") ? need.actions : ["pull", ...need.actions];
+        challenge += `,scope=${quote(`repository:${need.name}:${actions.join(",")}`)}`;
+      }
+      if (error) challenge += `,error=${quote(error)}`;
+    } else {
+      challenge = `Basic realm=${quote(this.#config.htpasswd?.realm ?? "berth")}`;
+    }
+    const detail = need
+      ? need.actions.map((action) => ({ Type: "repository", Name: need.name, Action: action }))
+      : null;
+    return new RegistryError("UNAUTHORIZED", detail, {
+      message,
+      headers: { "WWW-Authenticate": challenge },
+    });
+  }
+
+  async #issue(request: Request, url: URL): Promise<Response> {
+    const token = this.#config.token!;
+    let user: string | undefined;
+    const header = request.headers.get("Authorization");
+    if (header !== null) {
+      const [scheme = "", credentials = ""] = header.split(" ", 2);
+      user = scheme.toLowerCase() === "basic" && header.length <= MAX_AUTHORIZATION
+        ? await this.#basicUser(credentials.trim())
+        : undefined;
+      if (user === undefined) {
+        throw new RegistryError("UNAUTHORIZED", null, {
+          message: "invalid credentials",
+          headers: {
+            "WWW-Authenticate": `Basic realm=${quote(this.#config.htpasswd?.realm ?? "berth")}`,
+          },
+        });
+      }
+    }
+    const service = url.searchParams.get("service");
+    if (service !== null && service !== token.service) {
+      throw new RegistryError("DENIED", { service: service.slice(0, 200) }, {
+        status: 400,
+        message: `this token endpoint serves "${token.service}" only`,
+      });
+    }
+    const access: AccessEntry[] = [];
+    for (const scope of url.searchParams.getAll("scope").flatMap((s) => s.split(" "))) {
+      const entry = parseScope(scope);
+      if (!entry) continue;
+      if (entry.type === "repository") {
+        const allowed = this.#policy.actions(user, entry.name);
+        const actions = entry.actions.flatMap((a) => a === "*" ? [...allowed] : [a])
+          .filter((a) => allowed.has(a as RepositoryAction));
+        access.push({ ...entry, actions: [...new Set(actions)] });
+      } else if (entry.type === "registry" && entry.name === "catalog" && user !== undefined) {
+        access.push({ type: "registry", name: "catalog", actions: ["*"] });
+      }
+    }
+    const now = Math.floor(Date.now() / 1000);
+    const expiresIn = token.expiration ?? DEFAULT_TOKEN_SECONDS;
+    const jwt = await this.#signer!.sign({
+      iss: token.issuer,
+      sub: user ?? "",
+      aud: token.service,
+      exp: now + expiresIn,
+      nbf: now - 1,
+      iat: now,
+      jti: `berth-${crypto.randomUUID()}`,
+      access,
+    });
+    const body = JSON.stringify({
+      token: jwt,
+      access_token: jwt,
+      expires_in: expiresIn,
+      issued_at: new Date(now * 1000).toISOString(),
+    });
+    return new Response(request.method === "HEAD" ? null : body, {
+      headers: { "Content-Type": "application/json", "Cache-Control": "no-store" },
+    });
+  }
+}
+
+/** Build the auth hook of an app, or the open authorizer when nothing is configured. */
+export function createAccessControl(config: AuthConfig | undefined): AccessControl | undefined {
+  if (!config || (!config.htpasswd && !config.token && !config.policy)) return undefined;
+  return new AccessControl(config);
+}
+
+/** What a routed request needs. */
+function needOf(ctx: RequestContext): Need {
+  const name = ctx.params.name;
+  if (!ctx.url.pathname.startsWith("/v2/")) return { kind: "admin" };
+  if (name === undefined) return ctx.url.pathname === "/v2/" ? { kind: "base" } : { kind: "open" };
+  const rest = ctx.url.pathname.slice(`/v2/${name}/`.length);
+  const method = ctx.request.method;
+  let actions: RepositoryAction[];
+  if (rest.startsWith("blobs/uploads/")) actions = ["push"];
+  else if (method === "GET" || method === "HEAD") actions = ["pull"];
+  else if (method === "DELETE") actions = ["delete"];
+  else actions = ["push"];
+  return { kind: "repository", name, actions };
+}
+
+/** Parse `type:name:actions` (a name may hold `:`, e.g. a port). */
+function parseScope(scope: string): AccessEntry | undefined {
+  const first = scope.indexOf(":");
+  const last = scope.lastIndexOf(":");
+  if (first <= 0 || last === first || scope.length > 1024) return undefined;
+  const actions = scope.slice(last + 1).split(",").filter((a) => a !== "");
+  return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions };
+}
+
+function denied(need: Need & { kind: "repository" }): RegistryError {
+  return new RegistryError(
+    "DENIED",
+    need.actions.map((action) => ({ Type: "repository", Name: need.name, Action: action })),
+  );
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/[\\"]/g, "\\$&").replace(/[\r\n]/g, "")}"`;
+}

@@ -1,0 +1,128 @@
+/**
+ * The `serve` flags and `REGISTRY_*` variables of auth, TLS and limits, kept apart from the
+ * core flags in `serve.ts`.
+ *
+ * @module
+ */
+import type { AuthConfig, Config, LimitsConfig, PolicyConfig, TokenConfig } from "../config.ts";
+import { checkPolicy } from "../auth/policy.ts";
+
+/** Help lines of the auth, TLS and limits flags. */
+export const AUTH_USAGE =
+  `  --htpasswd FILE        Basic auth from an htpasswd file of bcrypt entries (htpasswd -B)
+  --realm NAME           realm of the Basic challenge (default "berth")
+  --token-service NAME   Bearer token auth for service NAME; with --htpasswd, berth issues
+                         tokens itself at /auth/token
+  --token-issuer NAME    issuer of tokens (default "berth")
+  --token-realm URL      token endpoint clients are sent to (default: this server's /auth/token)
+  --token-certs FILE     also trust tokens signed by keys of these X.509 certificates (PEM)
+  --token-jwks FILE      also trust tokens signed by keys of this JWKS
+  --auth-policy FILE     authorization policy (JSON: {groups, rules: [{repositories, users,
+                         groups, anonymous, actions}]}); default: any known user may do anything
+  --tls-cert FILE        serve HTTPS with this certificate (PEM) ...
+  --tls-key FILE         ... and this key
+  --max-body BYTES       largest request body (default 64 GiB)
+  --max-uploads N        most open upload sessions per client address (default 64)
+  --upload-timeout SEC   remove upload sessions untouched this long (default 3600)
+  --body-timeout SEC     drop a request body that sends nothing this long (default 60)`;
+
+/** Apply one auth/TLS/limits flag; returns `false` when `flag` is not one of them. */
+export function applyAuthFlag(config: Partial<Config>, flag: string, value: () => string): boolean {
+  const auth = (): AuthConfig => (config.auth ??= {});
+  const token = (): TokenConfig => (auth().token ??= { service: "berth", issuer: "berth" });
+  const limits = (): Partial<LimitsConfig> => (config.limits ??= {});
+  switch (flag) {
+    case "--htpasswd":
+      auth().htpasswd = { realm: auth().htpasswd?.realm ?? "berth", path: value() };
+      return true;
+    case "--realm":
+      auth().htpasswd = { path: auth().htpasswd?.path ?? "", realm: value() };
+      return true;
+    case "--token-service":
+      token().service = value();
+      return true;
+    case "--token-issuer":
+      token().issuer = value();
+      return true;
+    case "--token-realm":
+      token().realm = value();
+      return true;
+    case "--token-certs":
+      token().rootcertbundle = value();
+      return true;
+    case "--token-jwks":
+      token().jwks = value();
+      return true;
+    case "--auth-policy":
+      auth().policy = readPolicy(value());
+      return true;
+    case "--tls-cert":
+      config.tls = { key: config.tls?.key ?? "", certificate: value() };
+      return true;
+    case "--tls-key":
+      config.tls = { certificate: config.tls?.certificate ?? "", key: value() };
+      return true;
+    case "--max-body":
+      limits().maxBodyBytes = positive(flag, value());
+      return true;
+    case "--max-uploads":
+      limits().maxUploadsPerClient = positive(flag, value());
+      return true;
+    case "--upload-timeout":
+      limits().uploadSessionTimeoutMs = positive(flag, value()) * 1000;
+      return true;
+    case "--body-timeout":
+      limits().bodyIdleTimeoutMs = positive(flag, value()) * 1000;
+      return true;
+  }
+  return false;
+}
+
+/** Apply distribution's `REGISTRY_AUTH_*` and `REGISTRY_HTTP_TLS_*` variables. */
+export function applyAuthEnv(
+  config: Partial<Config>,
+  env: (key: string) => string | undefined,
+): void {
+  const pairs: [string, string][] = [
+    ["REGISTRY_AUTH_HTPASSWD_PATH", "--htpasswd"],
+    ["REGISTRY_AUTH_HTPASSWD_REALM", "--realm"],
+    ["REGISTRY_AUTH_TOKEN_SERVICE", "--token-service"],
+    ["REGISTRY_AUTH_TOKEN_ISSUER", "--token-issuer"],
+    ["REGISTRY_AUTH_TOKEN_REALM", "--token-realm"],
+    ["REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE", "--token-certs"],
+    ["REGISTRY_AUTH_TOKEN_JWKS", "--token-jwks"],
+    ["REGISTRY_HTTP_TLS_CERTIFICATE", "--tls-cert"],
+    ["REGISTRY_HTTP_TLS_KEY", "--tls-key"],
+  ];
+  for (const [key, flag] of pairs) {
+    const value = env(key);
+    if (value) applyAuthFlag(config, flag, () => value);
+  }
+}
+
+/** Check what the flags built: a realm without a file, half a TLS pair. */
+export function checkAuthConfig(config: Config): void {
+  if (config.auth?.htpasswd && !config.auth.htpasswd.path) {
+    throw new Error("--realm needs --htpasswd FILE");
+  }
+  if (config.tls && (!config.tls.certificate || !config.tls.key)) {
+    throw new Error("TLS needs both --tls-cert and --tls-key");
+  }
+}
+
+/** Read and check a JSON policy file. */
+export function readPolicy(path: string): PolicyConfig {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Deno.readTextFileSync(path));
+  } catch (error) {
+    throw new Error(`auth policy ${path}: ${error instanceof Error ? error.message : error}`);
+  }
+  return checkPolicy(parsed);
+}
+
+function positive(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${flag} needs a positive integer`);
+  return n;
+}

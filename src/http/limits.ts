@@ -1,0 +1,209 @@
+/**
+ * Request limits, the hostile-input hook `createApp` calls around every routed request: header
+ * size (431), body size (413), body idle and slow-client timeouts (408), open upload sessions per
+ * client (429 `TOOMANYREQUESTS`), and expiry of upload sessions left untouched.
+ *
+ * A refused body is cut off where it stands; the store then truncates the session back to where
+ * the chunk began, so nothing partial is left behind.
+ *
+ * @module
+ */
+import { DEFAULT_LIMITS, type LimitsConfig } from "../config.ts";
+import { RegistryError } from "../errors.ts";
+import type { UploadService } from "../services/uploads.ts";
+import type { RequestContext } from "./router.ts";
+
+/** An upload session being watched. */
+interface Session {
+  client: string;
+  name: string;
+  lastSeen: number;
+  busy: number;
+}
+
+/** What {@link RequestLimits.admit} noted about a request, for {@link RequestLimits.settle}. */
+interface Ticket {
+  client: string;
+  name: string;
+  /** `start` for POST to uploads/, the session id for requests on one session. */
+  upload: "start" | string | undefined;
+}
+
+const UPLOAD_ID_PATH = /\/blobs\/uploads\/([^/]+)$/;
+
+/** The limits of one app. */
+export class RequestLimits {
+  /** The limits in force. */
+  readonly limits: LimitsConfig;
+  readonly #uploads: UploadService;
+  readonly #sessions = new Map<string, Session>();
+  readonly #perClient = new Map<string, number>();
+  readonly #tickets = new WeakMap<Request, Ticket>();
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  /** Limits over an upload service (whose idle sessions it removes). */
+  constructor(limits: Partial<LimitsConfig> | undefined, uploads: UploadService) {
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+    this.#uploads = uploads;
+    const every = Math.max(250, Math.min(60_000, this.limits.uploadSessionTimeoutMs / 4));
+    this.#timer = setInterval(() => this.sweep(), every);
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** Check a routed request and guard its body; throws 413, 429 or 431. */
+  admit(ctx: RequestContext, client: string): RequestContext {
+    const { request } = ctx;
+    let headerBytes = request.url.length;
+    for (const [key, value] of request.headers) headerBytes += key.length + value.length + 4;
+    if (headerBytes > this.limits.maxHeaderBytes) {
+      throw new RegistryError("SIZE_INVALID", { limit: this.limits.maxHeaderBytes }, {
+        status: 431,
+        message: "request headers too large",
+      });
+    }
+    const length = Number(request.headers.get("Content-Length") ?? 0);
+    if (length > this.limits.maxBodyBytes) throw this.#tooLarge();
+    const name = ctx.params.name ?? "";
+    const id = UPLOAD_ID_PATH.exec(ctx.url.pathname)?.[1];
+    const starts = request.method === "POST" && ctx.url.pathname.endsWith("/blobs/uploads/") &&
+      !ctx.url.searchParams.has("digest");
+    if (starts && (this.#perClient.get(client) ?? 0) >= this.limits.maxUploadsPerClient) {
+      throw new RegistryError("TOOMANYREQUESTS", { limit: this.limits.maxUploadsPerClient }, {
+        message: "too many open upload sessions: finish or cancel some first",
+        headers: { "Retry-After": "60" },
+      });
+    }
+    const ticket: Ticket = { client, name, upload: starts ? "start" : id };
+    const session = id === undefined ? undefined : this.#sessions.get(id);
+    if (session) {
+      session.busy++;
+      session.lastSeen = Date.now();
+    }
+    if (!request.body) {
+      this.#tickets.set(request, ticket);
+      return ctx;
+    }
+    const guarded = new Request(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: this.#guard(request.body),
+      signal: request.signal,
+      duplex: "half",
+    } as RequestInit);
+    this.#tickets.set(request, ticket);
+    this.#tickets.set(guarded, ticket);
+    return { ...ctx, request: guarded };
+  }
+
+  /** Note how a request admitted with {@link admit} ended (tracks upload sessions). */
+  settle(request: Request, response: Response): void {
+    const ticket = this.#tickets.get(request);
+    if (!ticket?.upload) return;
+    if (ticket.upload === "start") {
+      const id = response.headers.get("Docker-Upload-UUID");
+      if (response.status !== 202 || !id) return;
+      this.#sessions.set(id, {
+        client: ticket.client,
+        name: ticket.name,
+        lastSeen: Date.now(),
+        busy: 0,
+      });
+      this.#perClient.set(ticket.client, (this.#perClient.get(ticket.client) ?? 0) + 1);
+      return;
+    }
+    const session = this.#sessions.get(ticket.upload);
+    if (!session) return;
+    session.busy = Math.max(0, session.busy - 1);
+    session.lastSeen = Date.now();
+    const ended = response.status === 201 ||
+      response.status === 204 && request.method === "DELETE" ||
+      response.status === 404;
+    if (ended) this.#forget(ticket.upload);
+  }
+
+  /** Remove upload sessions idle for longer than the session timeout; returns their ids. */
+  async sweep(now = Date.now()): Promise<string[]> {
+    const expired: string[] = [];
+    for (const [id, session] of this.#sessions) {
+      if (session.busy > 0 || now - session.lastSeen < this.limits.uploadSessionTimeoutMs) continue;
+      this.#forget(id);
+      await this.#uploads.cancel(session.name, id).catch(() => {});
+      expired.push(id);
+    }
+    return expired;
+  }
+
+  /** Stop the expiry timer. */
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #forget(id: string): void {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    this.#sessions.delete(id);
+    const left = (this.#perClient.get(session.client) ?? 1) - 1;
+    if (left <= 0) this.#perClient.delete(session.client);
+    else this.#perClient.set(session.client, left);
+  }
+
+  #tooLarge(): RegistryError {
+    return new RegistryError("SIZE_INVALID", { limit: this.limits.maxBodyBytes }, {
+      status: 413,
+      message: `request body exceeds the ${this.limits.maxBodyBytes} byte limit`,
+    });
+  }
+
+  /** A body that errors (413/408) when too large, idle too long, or too slow. */
+  #guard(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
+    const reader = body.getReader();
+    const started = Date.now();
+    let total = 0;
+    const fail = (controller: ReadableStreamDefaultController, error: RegistryError) => {
+      reader.cancel(error).catch(() => {});
+      controller.error(error);
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const idle = new Promise<"idle">((resolve) => {
+          timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
+        });
+        let result: ReadableStreamReadResult<Uint8Array> | "idle";
+        try {
+          result = await Promise.race([reader.read(), idle]);
+        } catch {
+          // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
+          return fail(controller, cutShort());
+        } finally {
+          clearTimeout(timer);
+        }
+        if (result === "idle") return fail(controller, timedOut("request body idle too long"));
+        if (result.done) return controller.close();
+        total += result.value.byteLength;
+        if (total > maxBodyBytes) return fail(controller, this.#tooLarge());
+        const elapsed = (Date.now() - started) / 1000;
+        if (elapsed * 1000 > bodyIdleTimeoutMs && total < minBodyBytesPerSecond * elapsed) {
+          return fail(controller, timedOut("request body too slow"));
+        }
+        controller.enqueue(result.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+  }
+}
+
+function cutShort(): RegistryError {
+  return new RegistryError("SIZE_INVALID", null, { message: "request body ended early" });
+}
+
+function timedOut(message: string): RegistryError {
+  return new RegistryError("BLOB_UPLOAD_INVALID", null, { status: 408, message });
+}
+
+/** The client a request comes from, for per-client limits (its address). */
+export function clientOf(info: { remoteAddr?: Deno.Addr } | undefined): string {
+  const addr = info?.remoteAddr;
+  return addr && "hostname" in addr ? addr.hostname : "local";
+}

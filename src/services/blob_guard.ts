@@ -1,0 +1,78 @@
+/**
+ * The handshake between garbage collection and the requests that use blobs, inside one process.
+ *
+ * Every request that relies on a blob existing (blob HEAD/GET, upload commit, mount, manifest PUT)
+ * first calls {@link BlobGuard.use}: it records the use and waits for a removal of that blob
+ * already under way, so the request then sees the blob absent (and the client uploads it again)
+ * rather than present-then-gone. The collector removes a blob only through
+ * {@link BlobGuard.claim}, which refuses any blob used within the grace period; the check and the
+ * claim happen in one synchronous step, so no use can slip between them.
+ *
+ * @module
+ */
+import type { Digest } from "../oci/digest.ts";
+
+/** Uses remembered at most (the oldest are forgotten first; beyond the grace period anyway). */
+const MAX_ENTRIES = 1_000_000;
+
+/** Records blob uses and serialises them with removals. */
+export class BlobGuard {
+  /** Digest → time of its last use (ms); insertion order is use order. */
+  readonly #used = new Map<string, number>();
+  /** Digest → the removal under way. */
+  readonly #dying = new Map<string, Promise<void>>();
+  readonly #now: () => number;
+
+  /** A guard reading time from `now` (tests pass a fake clock). */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Record that `digests` are being used now, then wait for removals of them under way. */
+  async use(digests: readonly Digest[]): Promise<void> {
+    const now = this.#now();
+    for (const digest of digests) {
+      this.#used.delete(digest.value);
+      this.#used.set(digest.value, now);
+    }
+    if (this.#used.size > MAX_ENTRIES) {
+      const oldest = this.#used.keys().next().value;
+      if (oldest !== undefined) this.#used.delete(oldest);
+    }
+    for (const digest of digests) await this.#dying.get(digest.value);
+  }
+
+  /** Whether `digest` was used at or after `since` (ms). */
+  usedSince(digest: Digest, since: number): boolean {
+    return (this.#used.get(digest.value) ?? -Infinity) >= since;
+  }
+
+  /**
+   * Claim `digest` for removal unless it was used at or after `since`: returns a function that
+   * runs the removal (waiters wake when it ends), or `undefined` when the blob must be kept.
+   */
+  claim(
+    digest: Digest,
+    since: number,
+  ): ((remove: () => Promise<void>) => Promise<void>) | undefined {
+    if (this.usedSince(digest, since) || this.#dying.has(digest.value)) return undefined;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#dying.set(digest.value, promise);
+    return async (remove) => {
+      try {
+        await remove();
+      } finally {
+        this.#dying.delete(digest.value);
+        resolve();
+      }
+    };
+  }
+
+  /** Forget uses older than `before` (ms). */
+  prune(before: number): void {
+    for (const [digest, at] of this.#used) {
+      if (at >= before) break;
+      this.#used.delete(digest);
+    }
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Garbage collection: mark every blob a manifest of any repository needs, sweep the rest.
+ *
+ * Mark: every manifest revision of every repository (found by walking the store, not from the
+ * catalog index) marks itself, its config and layers, and its index children. With
+ * `deleteUntagged`, manifests not reachable from a tag first lose their revision link; reachable
+ * means tagged, a child of a reachable index, or a referrer (`subject`) of a reachable manifest.
+ *
+ * Sweep: every unmarked blob is removed unless it is younger than the grace period (written
+ * recently: a push in flight uploads before it puts its manifest) or was used within it through
+ * this process — a blob HEAD/GET, an upload commit, a mount, or a manifest PUT naming it, which
+ * also covers manifests pushed while the sweep runs (see {@link BlobGuard}). Upload sessions are
+ * never touched here (they are not blobs until committed); stale ones are purged by age.
+ *
+ * Online collections (the server's schedule and `POST /admin/gc`) never delete manifests; the
+ * offline `berth gc --delete-untagged` does.
+ *
+ * @module
+ */
+import type { Digest } from "../oci/digest.ts";
+import type { Store } from "../storage/store.ts";
+import type { BlobGuard } from "./blob_guard.ts";
+import type { ManifestService } from "./manifests.ts";
+
+/** Options of one collection. */
+export interface GcRunOptions {
+  /** Report what would be removed, remove nothing. */
+  dryRun?: boolean;
+  /** Remove manifests that no tag reaches (offline use). */
+  deleteUntagged?: boolean;
+  /** Spare blobs written or used less than this many milliseconds ago. */
+  gracePeriodMs?: number;
+  /** Called with each line of the report as it happens (like distribution's output). */
+  log?: (line: string) => void;
+}
+
+/** What a collection did. */
+export interface GcReport {
+  /** Whether nothing was removed on purpose. */
+  dryRun: boolean;
+  /** Repositories scanned. */
+  repositories: number;
+  /** Blobs marked in use (manifests included). */
+  blobsMarked: number;
+  /** Manifests removed (or that would be, in a dry run). */
+  manifestsDeleted: { name: string; digest: string }[];
+  /** Blobs removed (or that would be), with their sizes. */
+  blobsDeleted: { digest: string; size: number }[];
+  /** Unmarked blobs kept because they are young or in use. */
+  blobsSpared: number;
+  /** Sum of the sizes of the blobs removed. */
+  bytesFreed: number;
+  /** When the collection started. */
+  startedAt: string;
+  /** How long it took. */
+  durationMs: number;
+}
+
+/** Runs collections over one store, one at a time. */
+export class GarbageCollector {
+  readonly #store: Store;
+  readonly #manifests: ManifestService;
+  readonly #guard: BlobGuard;
+  readonly #now: () => number;
+  #running: Promise<unknown> = Promise.resolve();
+
+  /** A collector over `store`, parsing through `manifests`, coordinating through `guard`. */
+  constructor(
+    store: Store,
+    manifests: ManifestService,
+    guard: BlobGuard,
+    now: () => number = Date.now,
+  ) {
+    this.#store = store;
+    this.#manifests = manifests;
+    this.#guard = guard;
+    this.#now = now;
+  }
+
+  /** Run a collection (after the one under way, if any). */
+  run(options: GcRunOptions = {}): Promise<GcReport> {
+    const next = this.#running.then(() => this.#collect(options));
+    this.#running = next.catch(() => {});
+    return next;
+  }
+
+  async #collect(options: GcRunOptions): Promise<GcReport> {
+    const started = this.#now();
+    const dryRun = options.dryRun ?? false;
+    const grace = Math.max(0, options.gracePeriodMs ?? 0);
+    const log = options.log ?? (() => {});
+    const report: GcReport = {
+      dryRun,
+      repositories: 0,
+      blobsMarked: 0,
+      manifestsDeleted: [],
+      blobsDeleted: [],
+      blobsSpared: 0,
+      bytesFreed: 0,
+      startedAt: new Date(started).toISOString(),
+      durationMs: 0,
+    };
+    const marked = new Set<string>();
+    const mark = (name: string, digest: Digest, what: string) => {
+      if (marked.has(digest.value)) return;
+      marked.add(digest.value);
+      log(`${name}: marking ${what} ${digest.value}`);
+    };
+
+    for (const name of await this.#store.listRepositories()) {
+      report.repositories++;
+      const revisions = new Map<string, Digest>();
+      for await (const digest of this.#store.listLinks(name, "manifest")) {
+        revisions.set(digest.value, digest);
+      }
+      let keep = revisions;
+      if (options.deleteUntagged) {
+        keep = await this.#reachable(name, revisions);
+        for (const [value, digest] of revisions) {
+          if (keep.has(value)) continue;
+          report.manifestsDeleted.push({ name, digest: value });
+          log(`${name}: manifest eligible for deletion ${value}`);
+          if (!dryRun) await this.#deleteManifest(name, digest);
+        }
+      }
+      for (const digest of keep.values()) {
+        mark(name, digest, "manifest");
+        const manifest = await this.#manifests.load(digest);
+        if (!manifest) continue;
+        for (const blob of manifest.parsed.blobs) mark(name, blob, "blob");
+        for (const child of manifest.parsed.manifests) mark(name, child, "manifest");
+      }
+    }
+    report.blobsMarked = marked.size;
+
+    const since = started - grace;
+    const eligible: { digest: Digest; size: number }[] = [];
+    for await (const digest of this.#store.listBlobs()) {
+      if (marked.has(digest.value)) continue;
+      const info = await this.#store.blobInfo(digest);
+      if (!info) continue;
+      if (info.modifiedAt.getTime() >= since || this.#guard.usedSince(digest, since)) {
+        report.blobsSpared++;
+        continue;
+      }
+      eligible.push({ digest, size: info.size });
+    }
+    log(
+      `\n${marked.size} blobs marked, ${eligible.length} blobs and ` +
+        `${report.manifestsDeleted.length} manifests eligible for deletion`,
+    );
+    for (const { digest, size } of eligible) {
+      if (dryRun) {
+        report.blobsDeleted.push({ digest: digest.value, size });
+        report.bytesFreed += size;
+        log(`blob eligible for deletion: ${digest.value}`);
+        continue;
+      }
+      const remove = this.#guard.claim(digest, since);
+      if (!remove) {
+        report.blobsSpared++;
+        continue;
+      }
+      await remove(() => this.#store.deleteBlob(digest));
+      report.blobsDeleted.push({ digest: digest.value, size });
+      report.bytesFreed += size;
+      log(`deleting blob: ${digest.value} (${size} bytes)`);
+    }
+    this.#guard.prune(started - grace);
+    report.durationMs = this.#now() - started;
+    log(
+      `${dryRun ? "would free" : "freed"} ${report.bytesFreed} bytes in ` +
+        `${report.blobsDeleted.length} blobs`,
+    );
+    return report;
+  }
+
+  /** Manifests of `name` reachable from its tags (through index children and referrers). */
+  async #reachable(name: string, revisions: Map<string, Digest>): Promise<Map<string, Digest>> {
+    const referrersOf = new Map<string, Digest[]>();
+    const childrenOf = new Map<string, Digest[]>();
+    for (const [value, digest] of revisions) {
+      const manifest = await this.#manifests.load(digest);
+      if (!manifest) continue;
+      childrenOf.set(value, manifest.parsed.manifests);
+      const subject = manifest.parsed.subject?.digest.value;
+      if (subject) referrersOf.set(subject, [...(referrersOf.get(subject) ?? []), digest]);
+    }
+    const keep = new Map<string, Digest>();
+    const queue: Digest[] = [];
+    const visit = (digest: Digest) => {
+      const own = revisions.get(digest.value);
+      if (!own || keep.has(own.value)) return;
+      keep.set(own.value, own);
+      queue.push(own);
+    };
+    for (const tag of (await this.#store.listTags(name)) ?? []) {
+      const digest = await this.#store.getTag(name, tag);
+      if (digest) visit(digest);
+    }
+    while (queue.length > 0) {
+      const digest = queue.pop()!;
+      for (const child of childrenOf.get(digest.value) ?? []) visit(child);
+      for (const referrer of referrersOf.get(digest.value) ?? []) visit(referrer);
+    }
+    return keep;
+  }
+
+  async #deleteManifest(name: string, digest: Digest): Promise<void> {
+    const manifest = await this.#manifests.load(digest);
+    await this.#store.deleteLink(name, "manifest", digest);
+    const subject = manifest?.parsed.subject?.digest;
+    if (subject) await this.#store.deleteReferrer(name, subject, digest);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The server's background work: garbage collection on a schedule (`config.gc.intervalMs`) and
+ * purging of stale upload sessions (`config.uploadPurging`). Timers are chained `setTimeout`s
+ * owned by this object; {@link Maintenance.close} stops them and waits for work under way.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import type { GcReport } from "./gc.ts";
+import type { Registry } from "./registry.ts";
+
+/** Where background work reports. */
+export type MaintenanceLog = (
+  level: "info" | "error",
+  message: string,
+  fields: Record<string, unknown>,
+) => void;
+
+/** What background work uses of the registry. */
+export type MaintainedRegistry = Pick<Registry, "config" | "store" | "uploads" | "gc">;
+
+/** Background tasks of one app. */
+export class Maintenance {
+  readonly #registry: MaintainedRegistry;
+  readonly #log: MaintenanceLog;
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #running = new Set<Promise<unknown>>();
+  #closed = false;
+
+  /** Maintenance of `registry`, reporting to `log`. */
+  constructor(registry: MaintainedRegistry, log: MaintenanceLog) {
+    this.#registry = registry;
+    this.#log = log;
+  }
+
+  /** Load the catalog index in the background, and start the schedules the config asks for. */
+  start(): void {
+    this.#track(
+      this.#registry.store.repositoryPage(undefined, 0).catch((error) =>
+        this.#log("error", "catalog index load failed", { error: String(error) })
+      ),
+    );
+    const { gc, uploadPurging } = this.#registry.config;
+    if (gc.intervalMs > 0) this.#every(gc.intervalMs, () => this.collect());
+    if (uploadPurging.enabled && uploadPurging.intervalMs > 0) {
+      this.#every(uploadPurging.intervalMs, () => this.purgeUploads());
+    }
+  }
+
+  /** Run an online collection now (with the configured grace period). */
+  collect(options: { dryRun?: boolean } = {}): Promise<GcReport> {
+    const config: Config = this.#registry.config;
+    return this.#track(
+      this.#registry.gc.run({ gracePeriodMs: config.gc.gracePeriodMs, ...options }).then(
+        (report) => {
+          this.#log("info", "garbage collection", {
+            dryRun: report.dryRun,
+            blobsDeleted: report.blobsDeleted.length,
+            bytesFreed: report.bytesFreed,
+            durationMs: report.durationMs,
+          });
+          return report;
+        },
+      ),
+    );
+  }
+
+  /** Remove upload sessions older than the configured age; returns `name/id` of each. */
+  purgeUploads(): Promise<string[]> {
+    const { ageMs, dryRun } = this.#registry.config.uploadPurging;
+    return this.#track((async () => {
+      const removed: string[] = [];
+      const { store, uploads } = this.#registry;
+      for (const name of await store.listRepositories()) {
+        if (dryRun) {
+          const now = Date.now();
+          for (const { id, startedAt } of await store.listUploads(name)) {
+            if (now - startedAt.getTime() >= ageMs) removed.push(`${name}/${id}`);
+          }
+          continue;
+        }
+        for (const id of await uploads.purge(name, ageMs)) removed.push(`${name}/${id}`);
+      }
+      if (removed.length > 0) {
+        this.#log("info", "upload purging", { dryRun, sessions: removed.length });
+      }
+      return removed;
+    })());
+  }
+
+  /** Stop the schedules and wait for work under way. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    await Promise.allSettled([...this.#running]);
+  }
+
+  #every(intervalMs: number, task: () => Promise<unknown>): void {
+    const schedule = () => {
+      if (this.#closed) return;
+      const timer = setTimeout(async () => {
+        this.#timers.delete(timer);
+        try {
+          await task();
+        } catch (error) {
+          this.#log("error", "background task failed", {
+            error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+          });
+        }
+        schedule();
+      }, intervalMs);
+      this.#timers.add(timer);
+    };
+    schedule();
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#running.add(work);
+    const done = () => this.#running.delete(work);
+    work.then(done, done);
+    return work;
+  }
+}

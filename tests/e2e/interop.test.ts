@@ -1,0 +1,146 @@
+/**
+ * Interop with Debian's `docker-registry` (distribution 2.8.2) over one data directory: what it
+ * stores berth serves, and what berth stores it serves.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { startServer } from "../helpers/server.ts";
+import { run, skipWithout } from "../helpers/tools.ts";
+import { buildLayout, layoutRefs, startDistribution } from "../helpers/images.ts";
+import { bytesOf, digestOf, MEDIA, pushBlob, putManifest, text } from "../helpers/registry.ts";
+
+Deno.test({
+  name: "e2e(interop): an image pushed to docker-registry is pulled from berth on its data dir",
+  ignore: skipWithout("skopeo", "umoci", "docker-registry"),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "berth-interop-" });
+    const dataDir = `${work}/data`;
+    await Deno.mkdir(dataDir);
+    try {
+      const layout = await buildLayout(`${work}/layout`, { seed: 4 });
+      const distribution = await startDistribution(dataDir);
+      try {
+        await run("skopeo", [
+          "copy",
+          "--dest-tls-verify=false",
+          `oci:${layout.dir}:amd64`,
+          `docker://${distribution.host}/from/distribution:v1`,
+        ]);
+        await run("skopeo", [
+          "copy",
+          "--all",
+          "--dest-tls-verify=false",
+          `oci:${layout.dir}:multi`,
+          `docker://${distribution.host}/from/distribution:multi`,
+        ]);
+      } finally {
+        await distribution.stop();
+      }
+      const berth = await startServer({ dataDir });
+      try {
+        for (const tag of ["v1", "multi"]) {
+          await run("skopeo", [
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            `docker://${berth.host}/from/distribution:${tag}`,
+            `oci:${work}/pulled:${tag}`,
+          ]);
+        }
+        const pulled = await layoutRefs(`${work}/pulled`);
+        assert.equal(pulled.v1, layout.refs.amd64);
+        assert.equal(pulled.multi, layout.refs.multi);
+        // And over plain HTTP, with the media type distribution recorded nowhere but in the bytes.
+        const response = await fetch(`${berth.url}/v2/from/distribution/manifests/multi`);
+        assert.equal(response.headers.get("Content-Type"), MEDIA.ociIndex);
+        assert.equal(digestOf(await bytesOf(response)), layout.refs.multi);
+      } finally {
+        await berth.close();
+      }
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "e2e(interop): an image pushed to berth is pulled from docker-registry on its data dir",
+  ignore: skipWithout("skopeo", "umoci", "docker-registry"),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "berth-interop-" });
+    const dataDir = `${work}/data`;
+    await Deno.mkdir(dataDir);
+    try {
+      const layout = await buildLayout(`${work}/layout`, { seed: 5 });
+      const berth = await startServer({ dataDir });
+      let sha512Digest: string;
+      const sha512Blob = text("a blob under sha512");
+      try {
+        await run("skopeo", [
+          "copy",
+          "--dest-tls-verify=false",
+          `oci:${layout.dir}:amd64`,
+          `docker://${berth.host}/from/berth:v1`,
+        ]);
+        await run("skopeo", [
+          "copy",
+          "--all",
+          "--dest-tls-verify=false",
+          `oci:${layout.dir}:multi`,
+          `docker://${berth.host}/from/berth:multi`,
+        ]);
+        // A Docker schema 2 image pushed by hand, with a chunked upload.
+        sha512Digest = await pushBlob(berth.url, "from/berth", sha512Blob, "sha512");
+        const config = text('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}');
+        await pushBlob(berth.url, "from/berth", config);
+        const manifest = {
+          schemaVersion: 2,
+          mediaType: MEDIA.dockerManifest,
+          config: { mediaType: MEDIA.dockerConfig, digest: digestOf(config), size: config.length },
+          layers: [{ mediaType: MEDIA.dockerLayer, digest: sha512Digest, size: sha512Blob.length }],
+        };
+        const put = await putManifest(
+          berth.url,
+          "from/berth",
+          "docker",
+          manifest,
+          MEDIA.dockerManifest,
+        );
+        await put.body?.cancel();
+        assert.equal(put.status, 201);
+      } finally {
+        await berth.close();
+      }
+      const distribution = await startDistribution(dataDir);
+      try {
+        for (const tag of ["v1", "multi"]) {
+          await run("skopeo", [
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            `docker://${distribution.host}/from/berth:${tag}`,
+            `oci:${work}/pulled:${tag}`,
+          ]);
+        }
+        const pulled = await layoutRefs(`${work}/pulled`);
+        assert.equal(pulled.v1, layout.refs.amd64);
+        assert.equal(pulled.multi, layout.refs.multi);
+        const base = `http://${distribution.host}/v2/from/berth`;
+        const manifest = await fetch(`${base}/manifests/docker`, {
+          headers: { Accept: MEDIA.dockerManifest },
+        });
+        assert.equal(manifest.status, 200);
+        assert.equal(manifest.headers.get("Content-Type"), MEDIA.dockerManifest);
+        await manifest.body?.cancel();
+        const blob = await fetch(`${base}/blobs/${sha512Digest}`);
+        assert.equal(blob.status, 200);
+        assert.deepEqual(await bytesOf(blob), sha512Blob);
+      } finally {
+        await distribution.stop();
+      }
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,83 @@
+/**
+ * The filesystem store's catalog index: journal shared between processes, rebuilt by one walk.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { digestBytes } from "../../src/oci/digest.ts";
+import { FsStore } from "../../src/storage/fs/fs_store.ts";
+
+const digest = digestBytes(new TextEncoder().encode("manifest"));
+
+async function withRoot(body: (root: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "berth-catalog-" });
+  try {
+    await body(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("catalog index: a second store on the same root sees what the first creates", async () => {
+  await withRoot(async (root) => {
+    const first = new FsStore(root);
+    const second = new FsStore(root);
+    await first.putTag("b", "latest", digest);
+    assert.deepEqual(await second.repositoryPage(undefined, 10), ["b"]);
+    await first.putTag("a", "latest", digest);
+    await first.putLink("c/d", "layer", digest);
+    assert.deepEqual(await second.repositoryPage(undefined, 10), ["a", "b", "c/d"]);
+    await second.putTag("0", "latest", digest);
+    assert.deepEqual(await first.repositoryPage(undefined, 10), ["0", "a", "b", "c/d"]);
+  });
+});
+
+Deno.test("catalog index: a data directory without a journal is indexed by one walk", async () => {
+  await withRoot(async (root) => {
+    const writer = new FsStore(root);
+    for (const name of ["x/y", "a", "m"]) await writer.putTag(name, "latest", digest);
+    await Deno.remove(writer.paths.catalog);
+    const reader = new FsStore(root);
+    assert.deepEqual(await reader.repositoryPage(undefined, 10), ["a", "m", "x/y"]);
+    const journal = await Deno.readTextFile(writer.paths.catalog);
+    assert.match(journal, /^berth-catalog v1\n/);
+    await writer.putTag("b", "latest", digest);
+    assert.deepEqual(await reader.repositoryPage("a", 2), ["b", "m"]);
+  });
+});
+
+Deno.test("catalog index: a journal without its header is rebuilt, keeping its records", async () => {
+  await withRoot(async (root) => {
+    const writer = new FsStore(root);
+    await writer.putTag("a", "latest", digest);
+    await Deno.writeTextFile(writer.paths.catalog, "\n+a\n\n+ghost\n");
+    const reader = new FsStore(root);
+    assert.deepEqual(await reader.repositoryPage(undefined, 10), ["a"]);
+    const journal = await Deno.readTextFile(writer.paths.catalog);
+    assert.match(journal, /^berth-catalog v1\n\+a\n/);
+  });
+});
+
+Deno.test("catalog index: a repository removed from disk is skipped", async () => {
+  await withRoot(async (root) => {
+    const store = new FsStore(root);
+    for (const name of ["a", "b", "c"]) await store.putTag(name, "latest", digest);
+    assert.deepEqual(await store.repositoryPage(undefined, 10), ["a", "b", "c"]);
+    await Deno.remove(store.paths.repo("b"), { recursive: true });
+    assert.deepEqual(await store.repositoryPage(undefined, 2), ["a", "c"]);
+  });
+});
+
+Deno.test("catalog index: a journal that cannot be written never fails a push; pages come from a walk", async () => {
+  await withRoot(async (root) => {
+    const store = new FsStore(root);
+    await Deno.mkdir(`${root}/docker/registry/v2`, { recursive: true });
+    // `_berth` as a file: the journal's folder cannot be created (as on a read-only disk).
+    await Deno.writeTextFile(`${root}/docker/registry/v2/_berth`, "in the way");
+    await store.putTag("b", "latest", digest);
+    await store.putTag("a", "latest", digest);
+    assert.deepEqual(await store.repositoryPage(undefined, 10), ["a", "b"]);
+    await store.putTag("c", "latest", digest);
+    assert.deepEqual(await store.repositoryPage("a", 10), ["b", "c"]);
+  });
+});
