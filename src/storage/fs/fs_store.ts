@@ -35,6 +35,8 @@ const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
 /** Folders whose presence makes a directory under `repositories/` a repository. */
 const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
+/** The same markers, most common first. */
+const EXISTS_ORDER: readonly string[] = ["_layers", "_manifests", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
@@ -191,9 +193,8 @@ export class FsStore implements Store {
 
   #repositoryExistsSync(name: string): boolean {
     const repo = this.paths.repo(name);
-    return REPOSITORY_MARKERS.some((marker) =>
-      statSyncOrUndefined(`${repo}/${marker}`)?.isDirectory
-    );
+    // `_layers` first: nearly every repository has it, and a missing marker costs a thrown error.
+    return EXISTS_ORDER.some((marker) => statSyncOrUndefined(`${repo}/${marker}`)?.isDirectory);
   }
 
   async hasRepository(name: string): Promise<boolean> {
