@@ -41,10 +41,13 @@ export interface ConfigSources {
   flags?: Partial<Config>;
 }
 
+/** The kinds of values. */
+type ValueType = "string" | "bool" | "int" | "duration" | "level" | "version";
+
 /** How one key of the configuration is treated. */
 type Rule =
   | { kind: "section"; keys: Record<string, Rule> }
-  | { kind: "value"; type: "string" | "bool" | "duration" | "level" | "version" | "int" }
+  | { kind: "value"; type: ValueType }
   | { kind: "ignore"; why: string }
   | { kind: "refuse"; why: string };
 
@@ -229,7 +232,7 @@ function check(
 }
 
 function checkValue(
-  type: "string" | "bool" | "duration" | "level" | "version" | "int",
+  type: ValueType,
   value: unknown,
   where: string,
 ): unknown {
@@ -240,15 +243,17 @@ function checkValue(
   switch (type) {
     case "string":
       return text;
-    case "int":
-      if (!/^\d{1,9}$/.test(text) || Number(text) < 1) {
-        throw new ConfigError(`${where}: expected a positive whole number, got "${text}"`);
-      }
-      return Number(text);
     case "bool":
       if (typeof value === "boolean") return value;
       if (text === "true" || text === "false") return text === "true";
       throw new ConfigError(`${where}: expected true or false, got "${text}"`);
+    case "int": {
+      const n = Number(text);
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        throw new ConfigError(`${where}: expected a positive integer, got "${text}"`);
+      }
+      return n;
+    }
     case "duration": {
       const ms = parseDuration(text);
       if (ms === undefined) {
@@ -374,8 +379,6 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
       adminEndpoint: (gc.adminendpoint ?? base.adminEndpoint) as boolean,
     };
   }
-  const maxEntries = get(tree, "catalog.maxentries");
-  if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
 
   const addr = get(tree, "http.addr");
   if (addr !== undefined) {
@@ -392,6 +395,8 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
   }
   const drain = get(tree, "http.draintimeout");
   if (drain !== undefined) out.drainTimeoutMs = drain as number;
+  const maxEntries = get(tree, "catalog.maxentries");
+  if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
   return out;
 }
 
@@ -449,6 +454,14 @@ const optional = (tree: Tree, path: string): string | undefined => {
   return typeof value === "string" && value !== "" ? value : undefined;
 };
 
+/** Flags over the file and environment; `auth` and `limits` merge part by part. */
+function withFlags(base: Partial<Config>, flags: Partial<Config> = {}): Partial<Config> {
+  const out: Partial<Config> = { ...base, ...flags };
+  if (base.auth && flags.auth) out.auth = { ...base.auth, ...flags.auth };
+  if (base.limits && flags.limits) out.limits = { ...base.limits, ...flags.limits };
+  return out;
+}
+
 /**
  * Parse a distribution-style YAML config (`text` may be empty: defaults and environment only),
  * apply `REGISTRY_*` environment variables, then flags. Throws {@link ConfigError}.
@@ -475,11 +488,8 @@ export function parseConfig(
   if (fromFile && checked.version === undefined) {
     throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
   }
-  const config = makeConfig({
-    ...mapCore(checked, warnings),
-    ...mapAuthAndTls(checked),
-    ...sources.flags,
-  });
+  const fromConfig: Partial<Config> = { ...mapCore(checked, warnings), ...mapAuthAndTls(checked) };
+  const config = makeConfig(withFlags(fromConfig, sources.flags));
   return { config, warnings };
 }
 
@@ -529,6 +539,9 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
       case "storage":
         if (v === "memory") env.REGISTRY_STORAGE_INMEMORY = "{}";
         break;
+      case "maxListEntries":
+        env.REGISTRY_CATALOG_MAXENTRIES = String(v);
+        break;
       case "uploadPurging": {
         const p = v as Config["uploadPurging"];
         env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING = JSON.stringify({
@@ -548,9 +561,6 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         });
         break;
       }
-      case "maxListEntries":
-        env.REGISTRY_CATALOG_MAXENTRIES = String(v);
-        break;
       default:
         return undefined;
     }

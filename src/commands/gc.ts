@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { UsageError } from "./usage_error.ts";
 import { makeConfig } from "../config.ts";
 import { createRegistry } from "../services/registry.ts";
 import { FsStore } from "../storage/fs/fs_store.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** Help text of `gc`. */
 export const GC_USAGE =

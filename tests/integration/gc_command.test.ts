@@ -135,7 +135,7 @@ Deno.test("berth gc --delete-untagged: removes untagged manifests, keeps index c
   }
 });
 
-Deno.test("berth gc: a missing data directory exits 1, a bad flag exits 2", async () => {
+Deno.test("berth gc: a missing data directory fails (exit 1), a bad flag exits 2", async () => {
   const missing = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",

@@ -19,16 +19,17 @@ import {
   isNotFound,
   listDir,
   readTextOrUndefined,
+  readTextSyncOrUndefined,
   removeIfExists,
   renameInto,
   statOrUndefined,
   writeFileAtomic,
 } from "./atomic.ts";
+import { writeBatched } from "./batch_writer.ts";
 import { CatalogIndex } from "./catalog_index.ts";
+import { ListingCache, statSyncOrUndefined } from "./listing_cache.ts";
 import { StorePaths } from "./paths.ts";
 
-/** Bytes gathered before one hash update and one write while appending. */
-const WRITE_BATCH = 1 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
@@ -36,6 +37,8 @@ const encoder = new TextEncoder();
 const WALK_CONCURRENCY = 16;
 /** Folders whose presence makes a directory under `repositories/` a repository. */
 const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
+/** The same markers, most common first. */
+const EXISTS_ORDER: readonly string[] = ["_layers", "_manifests", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
@@ -44,13 +47,17 @@ export class FsStore implements Store {
 
   /** The catalog's index of repository names. */
   readonly catalog: CatalogIndex;
+  /** Tag listings, checked by one `stat` of the tags folder per use. */
+  readonly #tagListings = new ListingCache();
 
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
     this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
     this.catalog = new CatalogIndex(this.paths.catalog, this.paths.tmp, {
       walk: () => this.listRepositories(),
-      exists: (name) => this.hasRepository(name),
+      // A catalog page checks ~1,000 names: synchronous stats, ~3 µs each instead of ~40 µs of
+      // CPU per async round trip (measured), so a page costs a few ms instead of ~50.
+      exists: (name) => Promise.resolve(this.#repositoryExistsSync(name)),
     });
   }
 
@@ -150,8 +157,11 @@ export class FsStore implements Store {
     }
   }
 
+  // deno-lint-ignore require-await
   async getTag(name: string, tag: string): Promise<Digest | undefined> {
-    const text = await readTextOrUndefined(this.paths.tagCurrent(name, tag));
+    // Read from disk on every call (no cache to go stale when another process moves the tag),
+    // synchronously: see readTextSyncOrUndefined.
+    const text = readTextSyncOrUndefined(this.paths.tagCurrent(name, tag));
     return text === undefined ? undefined : tryParseDigest(text.trim());
   }
 
@@ -178,9 +188,19 @@ export class FsStore implements Store {
   }
 
   async listTags(name: string): Promise<string[] | undefined> {
-    if (!(await this.hasRepository(name))) return undefined;
-    const entries = await listDir(this.paths.tags(name));
-    return entries.filter((e) => e.isDirectory).map((e) => e.name);
+    const dir = this.paths.tags(name);
+    const tags = await this.#tagListings.list(
+      dir,
+      async () => (await listDir(dir)).filter((e) => e.isDirectory).map((e) => e.name),
+    );
+    if (tags) return tags;
+    return (await this.hasRepository(name)) ? [] : undefined;
+  }
+
+  #repositoryExistsSync(name: string): boolean {
+    const repo = this.paths.repo(name);
+    // `_layers` first: nearly every repository has it, and a missing marker costs a thrown error.
+    return EXISTS_ORDER.some((marker) => statSyncOrUndefined(`${repo}/${marker}`)?.isDirectory);
   }
 
   async hasRepository(name: string): Promise<boolean> {
@@ -353,67 +373,6 @@ export class FsStore implements Store {
     if ((await readTextOrUndefined(path)) === digest.value) return;
     await writeFileAtomic(path, encoder.encode(digest.value), this.paths.tmp);
   }
-}
-
-/**
- * Copy a stream into a file in large batches: each batch is shown to the observer (hashed) and
- * written while the next one is gathered. Returns the number of bytes written.
- */
-async function writeBatched(
-  body: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  options: AppendOptions,
-): Promise<number> {
-  const reader = body.getReader();
-  const { observe, signal } = options;
-  const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let buffers = [new Uint8Array(WRITE_BATCH), new Uint8Array(WRITE_BATCH)];
-  let filled = 0;
-  let total = 0;
-  let pending: Promise<void> = Promise.resolve();
-  const flush = async () => {
-    const batch = buffers[0]!.subarray(0, filled);
-    observe?.(batch);
-    await pending;
-    pending = writeAll(file, batch);
-    buffers = [buffers[1]!, buffers[0]!];
-    filled = 0;
-  };
-  try {
-    while (true) {
-      signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (options.expectedLength !== undefined && total > options.expectedLength) {
-        throw new SizeMismatch(options.expectedLength, total);
-      }
-      let chunk = value;
-      while (chunk.byteLength > 0) {
-        const n = Math.min(chunk.byteLength, WRITE_BATCH - filled);
-        buffers[0]!.set(chunk.subarray(0, n), filled);
-        filled += n;
-        chunk = chunk.subarray(n);
-        if (filled === WRITE_BATCH) await flush();
-      }
-    }
-    signal?.throwIfAborted();
-    if (filled > 0) await flush();
-    await pending;
-    return total;
-  } catch (error) {
-    await pending.catch(() => {});
-    reader.cancel().catch(() => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
 }
 
 /** A byte stream of the next `length` bytes of an open file, read in large pieces; closes it. */
