@@ -64,7 +64,12 @@ export function createApp(config: Config, options: AppOptions = {}): App {
         JSON.stringify({ level: "error", time: new Date().toISOString(), message, ...fields }),
       ));
 
-  const dispatch = async (request: Request, client: string): Promise<Response> => {
+  /** `handed.request` is the request the handler got (its body may wrap the original's). */
+  const dispatch = async (
+    request: Request,
+    client: string,
+    handed: { request: Request },
+  ): Promise<Response> => {
     const url = new URL(request.url);
     const own = await access?.intercept(request, url);
     if (own) return own;
@@ -88,7 +93,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       });
     }
     let ctx = limits.admit({ request, url, params: match.params }, client);
+    handed.request = ctx.request;
     if (access) ctx = await access.check(ctx);
+    handed.request = ctx.request;
     return await match.handler(ctx);
   };
 
@@ -97,9 +104,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     info?: { remoteAddr?: Deno.Addr },
   ): Promise<Response> => {
     let response: Response;
+    const handed = { request };
     try {
-      response = await dispatch(request, clientOf(info));
+      response = await dispatch(request, clientOf(info), handed);
     } catch (error) {
+      // Cancel the body the handler was given (a wrapper locks the original): a body left unread
+      // keeps the connection waiting and the client never sees the answer.
+      await handed.request.body?.cancel().catch(() => {});
       await request.body?.cancel().catch(() => {});
       response = toRegistryError(error, request).toResponse(request.method);
     }
