@@ -202,7 +202,10 @@ function guardBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array>
       try {
         result = await reader.read();
       } catch (error) {
-        controller.error(new BodyReadError(received, { cause: error }));
+        // A RegistryError is a limit the HTTP layer already put into words (408, 413): keep it.
+        controller.error(
+          error instanceof RegistryError ? error : new BodyReadError(received, { cause: error }),
+        );
         return;
       }
       if (result.done) controller.close();
