@@ -20,18 +20,7 @@ const ROOT = new URL("../", import.meta.url).pathname;
 const RUN_FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 
 /** The default config baked into the image (override with a mounted file or REGISTRY_*). */
-export const IMAGE_CONFIG = `# berth's default configuration (distribution's format).
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-http:
-  addr: :5000
-`;
+const IMAGE_CONFIG = `${ROOT}deploy/config.yml`;
 
 /** Options of {@link buildImage}. */
 export interface ImageOptions {
@@ -126,7 +115,7 @@ export async function buildImage(options: ImageOptions): Promise<ImageResult> {
     await place(rootfs, deno, "/usr/bin/deno");
     for (const lib of await sharedLibraries(deno)) await place(rootfs, lib, lib);
     await Deno.mkdir(`${rootfs}/etc/docker/registry`, { recursive: true });
-    await Deno.writeTextFile(`${rootfs}/etc/docker/registry/config.yml`, IMAGE_CONFIG);
+    await Deno.copyFile(IMAGE_CONFIG, `${rootfs}/etc/docker/registry/config.yml`);
     await Deno.writeTextFile(`${rootfs}/etc/passwd`, "root:x:0:0:root:/root:/sbin/nologin\n");
     await Deno.writeTextFile(`${rootfs}/etc/group`, "root:x:0:\n");
     for (const dir of ["/var/lib/registry", "/root", "/tmp"]) {

@@ -5,6 +5,7 @@
  */
 import { GC_USAGE, gcCommand } from "./commands/gc.ts";
 import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
+import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
 import { UsageError } from "./commands/usage_error.ts";
 import { VERSION_USAGE, versionCommand } from "./commands/version.ts";
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the registry (the default)", usage: SERVE_USAGE, run: serveCommand },
   gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
   version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
+  health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
   config: {
     summary: "check a config file: config check FILE",
     usage: CONFIG_USAGE,

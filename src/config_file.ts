@@ -41,10 +41,13 @@ export interface ConfigSources {
   flags?: Partial<Config>;
 }
 
+/** The kinds of values. */
+type ValueType = "string" | "bool" | "int" | "duration" | "level" | "version";
+
 /** How one key of the configuration is treated. */
 type Rule =
   | { kind: "section"; keys: Record<string, Rule> }
-  | { kind: "value"; type: "string" | "bool" | "duration" | "level" | "version" }
+  | { kind: "value"; type: ValueType }
   | { kind: "ignore"; why: string }
   | { kind: "refuse"; why: string };
 
@@ -52,6 +55,7 @@ const section = (keys: Record<string, Rule>): Rule => ({ kind: "section", keys }
 const STRING: Rule = { kind: "value", type: "string" };
 const BOOL: Rule = { kind: "value", type: "bool" };
 const DURATION: Rule = { kind: "value", type: "duration" };
+const INT: Rule = { kind: "value", type: "int" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
 
@@ -128,7 +132,7 @@ export const CONFIG_SCHEMA: Rule = section({
   notifications: ignore("webhook notifications are not supported"),
   redis: ignore("berth uses no redis"),
   reporting: ignore("error reporting services are not supported"),
-  catalog: ignore("the catalog page size is not configurable"),
+  catalog: section({ maxentries: INT }),
   validation: ignore("manifest URL validation is not configurable"),
   compatibility: ignore("schema1 manifests are not supported"),
   policy: ignore("repository policies are not supported"),
@@ -226,7 +230,7 @@ function check(
 }
 
 function checkValue(
-  type: "string" | "bool" | "duration" | "level" | "version",
+  type: ValueType,
   value: unknown,
   where: string,
 ): unknown {
@@ -241,6 +245,13 @@ function checkValue(
       if (typeof value === "boolean") return value;
       if (text === "true" || text === "false") return text === "true";
       throw new ConfigError(`${where}: expected true or false, got "${text}"`);
+    case "int": {
+      const n = Number(text);
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        throw new ConfigError(`${where}: expected a positive integer, got "${text}"`);
+      }
+      return n;
+    }
     case "duration": {
       const ms = parseDuration(text);
       if (ms === undefined) {
@@ -372,6 +383,8 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
   }
   const drain = get(tree, "http.draintimeout");
   if (drain !== undefined) out.drainTimeoutMs = drain as number;
+  const maxEntries = get(tree, "catalog.maxentries");
+  if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
   return out;
 }
 
@@ -429,6 +442,14 @@ const optional = (tree: Tree, path: string): string | undefined => {
   return typeof value === "string" && value !== "" ? value : undefined;
 };
 
+/** Flags over the file and environment; `auth` and `limits` merge part by part. */
+function withFlags(base: Partial<Config>, flags: Partial<Config> = {}): Partial<Config> {
+  const out: Partial<Config> = { ...base, ...flags };
+  if (base.auth && flags.auth) out.auth = { ...base.auth, ...flags.auth };
+  if (base.limits && flags.limits) out.limits = { ...base.limits, ...flags.limits };
+  return out;
+}
+
 /**
  * Parse a distribution-style YAML config (`text` may be empty: defaults and environment only),
  * apply `REGISTRY_*` environment variables, then flags. Throws {@link ConfigError}.
@@ -455,11 +476,8 @@ export function parseConfig(
   if (fromFile && checked.version === undefined) {
     throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
   }
-  const config = makeConfig({
-    ...mapCore(checked, warnings),
-    ...mapAuthAndTls(checked),
-    ...sources.flags,
-  });
+  const fromConfig: Partial<Config> = { ...mapCore(checked, warnings), ...mapAuthAndTls(checked) };
+  const config = makeConfig(withFlags(fromConfig, sources.flags));
   return { config, warnings };
 }
 
@@ -508,6 +526,9 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         break;
       case "storage":
         if (v === "memory") env.REGISTRY_STORAGE_INMEMORY = "{}";
+        break;
+      case "maxListEntries":
+        env.REGISTRY_CATALOG_MAXENTRIES = String(v);
         break;
       case "uploadPurging": {
         const p = v as Config["uploadPurging"];

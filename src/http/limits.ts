@@ -11,6 +11,7 @@
 import { DEFAULT_LIMITS, type LimitsConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { UploadService } from "../services/uploads.ts";
+import { type ReadResult, relayBytes } from "./byte_relay.ts";
 import type { RequestContext } from "./router.ts";
 
 /** An upload session being watched. */
@@ -157,67 +158,32 @@ export class RequestLimits {
   /** A body that errors (413/408) when too large, idle too long, or too slow. */
   #guard(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
-    // The reader is taken on first pull: a body nobody reads stays cancellable by the app.
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    let started = 0;
+    const started = Date.now();
     let total = 0;
-    // One watchdog per body, re-armed lazily: it only counts time spent waiting for the client.
-    let waitingSince: number | undefined;
-    let expired: RegistryError | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const watch = (ms: number) => {
-      timer = setTimeout(() => {
-        timer = undefined;
-        if (waitingSince === undefined) return;
-        const idle = Date.now() - waitingSince;
-        if (idle < bodyIdleTimeoutMs) return watch(bodyIdleTimeoutMs - idle);
-        expired = timedOut("request body idle too long");
-        reader?.cancel(expired).catch(() => {});
-      }, ms);
-    };
-    const stop = () => {
-      clearTimeout(timer);
-      timer = undefined;
-    };
-    const fail = (controller: ReadableStreamDefaultController, error: RegistryError) => {
-      stop();
-      reader?.cancel(error).catch(() => {});
-      controller.error(error);
-    };
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        if (!reader) {
-          reader = body.getReader();
-          started = Date.now();
-        }
-        waitingSince = Date.now();
-        if (timer === undefined) watch(bodyIdleTimeoutMs);
-        let result: ReadableStreamReadResult<Uint8Array>;
-        try {
-          result = await reader.read();
-        } catch {
-          // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
-          return fail(controller, expired ?? cutShort());
-        } finally {
-          waitingSince = undefined;
-        }
-        if (expired) return fail(controller, expired);
-        if (result.done) {
-          stop();
-          return controller.close();
-        }
-        total += result.value.byteLength;
-        if (total > maxBodyBytes) return fail(controller, this.#tooLarge());
-        const elapsed = (Date.now() - started) / 1000;
-        if (elapsed * 1000 > bodyIdleTimeoutMs && total < minBodyBytesPerSecond * elapsed) {
-          return fail(controller, timedOut("request body too slow"));
-        }
-        controller.enqueue(result.value);
-      },
-      cancel: (reason) => {
-        stop();
-        return reader ? reader.cancel(reason) : body.cancel(reason);
-      },
+    // A byte relay, so uploads keep reading straight into their own buffers (see byte_relay.ts).
+    return relayBytes(body, async (read) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const idle = new Promise<"idle">((resolve) => {
+        timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
+      });
+      let result: ReadResult | "idle";
+      try {
+        result = await Promise.race([read, idle]);
+      } catch {
+        // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
+        throw cutShort();
+      } finally {
+        clearTimeout(timer);
+      }
+      if (result === "idle") throw timedOut("request body idle too long");
+      if (result.done) return result;
+      total += result.value.byteLength;
+      if (total > maxBodyBytes) throw this.#tooLarge();
+      const elapsed = (Date.now() - started) / 1000;
+      if (elapsed * 1000 > bodyIdleTimeoutMs && total < minBodyBytesPerSecond * elapsed) {
+        throw timedOut("request body too slow");
+      }
+      return result;
     });
   }
 }

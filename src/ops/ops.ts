@@ -95,17 +95,27 @@ async function measure(
 
 /**
  * A request body that counts its bytes and errors with `signal`'s reason when it aborts (the
- * consumer's pending read fails at once, even while the client is stalled).
+ * consumer's pending read fails at once, even while the client is stalled). `discard()` cancels
+ * what the handler left unread, so the connection is never left waiting on it.
  */
 function guardBody(
   body: ReadableStream<Uint8Array>,
   signal: AbortSignal,
   count: (bytes: number) => void,
-): ReadableStream<Uint8Array> {
+): { body: ReadableStream<Uint8Array>; discard(): void } {
   const reader = body.getReader();
   let onAbort = () => {};
-  const release = () => signal.removeEventListener("abort", onAbort);
-  return new ReadableStream<Uint8Array>({
+  let ended = false;
+  const release = () => {
+    ended = true;
+    signal.removeEventListener("abort", onAbort);
+  };
+  const discard = () => {
+    if (ended) return;
+    release();
+    reader.cancel().catch(() => {});
+  };
+  const guarded = new ReadableStream<Uint8Array>({
     start(controller) {
       onAbort = () => {
         controller.error(signal.reason);
@@ -136,6 +146,7 @@ function guardBody(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+  return { body: guarded, discard };
 }
 
 /** Operations state of one app. */
@@ -210,18 +221,27 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       const path = new URL(request.url).pathname;
       let counted = 0;
       let inbound = request;
-      if (request.body) {
+      let discard = () => {};
+      // (Methods outside METHODS, e.g. TRACE, cannot be copied into a Request: the router refuses
+      // them with 405 and their body is not counted.)
+      if (request.body && METHODS.has(request.method)) {
         // Counted as it streams, and failed when the shutdown deadline passes, so no write
         // outlives the process.
-        const body = guardBody(request.body, drain.signal, (n) => counted += n);
-        inbound = new Request(request, { body });
+        const guarded = guardBody(request.body, drain.signal, (n) => counted += n);
+        // Built from parts: copying the request would read its signal, which makes Deno warn.
+        inbound = new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: guarded.body,
+          duplex: "half",
+        } as RequestInit);
+        discard = guarded.discard;
       }
       ids.set(inbound, id);
       let response: Response;
       active++;
       try {
         if (draining) {
-          await request.body?.cancel().catch(() => {});
           response = new RegistryError("UNAVAILABLE", null, {
             message: "the registry is shutting down",
             headers: { Connection: "close", "Retry-After": "5" },
@@ -233,6 +253,8 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         log.log("error", "unexpected error", { requestId: id, error: String(error) });
         response = new Response(null, { status: 500 });
       } finally {
+        // The handler has answered: whatever of the body it did not read is not wanted.
+        discard();
         settle();
       }
       response.headers.set("X-Request-Id", id);

@@ -5,6 +5,7 @@
  * @module
  */
 import { RegistryError } from "../errors.ts";
+import { type ReadResult, relayBytes } from "../http/byte_relay.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
 import { isUploadId } from "../storage/fs/paths.ts";
 import { SizeMismatch, type Store } from "../storage/store.ts";
@@ -145,6 +146,8 @@ export class UploadService {
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      // A body refused by a request limit (413, 408) keeps its own error.
+      if (error instanceof BodyReadError && error.cause instanceof RegistryError) throw error.cause;
       if (error instanceof BodyReadError) {
         throw new RegistryError(
           chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",
@@ -194,28 +197,20 @@ class BodyReadError extends Error {
  * client's fault (a 400) from the store's (a 500). Pull-based: no queue, no extra copy.
  */
 function guardBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
   let received = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        // A RegistryError is a limit the HTTP layer already put into words (408, 413): keep it.
-        controller.error(
-          error instanceof RegistryError ? error : new BodyReadError(received, { cause: error }),
-        );
-        return;
-      }
-      if (result.done) controller.close();
-      else {
-        received += result.value.byteLength;
-        controller.enqueue(result.value);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
+  // A byte relay: the store's reads still go straight into its buffers (see byte_relay.ts).
+  return relayBytes(body, async (read) => {
+    let result: ReadResult;
+    try {
+      result = await read;
+    } catch (error) {
+      // A limit the HTTP layer enforces (413, 408) already says what went wrong.
+      if (error instanceof RegistryError) throw error;
+      throw new BodyReadError(received, { cause: error });
+    }
+    if (!result.done) received += result.value.byteLength;
+    return result;
+  });
 }
 
 function key(name: string, id: string): string {

@@ -59,10 +59,10 @@ Deno.test("cli: config check accepts Debian's stock config and prints the settin
     REGISTRY_STORAGE_DELETE_ENABLED: "false",
   });
   assert.equal(code, 0, stderr);
-  const settings = JSON.parse(stdout);
-  assert.equal(settings.config.dataDir, "/var/lib/docker-registry");
-  assert.equal(settings.config.deleteEnabled, false);
-  assert.deepEqual(settings.auth.htpasswd, { realm: "basic-realm", path: "/etc/docker/registry" });
+  const config = JSON.parse(stdout);
+  assert.equal(config.dataDir, "/var/lib/docker-registry");
+  assert.equal(config.deleteEnabled, false);
+  assert.deepEqual(config.auth.htpasswd, { realm: "basic-realm", path: "/etc/docker/registry" });
   assert.match(stderr, /warning: storage\.cache: ignored/);
   assert.match(stderr, /: ok\n$/);
 });
@@ -123,4 +123,25 @@ Deno.test("cli: serve refuses a config with an unknown key, naming it, exit 1", 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("cli: health exits 0 against a healthy server and 1 when none answers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-cli-" });
+  const server = await spawnServer({ dataDir: dir });
+  try {
+    const healthy = await berth(["health", server.url]);
+    assert.equal(healthy.code, 0, healthy.stderr);
+    assert.equal(JSON.parse(healthy.stdout).status, "ok");
+    const viaEnv = await berth(["health"], { REGISTRY_HTTP_ADDR: `:${new URL(server.url).port}` });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+  } finally {
+    await server.stop("SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  const down = await berth(["health", `http://127.0.0.1:${port}`]);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /berth health: /);
 });

@@ -39,6 +39,7 @@ Deno.test("config: every supported key maps onto the config", () => {
     uploadPurging: { enabled: true, ageMs: 9_000_000, intervalMs: 90_000, dryRun: true },
     addr: "127.0.0.1:5443",
     drainTimeoutMs: 45_000,
+    maxListEntries: 50,
   });
   assert.deepEqual(tls, { certificate: "/etc/certs/registry.crt", key: "/etc/certs/registry.key" });
   assert.deepEqual(auth, {
@@ -133,6 +134,11 @@ const refused: [string, string, RegExp][] = [
   ["a missing version", "storage:\n  delete: {enabled: true}\n", /^version: required/],
   ["an unknown version", "version: 0.2\n", /^version: unsupported version "0.2"/],
   [
+    "a bad catalog size",
+    "version: 0.1\ncatalog: {maxentries: -1}\n",
+    /^catalog\.maxentries: expected a positive integer/,
+  ],
+  [
     "htpasswd without a path",
     "version: 0.1\nauth:\n  htpasswd: {realm: r}\n",
     /^auth\.htpasswd\.path: required/,
@@ -191,9 +197,29 @@ Deno.test("config: configToEnv round-trips through the REGISTRY_* variables", ()
     accessLog: false,
     drainTimeoutMs: 1500,
     uploadPurging: { enabled: false, ageMs: 60_000, intervalMs: 1000, dryRun: true },
+    maxListEntries: 5,
   };
   const env = configToEnv(overrides);
   assert.ok(env);
   assert.deepEqual(parseConfig("", { env }).config, makeConfig(overrides));
   assert.equal(configToEnv({ maxManifestBytes: 10 }), undefined);
+});
+
+Deno.test("config: the container image's default config is valid and warning-free", () => {
+  const text = Deno.readTextFileSync(new URL("../../deploy/config.yml", import.meta.url));
+  const { config, warnings } = parseConfig(text);
+  assert.deepEqual(warnings, []);
+  assert.equal(config.dataDir, "/var/lib/registry");
+  assert.equal(config.addr, ":5000");
+});
+
+Deno.test("config: flags go over the file's auth part by part", () => {
+  const text = "version: 0.1\nauth:\n  htpasswd: {realm: r, path: /file}\n";
+  const { config } = parseConfig(text, {
+    flags: { auth: { token: { service: "s", issuer: "i" } } },
+  });
+  assert.deepEqual(config.auth, {
+    htpasswd: { realm: "r", path: "/file" },
+    token: { service: "s", issuer: "i" },
+  });
 });

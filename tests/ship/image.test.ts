@@ -101,6 +101,20 @@ Deno.test({
       const url = `http://127.0.0.1:${port}`;
       await waitHealthy(url);
 
+      // The health command works inside the image (no shell, no curl there).
+      const health = await run("podman", [
+        ...podman,
+        "exec",
+        name,
+        "/usr/bin/deno",
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "/app/berth.js",
+        "health",
+      ]);
+      assert.equal(JSON.parse(health).status, "ok");
+
       // Push a small image made with umoci, pull it back, compare.
       const src = `${work}/src`;
       await Deno.writeTextFile(`${work}/hello.txt`, "hello from berth's image test\n");
