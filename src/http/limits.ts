@@ -39,6 +39,8 @@ export class RequestLimits {
   readonly #sessions = new Map<string, Session>();
   readonly #perClient = new Map<string, number>();
   readonly #tickets = new WeakMap<Request, Ticket>();
+  /** Cancels what the handler left unread of a guarded body (see {@link settle}). */
+  readonly #discards = new WeakMap<Request, () => void>();
   readonly #timer: ReturnType<typeof setInterval>;
 
   /** Limits over an upload service (whose idle sessions it removes). */
@@ -83,10 +85,12 @@ export class RequestLimits {
       this.#tickets.set(request, ticket);
       return ctx;
     }
+    const { body, discard } = this.#guard(request.body);
+    this.#discards.set(request, discard);
     const guarded = new Request(request.url, {
       method: request.method,
       headers: request.headers,
-      body: this.#guard(request.body),
+      body,
       signal: request.signal,
       duplex: "half",
     } as RequestInit);
@@ -97,6 +101,9 @@ export class RequestLimits {
 
   /** Note how a request admitted with {@link admit} ended (tracks upload sessions). */
   settle(request: Request, response: Response): void {
+    // The handler has answered: the unread rest of the body is not wanted (a body left locked
+    // and unread keeps the connection waiting).
+    this.#discards.get(request)?.();
     const ticket = this.#tickets.get(request);
     if (!ticket?.upload) return;
     if (ticket.upload === "start") {
@@ -155,16 +162,23 @@ export class RequestLimits {
   }
 
   /** A body that errors (413/408) when too large, idle too long, or too slow. */
-  #guard(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  #guard(
+    body: ReadableStream<Uint8Array>,
+  ): { body: ReadableStream<Uint8Array>; discard: () => void } {
     const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
     const reader = body.getReader();
     const started = Date.now();
     let total = 0;
+    let ended = false;
+    const discard = () => {
+      if (!ended) reader.cancel().catch(() => {});
+      ended = true;
+    };
     const fail = (controller: ReadableStreamDefaultController, error: RegistryError) => {
       reader.cancel(error).catch(() => {});
       controller.error(error);
     };
-    return new ReadableStream<Uint8Array>({
+    const guarded = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const idle = new Promise<"idle">((resolve) => {
@@ -180,7 +194,10 @@ export class RequestLimits {
           clearTimeout(timer);
         }
         if (result === "idle") return fail(controller, timedOut("request body idle too long"));
-        if (result.done) return controller.close();
+        if (result.done) {
+          ended = true;
+          return controller.close();
+        }
         total += result.value.byteLength;
         if (total > maxBodyBytes) return fail(controller, this.#tooLarge());
         const elapsed = (Date.now() - started) / 1000;
@@ -191,6 +208,7 @@ export class RequestLimits {
       },
       cancel: (reason) => reader.cancel(reason),
     });
+    return { body: guarded, discard };
   }
 }
 
