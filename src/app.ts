@@ -88,8 +88,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       });
     }
     let ctx = limits.admit({ request, url, params: match.params }, client);
-    if (access) ctx = await access.check(ctx);
-    return await match.handler(ctx);
+    try {
+      if (access) ctx = await access.check(ctx);
+      return await match.handler(ctx);
+    } finally {
+      // A body the handler left unread (or half read on an error) is released so the connection
+      // can end; on a body already read to the end this does nothing.
+      ctx.request.body?.cancel().catch(() => {});
+    }
   };
 
   const handler = async (

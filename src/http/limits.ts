@@ -11,6 +11,7 @@
 import { DEFAULT_LIMITS, type LimitsConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { UploadService } from "../services/uploads.ts";
+import { type ReadResult, relayBytes } from "./byte_relay.ts";
 import type { RequestContext } from "./router.ts";
 
 /** An upload session being watched. */
@@ -39,8 +40,6 @@ export class RequestLimits {
   readonly #sessions = new Map<string, Session>();
   readonly #perClient = new Map<string, number>();
   readonly #tickets = new WeakMap<Request, Ticket>();
-  /** Cancels what the handler left unread of a guarded body (see {@link settle}). */
-  readonly #discards = new WeakMap<Request, () => void>();
   readonly #timer: ReturnType<typeof setInterval>;
 
   /** Limits over an upload service (whose idle sessions it removes). */
@@ -85,12 +84,10 @@ export class RequestLimits {
       this.#tickets.set(request, ticket);
       return ctx;
     }
-    const { body, discard } = this.#guard(request.body);
-    this.#discards.set(request, discard);
     const guarded = new Request(request.url, {
       method: request.method,
       headers: request.headers,
-      body,
+      body: this.#guard(request.body),
       signal: request.signal,
       duplex: "half",
     } as RequestInit);
@@ -101,9 +98,6 @@ export class RequestLimits {
 
   /** Note how a request admitted with {@link admit} ended (tracks upload sessions). */
   settle(request: Request, response: Response): void {
-    // The handler has answered: the unread rest of the body is not wanted (a body left locked
-    // and unread keeps the connection waiting).
-    this.#discards.get(request)?.();
     const ticket = this.#tickets.get(request);
     if (!ticket?.upload) return;
     if (ticket.upload === "start") {
@@ -162,53 +156,35 @@ export class RequestLimits {
   }
 
   /** A body that errors (413/408) when too large, idle too long, or too slow. */
-  #guard(
-    body: ReadableStream<Uint8Array>,
-  ): { body: ReadableStream<Uint8Array>; discard: () => void } {
+  #guard(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
     const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
-    const reader = body.getReader();
     const started = Date.now();
     let total = 0;
-    let ended = false;
-    const discard = () => {
-      if (!ended) reader.cancel().catch(() => {});
-      ended = true;
-    };
-    const fail = (controller: ReadableStreamDefaultController, error: RegistryError) => {
-      reader.cancel(error).catch(() => {});
-      controller.error(error);
-    };
-    const guarded = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const idle = new Promise<"idle">((resolve) => {
-          timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
-        });
-        let result: ReadableStreamReadResult<Uint8Array> | "idle";
-        try {
-          result = await Promise.race([reader.read(), idle]);
-        } catch {
-          // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
-          return fail(controller, cutShort());
-        } finally {
-          clearTimeout(timer);
-        }
-        if (result === "idle") return fail(controller, timedOut("request body idle too long"));
-        if (result.done) {
-          ended = true;
-          return controller.close();
-        }
-        total += result.value.byteLength;
-        if (total > maxBodyBytes) return fail(controller, this.#tooLarge());
-        const elapsed = (Date.now() - started) / 1000;
-        if (elapsed * 1000 > bodyIdleTimeoutMs && total < minBodyBytesPerSecond * elapsed) {
-          return fail(controller, timedOut("request body too slow"));
-        }
-        controller.enqueue(result.value);
-      },
-      cancel: (reason) => reader.cancel(reason),
+    // A byte relay, so uploads keep reading straight into their own buffers (see byte_relay.ts).
+    return relayBytes(body, async (read) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const idle = new Promise<"idle">((resolve) => {
+        timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
+      });
+      let result: ReadResult | "idle";
+      try {
+        result = await Promise.race([read, idle]);
+      } catch {
+        // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
+        throw cutShort();
+      } finally {
+        clearTimeout(timer);
+      }
+      if (result === "idle") throw timedOut("request body idle too long");
+      if (result.done) return result;
+      total += result.value.byteLength;
+      if (total > maxBodyBytes) throw this.#tooLarge();
+      const elapsed = (Date.now() - started) / 1000;
+      if (elapsed * 1000 > bodyIdleTimeoutMs && total < minBodyBytesPerSecond * elapsed) {
+        throw timedOut("request body too slow");
+      }
+      return result;
     });
-    return { body: guarded, discard };
   }
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { RegistryError } from "../errors.ts";
+import { type ReadResult, relayBytes } from "../http/byte_relay.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
 import { isUploadId } from "../storage/fs/paths.ts";
 import { SizeMismatch, type Store } from "../storage/store.ts";
@@ -196,25 +197,20 @@ class BodyReadError extends Error {
  * client's fault (a 400) from the store's (a 500). Pull-based: no queue, no extra copy.
  */
 function guardBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
   let received = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        controller.error(new BodyReadError(received, { cause: error }));
-        return;
-      }
-      if (result.done) controller.close();
-      else {
-        received += result.value.byteLength;
-        controller.enqueue(result.value);
-      }
-    },
-    cancel: (reason) => reader.cancel(reason),
-  }, { highWaterMark: 0 });
+  // A byte relay: the store's reads still go straight into its buffers (see byte_relay.ts).
+  return relayBytes(body, async (read) => {
+    let result: ReadResult;
+    try {
+      result = await read;
+    } catch (error) {
+      // A limit the HTTP layer enforces (413, 408) already says what went wrong.
+      if (error instanceof RegistryError) throw error;
+      throw new BodyReadError(received, { cause: error });
+    }
+    if (!result.done) received += result.value.byteLength;
+    return result;
+  });
 }
 
 function key(name: string, id: string): string {

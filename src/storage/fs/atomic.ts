@@ -97,6 +97,20 @@ export async function readTextOrUndefined(path: string): Promise<string | undefi
   }
 }
 
+/**
+ * Read a tiny text file (a link) synchronously, or `undefined` when absent. For the request hot
+ * path: a page-cached 71-byte read costs ~6 µs of the main thread, while the async read's
+ * thread-pool round trip costs ~25–30 µs of CPU per call (measured under load on 2 cores).
+ */
+export function readTextSyncOrUndefined(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
 /** `Deno.stat`, or `undefined` when absent. */
 export async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
   try {

@@ -19,21 +19,26 @@ import {
   isNotFound,
   listDir,
   readTextOrUndefined,
+  readTextSyncOrUndefined,
   removeIfExists,
   renameInto,
   statOrUndefined,
   writeFileAtomic,
 } from "./atomic.ts";
+import { writeBatched } from "./batch_writer.ts";
 import { CatalogIndex } from "./catalog_index.ts";
+import { ListingCache, statSyncOrUndefined } from "./listing_cache.ts";
 import { StorePaths } from "./paths.ts";
 
-/** Bytes gathered before one hash update and one write while appending. */
-const WRITE_BATCH = 1 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
+/** Folders listed at once while walking the repository tree. */
+const WALK_CONCURRENCY = 16;
 /** Folders whose presence makes a directory under `repositories/` a repository. */
 const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
+/** The same markers, most common first. */
+const EXISTS_ORDER: readonly string[] = ["_layers", "_manifests", "_uploads"];
 
 /** A {@link Store} on the local filesystem, in distribution's layout. */
 export class FsStore implements Store {
@@ -42,13 +47,17 @@ export class FsStore implements Store {
 
   /** The catalog's index of repository names. */
   readonly catalog: CatalogIndex;
+  /** Tag listings, checked by one `stat` of the tags folder per use. */
+  readonly #tagListings = new ListingCache();
 
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
     this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
     this.catalog = new CatalogIndex(this.paths.catalog, this.paths.tmp, {
       walk: () => this.listRepositories(),
-      exists: (name) => this.hasRepository(name),
+      // A catalog page checks ~1,000 names: synchronous stats, ~3 µs each instead of ~40 µs of
+      // CPU per async round trip (measured), so a page costs a few ms instead of ~50.
+      exists: (name) => Promise.resolve(this.#repositoryExistsSync(name)),
     });
   }
 
@@ -118,8 +127,11 @@ export class FsStore implements Store {
   }
 
   async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
-    await this.#writeLink(this.paths.link(name, kind, digest), digest);
+    const link = this.paths.link(name, kind, digest);
+    // Journal first: a crash between the two leaves a name the catalog skips (it checks each
+    // name exists), never a repository the catalog misses.
     await this.catalog.note(name);
+    await this.#writeLink(link, digest);
   }
 
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
@@ -145,19 +157,23 @@ export class FsStore implements Store {
     }
   }
 
+  // deno-lint-ignore require-await
   async getTag(name: string, tag: string): Promise<Digest | undefined> {
-    const text = await readTextOrUndefined(this.paths.tagCurrent(name, tag));
+    // Read from disk on every call (no cache to go stale when another process moves the tag),
+    // synchronously: see readTextSyncOrUndefined.
+    const text = readTextSyncOrUndefined(this.paths.tagCurrent(name, tag));
     return text === undefined ? undefined : tryParseDigest(text.trim());
   }
 
   async putTag(name: string, tag: string, digest: Digest): Promise<void> {
-    await this.#writeLink(this.paths.tagIndex(name, tag, digest), digest);
+    const index = this.paths.tagIndex(name, tag, digest);
+    await this.catalog.note(name);
+    await this.#writeLink(index, digest);
     await writeFileAtomic(
       this.paths.tagCurrent(name, tag),
       encoder.encode(digest.value),
       this.paths.tmp,
     );
-    await this.catalog.note(name);
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
@@ -172,9 +188,19 @@ export class FsStore implements Store {
   }
 
   async listTags(name: string): Promise<string[] | undefined> {
-    if (!(await this.hasRepository(name))) return undefined;
-    const entries = await listDir(this.paths.tags(name));
-    return entries.filter((e) => e.isDirectory).map((e) => e.name);
+    const dir = this.paths.tags(name);
+    const tags = await this.#tagListings.list(
+      dir,
+      async () => (await listDir(dir)).filter((e) => e.isDirectory).map((e) => e.name),
+    );
+    if (tags) return tags;
+    return (await this.hasRepository(name)) ? [] : undefined;
+  }
+
+  #repositoryExistsSync(name: string): boolean {
+    const repo = this.paths.repo(name);
+    // `_layers` first: nearly every repository has it, and a missing marker costs a thrown error.
+    return EXISTS_ORDER.some((marker) => statSyncOrUndefined(`${repo}/${marker}`)?.isDirectory);
   }
 
   async hasRepository(name: string): Promise<boolean> {
@@ -187,17 +213,29 @@ export class FsStore implements Store {
 
   async listRepositories(): Promise<string[]> {
     const names: string[] = [];
-    const walk = async (dir: string, prefix: string): Promise<void> => {
-      const entries = await listDir(dir);
-      if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
-        names.push(prefix);
-      }
-      for (const entry of entries) {
-        if (!entry.isDirectory || entry.name.startsWith("_")) continue;
-        await walk(`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name);
-      }
-    };
-    await walk(this.paths.repositories, "");
+    // Breadth first, a few folders listed at once: a tree of 100,000 repositories is mostly
+    // waiting on the disk, one `readdir` after another.
+    let level: [string, string][] = [[this.paths.repositories, ""]];
+    while (level.length > 0) {
+      const current = level;
+      const next: [string, string][] = [];
+      let at = 0;
+      const worker = async (): Promise<void> => {
+        while (at < current.length) {
+          const [dir, prefix] = current[at++]!;
+          const entries = await listDir(dir);
+          if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
+            names.push(prefix);
+          }
+          for (const entry of entries) {
+            if (!entry.isDirectory || entry.name.startsWith("_")) continue;
+            next.push([`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name]);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: WALK_CONCURRENCY }, worker));
+      level = next;
+    }
     return names.sort();
   }
 
@@ -236,6 +274,7 @@ export class FsStore implements Store {
 
   async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
     const dir = this.paths.upload(name, id);
+    await this.catalog.note(name);
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeFile(this.paths.uploadData(name, id), new Uint8Array(), { createNew: true });
     await writeFileAtomic(
@@ -243,7 +282,6 @@ export class FsStore implements Store {
       encoder.encode(startedAt.toISOString()),
       this.paths.tmp,
     );
-    await this.catalog.note(name);
   }
 
   async statUpload(name: string, id: string): Promise<UploadInfo | undefined> {
@@ -335,67 +373,6 @@ export class FsStore implements Store {
     if ((await readTextOrUndefined(path)) === digest.value) return;
     await writeFileAtomic(path, encoder.encode(digest.value), this.paths.tmp);
   }
-}
-
-/**
- * Copy a stream into a file in large batches: each batch is shown to the observer (hashed) and
- * written while the next one is gathered. Returns the number of bytes written.
- */
-async function writeBatched(
-  body: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  options: AppendOptions,
-): Promise<number> {
-  const reader = body.getReader();
-  const { observe, signal } = options;
-  const onAbort = () => reader.cancel(signal?.reason).catch(() => {});
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let buffers = [new Uint8Array(WRITE_BATCH), new Uint8Array(WRITE_BATCH)];
-  let filled = 0;
-  let total = 0;
-  let pending: Promise<void> = Promise.resolve();
-  const flush = async () => {
-    const batch = buffers[0]!.subarray(0, filled);
-    observe?.(batch);
-    await pending;
-    pending = writeAll(file, batch);
-    buffers = [buffers[1]!, buffers[0]!];
-    filled = 0;
-  };
-  try {
-    while (true) {
-      signal?.throwIfAborted();
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (options.expectedLength !== undefined && total > options.expectedLength) {
-        throw new SizeMismatch(options.expectedLength, total);
-      }
-      let chunk = value;
-      while (chunk.byteLength > 0) {
-        const n = Math.min(chunk.byteLength, WRITE_BATCH - filled);
-        buffers[0]!.set(chunk.subarray(0, n), filled);
-        filled += n;
-        chunk = chunk.subarray(n);
-        if (filled === WRITE_BATCH) await flush();
-      }
-    }
-    signal?.throwIfAborted();
-    if (filled > 0) await flush();
-    await pending;
-    return total;
-  } catch (error) {
-    await pending.catch(() => {});
-    reader.cancel().catch(() => {});
-    throw error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
 }
 
 /** A byte stream of the next `length` bytes of an open file, read in large pieces; closes it. */

@@ -1,0 +1,130 @@
+/**
+ * `deno task bench`: berth against Debian's `docker-registry` (distribution 2.8.2), side by side,
+ * interleaved; prints a table and writes it to `bench/results/latest.md`.
+ *
+ * Needs `docker-registry`, `curl` and `ab` (apache2-utils); uses `wrk` for GET load when installed.
+ *
+ * @module
+ */
+import { type BenchOptions, DEFAULT_OPTIONS, runBench } from "./run.ts";
+import { formatReport } from "./report.ts";
+
+/** Help text. */
+export const BENCH_USAGE = `deno task bench [flags]
+  --quick              small sizes for a quick look (64 MiB blob, 2 rounds, 2 s loads, ...)
+  --rounds N           rounds of every scenario (default ${DEFAULT_OPTIONS.rounds})
+  --blob-mib N         size of the big blob in MiB (default 1024)
+  --chunks N           PATCHes of the chunked push (default ${DEFAULT_OPTIONS.chunks})
+  --range-mib N        size of a range read in MiB (default 10)
+  --seconds N          length of each load run (default ${DEFAULT_OPTIONS.load.seconds})
+  --requests N         send N requests per load run instead of a timed run
+  --connections N      concurrent connections of load runs (default ${DEFAULT_OPTIONS.connections})
+  --tags N             tags in the tags/list repository (default ${DEFAULT_OPTIONS.tags})
+  --repos N            repositories in the catalog (default ${DEFAULT_OPTIONS.repositories})
+  --layers N           layers of the pushed image (default ${DEFAULT_OPTIONS.layers})
+  --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
+  --only LIST          only these groups, comma-separated: push,get,manifest,image,tags,catalog
+  --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
+  --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
+
+/** Options for `--quick`. */
+export const QUICK_OPTIONS: Partial<BenchOptions> = {
+  blobSize: 64 << 20,
+  rounds: 2,
+  load: { seconds: 2 },
+  tags: 200,
+  repositories: 1000,
+  catalogPage: 100,
+  imagePushes: 2,
+};
+
+/** Parse the command line into options and the output path. */
+export function parseArgs(args: string[]): { options: BenchOptions; out: string | undefined } {
+  let options: BenchOptions = { ...DEFAULT_OPTIONS };
+  let out: string | undefined = new URL("./results/latest.md", import.meta.url).pathname;
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    const text = () => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const int = () => {
+      const v = Number(text());
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${flag} needs a positive integer`);
+      return v;
+    };
+    switch (flag) {
+      case "--quick":
+        options = { ...options, ...QUICK_OPTIONS };
+        break;
+      case "--rounds":
+        options.rounds = int();
+        break;
+      case "--blob-mib":
+        options.blobSize = int() << 20;
+        break;
+      case "--chunks":
+        options.chunks = int();
+        break;
+      case "--range-mib":
+        options.rangeSize = int() << 20;
+        break;
+      case "--seconds":
+        options.load = { seconds: int() };
+        break;
+      case "--requests":
+        options.load = { requests: int() };
+        break;
+      case "--connections":
+        options.connections = int();
+        break;
+      case "--tags":
+        options.tags = int();
+        break;
+      case "--repos":
+        options.repositories = int();
+        break;
+      case "--layers":
+        options.layers = int();
+        break;
+      case "--images":
+        options.imagePushes = int();
+        break;
+      case "--only":
+        options.only = text().split(",");
+        break;
+      case "--out": {
+        const v = text();
+        out = v === "-" ? undefined : v;
+        break;
+      }
+      case "--tmp":
+        options.tmpDir = text();
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}\n\n${BENCH_USAGE}`);
+    }
+  }
+  return { options, out };
+}
+
+if (import.meta.main) {
+  if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+    console.log(BENCH_USAGE);
+    Deno.exit(0);
+  }
+  const { options, out } = parseArgs(Deno.args);
+  const run = await runBench({
+    ...options,
+    log: (line) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
+  });
+  const report = formatReport(run);
+  console.log(report);
+  if (out) {
+    const slash = out.lastIndexOf("/");
+    if (slash > 0) await Deno.mkdir(out.slice(0, slash), { recursive: true });
+    await Deno.writeTextFile(out, report);
+    console.error(`written to ${out}`);
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * What the benchmark measures (its metrics and their targets) and the Markdown table it prints:
+ * medians per server with the spread of rounds, and the berth/distribution ratio.
+ *
+ * @module
+ */
+import type { BenchRun } from "./run.ts";
+
+/** One measured quantity. */
+export interface Metric {
+  /** Stable key. */
+  key: string;
+  /** Row label. */
+  label: string;
+  /** Unit shown after values. */
+  unit: "MB/s" | "req/s" | "pages/s" | "ops/s" | "MiB";
+  /** The target, when the issue sets one. */
+  target?: { ratioAtLeast: number } | { berthAtMostMiB: number };
+}
+
+/** Every metric, in table order. */
+export const METRICS = {
+  pushMonolithic: {
+    key: "push.monolithic",
+    label: "blob push, monolithic (POST+PUT)",
+    unit: "MB/s",
+    target: { ratioAtLeast: 2 },
+  },
+  pushChunked: {
+    key: "push.chunked",
+    label: "blob push, chunked (PATCHes)",
+    unit: "MB/s",
+    target: { ratioAtLeast: 2 },
+  },
+  blobGet: { key: "blob.get", label: "blob GET", unit: "MB/s", target: { ratioAtLeast: 1 } },
+  rangeGet: { key: "blob.range", label: "blob range GET", unit: "MB/s" },
+  manifestHead: {
+    key: "manifest.head",
+    label: "manifest HEAD by tag",
+    unit: "req/s",
+    target: { ratioAtLeast: 15 },
+  },
+  manifestGet: {
+    key: "manifest.get",
+    label: "manifest GET by tag",
+    unit: "req/s",
+    target: { ratioAtLeast: 15 },
+  },
+  tagsList: { key: "tags.list", label: "tags/list", unit: "req/s", target: { ratioAtLeast: 5 } },
+  catalog: { key: "catalog", label: "_catalog walk", unit: "pages/s", target: { ratioAtLeast: 5 } },
+  imagePush: { key: "image.push", label: "image push", unit: "ops/s" },
+  rssPush: {
+    key: "rss.push",
+    label: "RSS peak during pushes (sampled VmRSS)",
+    unit: "MiB",
+    target: { berthAtMostMiB: 100 },
+  },
+  rssPeak: { key: "rss.hwm", label: "RSS high-water after pushes (VmHWM)", unit: "MiB" },
+  rssIdle: { key: "rss.idle", label: "RSS idle after start (VmRSS)", unit: "MiB" },
+} as const satisfies Record<string, Metric>;
+
+/** Values per metric key, per server name: one per round, or `"n/a"`. */
+export type Results = Map<string, Map<string, number[] | "n/a">>;
+
+/** The median of some numbers (`NaN` when empty). */
+export function median(values: readonly number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The median of one metric for one server, in the metric's unit; `undefined` when n/a. */
+export function medianOf(run: BenchRun, metric: Metric, server: string): number | undefined {
+  const values = run.results.get(metric.key)?.get(server);
+  if (values === undefined || values === "n/a") return undefined;
+  const m = median(values);
+  return metric.unit === "MiB" ? m / (1 << 20) : m;
+}
+
+function format(value: number): string {
+  if (!Number.isFinite(value)) return "?";
+  if (value >= 100) return Math.round(value).toLocaleString("en-US");
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
+}
+
+function cell(run: BenchRun, metric: Metric, server: string): string {
+  const values = run.results.get(metric.key)?.get(server);
+  if (values === undefined) return "–";
+  if (values === "n/a") return "n/a";
+  const scale = metric.unit === "MiB" ? 1 / (1 << 20) : 1;
+  const m = format(median(values) * scale);
+  if (values.length < 2) return m;
+  const min = format(Math.min(...values) * scale);
+  const max = format(Math.max(...values) * scale);
+  return `${m} (${min}–${max})`;
+}
+
+/** Whether berth meets a metric's target: `undefined` when there is none or it is n/a. */
+export function targetMet(run: BenchRun, metric: Metric): boolean | undefined {
+  if (!("target" in metric) || !metric.target) return undefined;
+  const [berth, other] = run.servers;
+  const b = medianOf(run, metric, berth ?? "");
+  if (b === undefined) return undefined;
+  if ("berthAtMostMiB" in metric.target) return b <= metric.target.berthAtMostMiB;
+  const d = medianOf(run, metric, other ?? "");
+  if (d === undefined) return undefined;
+  return b / d >= metric.target.ratioAtLeast;
+}
+
+/** The Markdown report of a run: a table and the conditions it was measured in. */
+export function formatReport(run: BenchRun): string {
+  const [berth = "berth", other = "distribution"] = run.servers;
+  const o = run.options;
+  const lines = [
+    `# berth vs distribution`,
+    "",
+    `Run ${run.time[0].toISOString()} → ${run.time[1].toISOString()}; ${o.rounds} rounds ` +
+    `interleaved (order alternating); medians, (min–max) over rounds; ratio = ${berth}/${other}.`,
+    "",
+    `| metric | ${berth} | ${other} | ratio | target | met |`,
+    "|---|---:|---:|---:|---|---|",
+  ];
+  for (const metric of Object.values(METRICS) as Metric[]) {
+    const b = medianOf(run, metric, berth);
+    const d = medianOf(run, metric, other);
+    const ratio = b !== undefined && d !== undefined && d > 0 ? `${format(b / d)}×` : "n/a";
+    let target = "";
+    if (metric.target && "ratioAtLeast" in metric.target) {
+      target = `≥ ${metric.target.ratioAtLeast}×`;
+    } else if (metric.target) target = `${berth} ≤ ${metric.target.berthAtMostMiB} MiB`;
+    const met = targetMet(run, metric);
+    lines.push(
+      `| ${metric.label}, ${metric.unit} | ${cell(run, metric, berth)} | ${
+        cell(run, metric, other)
+      } | ${ratio} | ${target} | ${
+        met === undefined ? (target ? "n/a" : "") : met ? "yes" : "NO"
+      } |`,
+    );
+  }
+  const mib = (n: number) => `${+(n / (1 << 20)).toFixed(2)} MiB`;
+  lines.push(
+    "",
+    `Sizes: blob ${mib(o.blobSize)} (chunked: ${o.chunks} PATCHes); ${o.rangeReads} range reads ` +
+      `of ${mib(o.rangeSize)} per round; load ${
+        o.load.seconds !== undefined ? `${o.load.seconds} s` : `${o.load.requests} requests`
+      } at ${o.connections} connections (${[...run.tools].join(", ") || "-"}); tags/list of ` +
+      `${o.tags} tags; catalog of ${o.repositories} repositories walked ${o.catalogPage} per ` +
+      `page; image push = ${o.layers} layers of ${o.layerSize} B + config + manifest, blobs ` +
+      `${o.imageConcurrency} at a time (HEAD, POST, PUT), ${o.imagePushes} images per round.`,
+    `Bulk transfers by curl over loopback; load average before/after: ${run.loadavg[0]} / ` +
+      `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs.`,
+    "",
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,534 @@
+/**
+ * The benchmark: berth and distribution started side by side on fresh data directories and driven
+ * through the same scenarios, interleaved round by round (the order of the two alternates), so
+ * that noise from a shared machine falls on both. Each metric keeps every round's value; the
+ * report takes medians.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { curl, load, type LoadSize, pool, request } from "./clients.ts";
+import { type Metric, METRICS, type Results } from "./report.ts";
+import {
+  type BenchServer,
+  readMemory,
+  readProc,
+  RssSampler,
+  startBerth,
+  startDistribution,
+} from "./servers.ts";
+
+/** What to run and how big. */
+export interface BenchOptions {
+  /** Size of the big blob pushed and pulled, bytes. */
+  blobSize: number;
+  /** PATCH requests in the chunked push. */
+  chunks: number;
+  /** Rounds of every scenario. */
+  rounds: number;
+  /** Size of one range read, bytes. */
+  rangeSize: number;
+  /** Range reads per round. */
+  rangeReads: number;
+  /** Concurrent connections of the load runs. */
+  connections: number;
+  /** Length of each load run. */
+  load: LoadSize;
+  /** Tags in the tags/list repository. */
+  tags: number;
+  /** Repositories for the catalog. */
+  repositories: number;
+  /** Page size (`n`) of the catalog walk. */
+  catalogPage: number;
+  /** Layers of the image pushed end to end. */
+  layers: number;
+  /** Size of each of those layers, bytes. */
+  layerSize: number;
+  /** Images pushed per round. */
+  imagePushes: number;
+  /** Parallel blob pushes within one image push. */
+  imageConcurrency: number;
+  /** Run only these scenario groups (`push`, `get`, `manifest`, `image`, `tags`, `catalog`). */
+  only?: string[];
+  /** Where temporary files and data directories go (a fresh folder is made under it). */
+  tmpDir?: string;
+  /** Progress lines go here (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+/** Defaults: the full run of issue 4. */
+export const DEFAULT_OPTIONS: BenchOptions = {
+  blobSize: 1 << 30,
+  chunks: 8,
+  rounds: 3,
+  rangeSize: 10 << 20,
+  rangeReads: 20,
+  connections: 50,
+  load: { seconds: 5 },
+  tags: 1000,
+  repositories: 10_000,
+  catalogPage: 1000,
+  layers: 50,
+  layerSize: 4096,
+  imagePushes: 3,
+  imageConcurrency: 6,
+};
+
+/** Everything a run measured. */
+export interface BenchRun {
+  /** The options used. */
+  options: BenchOptions;
+  /** Values per metric per server (one per round), or `"n/a"` when the server lacks the API. */
+  results: Results;
+  /** The servers' names, berth first. */
+  servers: string[];
+  /** Load tools used, for the notes. */
+  tools: Set<string>;
+  /** `/proc/loadavg` before and after. */
+  loadavg: [string, string];
+  /** When it started and ended. */
+  time: [Date, Date];
+}
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar";
+const ACCEPT = { Accept: OCI_MANIFEST };
+
+/** Run the benchmark; servers and temporary files are always cleaned up. */
+export async function runBench(options: BenchOptions): Promise<BenchRun> {
+  const log = options.log ?? (() => {});
+  const started = new Date();
+  const loadBefore = await loadavg();
+  const work = await Deno.makeTempDir({
+    prefix: "berth-bench-",
+    ...(options.tmpDir && { dir: options.tmpDir }),
+  });
+  const servers: BenchServer[] = [];
+  const results: Results = new Map();
+  const tools = new Set<string>();
+  const record = (metric: Metric, server: BenchServer, value: number | "n/a") => {
+    const byServer = results.get(metric.key) ?? new Map<string, number[] | "n/a">();
+    results.set(metric.key, byServer);
+    const previous = byServer.get(server.name);
+    if (value === "n/a") byServer.set(server.name, "n/a");
+    else if (previous === undefined || previous === "n/a") byServer.set(server.name, [value]);
+    else previous.push(value);
+  };
+  try {
+    servers.push(await startBerth(`${work}/berth`));
+    servers.push(await startDistribution(`${work}/distribution`));
+    // Alternate who goes first, round by round.
+    const order = (round: number) => (round % 2 === 0 ? servers : [...servers].reverse());
+    const rounds = Array.from({ length: options.rounds }, (_, i) => i);
+    const runs = (group: string) => !options.only || options.only.includes(group);
+
+    await sleep(300);
+    for (const server of servers) {
+      record(METRICS.rssIdle, server, (await readMemory(server.pid))?.rss ?? NaN);
+    }
+
+    log(`generating a ${options.blobSize} byte blob`);
+    const big = await makeBigBlob(`${work}/blob`, options.blobSize, options.chunks);
+
+    for (const round of runs("push") || runs("get") ? rounds : []) {
+      for (const server of order(round)) {
+        log(`round ${round + 1}: ${server.name}: monolithic push`);
+        const sampler = new RssSampler(server.pid);
+        try {
+          record(METRICS.pushMonolithic, server, await pushMonolithic(server, big, round));
+          log(`round ${round + 1}: ${server.name}: chunked push`);
+          record(METRICS.pushChunked, server, await pushChunked(server, big, round));
+        } finally {
+          record(METRICS.rssPush, server, await sampler.stop());
+        }
+      }
+    }
+    for (const server of servers) {
+      record(METRICS.rssPeak, server, (await readMemory(server.pid))?.hwm ?? NaN);
+    }
+
+    for (const round of runs("get") ? rounds : []) {
+      for (const server of order(round)) {
+        log(`round ${round + 1}: ${server.name}: blob GET and range reads`);
+        record(METRICS.blobGet, server, await getBlob(server, big));
+        record(METRICS.rangeGet, server, await getRanges(server, big, options, round));
+      }
+    }
+
+    log("pushing the manifest image");
+    const manifestUrl = new Map<string, string>();
+    for (const server of runs("manifest") ? servers : []) {
+      const image = makeImage(1, 64);
+      await pushImage(server, "bench/manifest", "latest", image, 1);
+      manifestUrl.set(server.name, `${server.url}/v2/bench/manifest/manifests/latest`);
+    }
+    for (const round of runs("manifest") ? rounds : []) {
+      for (const server of order(round)) {
+        for (const method of ["HEAD", "GET"] as const) {
+          log(`round ${round + 1}: ${server.name}: manifest ${method}`);
+          const metric = method === "HEAD" ? METRICS.manifestHead : METRICS.manifestGet;
+          const url = manifestUrl.get(server.name)!;
+          record(metric, server, await loadRate(method, url, options, tools));
+        }
+      }
+    }
+
+    for (const round of runs("image") ? rounds : []) {
+      for (const server of order(round)) {
+        log(`round ${round + 1}: ${server.name}: image pushes`);
+        const images = Array.from(
+          { length: options.imagePushes },
+          () => makeImage(options.layers, options.layerSize),
+        );
+        const t0 = performance.now();
+        for (const [i, image] of images.entries()) {
+          await pushImage(server, `bench/image-${round}`, `v${i}`, image, options.imageConcurrency);
+        }
+        record(METRICS.imagePush, server, images.length / seconds(t0));
+      }
+    }
+
+    log(`tags: ${options.tags}`);
+    const tagged = runs("tags") ? await setupTags(servers, options) : new Set();
+    for (const round of runs("tags") ? rounds : []) {
+      for (const server of order(round)) {
+        if (!tagged.has(server.name)) {
+          record(METRICS.tagsList, server, "n/a");
+          continue;
+        }
+        log(`round ${round + 1}: ${server.name}: tags/list`);
+        const url = `${server.url}/v2/bench/tags/tags/list`;
+        record(METRICS.tagsList, server, await loadRate("GET", url, options, tools));
+      }
+    }
+
+    log(`catalog: ${options.repositories} repositories`);
+    const cataloged = runs("catalog") ? await setupCatalog(servers, options) : new Set();
+    for (const round of runs("catalog") ? rounds : []) {
+      for (const server of order(round)) {
+        if (!cataloged.has(server.name)) {
+          record(METRICS.catalog, server, "n/a");
+          continue;
+        }
+        log(`round ${round + 1}: ${server.name}: catalog walk`);
+        record(METRICS.catalog, server, await walkCatalog(server, options));
+      }
+    }
+  } finally {
+    for (const server of servers) await server.stop().catch(() => {});
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+  return {
+    options,
+    results,
+    servers: servers.map((s) => s.name),
+    tools,
+    loadavg: [loadBefore, await loadavg()],
+    time: [started, new Date()],
+  };
+}
+
+/** The big blob: one file, its chunk files, its digest. */
+interface BigBlob {
+  path: string;
+  size: number;
+  digest: string;
+  chunks: { path: string; start: number; end: number }[];
+}
+
+async function makeBigBlob(path: string, size: number, chunks: number): Promise<BigBlob> {
+  const hash = createHash("sha256");
+  const piece = new Uint8Array(1 << 20);
+  const chunkSize = Math.ceil(size / chunks);
+  const parts: BigBlob["chunks"] = [];
+  const whole = await Deno.open(path, { write: true, createNew: true });
+  try {
+    for (let start = 0; start < size; start += chunkSize) {
+      const end = Math.min(size, start + chunkSize) - 1;
+      const partPath = `${path}.${parts.length}`;
+      parts.push({ path: partPath, start, end });
+      const part = await Deno.open(partPath, { write: true, createNew: true });
+      try {
+        for (let at = start; at <= end; at += piece.byteLength) {
+          const bytes = piece.subarray(0, Math.min(piece.byteLength, end + 1 - at));
+          for (let i = 0; i < bytes.byteLength; i += 65536) {
+            crypto.getRandomValues(bytes.subarray(i, i + 65536));
+          }
+          hash.update(bytes);
+          await writeAll(whole, bytes);
+          await writeAll(part, bytes);
+        }
+      } finally {
+        part.close();
+      }
+    }
+  } finally {
+    whole.close();
+  }
+  return { path, size, digest: `sha256:${hash.digest("hex")}`, chunks: parts };
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.byteLength;) done += await file.write(bytes.subarray(done));
+}
+
+/** POST to open a session; returns the absolute session URL. */
+async function openUpload(server: BenchServer, repo: string): Promise<URL> {
+  const { response } = await request(`${server.url}/v2/${repo}/blobs/uploads/`, {
+    method: "POST",
+    expect: 202,
+  });
+  return new URL(response.headers.get("Location") ?? "", server.url);
+}
+
+function withDigest(url: URL, digest: string): string {
+  const copy = new URL(url);
+  copy.searchParams.set("digest", digest);
+  return copy.href;
+}
+
+async function pushMonolithic(server: BenchServer, big: BigBlob, round: number): Promise<number> {
+  const t0 = performance.now();
+  const session = await openUpload(server, `bench/mono-${round}`);
+  const [put] = await curl([{
+    url: withDigest(session, big.digest),
+    method: "PUT",
+    upload: big.path,
+    headers: { "Content-Type": "application/octet-stream" },
+  }]);
+  expectStatus(server, "monolithic PUT", put!.status, 201);
+  return big.size / 1e6 / seconds(t0);
+}
+
+async function pushChunked(server: BenchServer, big: BigBlob, round: number): Promise<number> {
+  const t0 = performance.now();
+  let session = await openUpload(server, `bench/chunked-${round}`);
+  for (const chunk of big.chunks) {
+    const [patch] = await curl([{
+      url: session.href,
+      method: "PATCH",
+      upload: chunk.path,
+      headers: {
+        "Content-Type": "application/octet-stream",
+        "Content-Range": `${chunk.start}-${chunk.end}`,
+      },
+    }]);
+    expectStatus(server, "PATCH", patch!.status, 202);
+    session = new URL(patch!.location, server.url);
+  }
+  await request(withDigest(session, big.digest), { method: "PUT", expect: 201 });
+  return big.size / 1e6 / seconds(t0);
+}
+
+async function getBlob(server: BenchServer, big: BigBlob): Promise<number> {
+  const t0 = performance.now();
+  const [get] = await curl([{ url: `${server.url}/v2/bench/mono-0/blobs/${big.digest}` }]);
+  expectStatus(server, "blob GET", get!.status, 200);
+  if (get!.downloaded !== big.size) {
+    throw new Error(`${server.name}: blob GET gave ${get!.downloaded} bytes, not ${big.size}`);
+  }
+  return big.size / 1e6 / seconds(t0);
+}
+
+/** Range reads at spread offsets over one keep-alive connection; MB/s over the transfers. */
+async function getRanges(
+  server: BenchServer,
+  big: BigBlob,
+  options: BenchOptions,
+  round: number,
+): Promise<number> {
+  const length = Math.min(options.rangeSize, big.size);
+  const url = `${server.url}/v2/bench/mono-0/blobs/${big.digest}`;
+  const steps = Array.from({ length: options.rangeReads }, (_, i) => {
+    const slots = Math.max(1, Math.floor(big.size / length));
+    const start = ((i * 7 + round * 3) % slots) * length;
+    return { url, range: `${start}-${start + length - 1}` };
+  });
+  const transfers = await curl(steps);
+  let bytes = 0;
+  let time = 0;
+  for (const t of transfers) {
+    expectStatus(server, "range GET", t.status, 206);
+    if (t.downloaded !== length) throw new Error(`${server.name}: range read gave ${t.downloaded}`);
+    bytes += t.downloaded;
+    time += t.seconds;
+  }
+  return bytes / 1e6 / time;
+}
+
+async function loadRate(
+  method: "GET" | "HEAD",
+  url: string,
+  options: BenchOptions,
+  tools: Set<string>,
+): Promise<number> {
+  const result = await load(method, url, options.connections, options.load, ACCEPT);
+  tools.add(result.tool);
+  if (result.errors > 0 || result.completed === 0) {
+    throw new Error(`${method} ${url}: ${result.errors} errors of ${result.completed} requests`);
+  }
+  return result.rate;
+}
+
+/** An image to push: blobs (config first) and the manifest that names them. */
+export interface Image {
+  config: Blob;
+  layers: Blob[];
+  manifest: Uint8Array<ArrayBuffer>;
+}
+
+export interface Blob {
+  bytes: Uint8Array<ArrayBuffer>;
+  digest: string;
+}
+
+function makeBlob(bytes: Uint8Array<ArrayBuffer>): Blob {
+  return { bytes, digest: `sha256:${createHash("sha256").update(bytes).digest("hex")}` };
+}
+
+/** A random image of `layers` layers of `layerSize` bytes (for tools that drive the bench). */
+export function makeImage(layers: number, layerSize: number): Image {
+  const layerBlobs = Array.from({ length: layers }, () => {
+    const bytes = new Uint8Array(layerSize);
+    crypto.getRandomValues(bytes);
+    return makeBlob(bytes);
+  });
+  const config = makeBlob(new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: layerBlobs.map((l) => l.digest) },
+    config: { Labels: { nonce: crypto.randomUUID() } },
+  })));
+  const descriptor = (mediaType: string, blob: Blob) => ({
+    mediaType,
+    digest: blob.digest,
+    size: blob.bytes.byteLength,
+  });
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: descriptor(OCI_CONFIG, config),
+    layers: layerBlobs.map((l) => descriptor(OCI_LAYER, l)),
+  }));
+  return { config, layers: layerBlobs, manifest };
+}
+
+/** Push an image as clients do: per blob HEAD → POST → PUT with the bytes; then the manifest. */
+export async function pushImage(
+  server: BenchServer,
+  repo: string,
+  tag: string,
+  image: Image,
+  concurrency: number,
+): Promise<void> {
+  await pool([image.config, ...image.layers], concurrency, async (blob) => {
+    const head = await fetch(`${server.url}/v2/${repo}/blobs/${blob.digest}`, { method: "HEAD" });
+    await head.body?.cancel();
+    if (head.status === 200) return;
+    const session = await openUpload(server, repo);
+    await request(withDigest(session, blob.digest), {
+      method: "PUT",
+      body: blob.bytes,
+      headers: { "Content-Type": "application/octet-stream" },
+      expect: 201,
+    });
+  });
+  await request(`${server.url}/v2/${repo}/manifests/${tag}`, {
+    method: "PUT",
+    body: image.manifest,
+    headers: { "Content-Type": OCI_MANIFEST },
+    expect: 201,
+  });
+}
+
+/** Whether a server has an endpoint: anything but 404 (and 405) counts. */
+async function hasEndpoint(server: BenchServer, path: string): Promise<boolean> {
+  const response = await fetch(`${server.url}${path}`);
+  await response.body?.cancel();
+  return response.status !== 404 && response.status !== 405;
+}
+
+/** Tag one manifest `options.tags` times in `bench/tags` on every server with a tags API. */
+async function setupTags(servers: BenchServer[], options: BenchOptions): Promise<Set<string>> {
+  const ready = new Set<string>();
+  const image = makeImage(1, 64);
+  for (const server of servers) {
+    await pushImage(server, "bench/tags", "t0", image, 1);
+    if (!(await hasEndpoint(server, "/v2/bench/tags/tags/list"))) continue;
+    const tags = Array.from({ length: options.tags - 1 }, (_, i) => `t${i + 1}`);
+    await pool(tags, 8, async (tag) => {
+      await request(`${server.url}/v2/bench/tags/manifests/${tag}`, {
+        method: "PUT",
+        body: image.manifest,
+        headers: { "Content-Type": OCI_MANIFEST },
+        expect: 201,
+      });
+    });
+    const { text } = await request(`${server.url}/v2/bench/tags/tags/list`, { expect: 200 });
+    const count = (JSON.parse(text) as { tags?: string[] }).tags?.length ?? 0;
+    if (count !== options.tags) throw new Error(`${server.name}: tags/list lists ${count} tags`);
+    ready.add(server.name);
+  }
+  return ready;
+}
+
+/** Make `options.repositories` repositories on every server with a catalog (blob mounts). */
+async function setupCatalog(servers: BenchServer[], options: BenchOptions): Promise<Set<string>> {
+  const ready = new Set<string>();
+  const image = makeImage(1, 64);
+  const layer = image.layers[0]!.digest;
+  const width = String(options.repositories).length;
+  const names = Array.from(
+    { length: options.repositories },
+    (_, i) => `bench/catalog/r${String(i).padStart(width, "0")}`,
+  );
+  for (const server of servers) {
+    if (!(await hasEndpoint(server, "/v2/_catalog"))) continue;
+    await pushImage(server, "bench/catalog-source", "latest", image, 1);
+    await pool(names, 16, async (name) => {
+      await request(
+        `${server.url}/v2/${name}/blobs/uploads/?mount=${layer}&from=bench/catalog-source`,
+        { method: "POST", expect: 201 },
+      );
+    });
+    ready.add(server.name);
+  }
+  return ready;
+}
+
+/** Walk the whole catalog, `n` at a time, following `Link`; returns pages per second. */
+async function walkCatalog(server: BenchServer, options: BenchOptions): Promise<number> {
+  const t0 = performance.now();
+  let next: string | undefined = `/v2/_catalog?n=${options.catalogPage}`;
+  let pages = 0;
+  let names = 0;
+  while (next) {
+    const { response, text } = await request(new URL(next, server.url).href, { expect: 200 });
+    pages++;
+    names += (JSON.parse(text) as { repositories?: string[] }).repositories?.length ?? 0;
+    const link = response.headers.get("Link");
+    next = link ? /<([^>]+)>/.exec(link)?.[1] : undefined;
+    if (pages > options.repositories + 100) throw new Error(`${server.name}: endless catalog`);
+  }
+  if (names < options.repositories) {
+    throw new Error(`${server.name}: catalog walk found ${names} repositories`);
+  }
+  return pages / seconds(t0);
+}
+
+function expectStatus(server: BenchServer, what: string, status: number, expected: number): void {
+  if (status !== expected) throw new Error(`${server.name}: ${what} answered ${status}`);
+}
+
+function seconds(t0: number): number {
+  return (performance.now() - t0) / 1000;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function loadavg(): Promise<string> {
+  return (await readProc("/proc/loadavg"))?.split(" ").slice(0, 3).join(" ") ?? "?";
+}

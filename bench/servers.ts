@@ -1,0 +1,213 @@
+/**
+ * The two registries under test, each a child process on 127.0.0.1 with a fresh data directory:
+ * berth (`deno run main.ts serve`) and Debian's `docker-registry` (distribution 2.8.2) with a
+ * config written here. Also reads a process's memory from `/proc`.
+ *
+ * @module
+ */
+
+/** A registry process under test. */
+export interface BenchServer {
+  /** Short name used in the table (`berth`, `distribution`). */
+  name: string;
+  /** Base URL, `http://127.0.0.1:<port>`. */
+  url: string;
+  /** The process id (for `/proc/<pid>/status`). */
+  pid: number;
+  /** Its data directory. */
+  dataDir: string;
+  /** Stop the process and wait for it. */
+  stop(): Promise<void>;
+}
+
+/** Memory of a process from `/proc/<pid>/status`, in bytes. */
+export interface Memory {
+  /** Resident set size now (`VmRSS`). */
+  rss: number;
+  /** Peak resident set size since start (`VmHWM`). */
+  hwm: number;
+}
+
+/**
+ * Read a `/proc` file. Deno asks for `--allow-all` to read `/proc` directly; without it, `cat`
+ * reads it (`--allow-run`), so the benchmark runs with explicit permissions.
+ */
+export async function readProc(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  }
+  const { success, stdout } = await new Deno.Command("cat", {
+    args: [path],
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  return success ? new TextDecoder().decode(stdout) : undefined;
+}
+
+/** Read `VmRSS` and `VmHWM` of a process; `undefined` when `/proc` has no such process. */
+export async function readMemory(pid: number): Promise<Memory | undefined> {
+  const text = await readProc(`/proc/${pid}/status`);
+  if (text === undefined) return undefined;
+  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
+  const rss = kib("VmRSS");
+  const hwm = kib("VmHWM");
+  return Number.isFinite(rss) && Number.isFinite(hwm)
+    ? { rss: rss * 1024, hwm: hwm * 1024 }
+    : undefined;
+}
+
+/** Samples a process's `VmRSS` every few milliseconds and keeps the largest value seen. */
+export class RssSampler {
+  #running = true;
+  #peak = 0;
+  #loop: Promise<void>;
+
+  /** Start sampling `pid` every `intervalMs`. */
+  constructor(readonly pid: number, intervalMs = 25) {
+    this.#loop = (async () => {
+      while (this.#running) {
+        await this.#sample();
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+      }
+    })();
+  }
+
+  /** Stop sampling; returns the peak `VmRSS` in bytes. */
+  async stop(): Promise<number> {
+    this.#running = false;
+    await this.#loop;
+    await this.#sample();
+    return this.#peak;
+  }
+
+  async #sample(): Promise<void> {
+    const memory = await readMemory(this.pid);
+    if (memory && memory.rss > this.#peak) this.#peak = memory.rss;
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Start berth from this checkout as a child process (`deno run main.ts serve`). */
+export async function startBerth(dataDir: string): Promise<BenchServer> {
+  const port = freePort();
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const args = [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    main,
+    "serve",
+    "--addr",
+    `127.0.0.1:${port}`,
+    "--data",
+    dataDir,
+  ];
+  return await spawn("berth", Deno.execPath(), args, port, dataDir);
+}
+
+/** Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs). */
+export async function startDistribution(dataDir: string): Promise<BenchServer> {
+  const port = freePort();
+  await Deno.mkdir(dataDir, { recursive: true });
+  const configPath = `${dataDir}.yml`;
+  // The usual registry:2 settings (in-memory blob descriptor cache), without request logging:
+  // berth logs no requests either.
+  await Deno.writeTextFile(
+    configPath,
+    [
+      "version: 0.1",
+      "log:",
+      "  level: error",
+      "  accesslog:",
+      "    disabled: true",
+      "storage:",
+      "  cache:",
+      "    blobdescriptor: inmemory",
+      "  filesystem:",
+      `    rootdirectory: ${dataDir}`,
+      "  delete:",
+      "    enabled: true",
+      "  maintenance:",
+      "    uploadpurging:",
+      "      enabled: false",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "",
+    ].join("\n"),
+  );
+  const server = await spawn(
+    "distribution",
+    "docker-registry",
+    ["serve", configPath],
+    port,
+    dataDir,
+  );
+  return {
+    ...server,
+    stop: async () => {
+      await server.stop();
+      await Deno.remove(configPath).catch(() => {});
+    },
+  };
+}
+
+async function spawn(
+  name: string,
+  command: string,
+  args: string[],
+  port: number,
+  dataDir: string,
+): Promise<BenchServer> {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  // Keep the last few KiB of stderr for error messages; drain it so the child never blocks.
+  let log = "";
+  const drained = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      log = (log + text).slice(-4096);
+    }
+  })().catch(() => {});
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, 5000);
+    await child.status;
+    clearTimeout(timer);
+    await drained;
+  };
+  const deadline = Date.now() + 30_000;
+  while (true) {
+    try {
+      const response = await fetch(`${url}/v2/`);
+      await response.body?.cancel();
+      if (response.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${name} did not start on ${url}: ${log}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { name, url, pid: child.pid, dataDir, stop };
+}

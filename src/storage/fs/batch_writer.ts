@@ -1,0 +1,123 @@
+/**
+ * Copy a request body into a file in large batches, hashing each batch while the previous one is
+ * being written.
+ *
+ * Measured on the 2-core test machine (1 GiB from curl over loopback, hash + write): reading a
+ * byte stream with a BYOB reader straight into a reused 1 MiB buffer runs ~2x faster than taking
+ * the ~64 KiB chunks the runtime hands out and copying them (no per-chunk allocation, one hash
+ * update and one write per MiB), and keeps memory flat.
+ *
+ * @module
+ */
+import { type AppendOptions, SizeMismatch } from "../store.ts";
+
+/** Bytes gathered before one hash update and one write. */
+export const WRITE_BATCH = 1 << 20;
+
+/** One read into a buffer: the buffer (a BYOB read hands back a new one), bytes read, the end. */
+interface Fill {
+  buffer: Uint8Array<ArrayBuffer>;
+  read: number;
+  done: boolean;
+}
+
+type Filler = (buffer: Uint8Array<ArrayBuffer>, at: number) => Promise<Fill>;
+
+/**
+ * Copy `body` into `file` at its current position: batches of {@link WRITE_BATCH} bytes are shown
+ * to `options.observe` (hashed) and written while the next one is read. Throws
+ * {@link SizeMismatch} as soon as more than `options.expectedLength` bytes arrive (what was read
+ * past the limit is never written). Returns the number of bytes written.
+ */
+export async function writeBatched(
+  body: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+  options: AppendOptions = {},
+): Promise<number> {
+  const { observe, signal, expectedLength } = options;
+  const { fill, cancel } = filler(body);
+  const onAbort = () => cancel(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let current = new Uint8Array(WRITE_BATCH);
+  let spare = new Uint8Array(WRITE_BATCH);
+  let filled = 0;
+  let total = 0;
+  let pending: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    const batch = current.subarray(0, filled);
+    observe?.(batch);
+    await pending;
+    pending = writeAll(file, batch);
+    // Mark it handled now; it is awaited (and its error thrown) before the next batch or the end.
+    pending.catch(() => {});
+    [current, spare] = [spare, current];
+    filled = 0;
+  };
+  try {
+    while (true) {
+      signal?.throwIfAborted();
+      const { buffer, read, done } = await fill(current, filled);
+      current = buffer;
+      filled += read;
+      total += read;
+      if (expectedLength !== undefined && total > expectedLength) {
+        throw new SizeMismatch(expectedLength, total);
+      }
+      if (done) break;
+      if (filled === current.byteLength) await flush();
+    }
+    signal?.throwIfAborted();
+    if (filled > 0) await flush();
+    await pending;
+    return total;
+  } catch (error) {
+    await pending.catch(() => {});
+    cancel(error);
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** How to fill a buffer from `body`: BYOB reads for byte streams, else copies of each chunk. */
+function filler(body: ReadableStream<Uint8Array>): { fill: Filler; cancel(reason: unknown): void } {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    // Not a byte stream: read chunks.
+  }
+  if (byob) {
+    const reader = byob;
+    return {
+      fill: async (buffer, at) => {
+        const { done, value } = await reader.read(buffer.subarray(at));
+        // The read transferred the buffer: its memory now lives in `value.buffer`.
+        const next = value ? new Uint8Array(value.buffer) : new Uint8Array(WRITE_BATCH);
+        return { buffer: next, read: value?.byteLength ?? 0, done };
+      },
+      cancel: (reason) => void reader.cancel(reason).catch(() => {}),
+    };
+  }
+  const reader = body.getReader();
+  let rest: Uint8Array | undefined;
+  return {
+    fill: async (buffer, at) => {
+      if (!rest || rest.byteLength === 0) {
+        const { done, value } = await reader.read();
+        if (done) return { buffer, read: 0, done: true };
+        rest = value;
+      }
+      const n = Math.min(rest.byteLength, buffer.byteLength - at);
+      buffer.set(rest.subarray(0, n), at);
+      rest = rest.subarray(n);
+      return { buffer, read: n, done: false };
+    },
+    cancel: (reason) => void reader.cancel(reason).catch(() => {}),
+  };
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
+}

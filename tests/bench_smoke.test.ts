@@ -1,0 +1,62 @@
+/**
+ * A smoke run of the benchmark harness on tiny sizes, so `deno task bench` cannot rot. It checks
+ * that every scenario ran against both registries and the report is written; never speed.
+ */
+import assert from "node:assert/strict";
+import { parseArgs } from "../bench/main.ts";
+import { formatReport, type Metric, METRICS, targetMet } from "../bench/report.ts";
+import { DEFAULT_OPTIONS, runBench } from "../bench/run.ts";
+import { skipWithout } from "./helpers/tools.ts";
+
+Deno.test({
+  name: "bench: a tiny run measures every scenario on berth and distribution",
+  ignore: skipWithout("docker-registry", "curl", "ab"),
+  async fn() {
+    const run = await runBench({
+      ...DEFAULT_OPTIONS,
+      blobSize: 256 * 1024 + 17,
+      chunks: 3,
+      rounds: 2,
+      rangeSize: 4096,
+      rangeReads: 3,
+      connections: 4,
+      load: { requests: 40 },
+      tags: 3,
+      repositories: 4,
+      catalogPage: 2,
+      layers: 3,
+      layerSize: 100,
+      imagePushes: 1,
+      imageConcurrency: 2,
+    });
+    assert.deepEqual(run.servers, ["berth", "distribution"]);
+    const optional = new Set<string>([METRICS.tagsList.key, METRICS.catalog.key]);
+    for (const metric of Object.values(METRICS) as Metric[]) {
+      for (const server of run.servers) {
+        const values = run.results.get(metric.key)?.get(server);
+        if (values === "n/a" && server === "berth" && optional.has(metric.key)) continue;
+        assert.ok(Array.isArray(values), `${metric.key} of ${server}: ${values}`);
+        const expected = metric.key.startsWith("rss.hwm") || metric.key.startsWith("rss.idle")
+          ? 1
+          : 2;
+        assert.equal(values.length, expected, `${metric.key} of ${server} has one value a round`);
+        for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
+      }
+    }
+    const report = formatReport(run);
+    for (const metric of Object.values(METRICS) as Metric[]) {
+      assert.ok(report.includes(`| ${metric.label}, ${metric.unit} |`), metric.label);
+    }
+    assert.equal(typeof targetMet(run, METRICS.manifestGet), "boolean");
+  },
+});
+
+Deno.test("bench: flags set sizes, and unknown flags are refused", () => {
+  const { options, out } = parseArgs(["--blob-mib", "2", "--requests", "9", "--out", "-"]);
+  assert.equal(options.blobSize, 2 << 20);
+  assert.deepEqual(options.load, { requests: 9 });
+  assert.equal(out, undefined);
+  assert.equal(parseArgs([]).out?.endsWith("bench/results/latest.md"), true);
+  assert.throws(() => parseArgs(["--nope"]), /unknown flag --nope/);
+  assert.throws(() => parseArgs(["--rounds", "0"]), /positive integer/);
+});
