@@ -197,7 +197,9 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       const declared = request.headers.get("content-length");
       let counted = Number(declared) || 0;
       let inbound = request;
-      if (request.body && declared === null) {
+      // (Methods outside METHODS, e.g. TRACE, cannot be copied into a Request: the router refuses
+      // them with 405 and their body is not counted.)
+      if (request.body && declared === null && METHODS.has(request.method)) {
         // A chunked body is counted as it streams, and fails when the shutdown deadline passes.
         // (A body of declared length is not wrapped: a stream hop costs upload throughput. At the
         // deadline berth exits under it; the session keeps a prefix of the bytes and resumes.)
