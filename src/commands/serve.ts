@@ -1,8 +1,8 @@
 /**
  * `berth serve`: read the config file, `REGISTRY_*` environment and flags into a config, build the
  * app, serve until SIGTERM or SIGINT, then drain: answer new requests 503, let in-flight requests
- * finish within the drain timeout, abort the writes still running (an upload keeps the bytes of
- * its earlier chunks and can be resumed), close the listener and exit.
+ * finish within the drain timeout, then abort the writes still running (an upload is trimmed to its
+ * last complete chunk, or keeps a prefix of its bytes, and resumes), close the listener and exit.
  *
  * @module
  */
@@ -172,7 +172,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (await Promise.race([app.ops.idle(), delay(config.drainTimeoutMs)]) === "timeout") {
       drained = false;
       log.log("warn", "drain timeout: aborting in-flight requests");
-      // An aborted upload keeps the bytes of its earlier chunks and can be resumed.
+      // Chunked uploads are aborted (trimmed to their last chunk); the rest are cut by the exit
+      // and keep the prefix on disk. Both resume; no blob is ever torn (rename after verify).
       app.ops.abortWrites();
       if (await Promise.race([app.ops.idle(), delay(1_000)]) === "timeout") {
         log.log("warn", "requests still open after the drain timeout");

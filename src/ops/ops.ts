@@ -7,6 +7,7 @@
 import type { Config } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { Store } from "../storage/store.ts";
+import { relayBytes } from "../http/byte_relay.ts";
 import { checkHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -94,59 +95,33 @@ async function measure(
 }
 
 /**
- * A request body that counts its bytes and errors with `signal`'s reason when it aborts (the
- * consumer's pending read fails at once, even while the client is stalled). `discard()` cancels
- * what the handler left unread, so the connection is never left waiting on it.
+ * A request body that counts its bytes and fails with `signal`'s reason when it aborts (a pending
+ * read fails at once, even while the client is stalled). A byte relay: BYOB reads stay zero-copy.
  */
 function guardBody(
   body: ReadableStream<Uint8Array>,
   signal: AbortSignal,
   count: (bytes: number) => void,
-): { body: ReadableStream<Uint8Array>; discard(): void } {
-  const reader = body.getReader();
+): ReadableStream<Uint8Array> {
   let onAbort = () => {};
-  let ended = false;
-  const release = () => {
-    ended = true;
-    signal.removeEventListener("abort", onAbort);
-  };
-  const discard = () => {
-    if (ended) return;
-    release();
-    reader.cancel().catch(() => {});
-  };
-  const guarded = new ReadableStream<Uint8Array>({
-    start(controller) {
-      onAbort = () => {
-        controller.error(signal.reason);
-        reader.cancel(signal.reason).catch(() => {});
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    },
-    async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        release();
-        throw error;
-      }
-      if (signal.aborted) return;
-      if (result.done) {
-        release();
-        controller.close();
-        return;
-      }
-      count(result.value.byteLength);
-      controller.enqueue(result.value);
-    },
-    cancel(reason) {
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+  });
+  aborted.catch(() => {});
+  signal.addEventListener("abort", onAbort, { once: true });
+  const release = () => signal.removeEventListener("abort", onAbort);
+  return relayBytes(body, async (read) => {
+    try {
+      if (signal.aborted) throw signal.reason;
+      const result = await Promise.race([read, aborted]);
+      if (result.done) release();
+      else count(result.value.byteLength);
+      return result;
+    } catch (error) {
       release();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return { body: guarded, discard };
+      throw error;
+    }
+  });
 }
 
 /** Operations state of one app. */
@@ -219,29 +194,31 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       const given = request.headers.get("x-request-id");
       const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
       const path = new URL(request.url).pathname;
-      let counted = 0;
+      const declared = request.headers.get("content-length");
+      let counted = Number(declared) || 0;
       let inbound = request;
-      let discard = () => {};
       // (Methods outside METHODS, e.g. TRACE, cannot be copied into a Request: the router refuses
       // them with 405 and their body is not counted.)
-      if (request.body && METHODS.has(request.method)) {
-        // Counted as it streams, and failed when the shutdown deadline passes, so no write
-        // outlives the process.
-        const guarded = guardBody(request.body, drain.signal, (n) => counted += n);
+      if (request.body && declared === null && METHODS.has(request.method)) {
+        // A chunked body is counted as it streams, and fails when the shutdown deadline passes.
+        // (A body of declared length is not wrapped: a stream hop costs upload throughput. At the
+        // deadline berth exits under it; the session keeps a prefix of the bytes and resumes.)
+        counted = 0;
+        const body = guardBody(request.body, drain.signal, (n) => counted += n);
         // Built from parts: copying the request would read its signal, which makes Deno warn.
         inbound = new Request(request.url, {
           method: request.method,
           headers: request.headers,
-          body: guarded.body,
+          body,
           duplex: "half",
         } as RequestInit);
-        discard = guarded.discard;
       }
       ids.set(inbound, id);
       let response: Response;
       active++;
       try {
         if (draining) {
+          await inbound.body?.cancel().catch(() => {});
           response = new RegistryError("UNAVAILABLE", null, {
             message: "the registry is shutting down",
             headers: { Connection: "close", "Retry-After": "5" },
@@ -253,8 +230,6 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         log.log("error", "unexpected error", { requestId: id, error: String(error) });
         response = new Response(null, { status: 500 });
       } finally {
-        // The handler has answered: whatever of the body it did not read is not wanted.
-        discard();
         settle();
       }
       response.headers.set("X-Request-Id", id);

@@ -148,3 +148,56 @@ Deno.test("shutdown: a request in flight at SIGTERM is finished before the exit"
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("shutdown: SIGTERM during a stalled upload of declared length exits in time; the upload resumes from what the server reports", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-shutdown-" });
+  try {
+    const server = await spawnServer({ dataDir, args: ["--drain-timeout", "1s"] });
+    const big = randomBytes(8 * MIB, 11);
+    const url = await openSession(server, "declared/repo");
+    let conn: Deno.TcpConn | undefined;
+    try {
+      await expectStatus(await patch(url, 0, big.slice(0, 4 * MIB)), 202);
+      // A PATCH that declares 4 MiB, sends 2 MiB, and stalls.
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(server.url).port) });
+      const head = `PATCH ${url.pathname} HTTP/1.1\r\nHost: ${server.host}\r\n` +
+        `Content-Type: application/octet-stream\r\nContent-Length: ${4 * MIB}\r\n` +
+        `Content-Range: ${4 * MIB}-${8 * MIB - 1}\r\n\r\n`;
+      await conn.write(new TextEncoder().encode(head));
+      let sent = 0;
+      const part = big.subarray(4 * MIB, 6 * MIB);
+      while (sent < part.byteLength) sent += await conn.write(part.subarray(sent));
+      await waitForBytes(dataDir, 4 * MIB + 1);
+    } catch (error) {
+      conn?.close();
+      await server.stop("SIGKILL");
+      throw error;
+    }
+    const started = performance.now();
+    const status = await server.stop("SIGTERM");
+    const elapsed = performance.now() - started;
+    conn.close();
+    assert.equal(status.code, 0);
+    assert.ok(elapsed >= 900, `exited after ${elapsed} ms: did not wait for the request`);
+    assert.ok(elapsed < 5000, `exited after ${elapsed} ms: past the deadline`);
+
+    const again = await spawnServer({ dataDir });
+    try {
+      const resumed = new URL(url.pathname, again.url);
+      const state = await fetch(resumed);
+      await expectStatus(state, 204);
+      // Trimmed to the last complete chunk, or a prefix of what arrived: never beyond it.
+      const offset = Number(/^0-(\d+)$/.exec(state.headers.get("Range") ?? "")?.[1]) + 1;
+      assert.ok(offset >= 4 * MIB && offset <= 6 * MIB, `session at ${offset} bytes`);
+      await expectStatus(await patch(resumed, offset, big.slice(offset)), 202);
+      const done = await fetch(`${resumed.href}?digest=${digestOf(big)}`, { method: "PUT" });
+      await expectStatus(done, 201);
+      const got = await fetch(`${again.url}/v2/declared/repo/blobs/${digestOf(big)}`);
+      assert.deepEqual(await bytesOf(got), big);
+    } finally {
+      assert.equal((await again.stop("SIGTERM")).code, 0);
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
