@@ -9,6 +9,8 @@ import type { Config } from "./config.ts";
 import { RegistryError } from "./errors.ts";
 import { clientOf, RequestLimits } from "./http/limits.ts";
 import { buildRouter } from "./http/routes.ts";
+import { createLogger, type LogSink } from "./ops/log.ts";
+import { createOps, type Handler, type Ops } from "./ops/ops.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
 import { FsStore } from "./storage/fs/fs_store.ts";
 import { MemoryStore } from "./storage/memory/memory_store.ts";
@@ -19,8 +21,11 @@ const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
 
 /** A built registry application. */
 export interface App {
-  /** Answers one request (`info` from `Deno.serve` tells the client, for per-client limits). */
-  handler: (request: Request, info?: { remoteAddr?: Deno.Addr }) => Promise<Response>;
+  /** Answers one request (request ids, access logs, metrics, `/healthz`, `/metrics`; `info` from
+   * `Deno.serve` tells the client, for per-client limits). */
+  handler: Handler;
+  /** Metrics, health and the shutdown drain signal. */
+  ops: Ops;
   /** The services (for admin commands and tests). */
   registry: Registry;
   /** Stops background work. */
@@ -33,6 +38,8 @@ export interface AppOptions {
   store?: Store;
   /** Where unexpected errors are reported (defaults to stderr as JSON). */
   logError?: (message: string, fields: Record<string, unknown>) => void;
+  /** Where log records (access log, warnings) go; default JSON lines on stdout/stderr. */
+  log?: LogSink;
 }
 
 /** Build the store a config names. */
@@ -50,6 +57,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
+  const ops = createOps(config, store, createLogger(config.logLevel, options.log));
   const logError = options.logError ??
     ((message, fields) =>
       console.error(
@@ -80,8 +88,14 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       });
     }
     let ctx = limits.admit({ request, url, params: match.params }, client);
-    if (access) ctx = await access.check(ctx);
-    return await match.handler(ctx);
+    try {
+      if (access) ctx = await access.check(ctx);
+      return await match.handler(ctx);
+    } finally {
+      // A body the handler left unread (or half read on an error) is released so the connection
+      // can end; on a body already read to the end this does nothing.
+      ctx.request.body?.cancel().catch(() => {});
+    }
   };
 
   const handler = async (
@@ -103,8 +117,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
   const toRegistryError = (error: unknown, request: Request): RegistryError => {
     if (error instanceof RegistryError) return error;
-    const requestId = crypto.randomUUID();
+    const requestId = ops.requestId(request) ?? crypto.randomUUID();
     if (!request.signal.aborted) {
+      ops.metrics.storageError();
       logError("unexpected error", {
         requestId,
         method: request.method,
@@ -119,5 +134,5 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits.close();
     await registry.maintenance.close();
   };
-  return { handler, registry, close };
+  return { handler: ops.wrap(handler), ops, registry, close };
 }

@@ -4,7 +4,12 @@
  * @module
  */
 import { GC_USAGE, gcCommand } from "./commands/gc.ts";
+import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
+import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
+import { UsageError } from "./commands/usage_error.ts";
+import { VERSION_USAGE, versionCommand } from "./commands/version.ts";
+import { ConfigError } from "./config_file.ts";
 
 /** A subcommand: what it does in one line, its usage, and how to run it (returns an exit code). */
 interface Command {
@@ -16,21 +21,37 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   serve: { summary: "run the registry (the default)", usage: SERVE_USAGE, run: serveCommand },
   gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
+  version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
+  health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
+  config: {
+    summary: "check a config file: config check FILE",
+    usage: CONFIG_USAGE,
+    run: configCommand,
+  },
 };
+
+/** Exit codes, shown in the help. */
+const EXIT_CODES =
+  "\nExit codes: 0 success, 1 failure (invalid config, cannot listen, I/O error), 2 usage error.\n";
 
 /** The top-level help text. */
 export function usage(): string {
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
   return `berth: an OCI distribution registry\n\nUsage: berth <command> [flags]\n\nCommands:\n${
     lines.join("\n")
-  }\n  help       show this text, or a command's (berth help <command>)\n`;
+  }\n  help       show this text, or a command's (berth help <command>)\n${EXIT_CODES}`;
 }
 
 /** Run the command line; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const [first, ...rest] = args;
+  if (first === "--version" || first === "-V") return await versionCommand([]);
   if (first === "help" || first === "--help" || first === "-h") {
     const command = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    if (rest[0] !== undefined && !command) {
+      console.error(`berth: unknown command "${rest[0]}"\n\n${usage()}`);
+      return 2;
+    }
     console.log(command ? command.usage : usage());
     return 0;
   }
@@ -49,6 +70,13 @@ export async function runCli(args: string[]): Promise<number> {
     return await command.run(commandArgs);
   } catch (error) {
     console.error(`berth ${name}: ${error instanceof Error ? error.message : error}`);
-    return 2;
+    if (error instanceof UsageError) {
+      console.error(`\n${command.usage}`);
+      return 2;
+    }
+    if (!(error instanceof ConfigError) && error instanceof Error && error.stack) {
+      console.error(error.stack);
+    }
+    return 1;
   }
 }

@@ -47,6 +47,10 @@ export interface Config {
   tls?: TlsConfig;
   /** Request limits and timeouts (defaults: {@link DEFAULT_LIMITS}). */
   limits?: Partial<LimitsConfig>;
+  /** Write one JSON access log line per request. */
+  accessLog: boolean;
+  /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
+  drainTimeoutMs: number;
 }
 
 /** Online garbage collection (see `src/services/gc.ts`). */
@@ -175,6 +179,8 @@ export const DEFAULT_CONFIG: Config = {
   logLevel: "info",
   maxListEntries: 1000,
   gc: { intervalMs: 24 * 3600_000, gracePeriodMs: 3600_000, adminEndpoint: false },
+  accessLog: true,
+  drainTimeoutMs: 10_000,
 };
 
 /** A copy of the defaults with `overrides` applied. */

@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   DENIED: { status: 403, message: "requested access to the resource is denied" },
   UNSUPPORTED: { status: 405, message: "the operation is unsupported" },
   TOOMANYREQUESTS: { status: 429, message: "too many requests" },
+  UNAVAILABLE: { status: 503, message: "service unavailable" },
   RANGE_INVALID: { status: 416, message: "invalid content range" },
   PAGINATION_NUMBER_INVALID: { status: 400, message: "invalid number of results requested" },
   UNKNOWN: { status: 500, message: "unknown error" },

@@ -8,6 +8,7 @@
 import { makeConfig } from "../config.ts";
 import { createRegistry } from "../services/registry.ts";
 import { FsStore } from "../storage/fs/fs_store.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** Help text of `gc`. */
 export const GC_USAGE =
@@ -52,7 +53,7 @@ export function gcOptions(
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const value = () => {
       const v = eq > 0 ? arg.slice(eq + 1) : args[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
       return v;
     };
     if (flag === "--data") options.dataDir = value();
@@ -60,7 +61,7 @@ export function gcOptions(
     else if (flag === "--delete-untagged" || flag === "-m") options.deleteUntagged = true;
     else if (flag === "--grace") options.gracePeriodMs = parseDuration(value());
     else if (flag === "--quiet" || flag === "-q") options.quiet = true;
-    else throw new Error(`unknown flag ${arg}`);
+    else throw new UsageError(`unknown flag ${arg}`);
   }
   return options;
 }
@@ -68,7 +69,7 @@ export function gcOptions(
 /** Parse `90s`, `30m`, `1h`, `2d` or plain milliseconds. */
 export function parseDuration(text: string): number {
   const match = /^(\d+)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) throw new Error(`invalid duration "${text}": expected e.g. 30m, 1h`);
+  if (!match) throw new UsageError(`invalid duration "${text}": expected e.g. 30m, 1h`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? "ms"]!;
   return Number(match[1]) * unit;
 }

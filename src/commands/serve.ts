@@ -1,76 +1,190 @@
 /**
- * `berth serve`: read flags and environment into a config, build the app, serve until SIGTERM or
- * SIGINT.
+ * `berth serve`: read the config file, `REGISTRY_*` environment and flags into a config, build the
+ * app, serve until SIGTERM or SIGINT, then drain: answer new requests 503, let in-flight requests
+ * finish within the drain timeout, abort the writes still running (an upload keeps the bytes of
+ * its earlier chunks and can be resumed), close the listener and exit.
  *
  * @module
  */
 import { createApp } from "../app.ts";
-import { type Config, makeConfig, parseAddr } from "../config.ts";
-import { applyAuthEnv, applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
+import { type Config, parseAddr } from "../config.ts";
+import { ConfigError, loadConfig, type LoadedConfig, parseDuration } from "../config_file.ts";
+import { consoleSink, createLogger } from "../ops/log.ts";
+import { applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
+import { UsageError } from "./usage_error.ts";
 
 /** Help text of `serve`. */
-export const SERVE_USAGE = `berth serve [--addr HOST:PORT] [--data DIR]
-  --addr HOST:PORT   listen address (default 0.0.0.0:5000; env REGISTRY_HTTP_ADDR)
-  --data DIR         data directory (default ./data; env REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY)
-${AUTH_USAGE}`;
+export const SERVE_USAGE = `Usage: berth serve [CONFIG_FILE] [flags]
 
-/** Read `serve` flags and environment into a config (flags over environment over defaults). */
-export function serveConfig(args: string[], env: (key: string) => string | undefined): Config {
-  const overrides: Partial<Config> = {};
-  const addr = env("REGISTRY_HTTP_ADDR");
-  const root = env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY");
-  if (addr) overrides.addr = addr;
-  if (root) overrides.dataDir = root;
-  applyAuthEnv(overrides, env);
+Run the registry. Settings come from the distribution-style YAML config file (if any), then
+REGISTRY_* environment variables (e.g. REGISTRY_STORAGE_DELETE_ENABLED=false), then flags.
+
+Flags:
+  --config FILE          YAML config file (same as the CONFIG_FILE argument)
+  --addr HOST:PORT       listen address (default 0.0.0.0:5000; http.addr)
+  --data DIR             data directory (default ./data; storage.filesystem.rootdirectory)
+  --read-only            refuse every write (storage.maintenance.readonly.enabled)
+  --log-level LEVEL      error, warn, info or debug (log.level)
+  --drain-timeout DUR    on SIGTERM/SIGINT, time in-flight requests get, e.g. 30s (default 10s;
+                         http.draintimeout)
+  -h, --help             show this text
+
+${AUTH_USAGE}
+
+Endpoints: /v2/ (the OCI distribution API), /healthz, /metrics.
+Exit codes: 0 stopped by a signal, 1 failed to start or run (bad config, port taken), 2 usage.`;
+
+/** What the `serve` arguments say: an optional config file and flag overrides. */
+export interface ServeArgs {
+  /** The config file, when given. */
+  file?: string;
+  /** Overrides from flags. */
+  flags: Partial<Config>;
+}
+
+/** Parse `serve` arguments. Throws {@link UsageError}. */
+export function parseServeArgs(args: string[]): ServeArgs {
+  const out: ServeArgs = { flags: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const eq = arg.indexOf("=");
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const value = () => {
       const v = eq > 0 ? arg.slice(eq + 1) : args[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
+      if (v === undefined) throw new UsageError(`${flag} needs a value`);
       return v;
     };
-    if (flag === "--addr") overrides.addr = value();
-    else if (flag === "--data") overrides.dataDir = value();
-    else if (!applyAuthFlag(overrides, flag, value)) throw new Error(`unknown flag ${arg}`);
+    if (flag === "--config") out.file = value();
+    else if (flag === "--addr") out.flags.addr = value();
+    else if (flag === "--data") out.flags.dataDir = value();
+    else if (flag === "--read-only") out.flags.readOnly = true;
+    else if (flag === "--log-level") {
+      const level = value();
+      if (!["error", "warn", "info", "debug"].includes(level)) {
+        throw new UsageError(`--log-level: expected error, warn, info or debug, got "${level}"`);
+      }
+      out.flags.logLevel = level as Config["logLevel"];
+    } else if (flag === "--drain-timeout") {
+      const text = value();
+      const ms = parseDuration(text);
+      if (ms === undefined) throw new UsageError(`--drain-timeout: not a duration: "${text}"`);
+      out.flags.drainTimeoutMs = ms;
+    } else if (!arg.startsWith("-") && out.file === undefined) out.file = arg;
+    else if (!applyAuthFlag(out.flags, flag, value)) {
+      throw new UsageError(`unknown argument ${arg}`);
+    }
   }
-  const config = makeConfig(overrides);
-  parseAddr(config.addr);
-  checkAuthConfig(config);
-  return config;
+  if (out.flags.addr !== undefined) {
+    try {
+      parseAddr(out.flags.addr);
+    } catch (error) {
+      throw new UsageError(`--addr: ${(error as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Load the configuration `serve` would run with (file, environment, flags). */
+export async function loadServeConfig(
+  args: string[],
+  env: Record<string, string>,
+): Promise<LoadedConfig> {
+  const { file, flags } = parseServeArgs(args);
+  return await loadConfig(file, { env, flags });
+}
+
+/** The configuration `serve` would run with, checked (a realm without a file, half a TLS pair). */
+export async function serveConfig(
+  args: string[],
+  env: Record<string, string>,
+): Promise<LoadedConfig> {
+  const loaded = await loadServeConfig(args, env);
+  try {
+    checkAuthConfig(loaded.config);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  return loaded;
 }
 
 /** Run the registry until a signal stops it; returns the exit code. */
 export async function serveCommand(args: string[]): Promise<number> {
-  const config = serveConfig(args, (key) => Deno.env.get(key));
+  const loaded = await serveConfig(args, Deno.env.toObject());
+  const { config } = loaded;
+  const log = createLogger(config.logLevel, consoleSink);
+  for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+  if (config.storage === "filesystem") {
+    try {
+      await Deno.mkdir(config.dataDir, { recursive: true });
+    } catch (error) {
+      throw new ConfigError(`cannot create data directory ${config.dataDir}: ${error}`);
+    }
+  }
+  let tls: { cert: string; key: string } | undefined;
+  if (config.tls) {
+    try {
+      tls = {
+        cert: await Deno.readTextFile(config.tls.certificate),
+        key: await Deno.readTextFile(config.tls.key),
+      };
+    } catch (error) {
+      throw new ConfigError(`http.tls: ${(error as Error).message}`);
+    }
+  }
   const app = createApp(config);
   const { hostname, port } = parseAddr(config.addr);
   const server = Deno.serve({
     hostname,
     port,
-    ...(config.tls && {
-      cert: Deno.readTextFileSync(config.tls.certificate),
-      key: Deno.readTextFileSync(config.tls.key),
-    }),
+    ...tls,
     onListen: (addr) =>
-      console.log(JSON.stringify({
-        level: "info",
-        time: new Date().toISOString(),
-        message: "listening",
+      log.log("info", "listening", {
         addr: `${addr.hostname}:${addr.port}`,
-        data: config.dataDir,
-        tls: config.tls !== undefined,
-      })),
+        data: config.storage === "memory" ? "memory" : config.dataDir,
+        tls: tls !== undefined,
+      }),
   }, app.handler);
-  const stop = () => {
-    server.shutdown();
+
+  const { promise: signalled, resolve: signal } = Promise.withResolvers<Deno.Signal>();
+  let stopping = false;
+  const stop = (name: Deno.Signal) => {
+    if (stopping) {
+      log.log("warn", `second ${name}: exiting now`);
+      Deno.exit(1);
+    }
+    stopping = true;
+    signal(name);
   };
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
-  await server.finished;
-  Deno.removeSignalListener("SIGTERM", stop);
-  Deno.removeSignalListener("SIGINT", stop);
+  const onTerm = () => stop("SIGTERM");
+  const onInt = () => stop("SIGINT");
+  Deno.addSignalListener("SIGTERM", onTerm);
+  Deno.addSignalListener("SIGINT", onInt);
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const delay = (ms: number) =>
+    new Promise<"timeout">((resolve) => timers.push(setTimeout(() => resolve("timeout"), ms)));
+
+  // Deno's server.shutdown() cuts request bodies still arriving, so drain first: new requests
+  // get 503, in-flight ones finish (or their writes are aborted at the deadline), then shut down.
+  let drained = true;
+  const stopped = signalled.then(async (name) => {
+    log.log("info", "shutting down", { signal: name, drainTimeoutMs: config.drainTimeoutMs });
+    app.ops.startDrain();
+    if (await Promise.race([app.ops.idle(), delay(config.drainTimeoutMs)]) === "timeout") {
+      drained = false;
+      log.log("warn", "drain timeout: aborting in-flight requests");
+      // An aborted upload keeps the bytes of its earlier chunks and can be resumed.
+      app.ops.abortWrites();
+      if (await Promise.race([app.ops.idle(), delay(1_000)]) === "timeout") {
+        log.log("warn", "requests still open after the drain timeout");
+      }
+    }
+    await Promise.race([server.shutdown(), delay(1_000)]);
+  });
+  await Promise.race([server.finished, stopped]);
+  for (const timer of timers) clearTimeout(timer);
+  Deno.removeSignalListener("SIGTERM", onTerm);
+  Deno.removeSignalListener("SIGINT", onInt);
   await app.close();
+  log.log("info", "stopped", { drained });
   return 0;
 }

@@ -78,28 +78,6 @@ export function applyAuthFlag(config: Partial<Config>, flag: string, value: () =
   return false;
 }
 
-/** Apply distribution's `REGISTRY_AUTH_*` and `REGISTRY_HTTP_TLS_*` variables. */
-export function applyAuthEnv(
-  config: Partial<Config>,
-  env: (key: string) => string | undefined,
-): void {
-  const pairs: [string, string][] = [
-    ["REGISTRY_AUTH_HTPASSWD_PATH", "--htpasswd"],
-    ["REGISTRY_AUTH_HTPASSWD_REALM", "--realm"],
-    ["REGISTRY_AUTH_TOKEN_SERVICE", "--token-service"],
-    ["REGISTRY_AUTH_TOKEN_ISSUER", "--token-issuer"],
-    ["REGISTRY_AUTH_TOKEN_REALM", "--token-realm"],
-    ["REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE", "--token-certs"],
-    ["REGISTRY_AUTH_TOKEN_JWKS", "--token-jwks"],
-    ["REGISTRY_HTTP_TLS_CERTIFICATE", "--tls-cert"],
-    ["REGISTRY_HTTP_TLS_KEY", "--tls-key"],
-  ];
-  for (const [key, flag] of pairs) {
-    const value = env(key);
-    if (value) applyAuthFlag(config, flag, () => value);
-  }
-}
-
 /** Check what the flags built: a realm without a file, half a TLS pair. */
 export function checkAuthConfig(config: Config): void {
   if (config.auth?.htpasswd && !config.auth.htpasswd.path) {

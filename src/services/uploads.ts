@@ -146,6 +146,8 @@ export class UploadService {
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      // A body refused by a request limit (413, 408) keeps its own error.
+      if (error instanceof BodyReadError && error.cause instanceof RegistryError) throw error.cause;
       if (error instanceof BodyReadError) {
         throw new RegistryError(
           chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",

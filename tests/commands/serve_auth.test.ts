@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { serveConfig } from "../../src/commands/serve.ts";
 
-const noEnv = () => undefined;
+const noEnv = {};
 
 Deno.test("serve flags: --htpasswd, --realm, --token-* and --auth-policy build config.auth", async () => {
   const dir = await Deno.makeTempDir({ prefix: "berth-flags-" });
@@ -15,7 +15,7 @@ Deno.test("serve flags: --htpasswd, --realm, --token-* and --auth-policy build c
       `${dir}/policy.json`,
       JSON.stringify({ rules: [{ repositories: ["a/*"], users: ["*"], actions: ["*"] }] }),
     );
-    const config = serveConfig([
+    const { config } = await serveConfig([
       "--htpasswd",
       `${dir}/htpasswd`,
       "--realm=Berth Registry",
@@ -40,7 +40,7 @@ Deno.test("serve flags: --htpasswd, --realm, --token-* and --auth-policy build c
       `${dir}/bad.json`,
       JSON.stringify({ rules: [{ repositories: ["a"], actions: ["steal"] }] }),
     );
-    assert.throws(
+    await assert.rejects(
       () => serveConfig(["--auth-policy", `${dir}/bad.json`], noEnv),
       /unknown "steal"/,
     );
@@ -49,16 +49,19 @@ Deno.test("serve flags: --htpasswd, --realm, --token-* and --auth-policy build c
   }
 });
 
-Deno.test("serve flags: TLS needs both files; distribution's variables are read", () => {
-  assert.throws(() => serveConfig(["--tls-cert", "c.pem"], noEnv), /both --tls-cert and --tls-key/);
+Deno.test("serve flags: TLS needs both files; distribution's variables are read", async () => {
+  await assert.rejects(
+    () => serveConfig(["--tls-cert", "c.pem"], noEnv),
+    /both --tls-cert and --tls-key/,
+  );
   const env: Record<string, string> = {
     REGISTRY_AUTH_HTPASSWD_PATH: "/etc/berth/htpasswd",
     REGISTRY_AUTH_HTPASSWD_REALM: "Registry Realm",
     REGISTRY_HTTP_TLS_CERTIFICATE: "/c.pem",
     REGISTRY_HTTP_TLS_KEY: "/k.pem",
   };
-  const config = serveConfig([], (key) => env[key]);
+  const { config } = await serveConfig([], env);
   assert.deepEqual(config.auth?.htpasswd, { path: "/etc/berth/htpasswd", realm: "Registry Realm" });
   assert.deepEqual(config.tls, { certificate: "/c.pem", key: "/k.pem" });
-  assert.throws(() => serveConfig(["--max-body", "-5"], noEnv), /positive integer/);
+  await assert.rejects(() => serveConfig(["--max-body", "-5"], noEnv), /positive integer/);
 });

@@ -150,6 +150,7 @@ Deno.test({
           }),
           202,
         );
+        await new Promise((resolve) => setTimeout(resolve, 5)); // past the writes' millisecond
         const gc = await (await fetch(`${server.url}/admin/gc`, { method: "POST" })).json();
         assert.equal(gc.blobsDeleted.length, 3);
         const referrers = await (await fetch(`${server.url}/v2/e2e/app/referrers/${amd64}`)).json();

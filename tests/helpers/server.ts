@@ -9,6 +9,7 @@
  */
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
+import { configToEnv } from "../../src/config_file.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -39,8 +40,12 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const cleanup = async () => {
     if (ownDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   };
-  if (options.process || Deno.env.get("BERTH_TEST_COMMAND")) {
-    const child = await spawnServer({ dataDir });
+  // Child mode when asked, or for every server under BERTH_TEST_COMMAND whose config overrides
+  // have REGISTRY_* variables (the others, e.g. maxManifestBytes, stay in-process).
+  const env = configToEnv(options.config ?? {});
+  if (options.process || (Deno.env.get("BERTH_TEST_COMMAND") && env)) {
+    if (!env) throw new Error("these config overrides cannot be given to a child process");
+    const child = await spawnServer({ dataDir, env });
     return {
       ...child,
       close: async () => {
@@ -50,7 +55,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     };
   }
   const config = makeConfig({ ...options.config, dataDir, addr: "127.0.0.1:0" });
-  const app = createApp(config, { logError: () => {} });
+  const app = createApp(config, { logError: () => {}, log: () => {} });
   const { promise: listening, resolve } = Promise.withResolvers<number>();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },

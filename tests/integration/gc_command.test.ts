@@ -135,7 +135,7 @@ Deno.test("berth gc --delete-untagged: removes untagged manifests, keeps index c
   }
 });
 
-Deno.test("berth gc: a missing data directory is an error, a bad flag exits 2", async () => {
+Deno.test("berth gc: a missing data directory fails (exit 1), a bad flag exits 2", async () => {
   const missing = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -150,7 +150,7 @@ Deno.test("berth gc: a missing data directory is an error, a bad flag exits 2", 
     stdout: "null",
     stderr: "piped",
   }).output();
-  assert.equal(missing.code, 2);
+  assert.equal(missing.code, 1);
   assert.match(new TextDecoder().decode(missing.stderr), /does not exist/);
   const bad = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-read", "--allow-write", "--allow-env", MAIN, "gc", "--bogus"],

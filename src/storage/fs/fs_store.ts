@@ -38,6 +38,8 @@ const FLUSH_EVERY = 64 << 20;
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;
 const encoder = new TextEncoder();
+/** Folders listed at once while walking the repository tree. */
+const WALK_CONCURRENCY = 16;
 /** Folders whose presence makes a directory under `repositories/` a repository. */
 const REPOSITORY_MARKERS: readonly string[] = ["_manifests", "_layers", "_uploads"];
 /** The same markers, most common first. */
@@ -130,8 +132,11 @@ export class FsStore implements Store {
   }
 
   async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
-    await this.#writeLink(this.paths.link(name, kind, digest), digest);
+    const link = this.paths.link(name, kind, digest);
+    // Journal first: a crash between the two leaves a name the catalog skips (it checks each
+    // name exists), never a repository the catalog misses.
     await this.catalog.note(name);
+    await this.#writeLink(link, digest);
   }
 
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
@@ -166,13 +171,14 @@ export class FsStore implements Store {
   }
 
   async putTag(name: string, tag: string, digest: Digest): Promise<void> {
-    await this.#writeLink(this.paths.tagIndex(name, tag, digest), digest);
+    const index = this.paths.tagIndex(name, tag, digest);
+    await this.catalog.note(name);
+    await this.#writeLink(index, digest);
     await writeFileAtomic(
       this.paths.tagCurrent(name, tag),
       encoder.encode(digest.value),
       this.paths.tmp,
     );
-    await this.catalog.note(name);
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
@@ -212,17 +218,29 @@ export class FsStore implements Store {
 
   async listRepositories(): Promise<string[]> {
     const names: string[] = [];
-    const walk = async (dir: string, prefix: string): Promise<void> => {
-      const entries = await listDir(dir);
-      if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
-        names.push(prefix);
-      }
-      for (const entry of entries) {
-        if (!entry.isDirectory || entry.name.startsWith("_")) continue;
-        await walk(`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name);
-      }
-    };
-    await walk(this.paths.repositories, "");
+    // Breadth first, a few folders listed at once: a tree of 100,000 repositories is mostly
+    // waiting on the disk, one `readdir` after another.
+    let level: [string, string][] = [[this.paths.repositories, ""]];
+    while (level.length > 0) {
+      const current = level;
+      const next: [string, string][] = [];
+      let at = 0;
+      const worker = async (): Promise<void> => {
+        while (at < current.length) {
+          const [dir, prefix] = current[at++]!;
+          const entries = await listDir(dir);
+          if (prefix && entries.some((e) => e.isDirectory && REPOSITORY_MARKERS.includes(e.name))) {
+            names.push(prefix);
+          }
+          for (const entry of entries) {
+            if (!entry.isDirectory || entry.name.startsWith("_")) continue;
+            next.push([`${dir}/${entry.name}`, prefix ? `${prefix}/${entry.name}` : entry.name]);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: WALK_CONCURRENCY }, worker));
+      level = next;
+    }
     return names.sort();
   }
 
@@ -261,6 +279,7 @@ export class FsStore implements Store {
 
   async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
     const dir = this.paths.upload(name, id);
+    await this.catalog.note(name);
     await Deno.mkdir(dir, { recursive: true });
     await Deno.writeFile(this.paths.uploadData(name, id), new Uint8Array(), { createNew: true });
     await writeFileAtomic(
@@ -268,7 +287,6 @@ export class FsStore implements Store {
       encoder.encode(startedAt.toISOString()),
       this.paths.tmp,
     );
-    await this.catalog.note(name);
   }
 
   async statUpload(name: string, id: string): Promise<UploadInfo | undefined> {

@@ -1,0 +1,548 @@
+/**
+ * Distribution-compatible configuration: a `config.yml` as distribution reads it, `REGISTRY_*`
+ * environment overrides exactly as distribution names them (the key path upper-cased and joined
+ * with `_`), and command-line flags over both.
+ *
+ * Every key is checked against {@link CONFIG_SCHEMA}: keys berth implements are mapped onto
+ * {@link Config}; common keys that change nothing berth does (caches, response headers,
+ * distribution's own health checks) are accepted with a warning so a stock config starts
+ * unchanged; keys whose absence would change behaviour or security (other storage drivers,
+ * proxy, middleware, unknown auth schemes) and unknown keys are refused with an error naming the
+ * key.
+ *
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+import { readPolicy } from "./commands/serve_auth.ts";
+import { type AuthConfig, type Config, makeConfig, parseAddr, type TokenConfig } from "./config.ts";
+
+/** The result of loading: the config, the security settings beside it, and warnings. */
+export interface LoadedConfig {
+  /** The configuration in force. */
+  config: Config;
+  /** Keys accepted but ignored, deprecated keys, unknown environment variables. */
+  warnings: string[];
+}
+
+/** A configuration problem; the message names the key (and the variable, when one set it). */
+export class ConfigError extends Error {
+  /** Build the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Options of {@link parseConfig} and {@link loadConfig}. */
+export interface ConfigSources {
+  /** The environment (only `REGISTRY_*` variables are read). */
+  env?: Record<string, string>;
+  /** Overrides from command-line flags: applied last. */
+  flags?: Partial<Config>;
+}
+
+/** The kinds of values. */
+type ValueType = "string" | "bool" | "int" | "duration" | "level" | "version";
+
+/** How one key of the configuration is treated. */
+type Rule =
+  | { kind: "section"; keys: Record<string, Rule> }
+  | { kind: "value"; type: ValueType }
+  | { kind: "ignore"; why: string }
+  | { kind: "refuse"; why: string };
+
+const section = (keys: Record<string, Rule>): Rule => ({ kind: "section", keys });
+const STRING: Rule = { kind: "value", type: "string" };
+const BOOL: Rule = { kind: "value", type: "bool" };
+const DURATION: Rule = { kind: "value", type: "duration" };
+const INT: Rule = { kind: "value", type: "int" };
+const ignore = (why: string): Rule => ({ kind: "ignore", why });
+const refuse = (why: string): Rule => ({ kind: "refuse", why });
+
+const OTHER_DRIVER = refuse("berth stores data on the filesystem (or in memory) only");
+
+/** Every key berth knows, with how it is treated. */
+export const CONFIG_SCHEMA: Rule = section({
+  version: { kind: "value", type: "version" },
+  log: section({
+    level: { kind: "value", type: "level" },
+    accesslog: section({ disabled: BOOL }),
+    formatter: ignore("berth always logs JSON lines"),
+    fields: ignore("extra log fields are not added"),
+    hooks: ignore("log hooks are not supported"),
+    reportcaller: ignore("caller reporting is not supported"),
+  }),
+  loglevel: { kind: "value", type: "level" },
+  storage: section({
+    filesystem: section({
+      rootdirectory: STRING,
+      maxthreads: ignore("berth needs no thread limit"),
+    }),
+    inmemory: section({}),
+    delete: section({ enabled: BOOL }),
+    maintenance: section({
+      uploadpurging: section({ enabled: BOOL, age: DURATION, interval: DURATION, dryrun: BOOL }),
+      readonly: section({ enabled: BOOL }),
+    }),
+    cache: ignore("berth keeps no blob descriptor cache"),
+    redirect: ignore("berth serves blobs itself"),
+    tag: ignore("tag lookups need no concurrency limit"),
+    s3: OTHER_DRIVER,
+    azure: OTHER_DRIVER,
+    gcs: OTHER_DRIVER,
+    swift: OTHER_DRIVER,
+    oss: OTHER_DRIVER,
+  }),
+  http: section({
+    addr: STRING,
+    net: STRING,
+    draintimeout: DURATION,
+    tls: section({
+      certificate: STRING,
+      key: STRING,
+      clientcas: refuse("client certificate authentication is not supported"),
+      letsencrypt: refuse("Let's Encrypt is not supported; give certificate and key files"),
+      minimumtls: ignore("Deno chooses the TLS versions"),
+      ciphersuites: ignore("Deno chooses the cipher suites"),
+    }),
+    prefix: refuse("berth serves /v2/ at the root; put a reverse proxy in front for a prefix"),
+    host: ignore("berth builds relative Location URLs"),
+    relativeurls: ignore("berth builds relative Location URLs"),
+    secret: ignore("berth's upload state needs no secret"),
+    headers: ignore("extra response headers are not added"),
+    http2: ignore("Deno negotiates HTTP/2 itself"),
+    h2c: ignore("cleartext HTTP/2 is not configurable"),
+    debug: ignore("berth serves /metrics and /healthz on the main address"),
+  }),
+  auth: section({
+    htpasswd: section({ realm: STRING, path: STRING }),
+    token: section({
+      realm: STRING,
+      service: STRING,
+      issuer: STRING,
+      rootcertbundle: STRING,
+      autoredirect: ignore("token realm redirects are not supported"),
+      jwks: STRING,
+      signingalgorithms: ignore("the certificate's algorithm is used"),
+    }),
+    silly: refuse("the silly test scheme is not supported"),
+    policy: STRING,
+  }),
+  health: ignore("berth serves /healthz; distribution's health checks are not configurable"),
+  notifications: ignore("webhook notifications are not supported"),
+  redis: ignore("berth uses no redis"),
+  reporting: ignore("error reporting services are not supported"),
+  catalog: section({ maxentries: INT }),
+  validation: ignore("manifest URL validation is not configurable"),
+  compatibility: ignore("schema1 manifests are not supported"),
+  policy: ignore("repository policies are not supported"),
+  middleware: refuse("middleware (CDN redirects, etc.) is not supported"),
+  proxy: refuse("pull-through cache mode is not supported"),
+});
+
+const LEVELS: Record<string, Config["logLevel"]> = {
+  panic: "error",
+  fatal: "error",
+  error: "error",
+  warn: "warn",
+  warning: "warn",
+  info: "info",
+  debug: "debug",
+  trace: "debug",
+};
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  "µs": 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parse a Go duration (`168h`, `2h10m`, `1.5s`, `0`) into milliseconds; `undefined` if invalid. */
+export function parseDuration(text: string): number | undefined {
+  if (text === "0") return 0;
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let at = 0;
+  while (at < text.length) {
+    part.lastIndex = at;
+    const match = part.exec(text);
+    if (!match) return undefined;
+    total += Number(match[1]) * DURATION_UNITS[match[2]!]!;
+    at = part.lastIndex;
+  }
+  return at === 0 ? undefined : total;
+}
+
+type Tree = Record<string, unknown>;
+
+const isTree = (value: unknown): value is Tree =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const describe = (value: unknown): string =>
+  Array.isArray(value) ? "a list" : value === null ? "nothing" : `a ${typeof value}`;
+
+/** Where a key's value came from, for error messages. */
+type Origins = Map<string, string>;
+
+const at = (path: string, origins: Origins): string => {
+  for (const [prefix, variable] of origins) {
+    if (path === prefix || path.startsWith(`${prefix}.`)) return `${path} (set by ${variable})`;
+  }
+  return path;
+};
+
+/** Check a value against its rule; returns the normalized value. Warnings go to `warnings`. */
+function check(
+  rule: Rule,
+  value: unknown,
+  path: string,
+  origins: Origins,
+  warnings: string[],
+): unknown {
+  switch (rule.kind) {
+    case "ignore":
+      warnings.push(`${at(path, origins)}: ignored (${rule.why})`);
+      return undefined;
+    case "refuse":
+      throw new ConfigError(`${at(path, origins)}: not supported: ${rule.why}`);
+    case "section": {
+      if (value === null || value === undefined || value === "") return {};
+      if (!isTree(value)) {
+        throw new ConfigError(`${at(path, origins)}: expected a section, got ${describe(value)}`);
+      }
+      const out: Tree = {};
+      for (const [key, child] of Object.entries(value)) {
+        const childPath = path ? `${path}.${key}` : key;
+        const childRule = rule.keys[key.toLowerCase()];
+        if (!childRule) throw new ConfigError(`${at(childPath, origins)}: unknown key`);
+        const checked = check(childRule, child, childPath, origins, warnings);
+        if (checked !== undefined) out[key.toLowerCase()] = checked;
+      }
+      return out;
+    }
+    case "value":
+      return checkValue(rule.type, value, at(path, origins));
+  }
+}
+
+function checkValue(
+  type: ValueType,
+  value: unknown,
+  where: string,
+): unknown {
+  const scalar = typeof value === "string" || typeof value === "number" ||
+    typeof value === "boolean";
+  if (!scalar) throw new ConfigError(`${where}: expected a value, got ${describe(value)}`);
+  const text = String(value);
+  switch (type) {
+    case "string":
+      return text;
+    case "bool":
+      if (typeof value === "boolean") return value;
+      if (text === "true" || text === "false") return text === "true";
+      throw new ConfigError(`${where}: expected true or false, got "${text}"`);
+    case "int": {
+      const n = Number(text);
+      if (!Number.isSafeInteger(n) || n <= 0) {
+        throw new ConfigError(`${where}: expected a positive integer, got "${text}"`);
+      }
+      return n;
+    }
+    case "duration": {
+      const ms = parseDuration(text);
+      if (ms === undefined) {
+        throw new ConfigError(
+          `${where}: expected a duration such as 168h, 10m or 30s, got "${text}"`,
+        );
+      }
+      return ms;
+    }
+    case "level": {
+      const level = LEVELS[text.toLowerCase()];
+      if (!level) {
+        throw new ConfigError(`${where}: expected error, warn, info or debug, got "${text}"`);
+      }
+      return level;
+    }
+    case "version":
+      // YAML reads `0.1` as a number; distribution knows only 0.1.
+      if (text !== "0.1") {
+        throw new ConfigError(`${where}: unsupported version "${text}" (use 0.1)`);
+      }
+      return text;
+  }
+}
+
+/** Set `value` at `path` in `tree`, creating sections on the way. */
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (isTree(next)) node = next;
+    else node = node[key] = {};
+  }
+  node[path.at(-1)!] = value;
+}
+
+/** Read a value of an environment variable as distribution does: as YAML, else as text. */
+function envValue(text: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Lower-case every key of a YAML tree (distribution matches keys case-insensitively). */
+function lowerKeys(value: unknown, path: string): unknown {
+  if (!isTree(value)) return value;
+  const out: Tree = {};
+  for (const [key, child] of Object.entries(value)) {
+    const lower = key.toLowerCase();
+    if (lower in out) throw new ConfigError(`${path}${lower}: given twice`);
+    out[lower] = lowerKeys(child, `${path}${lower}.`);
+  }
+  return out;
+}
+
+/** Apply `REGISTRY_*` variables onto the file's tree. */
+function applyEnv(tree: Tree, env: Record<string, string>, origins: Origins, warnings: string[]) {
+  const names = Object.keys(env).filter((k) => k.startsWith("REGISTRY_")).sort();
+  for (const name of names) {
+    const path = name.slice("REGISTRY_".length).toLowerCase().split("_");
+    let rule: Rule | undefined = CONFIG_SCHEMA;
+    for (const key of path) rule = rule?.kind === "section" ? rule.keys[key] : undefined;
+    if (!rule) {
+      warnings.push(`${name}: ignoring unrecognized environment variable`);
+      continue;
+    }
+    setPath(tree, path, envValue(env[name]!));
+    origins.set(path.join("."), name);
+  }
+}
+
+/** Read a checked tree at a path. */
+function get(tree: Tree, path: string): unknown {
+  let node: unknown = tree;
+  for (const key of path.split(".")) node = isTree(node) ? node[key] : undefined;
+  return node;
+}
+
+/** Map the keys berth implements (all but auth and TLS) onto config overrides. */
+function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
+  const out: Partial<Config> = {};
+  const level = get(tree, "log.level") ?? get(tree, "loglevel");
+  if (get(tree, "loglevel") !== undefined) warnings.push("loglevel: deprecated, use log.level");
+  if (level !== undefined) out.logLevel = level as Config["logLevel"];
+  if (get(tree, "log.accesslog.disabled") !== undefined) {
+    out.accessLog = !get(tree, "log.accesslog.disabled");
+  }
+
+  const storage = (get(tree, "storage") ?? {}) as Tree;
+  const drivers = ["filesystem", "inmemory"].filter((d) => d in storage);
+  if (drivers.length > 1) {
+    throw new ConfigError(`storage: more than one driver configured (${drivers.join(", ")})`);
+  }
+  if (drivers[0] === "inmemory") out.storage = "memory";
+  const root = get(tree, "storage.filesystem.rootdirectory");
+  if (root !== undefined) {
+    if (root === "") throw new ConfigError("storage.filesystem.rootdirectory: must not be empty");
+    out.dataDir = root as string;
+  }
+  const del = get(tree, "storage.delete.enabled");
+  if (del !== undefined) out.deleteEnabled = del as boolean;
+  const readOnly = get(tree, "storage.maintenance.readonly.enabled");
+  if (readOnly !== undefined) out.readOnly = readOnly as boolean;
+  const purging = get(tree, "storage.maintenance.uploadpurging");
+  if (isTree(purging)) {
+    const base = makeConfig().uploadPurging;
+    out.uploadPurging = {
+      enabled: (purging.enabled ?? base.enabled) as boolean,
+      ageMs: (purging.age ?? base.ageMs) as number,
+      intervalMs: (purging.interval ?? base.intervalMs) as number,
+      dryRun: (purging.dryrun ?? base.dryRun) as boolean,
+    };
+  }
+
+  const addr = get(tree, "http.addr");
+  if (addr !== undefined) {
+    try {
+      parseAddr(addr as string);
+    } catch (error) {
+      throw new ConfigError(`http.addr: ${(error as Error).message}`);
+    }
+    out.addr = addr as string;
+  }
+  const net = get(tree, "http.net");
+  if (net !== undefined && net !== "tcp") {
+    throw new ConfigError(`http.net: only "tcp" is supported, got "${net}"`);
+  }
+  const drain = get(tree, "http.draintimeout");
+  if (drain !== undefined) out.drainTimeoutMs = drain as number;
+  const maxEntries = get(tree, "catalog.maxentries");
+  if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
+  return out;
+}
+
+const required = (tree: Tree, path: string): string => {
+  const value = get(tree, path);
+  if (typeof value !== "string" || value === "") throw new ConfigError(`${path}: required`);
+  return value;
+};
+
+/**
+ * Map `auth.*` and `http.tls.*` onto {@link Config} fields. Unlike distribution, `htpasswd` and
+ * `token` may both be set: berth then issues tokens itself to the htpasswd users.
+ */
+export function mapAuthAndTls(tree: Tree): Pick<Config, "auth" | "tls"> {
+  const out: Pick<Config, "auth" | "tls"> = {};
+  const auth: AuthConfig = {};
+  if (isTree(get(tree, "auth.htpasswd"))) {
+    auth.htpasswd = {
+      realm: optional(tree, "auth.htpasswd.realm") ?? "berth",
+      path: required(tree, "auth.htpasswd.path"),
+    };
+  }
+  if (isTree(get(tree, "auth.token"))) {
+    const token: TokenConfig = {
+      service: required(tree, "auth.token.service"),
+      issuer: required(tree, "auth.token.issuer"),
+    };
+    const realm = optional(tree, "auth.token.realm");
+    const bundle = optional(tree, "auth.token.rootcertbundle");
+    const jwks = optional(tree, "auth.token.jwks");
+    if (realm) token.realm = realm;
+    if (bundle) token.rootcertbundle = bundle;
+    if (jwks) token.jwks = jwks;
+    if (!auth.htpasswd && !bundle && !jwks) {
+      throw new ConfigError(
+        "auth.token: needs rootcertbundle or jwks (an external issuer), or auth.htpasswd (berth issues tokens)",
+      );
+    }
+    auth.token = token;
+  }
+  const policy = optional(tree, "auth.policy");
+  if (policy) auth.policy = readPolicy(policy);
+  if (Object.keys(auth).length > 0) out.auth = auth;
+  if (isTree(get(tree, "http.tls"))) {
+    out.tls = {
+      certificate: required(tree, "http.tls.certificate"),
+      key: required(tree, "http.tls.key"),
+    };
+  }
+  return out;
+}
+
+const optional = (tree: Tree, path: string): string | undefined => {
+  const value = get(tree, path);
+  return typeof value === "string" && value !== "" ? value : undefined;
+};
+
+/** Flags over the file and environment; `auth` and `limits` merge part by part. */
+function withFlags(base: Partial<Config>, flags: Partial<Config> = {}): Partial<Config> {
+  const out: Partial<Config> = { ...base, ...flags };
+  if (base.auth && flags.auth) out.auth = { ...base.auth, ...flags.auth };
+  if (base.limits && flags.limits) out.limits = { ...base.limits, ...flags.limits };
+  return out;
+}
+
+/**
+ * Parse a distribution-style YAML config (`text` may be empty: defaults and environment only),
+ * apply `REGISTRY_*` environment variables, then flags. Throws {@link ConfigError}.
+ */
+export function parseConfig(
+  text: string,
+  sources: ConfigSources & { source?: string } = {},
+): LoadedConfig {
+  const warnings: string[] = [];
+  let document: unknown;
+  try {
+    document = parseYaml(text, { uniqueKeys: true });
+  } catch (error) {
+    throw new ConfigError(`${sources.source ?? "config"}: ${(error as Error).message}`);
+  }
+  if (document !== null && document !== undefined && !isTree(document)) {
+    throw new ConfigError(`${sources.source ?? "config"}: expected a YAML mapping of keys`);
+  }
+  const tree = lowerKeys(document ?? {}, "") as Tree;
+  const fromFile = Object.keys(tree).length > 0;
+  const origins: Origins = new Map();
+  applyEnv(tree, sources.env ?? {}, origins, warnings);
+  const checked = check(CONFIG_SCHEMA, tree, "", origins, warnings) as Tree;
+  if (fromFile && checked.version === undefined) {
+    throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
+  }
+  const fromConfig: Partial<Config> = { ...mapCore(checked, warnings), ...mapAuthAndTls(checked) };
+  const config = makeConfig(withFlags(fromConfig, sources.flags));
+  return { config, warnings };
+}
+
+/** Read a config file (optional), the environment and flags into a {@link LoadedConfig}. */
+export async function loadConfig(
+  file: string | undefined,
+  sources: ConfigSources = {},
+): Promise<LoadedConfig> {
+  let text = "";
+  if (file !== undefined) {
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+    }
+  }
+  return parseConfig(text, { ...sources, source: file ?? "config" });
+}
+
+/**
+ * The `REGISTRY_*` variables that set `overrides` (the inverse of the mapping above), or
+ * `undefined` when a field has no distribution key (e.g. `maxManifestBytes`). `addr` and
+ * `dataDir` are left to flags.
+ */
+export function configToEnv(overrides: Partial<Config>): Record<string, string> | undefined {
+  const env: Record<string, string> = {};
+  const ms = (n: number) => `${n}ms`;
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined || key === "addr" || key === "dataDir") continue;
+    const v = value as never;
+    switch (key as keyof Config) {
+      case "deleteEnabled":
+        env.REGISTRY_STORAGE_DELETE_ENABLED = String(v);
+        break;
+      case "readOnly":
+        env.REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED = String(v);
+        break;
+      case "logLevel":
+        env.REGISTRY_LOG_LEVEL = v;
+        break;
+      case "accessLog":
+        env.REGISTRY_LOG_ACCESSLOG_DISABLED = String(!v);
+        break;
+      case "drainTimeoutMs":
+        env.REGISTRY_HTTP_DRAINTIMEOUT = ms(v);
+        break;
+      case "storage":
+        if (v === "memory") env.REGISTRY_STORAGE_INMEMORY = "{}";
+        break;
+      case "maxListEntries":
+        env.REGISTRY_CATALOG_MAXENTRIES = String(v);
+        break;
+      case "uploadPurging": {
+        const p = v as Config["uploadPurging"];
+        env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING = JSON.stringify({
+          enabled: p.enabled,
+          age: ms(p.ageMs),
+          interval: ms(p.intervalMs),
+          dryrun: p.dryRun,
+        });
+        break;
+      }
+      default:
+        return undefined;
+    }
+  }
+  return env;
+}

@@ -1,0 +1,132 @@
+/**
+ * Prometheus metrics of one registry: requests by route, method and status, bytes in and out,
+ * latency histograms, requests in flight, storage errors; rendered in the text exposition format.
+ *
+ * @module
+ */
+
+/** Latency buckets in seconds (distribution's and Prometheus' usual spread, up to a minute). */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** One finished request, as {@link Metrics.observe} records it. */
+export interface RequestSample {
+  /** Route label (`manifests`, `blobs`, `uploads`, ...). */
+  route: string;
+  /** HTTP method. */
+  method: string;
+  /** Response status. */
+  status: number;
+  /** Request body bytes. */
+  bytesIn: number;
+  /** Response body bytes. */
+  bytesOut: number;
+  /** Seconds from request to response headers. */
+  seconds: number;
+}
+
+interface Histogram {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** Gauges read at scrape time. */
+export interface GaugeSources {
+  /** Open upload sessions in the store. */
+  uploadSessions(): Promise<number>;
+}
+
+/** The metrics of one app (no global registry: built by `createApp`). */
+export class Metrics {
+  readonly #requests = new Map<string, number>();
+  readonly #latency = new Map<string, Histogram>();
+  readonly #bytesIn = new Map<string, number>();
+  readonly #bytesOut = new Map<string, number>();
+  readonly #started = Date.now() / 1000;
+  #inFlight = 0;
+  #storageErrors = 0;
+
+  /** A request started. */
+  begin(): void {
+    this.#inFlight++;
+  }
+
+  /** A request finished. */
+  observe(sample: RequestSample): void {
+    this.#inFlight--;
+    const { route, method, status } = sample;
+    const requestKey = `route="${route}",method="${method}",status="${status}"`;
+    this.#requests.set(requestKey, (this.#requests.get(requestKey) ?? 0) + 1);
+    const routeKey = `route="${route}"`;
+    this.#bytesIn.set(routeKey, (this.#bytesIn.get(routeKey) ?? 0) + sample.bytesIn);
+    this.#bytesOut.set(routeKey, (this.#bytesOut.get(routeKey) ?? 0) + sample.bytesOut);
+    const latencyKey = `route="${route}",method="${method}"`;
+    let histogram = this.#latency.get(latencyKey);
+    if (!histogram) {
+      histogram = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.#latency.set(latencyKey, histogram);
+    }
+    const bucket = LATENCY_BUCKETS.findIndex((le) => sample.seconds <= le);
+    if (bucket >= 0) histogram.counts[bucket]!++;
+    histogram.sum += sample.seconds;
+    histogram.count++;
+  }
+
+  /** An unexpected storage (I/O) error happened. */
+  storageError(): void {
+    this.#storageErrors++;
+  }
+
+  /** The exposition text. */
+  async render(gauges: GaugeSources): Promise<string> {
+    const out: string[] = [];
+    const family = (name: string, type: string, help: string) =>
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const series = (name: string, values: Map<string, number>) => {
+      for (const [labels, value] of values) out.push(`${name}{${labels}} ${value}`);
+    };
+
+    family("berth_http_requests_total", "counter", "HTTP requests by route, method and status.");
+    series("berth_http_requests_total", this.#requests);
+    family(
+      "berth_http_request_duration_seconds",
+      "histogram",
+      "Time from request to response headers, by route and method.",
+    );
+    for (const [labels, h] of this.#latency) {
+      let cumulative = 0;
+      LATENCY_BUCKETS.forEach((le, i) => {
+        cumulative += h.counts[i]!;
+        out.push(`berth_http_request_duration_seconds_bucket{${labels},le="${le}"} ${cumulative}`);
+      });
+      out.push(`berth_http_request_duration_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
+      out.push(`berth_http_request_duration_seconds_sum{${labels}} ${h.sum}`);
+      out.push(`berth_http_request_duration_seconds_count{${labels}} ${h.count}`);
+    }
+    family("berth_http_request_bytes_total", "counter", "Request body bytes received, by route.");
+    series("berth_http_request_bytes_total", this.#bytesIn);
+    family("berth_http_response_bytes_total", "counter", "Response body bytes sent, by route.");
+    series("berth_http_response_bytes_total", this.#bytesOut);
+    family("berth_http_requests_in_flight", "gauge", "Requests being answered now.");
+    out.push(`berth_http_requests_in_flight ${this.#inFlight}`);
+    family("berth_upload_sessions_open", "gauge", "Upload sessions open in the store.");
+    let sessions = Number.NaN;
+    try {
+      sessions = await gauges.uploadSessions();
+    } catch {
+      this.#storageErrors++;
+    }
+    out.push(`berth_upload_sessions_open ${sessions}`);
+    family(
+      "berth_storage_errors_total",
+      "counter",
+      "Unexpected storage errors (requests answered 500, failed health and metrics probes).",
+    );
+    out.push(`berth_storage_errors_total ${this.#storageErrors}`);
+    family("berth_process_start_time_seconds", "gauge", "Start time, seconds since the epoch.");
+    out.push(`berth_process_start_time_seconds ${this.#started}`);
+    family("berth_process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    out.push(`berth_process_resident_memory_bytes ${Deno.memoryUsage().rss}`);
+    return out.join("\n") + "\n";
+  }
+}

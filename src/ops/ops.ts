@@ -1,0 +1,316 @@
+/**
+ * Operations around the registry handler: request ids, JSON access logs, Prometheus metrics,
+ * `/healthz` and `/metrics`, and the drain signal graceful shutdown uses to stop writes.
+ *
+ * @module
+ */
+import type { Config } from "../config.ts";
+import { RegistryError } from "../errors.ts";
+import type { Store } from "../storage/store.ts";
+import { checkHealth } from "./health.ts";
+import type { Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+
+/** A request handler with Deno's connection info. */
+export type Handler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
+
+/** Path of the health endpoint. */
+export const HEALTH_PATH = "/healthz";
+/** Path of the metrics endpoint. */
+export const METRICS_PATH = "/metrics";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ROUTES: [RegExp, string][] = [
+  [/^\/v2\/?$/, "base"],
+  [/^\/v2\/_catalog$/, "catalog"],
+  [/^\/v2\/.+\/manifests\/[^/]+$/, "manifests"],
+  [/^\/v2\/.+\/blobs\/uploads\/[^/]*$/, "uploads"],
+  [/^\/v2\/.+\/blobs\/[^/]+$/, "blobs"],
+  [/^\/v2\/.+\/tags\/list$/, "tags"],
+  [/^\/v2\/.+\/referrers\/[^/]+$/, "referrers"],
+];
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** The route label of a path (a fixed set, so metrics never grow with repository names). */
+export function routeOf(path: string): string {
+  if (path === HEALTH_PATH) return "healthz";
+  if (path === METRICS_PATH) return "metrics";
+  for (const [pattern, route] of ROUTES) if (pattern.test(path)) return route;
+  return "other";
+}
+
+/** Bodies without a declared length are read whole up to this size, streamed above it. */
+const MEASURE_LIMIT = 1024 * 1024;
+
+/**
+ * Measure a body without a declared length: returns it whole (with `done` called) when small,
+ * else a stream that replays what was read and counts the rest (`done` called at its end).
+ */
+async function measure(
+  body: ReadableStream<Uint8Array>,
+  done: (bytes: number) => void,
+): Promise<Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size <= MEASURE_LIMIT) {
+    const { done: end, value } = await reader.read();
+    if (end) {
+      const whole = new Uint8Array(size);
+      let at = 0;
+      for (const chunk of chunks) {
+        whole.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      done(size);
+      return whole;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  let finished = false;
+  const once = () => {
+    if (!finished) done(size);
+    finished = true;
+  };
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const next = chunks.shift();
+      if (next) return controller.enqueue(next);
+      const { done: end, value } = await reader.read();
+      if (end) {
+        once();
+        controller.close();
+      } else {
+        size += value.byteLength;
+        controller.enqueue(value);
+      }
+    },
+    cancel: async (reason) => {
+      once();
+      await reader.cancel(reason);
+    },
+  });
+}
+
+/**
+ * A request body that counts its bytes and errors with `signal`'s reason when it aborts (the
+ * consumer's pending read fails at once, even while the client is stalled). `discard()` cancels
+ * what the handler left unread, so the connection is never left waiting on it.
+ */
+function guardBody(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  count: (bytes: number) => void,
+): { body: ReadableStream<Uint8Array>; discard(): void } {
+  const reader = body.getReader();
+  let onAbort = () => {};
+  let ended = false;
+  const release = () => {
+    ended = true;
+    signal.removeEventListener("abort", onAbort);
+  };
+  const discard = () => {
+    if (ended) return;
+    release();
+    reader.cancel().catch(() => {});
+  };
+  const guarded = new ReadableStream<Uint8Array>({
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        release();
+        throw error;
+      }
+      if (signal.aborted) return;
+      if (result.done) {
+        release();
+        controller.close();
+        return;
+      }
+      count(result.value.byteLength);
+      controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return { body: guarded, discard };
+}
+
+/** Operations state of one app. */
+export interface Ops {
+  /** The metrics. */
+  metrics: Metrics;
+  /** Wrap the registry handler with ids, logs, metrics and the ops endpoints. */
+  wrap(inner: Handler): Handler;
+  /** The request id given to a request (the one the inner handler sees). */
+  requestId(request: Request): string | undefined;
+  /** Start draining: new requests get 503 `UNAVAILABLE` with `Connection: close`. */
+  startDrain(): void;
+  /** Resolves when no request is being handled (bodies read, handlers returned). */
+  idle(): Promise<void>;
+  /** Abort every in-flight write (the shutdown deadline passed). */
+  abortWrites(): void;
+}
+
+/** Build the operations layer of an app. */
+export function createOps(config: Config, store: Store, log: Logger): Ops {
+  const metrics = new Metrics();
+  const ids = new WeakMap<Request, string>();
+  const drain = new AbortController();
+  let draining = false;
+  let active = 0;
+  let onIdle: (() => void) | undefined;
+  const settle = () => {
+    active--;
+    if (active > 0) return;
+    const wake = onIdle;
+    onIdle = undefined;
+    wake?.();
+  };
+  const gauges = {
+    uploadSessions: async () => {
+      let open = 0;
+      for (const name of await store.listRepositories()) {
+        open += (await store.listUploads(name)).length;
+      }
+      return open;
+    },
+  };
+
+  const opsEndpoint = async (path: string, method: string): Promise<Response | undefined> => {
+    if (path !== HEALTH_PATH && path !== METRICS_PATH) return undefined;
+    if (method !== "GET" && method !== "HEAD") {
+      return new Response(null, { status: 405, headers: { Allow: "GET, HEAD" } });
+    }
+    if (path === METRICS_PATH) {
+      const text = await metrics.render(gauges);
+      return new Response(method === "HEAD" ? null : text, {
+        headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    const report = await checkHealth(config);
+    if (report.status !== "ok") {
+      metrics.storageError();
+      log.log("error", "health check failed", { checks: report.checks });
+    }
+    return new Response(method === "HEAD" ? null : JSON.stringify(report), {
+      status: report.status === "ok" ? 200 : 503,
+      headers: { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" },
+    });
+  };
+
+  const wrap = (inner: Handler): Handler => {
+    return async (request, info) => {
+      const started = performance.now();
+      metrics.begin();
+      const given = request.headers.get("x-request-id");
+      const id = given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+      const path = new URL(request.url).pathname;
+      let counted = 0;
+      let inbound = request;
+      let discard = () => {};
+      if (request.body) {
+        // Counted as it streams, and failed when the shutdown deadline passes, so no write
+        // outlives the process.
+        const guarded = guardBody(request.body, drain.signal, (n) => counted += n);
+        // Built from parts: copying the request would read its signal, which makes Deno warn.
+        inbound = new Request(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: guarded.body,
+          duplex: "half",
+        } as RequestInit);
+        discard = guarded.discard;
+      }
+      ids.set(inbound, id);
+      let response: Response;
+      active++;
+      try {
+        if (draining) {
+          response = new RegistryError("UNAVAILABLE", null, {
+            message: "the registry is shutting down",
+            headers: { Connection: "close", "Retry-After": "5" },
+          }).toResponse(request.method);
+        } else response = (await opsEndpoint(path, request.method)) ?? await inner(inbound, info);
+      } catch (error) {
+        // The inner handler turns errors into responses; this is a last resort.
+        metrics.storageError();
+        log.log("error", "unexpected error", { requestId: id, error: String(error) });
+        response = new Response(null, { status: 500 });
+      } finally {
+        // The handler has answered: whatever of the body it did not read is not wanted.
+        discard();
+        settle();
+      }
+      response.headers.set("X-Request-Id", id);
+      const route = routeOf(path);
+      const method = METHODS.has(request.method) ? request.method : "OTHER";
+      const finish = (bytesOut: number) => {
+        const bytesIn = counted;
+        const seconds = (performance.now() - started) / 1000;
+        metrics.observe({ route, method, status: response.status, bytesIn, bytesOut, seconds });
+        if (!config.accessLog) return;
+        const remote = info?.remoteAddr;
+        log.log("info", "request", {
+          requestId: id,
+          method: request.method,
+          path,
+          route,
+          status: response.status,
+          bytesIn,
+          bytesOut,
+          durationMs: Math.round(seconds * 1e4) / 10,
+          ...(remote && "hostname" in remote && { remote: remote.hostname }),
+          userAgent: request.headers.get("user-agent") ?? "",
+        });
+      };
+      const length = response.headers.get("content-length");
+      if (request.method === "HEAD" || !response.body) finish(0);
+      else if (length !== null) finish(Number(length) || 0);
+      else {
+        // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
+        // whole and answered with a length (a streamed body would go out chunked); a larger one
+        // is counted as it streams.
+        const measured = await measure(response.body, finish);
+        response = new Response(measured, response);
+      }
+      return response;
+    };
+  };
+
+  return {
+    metrics,
+    wrap,
+    requestId: (request) => ids.get(request),
+    startDrain: () => {
+      draining = true;
+    },
+    idle: () => {
+      if (active === 0) return Promise.resolve();
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const previous = onIdle;
+      onIdle = () => {
+        previous?.();
+        resolve();
+      };
+      return promise;
+    },
+    abortWrites: () =>
+      drain.abort(
+        new RegistryError("UNAVAILABLE", null, { message: "the registry is shutting down" }),
+      ),
+  };
+}

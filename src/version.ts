@@ -1,0 +1,8 @@
+/**
+ * The version of berth (bumped on release; shown by `berth version`, `/metrics` build info).
+ *
+ * @module
+ */
+
+/** berth's version. */
+export const VERSION = "0.1.0";

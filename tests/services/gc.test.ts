@@ -1,0 +1,119 @@
+/**
+ * The garbage collector against the in-memory store (no HTTP): reachability with
+ * `deleteUntagged`, and its handshake with pushes.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { makeConfig } from "../../src/config.ts";
+import { digestBytes, parseDigest } from "../../src/oci/digest.ts";
+import { createRegistry, type Registry } from "../../src/services/registry.ts";
+import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+const encoder = new TextEncoder();
+
+function registry(): Registry {
+  return createRegistry(makeConfig({ storage: "memory" }), new MemoryStore(), () => {});
+}
+
+function body(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new Blob([new Uint8Array(bytes)]).stream();
+}
+
+async function blob(r: Registry, name: string, content: string) {
+  const bytes = encoder.encode(content);
+  const digest = digestBytes(bytes);
+  await r.uploads.monolithic(name, digest, { body: body(bytes), length: bytes.byteLength });
+  return { mediaType: "application/octet-stream", digest: digest.value, size: bytes.byteLength };
+}
+
+async function manifest(r: Registry, name: string, ref: string | undefined, doc: object) {
+  const bytes = encoder.encode(JSON.stringify(doc));
+  const digest = digestBytes(bytes);
+  const type = "manifests" in doc ? OCI_INDEX : OCI_MANIFEST;
+  await r.manifests.put(name, ref ?? digest.value, type, body(bytes));
+  return { mediaType: type, digest: digest.value, size: bytes.byteLength };
+}
+
+async function image(r: Registry, name: string, seed: string, ref?: string, subject?: object) {
+  const config = await blob(r, name, `config ${seed}`);
+  const layer = await blob(r, name, `layer ${seed}`);
+  const descriptor = await manifest(r, name, ref, {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { ...config, mediaType: "application/vnd.oci.image.config.v1+json" },
+    layers: [layer],
+    ...(subject && { subject }),
+  });
+  return { descriptor, blobs: [config.digest, layer.digest, descriptor.digest] };
+}
+
+async function present(r: Registry, digests: string[]): Promise<boolean[]> {
+  return await Promise.all(
+    digests.map(async (d) => (await r.store.statBlob(parseDigest(d))) !== undefined),
+  );
+}
+
+Deno.test("gc(memory): deleteUntagged keeps what a tag reaches through indexes and referrers", async () => {
+  const r = registry();
+  const tagged = await image(r, "app", "tagged", "latest");
+  const child = await image(r, "app", "child");
+  await manifest(r, "app", "multi", {
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: [child.descriptor],
+  });
+  const signature = await image(r, "app", "sig", undefined, child.descriptor);
+  const sigOfSig = await image(r, "app", "sig2", undefined, signature.descriptor);
+  const orphan = await image(r, "app", "orphan");
+  const orphanSig = await image(r, "app", "orphan-sig", undefined, orphan.descriptor);
+  // Grace 0 still spares what was used at or after the start: let the clock move on first.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const report = await r.gc.run({ deleteUntagged: true });
+  assert.deepEqual(
+    report.manifestsDeleted.map((m) => m.digest).sort(),
+    [orphan.descriptor.digest, orphanSig.descriptor.digest].sort(),
+  );
+  assert.deepEqual(
+    report.blobsDeleted.map((b) => b.digest).sort(),
+    [...orphan.blobs, ...orphanSig.blobs].sort(),
+  );
+  for (const kept of [tagged, child, signature, sigOfSig]) {
+    assert.deepEqual(await present(r, kept.blobs), [true, true, true]);
+  }
+  const listed = await r.referrers.list(
+    "app",
+    digestBytes(encoder.encode("")) && {
+      algorithm: "sha256",
+      hex: orphan.descriptor.digest.slice(7),
+      value: orphan.descriptor.digest,
+    },
+  );
+  assert.deepEqual(listed.descriptors, [], "a deleted referrer leaves the referrers index");
+  await r.maintenance.close();
+});
+
+Deno.test("gc(memory): a manifest pushed during a collection is never stored over missing blobs", async () => {
+  const r = registry();
+  // Blobs uploaded, no manifest yet: garbage unless a push names them.
+  const config = await blob(r, "app", "config late");
+  const layer = await blob(r, "app", "layer late");
+  const run = r.gc.run({ gracePeriodMs: 0 });
+  const pushed = manifest(r, "app", "latest", {
+    schemaVersion: 2,
+    mediaType: OCI_MANIFEST,
+    config: { ...config, mediaType: "application/vnd.oci.image.config.v1+json" },
+    layers: [layer],
+  });
+  const [report] = await Promise.allSettled([run, pushed]);
+  assert.equal(report.status, "fulfilled");
+  const result = await pushed.then(() => "pushed", () => "refused");
+  const kept = await present(r, [config.digest, layer.digest]);
+  // Either the push won (its blobs are kept) or the collection took the blobs first and the push
+  // was refused: never a stored manifest over missing blobs.
+  if (result === "pushed") assert.deepEqual(kept, [true, true]);
+  else assert.ok(kept.includes(false));
+  await r.maintenance.close();
+});
