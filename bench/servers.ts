@@ -113,7 +113,9 @@ export async function startBerth(dataDir: string): Promise<BenchServer> {
     "--data",
     dataDir,
   ];
-  return await spawn("berth", Deno.execPath(), args, port, dataDir);
+  // Same settings as distribution's config below: no access log.
+  const env = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true" };
+  return await spawn("berth", Deno.execPath(), args, port, dataDir, env);
 }
 
 /** Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs). */
@@ -168,9 +170,11 @@ async function spawn(
   args: string[],
   port: number,
   dataDir: string,
+  env: Record<string, string> = {},
 ): Promise<BenchServer> {
   const child = new Deno.Command(command, {
     args,
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

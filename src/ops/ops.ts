@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
+import { createRelay, type ReadResult } from "../http/byte_relay.ts";
 import { RegistryError } from "../errors.ts";
 import type { Store } from "../storage/store.ts";
 import { checkHealth } from "./health.ts";
@@ -103,50 +104,37 @@ function guardBody(
   signal: AbortSignal,
   count: (bytes: number) => void,
 ): { body: ReadableStream<Uint8Array>; discard(): void } {
-  const reader = body.getReader();
-  let onAbort = () => {};
   let ended = false;
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+  });
+  aborted.catch(() => {});
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
   const release = () => {
     ended = true;
     signal.removeEventListener("abort", onAbort);
   };
+  // A byte relay, so uploads keep reading straight into their own buffers (see byte_relay.ts).
+  const relay = createRelay(body, async (read) => {
+    let result: ReadResult;
+    try {
+      result = await Promise.race([read, aborted]);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (result.done) release();
+    else count(result.value.byteLength);
+    return result;
+  });
   const discard = () => {
     if (ended) return;
     release();
-    reader.cancel().catch(() => {});
+    relay.cancel();
   };
-  const guarded = new ReadableStream<Uint8Array>({
-    start(controller) {
-      onAbort = () => {
-        controller.error(signal.reason);
-        reader.cancel(signal.reason).catch(() => {});
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-    },
-    async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader.read();
-      } catch (error) {
-        release();
-        throw error;
-      }
-      if (signal.aborted) return;
-      if (result.done) {
-        release();
-        controller.close();
-        return;
-      }
-      count(result.value.byteLength);
-      controller.enqueue(result.value);
-    },
-    cancel(reason) {
-      release();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return { body: guarded, discard };
+  return { body: relay.stream, discard };
 }
 
 /** Operations state of one app. */
