@@ -210,7 +210,9 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       let counted = 0;
       let inbound = request;
       let discard = () => {};
-      if (request.body) {
+      // (Methods outside METHODS, e.g. TRACE, cannot be copied into a Request: the router refuses
+      // them with 405 and their body is not counted.)
+      if (request.body && METHODS.has(request.method)) {
         // Counted as it streams, and failed when the shutdown deadline passes, so no write
         // outlives the process.
         const guarded = guardBody(request.body, drain.signal, (n) => counted += n);
