@@ -58,6 +58,15 @@ export async function readMemory(pid: number): Promise<Memory | undefined> {
     : undefined;
 }
 
+/** CPU time a process has used so far (user + system, all threads), in seconds. */
+export async function readCpuSeconds(pid: number): Promise<number> {
+  const text = await readProc(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces) start at ") ".
+  const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100;
+}
+
 /** Samples a process's `VmRSS` every few milliseconds and keeps the largest value seen. */
 export class RssSampler {
   #running = true;
