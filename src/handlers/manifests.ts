@@ -28,20 +28,24 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
       return new Response(body, { status: 200, headers });
     },
 
-    async put({ request, params }) {
+    async put({ request, params, url }) {
       const name = repoName(params);
       const result = await manifests.put(
         name,
         params.reference ?? "",
         request.headers.get("Content-Type") ?? "",
         request.body,
+        { tags: url.searchParams.getAll("tag") },
       );
       const headers: Record<string, string> = {
         "Location": `/v2/${name}/manifests/${result.digest.value}`,
         "Docker-Content-Digest": result.digest.value,
       };
       if (result.subject) headers["OCI-Subject"] = result.subject.value;
-      return empty(201, headers);
+      const response = empty(201, headers);
+      // One `OCI-Tag` header per tag applied from `?tag=` (OCI 1.1 push by digest with tags).
+      for (const tag of result.tags) response.headers.append("OCI-Tag", tag);
+      return response;
     },
 
     async delete({ params }) {

@@ -61,12 +61,20 @@ export function createRelay(
     async pull(controller) {
       const request = controller.byobRequest;
       const view = request?.view;
-      const into = byob && view
+      let into = byob && view
         ? new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, view.byteLength)
         : undefined;
       let result: ReadResult;
       try {
         result = await step(into && byob ? byob.read(into) : readChunk());
+        // An empty chunk (Deno's body of a request without Content-Length) cannot be enqueued or
+        // answer a BYOB request: read on until bytes or the end.
+        while (!result.done && result.value.byteLength === 0) {
+          if (into) {
+            into = new Uint8Array(result.value.buffer, result.value.byteOffset, into.length);
+          }
+          result = await step(into && byob ? byob.read(into) : readChunk());
+        }
       } catch (error) {
         reader.cancel(error).catch(() => {});
         controller.error(error);

@@ -6,7 +6,7 @@
 import { RegistryError } from "../errors.ts";
 import { type Digest, digestBytes } from "../oci/digest.ts";
 import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
-import { parseReference, type Reference } from "../oci/names.ts";
+import { isValidTag, parseReference, type Reference } from "../oci/names.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 
@@ -32,13 +32,24 @@ export interface ManifestOptions {
   guard?: BlobGuard;
 }
 
+/** Options of a manifest push. */
+export interface PutOptions {
+  /** More tags to point at the manifest (the `?tag=` query parameters of OCI 1.1). */
+  tags?: string[];
+}
+
 /** Result of a manifest push. */
 export interface PutResult {
   /** The manifest's digest. */
   digest: Digest;
   /** The subject it refers to, when any. */
   subject?: Digest;
+  /** The query tags applied (what `OCI-Tag` answers with), in request order, once each. */
+  tags: string[];
 }
+
+/** Most `?tag=` parameters one manifest push may carry (the spec asks for at least 10). */
+export const MAX_QUERY_TAGS = 50;
 
 /** Most manifests kept parsed in memory (content-addressed, so never stale). */
 const CACHE_ENTRIES = 1024;
@@ -99,8 +110,10 @@ export class ManifestService {
     ref: string,
     contentType: string,
     body: ReadableStream<Uint8Array> | null,
+    options: PutOptions = {},
   ): Promise<PutResult> {
     const reference = parseReference(ref);
+    const tags = checkQueryTags(options.tags ?? []);
     const bytes = await readLimited(body, this.#options.maxBytes);
     const digest = digestBytes(
       bytes,
@@ -119,8 +132,9 @@ export class ManifestService {
     await this.#store.putLink(name, "manifest", digest);
     if (parsed.subject) await this.#store.putReferrer(name, parsed.subject.digest, digest);
     if (reference.kind === "tag") await this.#store.putTag(name, reference.tag, digest);
+    for (const tag of tags) await this.#store.putTag(name, tag, digest);
     this.#remember({ digest, mediaType: parsed.mediaType, bytes, parsed });
-    return { digest, ...(parsed.subject && { subject: parsed.subject.digest }) };
+    return { digest, tags, ...(parsed.subject && { subject: parsed.subject.digest }) };
   }
 
   /** Delete by digest (the manifest and every tag on it) or by tag (the tag only). */
@@ -184,6 +198,23 @@ async function missing(
   const unique = [...new Map(digests.map((d) => [d.value, d])).values()];
   const present = await Promise.all(unique.map(has));
   return unique.filter((_, i) => !present[i]).map((d) => d.value);
+}
+
+/** Check the `?tag=` parameters of a push before anything is read or written; drop repeats. */
+function checkQueryTags(tags: string[]): string[] {
+  if (tags.length > MAX_QUERY_TAGS) {
+    throw new RegistryError("TAG_INVALID", { limit: MAX_QUERY_TAGS, received: tags.length }, {
+      status: 414,
+      message: `at most ${MAX_QUERY_TAGS} tag parameters per manifest push`,
+    });
+  }
+  const invalid = tags.filter((tag) => !isValidTag(tag));
+  if (invalid.length > 0) {
+    throw new RegistryError("TAG_INVALID", { tags: invalid.map((t) => t.slice(0, 200)) }, {
+      message: "invalid tag parameter: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
+    });
+  }
+  return [...new Set(tags)];
 }
 
 function unknownManifest(ref: string): RegistryError {

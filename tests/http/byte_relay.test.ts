@@ -91,3 +91,24 @@ Deno.test("byte relay: a step that throws fails the stream and cancels the sourc
   await assert.rejects(new Response(relayed).arrayBuffer(), /too large/);
   assert.match(String(cancelled), /too large/);
 });
+
+Deno.test("byte relay: empty chunks (Deno's body without Content-Length) are skipped, not errors", async () => {
+  const plain = (chunks: Uint8Array[]) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+  const empty = new Uint8Array(0);
+  const nothing = await new Response(relayBytes(plain([empty]))).arrayBuffer();
+  assert.equal(nothing.byteLength, 0);
+  const some = plain([empty, data.slice(0, 10), empty, data.slice(10, 20), empty]);
+  assert.deepEqual(
+    new Uint8Array(await new Response(relayBytes(some)).arrayBuffer()),
+    data.slice(0, 20),
+  );
+  const reader = relayBytes(plain([empty, empty])).getReader({ mode: "byob" });
+  const end = await reader.read(new Uint8Array(64));
+  assert.equal(end.done, true);
+});
