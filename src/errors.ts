@@ -5,7 +5,10 @@
  * @module
  */
 
-/** Every error code of the OCI distribution spec (plus distribution's extras berth uses). */
+/**
+ * Every error code berth answers with: the OCI distribution spec's fourteen (the only codes a 4xx
+ * JSON body may carry, spec "Error Codes"), plus `UNAVAILABLE` (503) and `UNKNOWN` (500).
+ */
 export const ERROR_CATALOGUE = {
   BLOB_UNKNOWN: { status: 404, message: "blob unknown to registry" },
   BLOB_UPLOAD_INVALID: { status: 400, message: "blob upload invalid" },
@@ -17,14 +20,11 @@ export const ERROR_CATALOGUE = {
   NAME_INVALID: { status: 400, message: "invalid repository name" },
   NAME_UNKNOWN: { status: 404, message: "repository name not known to registry" },
   SIZE_INVALID: { status: 400, message: "provided length did not match content length" },
-  TAG_INVALID: { status: 400, message: "manifest tag did not match URI" },
   UNAUTHORIZED: { status: 401, message: "authentication required" },
   DENIED: { status: 403, message: "requested access to the resource is denied" },
   UNSUPPORTED: { status: 405, message: "the operation is unsupported" },
   TOOMANYREQUESTS: { status: 429, message: "too many requests" },
   UNAVAILABLE: { status: 503, message: "service unavailable" },
-  RANGE_INVALID: { status: 416, message: "invalid content range" },
-  PAGINATION_NUMBER_INVALID: { status: 400, message: "invalid number of results requested" },
   UNKNOWN: { status: 500, message: "unknown error" },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -33,7 +33,8 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       const ifRange = request.headers.get("If-Range");
       if (range && ifRange !== null && ifRange.trim() !== etag) range = undefined;
       if (range === "unsatisfiable") {
-        throw new RegistryError("RANGE_INVALID", { size }, {
+        throw new RegistryError("SIZE_INVALID", { size }, {
+          status: 416,
           message: "requested range not satisfiable",
           headers: { "Content-Range": `bytes */${size}` },
         });

@@ -104,7 +104,10 @@ function chunkOf(ctx: RequestContext, withRange: boolean): Chunk {
   if (withRange) {
     const range = parseContentRange(request.headers.get("Content-Range"));
     if (range === "invalid") {
-      throw new RegistryError("RANGE_INVALID", null, { message: "invalid Content-Range" });
+      throw new RegistryError("BLOB_UPLOAD_INVALID", null, {
+        status: 416,
+        message: "invalid Content-Range: expected <start>-<end>",
+      });
     }
     if (range) {
       const declared = range.end - range.start + 1;

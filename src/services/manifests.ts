@@ -203,14 +203,14 @@ async function missing(
 /** Check the `?tag=` parameters of a push before anything is read or written; drop repeats. */
 function checkQueryTags(tags: string[]): string[] {
   if (tags.length > MAX_QUERY_TAGS) {
-    throw new RegistryError("TAG_INVALID", { limit: MAX_QUERY_TAGS, received: tags.length }, {
+    throw new RegistryError("MANIFEST_INVALID", { limit: MAX_QUERY_TAGS, received: tags.length }, {
       status: 414,
       message: `at most ${MAX_QUERY_TAGS} tag parameters per manifest push`,
     });
   }
   const invalid = tags.filter((tag) => !isValidTag(tag));
   if (invalid.length > 0) {
-    throw new RegistryError("TAG_INVALID", { tags: invalid.map((t) => t.slice(0, 200)) }, {
+    throw new RegistryError("MANIFEST_INVALID", { tags: invalid.map((t) => t.slice(0, 200)) }, {
       message: "invalid tag parameter: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
     });
   }

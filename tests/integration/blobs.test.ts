@@ -103,7 +103,7 @@ Deno.test("blobs: an unsatisfiable Range answers 416 with Content-Range */size",
         headers: { Range: range },
       });
       assert.equal(response.headers.get("Content-Range"), "bytes */10", range);
-      await assertError(response, 416, "RANGE_INVALID");
+      await assertError(response, 416, "SIZE_INVALID");
     }
   } finally {
     await server.close();

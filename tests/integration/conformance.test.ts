@@ -166,7 +166,7 @@ Deno.test("conformance: an invalid or excessive ?tag= is refused before anything
       image.bytes,
       MEDIA.ociManifest,
     );
-    await assertError(bad, 400, "TAG_INVALID");
+    await assertError(bad, 400, "MANIFEST_INVALID");
     const many = Array.from({ length: MAX_QUERY_TAGS + 1 }, (_, i) => `tag=t${i}`).join("&");
     const tooMany = await putManifest(
       server.url,
@@ -175,7 +175,7 @@ Deno.test("conformance: an invalid or excessive ?tag= is refused before anything
       image.bytes,
       MEDIA.ociManifest,
     );
-    await assertError(tooMany, 414, "TAG_INVALID");
+    await assertError(tooMany, 414, "MANIFEST_INVALID");
     const get = await fetch(`${server.url}/v2/app/manifests/${image.digest}`);
     await assertError(get, 404, "MANIFEST_UNKNOWN");
     const tags = await fetch(`${server.url}/v2/app/tags/list`);
@@ -218,7 +218,7 @@ Deno.test("conformance: the suite's chunked workflow: retried chunk 416, stale G
       headers: { "Content-Type": "application/octet-stream", "Content-Range": "0-11" },
       body: chunk1,
     });
-    const error = await assertError(retry, 416, "RANGE_INVALID");
+    const error = await assertError(retry, 416, "BLOB_UPLOAD_INVALID");
     assert.deepEqual(error.detail, { expected: 12, received: 0 });
     assert.equal(retry.headers.get("Range"), "0-11");
     assert.equal(retry.headers.get("Location"), next);
@@ -260,7 +260,7 @@ Deno.test("conformance: a ranged chunk after a streamed one continues at its end
       headers: { "Content-Range": `${streamed.byteLength + 1}-${streamed.byteLength + 6}` },
       body: ranged,
     });
-    await assertError(gap, 416, "RANGE_INVALID");
+    await assertError(gap, 416, "BLOB_UPLOAD_INVALID");
     assert.equal(gap.headers.get("Range"), `0-${streamed.byteLength - 1}`);
     assert.ok(gap.headers.get("Location"));
     const end = streamed.byteLength + ranged.byteLength - 1;

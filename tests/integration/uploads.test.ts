@@ -166,7 +166,7 @@ Deno.test("uploads: a PATCH whose Content-Range does not start at the offset ans
       headers: { "Content-Range": "9-13" },
       body: text("fghij"),
     });
-    await assertError(error, 416, "RANGE_INVALID");
+    await assertError(error, 416, "BLOB_UPLOAD_INVALID");
     // The session is intact and continues at 5.
     const status = await fetch(url);
     await expectStatus(status, 204);
@@ -179,7 +179,7 @@ Deno.test("uploads: a PATCH whose Content-Range does not start at the offset ans
   }
 });
 
-Deno.test("uploads: a malformed Content-Range answers 416 RANGE_INVALID", async () => {
+Deno.test("uploads: a malformed Content-Range answers 416 BLOB_UPLOAD_INVALID", async () => {
   const server = await startServer();
   try {
     const url = await openSession(server, "repo");
@@ -188,7 +188,7 @@ Deno.test("uploads: a malformed Content-Range answers 416 RANGE_INVALID", async 
       headers: { "Content-Range": "five-ten" },
       body: text("abc"),
     });
-    await assertError(response, 416, "RANGE_INVALID");
+    await assertError(response, 416, "BLOB_UPLOAD_INVALID");
   } finally {
     await server.close();
   }
