@@ -47,7 +47,9 @@ if (!(await Deno.stat(marker).catch(() => undefined))) {
 }
 await Deno.remove(`${dataDir}/docker/registry/v2/_berth`, { recursive: true }).catch(() => {});
 
-const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), { logError: () => {} });
+const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0", accessLog: false }), {
+  logError: () => {},
+});
 const { promise: listening, resolve } = Promise.withResolvers<number>();
 const server = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
@@ -88,7 +90,7 @@ try {
   const after = await page(`n=100&last=${encodeURIComponent(nameOf(count - 1))}`);
   if (!after.repositories.includes("zz-new/repository")) throw new Error("missed a new repository");
   console.log(`page after another process added a repository: ${after.ms.toFixed(1)} ms`);
-  const restart = createApp(makeConfig({ dataDir }), { logError: () => {} });
+  const restart = createApp(makeConfig({ dataDir, accessLog: false }), { logError: () => {} });
   const started = performance.now();
   await restart.registry.store.repositoryPage(undefined, 100);
   console.log(

@@ -106,9 +106,11 @@ export interface LoadResult {
 }
 
 /**
- * Load a URL at `connections` keep-alive connections. HEAD goes through `ab -i` (wrk 4.1 hangs on
- * HEAD answers that carry a Content-Length); GET through `wrk -t1` when installed and the run is
- * timed (it drives ~1.5–2x more requests per core than `ab` here), else `ab -k`.
+ * Load a URL at `connections` keep-alive connections. HEAD goes through `ab -k -i` (wrk 4.1 hangs
+ * on HEAD answers that carry a Content-Length); GET through `wrk -t1` when installed and the run
+ * is timed (it drives ~1.5–2x more requests per core than `ab` here), else {@link fetchLoad}
+ * (HTTP/1.1: berth closes HTTP/1.0 keep-alive connections after some GET answers, which `ab`
+ * takes as a failure).
  */
 export async function load(
   method: "GET" | "HEAD",
@@ -131,8 +133,9 @@ export async function load(
     if (!Number.isFinite(rate)) throw new Error(`wrk printed no rate: ${text}`);
     return { rate, errors: bad + socketErrors, completed, tool: "wrk -t1" };
   }
+  if (method === "GET") return await fetchLoad(url, connections, size, headers);
   const args = ["-q", "-k", "-c", String(connections)];
-  if (method === "HEAD") args.push("-i");
+  args.push("-i");
   // `-t` implies `-n 50000`; a later `-n` lifts that cap.
   if (size.seconds !== undefined) args.push("-t", String(size.seconds), "-n", "100000000");
   else args.push("-n", String(size.requests ?? 1000));
@@ -143,7 +146,45 @@ export async function load(
   const failed = Number(/Failed requests:\s+(\d+)/.exec(text)?.[1] ?? 0);
   const bad = Number(/Non-2xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
   if (!Number.isFinite(rate)) throw new Error(`ab printed no rate: ${text}`);
-  return { rate, errors: failed + bad, completed, tool: method === "HEAD" ? "ab -k -i" : "ab -k" };
+  return { rate, errors: failed + bad, completed, tool: "ab -k -i" };
+}
+
+/**
+ * A load generator in Deno: `connections` workers sending requests with keep-alive `fetch`
+ * (HTTP/1.1), for GET runs without `wrk` or with a request count. It shares the machine's cores
+ * with the server, so it understates fast servers; `wrk` is preferred for timed runs.
+ */
+export async function fetchLoad(
+  url: string,
+  connections: number,
+  size: LoadSize,
+  headers: Record<string, string> = {},
+): Promise<LoadResult> {
+  const client = Deno.createHttpClient({ poolMaxIdlePerHost: connections });
+  const deadline = size.seconds === undefined ? Infinity : performance.now() + size.seconds * 1000;
+  let budget = size.seconds === undefined ? size.requests ?? 1000 : Infinity;
+  let completed = 0;
+  let errors = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (budget-- > 0 && performance.now() < deadline) {
+      try {
+        const response = await fetch(url, { headers, client });
+        await response.arrayBuffer();
+        if (response.status >= 300) errors++;
+      } catch {
+        errors++;
+      }
+      completed++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: connections }, worker));
+  } finally {
+    client.close();
+  }
+  const rate = completed / ((performance.now() - started) / 1000);
+  return { rate, errors, completed, tool: "fetch (Deno)" };
 }
 
 async function output(command: string, args: string[]): Promise<string> {

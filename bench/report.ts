@@ -13,7 +13,7 @@ export interface Metric {
   /** Row label. */
   label: string;
   /** Unit shown after values. */
-  unit: "MB/s" | "req/s" | "pages/s" | "ops/s" | "MiB";
+  unit: "MB/s" | "req/s" | "pages/s" | "ops/s" | "MiB" | "CPU s/GiB";
   /** The target, when the issue sets one. */
   target?: { ratioAtLeast: number } | { berthAtMostMiB: number };
 }
@@ -31,6 +31,11 @@ export const METRICS = {
     label: "blob push, chunked (PATCHes)",
     unit: "MB/s",
     target: { ratioAtLeast: 2 },
+  },
+  pushCpu: {
+    key: "push.cpu",
+    label: "server CPU per GiB of monolithic push (lower is better)",
+    unit: "CPU s/GiB",
   },
   blobGet: { key: "blob.get", label: "blob GET", unit: "MB/s", target: { ratioAtLeast: 1 } },
   rangeGet: { key: "blob.range", label: "blob range GET", unit: "MB/s" },

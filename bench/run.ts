@@ -11,6 +11,7 @@ import { curl, load, type LoadSize, pool, request } from "./clients.ts";
 import { type Metric, METRICS, type Results } from "./report.ts";
 import {
   type BenchServer,
+  readCpuSeconds,
   readMemory,
   readProc,
   RssSampler,
@@ -136,7 +137,10 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         log(`round ${round + 1}: ${server.name}: monolithic push`);
         const sampler = new RssSampler(server.pid);
         try {
+          const cpu0 = await readCpuSeconds(server.pid);
           record(METRICS.pushMonolithic, server, await pushMonolithic(server, big, round));
+          const cpu = (await readCpuSeconds(server.pid)) - cpu0;
+          record(METRICS.pushCpu, server, cpu / (big.size / (1 << 30)));
           log(`round ${round + 1}: ${server.name}: chunked push`);
           record(METRICS.pushChunked, server, await pushChunked(server, big, round));
         } finally {

@@ -58,6 +58,15 @@ export async function readMemory(pid: number): Promise<Memory | undefined> {
     : undefined;
 }
 
+/** CPU time a process has used so far (user + system, all threads), in seconds. */
+export async function readCpuSeconds(pid: number): Promise<number> {
+  const text = await readProc(`/proc/${pid}/stat`);
+  // Fields after the command name (which may hold spaces) start at ") ".
+  const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks / 100;
+}
+
 /** Samples a process's `VmRSS` every few milliseconds and keeps the largest value seen. */
 export class RssSampler {
   #running = true;
@@ -113,7 +122,9 @@ export async function startBerth(dataDir: string): Promise<BenchServer> {
     "--data",
     dataDir,
   ];
-  return await spawn("berth", Deno.execPath(), args, port, dataDir);
+  // Same settings as distribution's config below: no access log.
+  const env = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true" };
+  return await spawn("berth", Deno.execPath(), args, port, dataDir, env);
 }
 
 /** Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs). */
@@ -168,9 +179,11 @@ async function spawn(
   args: string[],
   port: number,
   dataDir: string,
+  env: Record<string, string> = {},
 ): Promise<BenchServer> {
   const child = new Deno.Command(command, {
     args,
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

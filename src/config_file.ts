@@ -83,6 +83,8 @@ export const CONFIG_SCHEMA: Rule = section({
     maintenance: section({
       uploadpurging: section({ enabled: BOOL, age: DURATION, interval: DURATION, dryrun: BOOL }),
       readonly: section({ enabled: BOOL }),
+      // berth's own: online garbage collection (see docs/content-management.md).
+      gc: section({ interval: DURATION, graceperiod: DURATION, adminendpoint: BOOL }),
     }),
     cache: ignore("berth keeps no blob descriptor cache"),
     redirect: ignore("berth serves blobs itself"),
@@ -368,6 +370,16 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
     };
   }
 
+  const gc = get(tree, "storage.maintenance.gc");
+  if (isTree(gc)) {
+    const base = makeConfig().gc;
+    out.gc = {
+      intervalMs: (gc.interval ?? base.intervalMs) as number,
+      gracePeriodMs: (gc.graceperiod ?? base.gracePeriodMs) as number,
+      adminEndpoint: (gc.adminendpoint ?? base.adminEndpoint) as boolean,
+    };
+  }
+
   const addr = get(tree, "http.addr");
   if (addr !== undefined) {
     try {
@@ -537,6 +549,15 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
           age: ms(p.ageMs),
           interval: ms(p.intervalMs),
           dryrun: p.dryRun,
+        });
+        break;
+      }
+      case "gc": {
+        const g = v as Config["gc"];
+        env.REGISTRY_STORAGE_MAINTENANCE_GC = JSON.stringify({
+          interval: ms(g.intervalMs),
+          graceperiod: ms(g.gracePeriodMs),
+          adminendpoint: g.adminEndpoint,
         });
         break;
       }

@@ -83,6 +83,12 @@ export function checkAuthConfig(config: Config): void {
   if (config.auth?.htpasswd && !config.auth.htpasswd.path) {
     throw new Error("--realm needs --htpasswd FILE");
   }
+  const token = config.auth?.token;
+  if (token && !config.auth?.htpasswd && !token.rootcertbundle && !token.jwks) {
+    throw new Error(
+      "token auth needs --htpasswd (berth issues tokens) or --token-certs/--token-jwks (an external issuer)",
+    );
+  }
   if (config.tls && (!config.tls.certificate || !config.tls.key)) {
     throw new Error("TLS needs both --tls-cert and --tls-key");
   }

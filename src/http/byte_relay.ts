@@ -23,6 +23,14 @@ export type ReadStep = (read: Promise<ReadResult>) => Promise<ReadResult>;
 /** Chunk size of reads for consumers that do not bring their own buffer. */
 const AUTO_CHUNK = 64 * 1024;
 
+/** A relayed stream, and a way to cancel its source directly (the stream may be locked). */
+export interface Relay {
+  /** The relayed bytes. */
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>;
+  /** Cancel the source (e.g. a body the handler left unread). */
+  cancel(reason?: unknown): void;
+}
+
 /**
  * A byte stream of `body`'s bytes where every read of `body` passes through `step`. Reads use the
  * consumer's buffer when both sides allow it (BYOB), else pass chunks on as they come.
@@ -31,6 +39,14 @@ export function relayBytes(
   body: ReadableStream<Uint8Array>,
   step: ReadStep = (read) => read,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
+  return createRelay(body, step).stream;
+}
+
+/** {@link relayBytes}, with a handle to cancel the source. */
+export function createRelay(
+  body: ReadableStream<Uint8Array>,
+  step: ReadStep = (read) => read,
+): Relay {
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: "byob" });
@@ -39,7 +55,7 @@ export function relayBytes(
   }
   const reader = byob ?? body.getReader();
   const readChunk = () => (reader as ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>).read();
-  return new ReadableStream({
+  const stream = new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: AUTO_CHUNK,
     async pull(controller) {
@@ -69,4 +85,5 @@ export function relayBytes(
     },
     cancel: (reason) => reader.cancel(reason),
   });
+  return { stream, cancel: (reason) => void reader.cancel(reason).catch(() => {}) };
 }

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import type { Digest } from "../oci/digest.ts";
+import { type Digest, tryParseDigest } from "../oci/digest.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import type { ManifestService } from "./manifests.ts";
@@ -126,9 +126,18 @@ export class GarbageCollector {
       for (const digest of keep.values()) {
         mark(name, digest, "manifest");
         const manifest = await this.#manifests.load(digest);
-        if (!manifest) continue;
-        for (const blob of manifest.parsed.blobs) mark(name, blob, "blob");
-        for (const child of manifest.parsed.manifests) mark(name, child, "manifest");
+        if (manifest) {
+          for (const blob of manifest.parsed.blobs) mark(name, blob, "blob");
+          for (const child of manifest.parsed.manifests) mark(name, child, "manifest");
+          continue;
+        }
+        // Not a manifest berth accepts (schema 1, or another registry's leniency): keep every
+        // digest it names rather than lose a layer.
+        const bytes = await this.#store.readBlob(digest);
+        if (!bytes) continue;
+        for (const blob of looseReferences(bytes, `${name}@${digest.value}`)) {
+          mark(name, blob, "blob");
+        }
       }
     }
     report.blobsMarked = marked.size;
@@ -212,4 +221,33 @@ export class GarbageCollector {
     const subject = manifest?.parsed.subject?.digest;
     if (subject) await this.#store.deleteReferrer(name, subject, digest);
   }
+}
+
+/**
+ * Every digest a JSON document names under a `digest` or `blobSum` key, at any depth. Throws when
+ * the document is not JSON: a collection that cannot read a manifest must not sweep.
+ */
+export function looseReferences(bytes: Uint8Array, where: string): Digest[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new Error(`manifest ${where} is not JSON: garbage collection stopped before the sweep`);
+  }
+  const found: Digest[] = [];
+  const visit = (value: unknown): void => {
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+    } else if (typeof value === "object" && value !== null) {
+      for (const [key, child] of Object.entries(value)) {
+        const digest = (key === "digest" || key === "blobSum") && typeof child === "string"
+          ? tryParseDigest(child)
+          : undefined;
+        if (digest) found.push(digest);
+        else visit(child);
+      }
+    }
+  };
+  visit(doc);
+  return found;
 }

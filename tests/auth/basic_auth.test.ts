@@ -207,3 +207,29 @@ Deno.test("basic auth: credentials and tokens never reach the error log", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("basic auth: _catalog lists only the repositories the caller may pull, page by page", async () => {
+  await withServer(async (server) => {
+    for (const repo of ["public/base", "secret/app", "secret/b", "team/app", "team/lib"]) {
+      assert.equal(
+        (await pushBlob(server, repo, ALICE, new TextEncoder().encode(repo))).status,
+        201,
+      );
+    }
+    const list = async (auth?: string, query = "") => {
+      const r = await call(server, "GET", `/v2/_catalog${query}`, auth);
+      assert.equal(r.status, 200);
+      return (r.json as unknown as { repositories: string[] }).repositories;
+    };
+    assert.deepEqual(await list(ALICE), [
+      "public/base",
+      "secret/app",
+      "secret/b",
+      "team/app",
+      "team/lib",
+    ]);
+    assert.deepEqual(await list(BOB), ["public/base", "team/app", "team/lib"]);
+    assert.deepEqual(await list(), ["public/base"]);
+    assert.deepEqual(await list(BOB, "?n=1&last=public/base"), ["team/app"]);
+  });
+});

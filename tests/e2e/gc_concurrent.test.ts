@@ -12,7 +12,7 @@ import { startServer, type TestServer } from "../helpers/server.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
 import { descriptor, digestOf, MEDIA, randomBytes, text } from "../helpers/registry.ts";
 
-const GRACE_MS = 1000;
+const GRACE_MS = 3000;
 const REPOS = ["team/api", "team/web", "tools"];
 const IMAGES = 24;
 const CONCURRENCY = 6;

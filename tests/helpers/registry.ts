@@ -223,10 +223,16 @@ export async function rawRequest(
   base: string,
   method: string,
   path: string,
-  options: { headers?: Record<string, string>; body?: string } = {},
+  options: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
 ): Promise<RawResponse> {
   const url = new URL(base);
   const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
+  // A server that never answers (or never closes) fails the test instead of hanging it.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    conn.close();
+  }, options.timeoutMs ?? 10_000);
   try {
     const headers = { Host: url.host, Connection: "close", ...options.headers };
     if (options.body !== undefined && !("Content-Length" in headers)) {
@@ -251,7 +257,11 @@ export async function rawRequest(
     const raw = new TextDecoder().decode(all);
     const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
     return { status, raw };
+  } catch (error) {
+    if (timedOut) throw new Error(`${method} ${path}: no complete answer in time`);
+    throw error;
   } finally {
-    conn.close();
+    clearTimeout(timer);
+    if (!timedOut) conn.close();
   }
 }

@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { startServer } from "../helpers/server.ts";
-import { API_VERSION, assertError, expectStatus, pushBlob, text } from "../helpers/registry.ts";
+import {
+  API_VERSION,
+  assertError,
+  expectStatus,
+  pushBlob,
+  rawRequest,
+  text,
+} from "../helpers/registry.ts";
 
 Deno.test("base: GET /v2/ answers 200 with a JSON body and the API version header", async () => {
   const server = await startServer();
@@ -68,6 +75,25 @@ Deno.test("base: a method a route does not take answers 405 with Allow", async (
     const response = await fetch(`${server.url}/v2/`, { method: "POST" });
     assert.equal(response.headers.get("Allow"), "GET, HEAD");
     await assertError(response, 405, "UNSUPPORTED");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("base: an error answered before a large body is read still reaches the client", async () => {
+  const server = await startServer();
+  try {
+    for (const path of ["/v2/Bad/manifests/latest", "/v2/ok/manifests/.bad", "/nowhere"]) {
+      const response = await rawRequest(server.url, "PUT", path, {
+        headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+        body: "x".repeat(200_000),
+      });
+      assert.ok(response.status === 400 || response.status === 404, `${path}: ${response.status}`);
+      assert.match(
+        response.raw,
+        /"errors":\[\{"code":"(NAME_INVALID|MANIFEST_INVALID|NAME_UNKNOWN)"/,
+      );
+    }
   } finally {
     await server.close();
   }

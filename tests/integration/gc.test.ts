@@ -255,3 +255,25 @@ Deno.test("uploads: stale sessions are purged on schedule, young ones kept", asy
     await expectStatus(await fetch(location), 204);
   }, { config: { uploadPurging: { ...purging, ageMs: 3600_000 } } });
 });
+
+Deno.test("gc: an open upload session survives a collection and completes afterwards", async () => {
+  await withServer(async (server) => {
+    const bytes = text("bytes of an upload in flight");
+    const start = await fetch(`${server.url}/v2/app/blobs/uploads/`, { method: "POST" });
+    await expectStatus(start, 202);
+    const location = new URL(start.headers.get("Location")!, server.url);
+    const patch = await fetch(location, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/octet-stream" },
+      body: bytes,
+    });
+    await expectStatus(patch, 202);
+    const report = await collect(server);
+    assert.deepEqual(report.blobsDeleted, []);
+    const next = new URL(patch.headers.get("Location")!, server.url);
+    next.searchParams.set("digest", digestOf(bytes));
+    await expectStatus(await fetch(next, { method: "PUT" }), 201);
+    const blob = await fetch(`${server.url}/v2/app/blobs/${digestOf(bytes)}`);
+    assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), bytes);
+  });
+});

@@ -117,3 +117,41 @@ Deno.test("gc(memory): a manifest pushed during a collection is never stored ove
   else assert.ok(kept.includes(false));
   await r.maintenance.close();
 });
+
+Deno.test("gc(memory): a manifest berth would refuse (schema 1) still keeps its layers", async () => {
+  const r = registry();
+  const layer = encoder.encode("schema 1 layer");
+  const garbage = encoder.encode("garbage");
+  const layerDigest = digestBytes(layer);
+  const manifestBytes = encoder.encode(JSON.stringify({
+    schemaVersion: 1,
+    name: "old",
+    tag: "v1",
+    fsLayers: [{ blobSum: layerDigest.value }],
+  }));
+  const manifestDigest = digestBytes(manifestBytes);
+  await r.store.putBlob(layerDigest, layer);
+  await r.store.putBlob(digestBytes(garbage), garbage);
+  await r.store.putBlob(manifestDigest, manifestBytes);
+  await r.store.putLink("old", "layer", layerDigest);
+  await r.store.putLink("old", "manifest", manifestDigest);
+  await r.store.putTag("old", "v1", manifestDigest);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const report = await r.gc.run();
+  assert.deepEqual(report.blobsDeleted.map((b) => b.digest), [digestBytes(garbage).value]);
+  assert.deepEqual(await present(r, [layerDigest.value, manifestDigest.value]), [true, true]);
+  await r.maintenance.close();
+});
+
+Deno.test("gc(memory): a manifest that is not JSON stops the collection before the sweep", async () => {
+  const r = registry();
+  const broken = encoder.encode("not json at all");
+  const garbage = encoder.encode("garbage");
+  await r.store.putBlob(digestBytes(broken), broken);
+  await r.store.putBlob(digestBytes(garbage), garbage);
+  await r.store.putLink("bad", "manifest", digestBytes(broken));
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await assert.rejects(r.gc.run(), /not JSON/);
+  assert.deepEqual(await present(r, [digestBytes(garbage).value]), [true]);
+  await r.maintenance.close();
+});

@@ -32,9 +32,10 @@ type Filler = (buffer: Uint8Array<ArrayBuffer>, at: number) => Promise<Fill>;
 export async function writeBatched(
   body: ReadableStream<Uint8Array>,
   file: Deno.FsFile,
-  options: AppendOptions = {},
+  options: AppendOptions & WriteBehind = {},
 ): Promise<number> {
   const { observe, signal, expectedLength } = options;
+  const flusher = options.flush ? new Flusher(options.flush, options.flushEvery ?? 0) : undefined;
   const { fill, cancel } = filler(body);
   const onAbort = () => cancel(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -48,6 +49,7 @@ export async function writeBatched(
     observe?.(batch);
     await pending;
     pending = writeAll(file, batch);
+    flusher?.wrote(pending, batch.byteLength);
     // Mark it handled now; it is awaited (and its error thrown) before the next batch or the end.
     pending.catch(() => {});
     [current, spare] = [spare, current];
@@ -69,13 +71,55 @@ export async function writeBatched(
     signal?.throwIfAborted();
     if (filled > 0) await flush();
     await pending;
+    await flusher?.settled();
     return total;
   } catch (error) {
     await pending.catch(() => {});
+    await flusher?.settled().catch(() => {});
     cancel(error);
     throw error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Write-behind flushing while a body is copied. */
+export interface WriteBehind {
+  /** Starts writing the file's dirty pages to disk (e.g. `fdatasync` on a second descriptor). */
+  flush?: () => Promise<void>;
+  /** Bytes written between two flushes. */
+  flushEvery?: number;
+}
+
+/** Runs at most one flush at a time, once `every` bytes were written since the last one. */
+class Flusher {
+  #running: Promise<void> | undefined;
+  #failed: { error: unknown } | undefined;
+  #unflushed = 0;
+
+  constructor(readonly flush: () => Promise<void>, readonly every: number) {}
+
+  /** Note a write of `bytes` bytes; flush (after it lands) when enough piled up. */
+  wrote(write: Promise<void>, bytes: number): void {
+    this.#unflushed += bytes;
+    if (this.#running || this.#failed || this.#unflushed < this.every) return;
+    this.#unflushed = 0;
+    const run: Promise<void> = write.then(() => this.flush()).then(
+      () => {
+        if (this.#running === run) this.#running = undefined;
+      },
+      (error) => {
+        this.#failed ??= { error };
+        if (this.#running === run) this.#running = undefined;
+      },
+    );
+    this.#running = run;
+  }
+
+  /** Wait for the running flush; throws the first flush error. */
+  async settled(): Promise<void> {
+    await this.#running;
+    if (this.#failed) throw this.#failed.error;
   }
 }
 

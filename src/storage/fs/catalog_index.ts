@@ -20,6 +20,7 @@
  */
 import { isValidName } from "../../oci/names.ts";
 import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
+import { upperBound } from "../sorted_names.ts";
 
 /** How long a walk stands in for a journal that cannot be written. */
 const VOLATILE_MS = 30_000;
@@ -80,12 +81,14 @@ export class CatalogIndex {
   /** Up to `limit` existing repository names sorted after `last`. */
   async page(last: string | undefined, limit: number): Promise<string[]> {
     await this.#refresh();
-    const names = this.#names;
-    let at = last === undefined ? 0 : upperBound(names, last);
     const page: string[] = [];
-    while (page.length < limit && at < names.length) {
-      const batch = names.slice(at, at + limit - page.length);
-      at += batch.length;
+    let after = last;
+    while (page.length < limit) {
+      // Positions are found again after every await: names may be inserted meanwhile.
+      const at = after === undefined ? 0 : upperBound(this.#names, after);
+      const batch = this.#names.slice(at, at + limit - page.length);
+      if (batch.length === 0) break;
+      after = batch.at(-1);
       const present = await Promise.all(batch.map((name) => this.#source.exists(name)));
       batch.forEach((name, i) => present[i] && page.push(name));
     }
@@ -98,6 +101,13 @@ export class CatalogIndex {
    * while instead.
    */
   async rebuild(): Promise<void> {
+    if (!(await statOrUndefined(dirname(dirname(this.#path))))?.isDirectory) {
+      // Nothing stored yet (or the directory is gone): nothing to index, and no folder is made.
+      this.#names = [];
+      this.#set = new Set();
+      this.#loaded = undefined;
+      return;
+    }
     let walked: string[] | undefined;
     try {
       await Deno.mkdir(dirname(this.#path), { recursive: true });
@@ -225,18 +235,6 @@ function parseRecords(text: string): { complete: boolean; names: string[] } {
 /** Plain code-unit order (byte order for the ASCII names repositories have). */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Index of the first name greater than `key` in a sorted list. */
-function upperBound(names: readonly string[], key: string): number {
-  let low = 0;
-  let high = names.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (names[mid]! <= key) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 async function readAllFile(file: Deno.FsFile): Promise<Uint8Array> {

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { WRITE_BATCH, writeBatched } from "../../src/storage/fs/batch_writer.ts";
+import { SizeMismatch } from "../../src/storage/store.ts";
+
+/** Deterministic bytes. */
+function bytesOf(size: number, seed = 1): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
+  return bytes;
+}
+
+/** A byte stream (BYOB-capable) handing out `source` in pieces of at most `piece` bytes. */
+function byteStream(source: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      if (at >= source.byteLength) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      const request = controller.byobRequest;
+      if (request?.view) {
+        const view = new Uint8Array(
+          request.view.buffer,
+          request.view.byteOffset,
+          request.view.byteLength,
+        );
+        const n = Math.min(piece, view.byteLength, source.byteLength - at);
+        view.set(source.subarray(at, at + n));
+        at += n;
+        request.respond(n);
+      } else {
+        const n = Math.min(piece, source.byteLength - at);
+        controller.enqueue(source.slice(at, at + n));
+        at += n;
+      }
+    },
+  });
+}
+
+/** A plain (default) stream of `source` in pieces. */
+function chunkStream(source: Uint8Array, piece: number): ReadableStream<Uint8Array> {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= source.byteLength) return controller.close();
+      controller.enqueue(source.slice(at, at + piece));
+      at += piece;
+    },
+  });
+}
+
+async function withFile(work: (file: Deno.FsFile, path: string) => Promise<void>) {
+  const path = await Deno.makeTempFile({ prefix: "berth-batch-" });
+  const file = await Deno.open(path, { write: true, read: true });
+  try {
+    await work(file, path);
+  } finally {
+    file.close();
+    await Deno.remove(path);
+  }
+}
+
+for (const [kind, make] of [["byte", byteStream], ["plain", chunkStream]] as const) {
+  Deno.test(`batch writer: a ${kind} stream is written and observed whole, in order`, async () => {
+    const source = bytesOf(2 * WRITE_BATCH + 12345);
+    await withFile(async (file, path) => {
+      const hash = createHash("sha256");
+      let seen = 0;
+      const written = await writeBatched(make(source, 100_000), file, {
+        observe: (bytes) => {
+          hash.update(bytes);
+          seen += bytes.byteLength;
+        },
+        expectedLength: source.byteLength,
+      });
+      assert.equal(written, source.byteLength);
+      assert.equal(seen, source.byteLength);
+      assert.equal(hash.digest("hex"), createHash("sha256").update(source).digest("hex"));
+      assert.deepEqual(await Deno.readFile(path), source);
+    });
+  });
+
+  Deno.test(`batch writer: a ${kind} stream longer than expected fails with SizeMismatch`, async () => {
+    await withFile(async (file, path) => {
+      await assert.rejects(
+        writeBatched(make(bytesOf(5000), 1000), file, { expectedLength: 4999 }),
+        SizeMismatch,
+      );
+      assert.equal((await Deno.stat(path)).size, 0, "nothing past the limit is written");
+    });
+  });
+}
+
+Deno.test("batch writer: flushes run behind the writes and are done before it returns", async () => {
+  await withFile(async (file) => {
+    const flushedAt: number[] = [];
+    let running = 0;
+    let written = 0;
+    written = await writeBatched(byteStream(bytesOf(5 * WRITE_BATCH), WRITE_BATCH), file, {
+      flushEvery: 2 * WRITE_BATCH,
+      flush: async () => {
+        running++;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        flushedAt.push((await file.stat()).size);
+        running--;
+      },
+    });
+    assert.equal(written, 5 * WRITE_BATCH);
+    assert.equal(running, 0);
+    assert.ok(flushedAt.length >= 1 && flushedAt.length <= 2, `${flushedAt}`);
+    for (const size of flushedAt) assert.ok(size >= 2 * WRITE_BATCH, `flushed at ${size}`);
+  });
+});
+
+Deno.test("batch writer: a failing flush fails the copy", async () => {
+  await withFile(async (file) => {
+    await assert.rejects(
+      writeBatched(byteStream(bytesOf(3 * WRITE_BATCH), WRITE_BATCH), file, {
+        flushEvery: WRITE_BATCH,
+        flush: () => Promise.reject(new Error("disk gone")),
+      }),
+      /disk gone/,
+    );
+  });
+});
