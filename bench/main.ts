@@ -23,6 +23,7 @@ export const BENCH_USAGE = `deno task bench [flags]
   --repos N            repositories in the catalog (default ${DEFAULT_OPTIONS.repositories})
   --layers N           layers of the pushed image (default ${DEFAULT_OPTIONS.layers})
   --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
+  --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
   --only LIST          only these groups, comma-separated: push,get,manifest,image,tags,catalog
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
@@ -90,6 +91,9 @@ export function parseArgs(args: string[]): { options: BenchOptions; out: string 
         break;
       case "--images":
         options.imagePushes = int();
+        break;
+      case "--bare":
+        options.bare = true;
         break;
       case "--only":
         options.only = text().split(",");

@@ -116,7 +116,7 @@ export function targetMet(run: BenchRun, metric: Metric): boolean | undefined {
 
 /** The Markdown report of a run: a table and the conditions it was measured in. */
 export function formatReport(run: BenchRun): string {
-  const [berth = "berth", other = "distribution"] = run.servers;
+  const [berth = "berth", other = "distribution", ...more] = run.servers;
   const o = run.options;
   const lines = [
     `# berth vs distribution`,
@@ -124,8 +124,8 @@ export function formatReport(run: BenchRun): string {
     `Run ${run.time[0].toISOString()} → ${run.time[1].toISOString()}; ${o.rounds} rounds ` +
     `interleaved (order alternating); medians, (min–max) over rounds; ratio = ${berth}/${other}.`,
     "",
-    `| metric | ${berth} | ${other} | ratio | target | met |`,
-    "|---|---:|---:|---:|---|---|",
+    `| metric | ${berth} | ${other} | ratio | target | met |${more.map((m) => ` ${m} |`).join("")}`,
+    `|---|---:|---:|---:|---|---|${more.map(() => "---:|").join("")}`,
   ];
   for (const metric of Object.values(METRICS) as Metric[]) {
     const b = medianOf(run, metric, berth);
@@ -141,7 +141,7 @@ export function formatReport(run: BenchRun): string {
         cell(run, metric, other)
       } | ${ratio} | ${target} | ${
         met === undefined ? (target ? "n/a" : "") : met ? "yes" : "NO"
-      } |`,
+      } |${more.map((m) => ` ${cell(run, metric, m)} |`).join("")}`,
     );
   }
   const mib = (n: number) => `${+(n / (1 << 20)).toFixed(2)} MiB`;

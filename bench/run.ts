@@ -15,6 +15,7 @@ import {
   readMemory,
   readProc,
   RssSampler,
+  startBare,
   startBerth,
   startDistribution,
 } from "./servers.ts";
@@ -49,6 +50,8 @@ export interface BenchOptions {
   imagePushes: number;
   /** Parallel blob pushes within one image push. */
   imageConcurrency: number;
+  /** Also run a bare `Deno.serve` doing the same I/O (push, get and manifest scenarios). */
+  bare?: boolean;
   /** Run only these scenario groups (`push`, `get`, `manifest`, `image`, `tags`, `catalog`). */
   only?: string[];
   /** Where temporary files and data directories go (a fresh folder is made under it). */
@@ -119,8 +122,16 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   try {
     servers.push(await startBerth(`${work}/berth`));
     servers.push(await startDistribution(`${work}/distribution`));
-    // Alternate who goes first, round by round.
-    const order = (round: number) => (round % 2 === 0 ? servers : [...servers].reverse());
+    if (options.bare) servers.push(await startBare(`${work}/bare`));
+    const registries = servers.slice(0, 2);
+    // Who goes first changes round by round.
+    const rotate = (list: BenchServer[], round: number) => {
+      const turned = round % 2 === 0 ? list : [...list].reverse();
+      const shift = Math.floor(round / 2) % list.length;
+      return [...turned.slice(shift), ...turned.slice(0, shift)];
+    };
+    const order = (round: number) => rotate(servers, round);
+    const orderRegistries = (round: number) => rotate(registries, round);
     const rounds = Array.from({ length: options.rounds }, (_, i) => i);
     const runs = (group: string) => !options.only || options.only.includes(group);
 
@@ -163,9 +174,10 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     log("pushing the manifest image");
     const manifestUrl = new Map<string, string>();
     for (const server of runs("manifest") ? servers : []) {
+      manifestUrl.set(server.name, `${server.url}/v2/bench/manifest/manifests/latest`);
+      if (server.name.startsWith("bare")) continue;
       const image = makeImage(1, 64);
       await pushImage(server, "bench/manifest", "latest", image, 1);
-      manifestUrl.set(server.name, `${server.url}/v2/bench/manifest/manifests/latest`);
     }
     for (const round of runs("manifest") ? rounds : []) {
       for (const server of order(round)) {
@@ -179,7 +191,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     }
 
     for (const round of runs("image") ? rounds : []) {
-      for (const server of order(round)) {
+      for (const server of orderRegistries(round)) {
         log(`round ${round + 1}: ${server.name}: image pushes`);
         const images = Array.from(
           { length: options.imagePushes },
@@ -194,9 +206,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     }
 
     log(`tags: ${options.tags}`);
-    const tagged = runs("tags") ? await setupTags(servers, options) : new Set();
+    const tagged = runs("tags") ? await setupTags(registries, options) : new Set();
     for (const round of runs("tags") ? rounds : []) {
-      for (const server of order(round)) {
+      for (const server of orderRegistries(round)) {
         if (!tagged.has(server.name)) {
           record(METRICS.tagsList, server, "n/a");
           continue;
@@ -208,9 +220,9 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     }
 
     log(`catalog: ${options.repositories} repositories`);
-    const cataloged = runs("catalog") ? await setupCatalog(servers, options) : new Set();
+    const cataloged = runs("catalog") ? await setupCatalog(registries, options) : new Set();
     for (const round of runs("catalog") ? rounds : []) {
-      for (const server of order(round)) {
+      for (const server of orderRegistries(round)) {
         if (!cataloged.has(server.name)) {
           record(METRICS.catalog, server, "n/a");
           continue;

@@ -127,6 +127,22 @@ export async function startBerth(dataDir: string): Promise<BenchServer> {
   return await spawn("berth", Deno.execPath(), args, port, dataDir, env);
 }
 
+/** Start the bare `Deno.serve` reference (`bare_server.ts`): the runtime's floor for berth. */
+export async function startBare(dataDir: string): Promise<BenchServer> {
+  const port = freePort();
+  const script = new URL("./bare_server.ts", import.meta.url).pathname;
+  const args = [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    script,
+    String(port),
+    dataDir,
+  ];
+  return await spawn("bare Deno.serve", Deno.execPath(), args, port, dataDir);
+}
+
 /** Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs). */
 export async function startDistribution(dataDir: string): Promise<BenchServer> {
   const port = freePort();

@@ -86,6 +86,8 @@ export interface TokenConfig {
   rootcertbundle?: string;
   /** JSON Web Key Set file of trusted token keys. */
   jwks?: string;
+  /** EC P-256 private key (PEM) berth signs its tokens with; default: a key made at start. */
+  signingkey?: string;
   /** Lifetime of tokens berth issues, in seconds (default 300). */
   expiration?: number;
 }

@@ -125,6 +125,7 @@ export const CONFIG_SCHEMA: Rule = section({
       rootcertbundle: STRING,
       autoredirect: ignore("token realm redirects are not supported"),
       jwks: STRING,
+      signingkey: STRING,
       signingalgorithms: ignore("the certificate's algorithm is used"),
     }),
     silly: refuse("the silly test scheme is not supported"),
@@ -430,6 +431,8 @@ export function mapAuthAndTls(tree: Tree): Pick<Config, "auth" | "tls"> {
     if (realm) token.realm = realm;
     if (bundle) token.rootcertbundle = bundle;
     if (jwks) token.jwks = jwks;
+    const signingkey = optional(tree, "auth.token.signingkey");
+    if (signingkey) token.signingkey = signingkey;
     if (!auth.htpasswd && !bundle && !jwks) {
       throw new ConfigError(
         "auth.token: needs rootcertbundle or jwks (an external issuer), or auth.htpasswd (berth issues tokens)",

@@ -28,12 +28,22 @@ Deno.test({
       layerSize: 100,
       imagePushes: 1,
       imageConcurrency: 2,
+      bare: true,
     });
-    assert.deepEqual(run.servers, ["berth", "distribution"]);
+    assert.deepEqual(run.servers, ["berth", "distribution", "bare Deno.serve"]);
+    const registryOnly = new Set<string>([
+      METRICS.tagsList.key,
+      METRICS.catalog.key,
+      METRICS.imagePush.key,
+    ]);
     const optional = new Set<string>([METRICS.tagsList.key, METRICS.catalog.key]);
     for (const metric of Object.values(METRICS) as Metric[]) {
       for (const server of run.servers) {
         const values = run.results.get(metric.key)?.get(server);
+        if (server.startsWith("bare") && registryOnly.has(metric.key)) {
+          assert.equal(values, undefined);
+          continue;
+        }
         if (values === "n/a" && server === "berth" && optional.has(metric.key)) continue;
         assert.ok(Array.isArray(values), `${metric.key} of ${server}: ${values}`);
         const expected = metric.key.startsWith("rss.hwm") || metric.key.startsWith("rss.idle")
@@ -48,6 +58,10 @@ Deno.test({
     const report = formatReport(run);
     for (const metric of Object.values(METRICS) as Metric[]) {
       assert.ok(report.includes(`| ${metric.label}, ${metric.unit} |`), metric.label);
+    }
+    assert.ok(report.includes("| bare Deno.serve |"));
+    for (const line of report.split("\n").filter((l) => l.startsWith("| blob push"))) {
+      assert.equal(line.split("|").length, 9, `one cell per server: ${line}`);
     }
     assert.equal(typeof targetMet(run, METRICS.manifestGet), "boolean");
   },

@@ -87,7 +87,10 @@ export class AccessControl implements Authorizer {
         this.#keys.addCertificateBundle(Deno.readTextFileSync(token.rootcertbundle));
       }
       if (token.jwks) this.#keys.addJwks(Deno.readTextFileSync(token.jwks));
-      if (this.#htpasswd) this.#signer = new TokenSigner();
+      if (this.#htpasswd) {
+        const pem = token.signingkey ? Deno.readTextFileSync(token.signingkey) : undefined;
+        this.#signer = new TokenSigner(pem);
+      }
     }
   }
 

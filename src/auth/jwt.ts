@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { createHash, X509Certificate } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, X509Certificate } from "node:crypto";
 
 /** One entry of a token's `access` claim. */
 export interface AccessEntry {
@@ -270,12 +270,37 @@ function isAccessList(value: unknown): value is AccessEntry[] {
     );
 }
 
-/** Berth's own token signer: an ES256 key made at start (tokens are short-lived). */
+/**
+ * Berth's own token signer (ES256): a key made at start (tokens are short-lived), or a P-256 key
+ * from a PEM file, so several instances, or a registry trusting its certificate, verify the same
+ * tokens. The `kid` is the key's libtrust id, which distribution matches against its root bundle.
+ */
 export class TokenSigner {
   readonly #pair: Promise<{ privateKey: CryptoKey; kid: string; jwk: JsonWebKey }>;
 
-  /** A signer with a fresh key pair. */
-  constructor() {
+  /** A signer with a fresh key pair, or with the P-256 private key of `pem` (throws if unusable). */
+  constructor(pem?: string) {
+    if (pem !== undefined) {
+      const key = createPrivateKey(pem);
+      if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+        throw new Error("the token signing key must be an EC P-256 private key (PEM)");
+      }
+      const spki = createPublicKey(key).export({ type: "spki", format: "der" });
+      const jwk = key.export({ format: "jwk" }) as JsonWebKey;
+      const imported = crypto.subtle.importKey(
+        "jwk",
+        { kty: "EC", crv: "P-256", x: jwk.x!, y: jwk.y!, d: jwk.d! },
+        { name: "ECDSA", namedCurve: "P-256" },
+        false,
+        ["sign"],
+      );
+      this.#pair = imported.then((privateKey) => ({
+        privateKey,
+        kid: libtrustKeyId(spki),
+        jwk: { kty: "EC", crv: "P-256", x: jwk.x!, y: jwk.y! },
+      }));
+      return;
+    }
     this.#pair = (async () => {
       const pair = await crypto.subtle.generateKey(
         { name: "ECDSA", namedCurve: "P-256" },

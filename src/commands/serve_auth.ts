@@ -17,6 +17,7 @@ export const AUTH_USAGE =
   --token-realm URL      token endpoint clients are sent to (default: this server's /auth/token)
   --token-certs FILE     also trust tokens signed by keys of these X.509 certificates (PEM)
   --token-jwks FILE      also trust tokens signed by keys of this JWKS
+  --token-key FILE       sign berth's tokens with this EC P-256 key (PEM; default: made at start)
   --auth-policy FILE     authorization policy (JSON: {groups, rules: [{repositories, users,
                          groups, anonymous, actions}]}); default: any known user may do anything
   --tls-cert FILE        serve HTTPS with this certificate (PEM) ...
@@ -49,6 +50,9 @@ export function applyAuthFlag(config: Partial<Config>, flag: string, value: () =
       return true;
     case "--token-certs":
       token().rootcertbundle = value();
+      return true;
+    case "--token-key":
+      token().signingkey = value();
       return true;
     case "--token-jwks":
       token().jwks = value();

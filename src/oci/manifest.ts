@@ -112,8 +112,13 @@ export function parseManifest(bytes: Uint8Array, contentType = ""): ParsedManife
   if (field && declared && field !== declared && declared !== "application/json") {
     throw invalid(`mediaType "${field}" does not match Content-Type "${declared}"`);
   }
-  let mediaType = field || (MANIFEST_TYPES.includes(declared) ? declared : "");
-  if (!mediaType) mediaType = "manifests" in doc ? OCI_INDEX : OCI_MANIFEST;
+  // Without a mediaType field the bytes alone must tell the type (OCI, an index when it lists
+  // manifests), so the Content-Type served later never depends on what a push declared.
+  const inferred = "manifests" in doc ? OCI_INDEX : OCI_MANIFEST;
+  if (!field && MANIFEST_TYPES.includes(declared) && declared !== inferred) {
+    throw invalid(`a manifest without a mediaType field cannot be "${declared}"`);
+  }
+  const mediaType = field || inferred;
   if (!MANIFEST_TYPES.includes(mediaType)) {
     throw invalid(`unsupported manifest media type "${mediaType}"`);
   }

@@ -255,8 +255,12 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         });
       };
       const length = response.headers.get("content-length");
-      if (request.method === "HEAD" || !response.body) finish(0);
+      // A declared length is taken as given, without touching `response.body`: reading that
+      // getter turns a fixed body into a stream, which costs the fast path and keep-alive on
+      // HTTP/1.0 (ab -k).
+      if (request.method === "HEAD") finish(0);
       else if (length !== null) finish(Number(length) || 0);
+      else if (!response.body) finish(0);
       else {
         // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
         // whole and answered with a length (a streamed body would go out chunked); a larger one

@@ -8,7 +8,13 @@
 import assert from "node:assert/strict";
 import { createPrivateKey, createPublicKey, sign } from "node:crypto";
 import type { Config } from "../../src/config.ts";
-import { base64url } from "../../src/auth/jwt.ts";
+import {
+  base64url,
+  TokenInvalid,
+  TokenSigner,
+  TrustedKeys,
+  verifyToken,
+} from "../../src/auth/jwt.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { run } from "../helpers/tools.ts";
@@ -302,4 +308,25 @@ Deno.test("token auth: a token carrying an x5c chain to a trusted root is accept
     const rogue = signJwt(await Deno.readTextFile(self.key), externalClaims(), { x5c: [selfDer] });
     assert.equal((await call(server, "GET", "/v2/ext/app/manifests/latest", rogue)).status, 401);
   });
+});
+
+Deno.test("token auth: a configured signing key signs berth's tokens; a non-P-256 key is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-token-key-" });
+  try {
+    await run("openssl", ["genrsa", "-out", `${dir}/rsa.pem`, "2048"]);
+    assert.throws(() => new TokenSigner(Deno.readTextFileSync(`${dir}/rsa.pem`)), /P-256/);
+    const { key } = await writeSelfSignedCert(dir, { ec: true });
+    const signer = new TokenSigner(await Deno.readTextFile(key));
+    const keys = new TrustedKeys();
+    keys.addJwk(
+      createPublicKey(await Deno.readTextFile(key)).export({ format: "jwk" }) as JsonWebKey,
+    );
+    const now = Math.floor(Date.now() / 1000);
+    const token = await signer.sign({ iss: "i", sub: "s", aud: "a", exp: now + 60 });
+    assert.equal((await verifyToken(token, keys, { issuer: "i", audience: "a" })).sub, "s");
+    const fresh = await new TokenSigner().sign({ iss: "i", sub: "s", aud: "a", exp: now + 60 });
+    await assert.rejects(verifyToken(fresh, keys, { issuer: "i", audience: "a" }), TokenInvalid);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

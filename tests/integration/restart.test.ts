@@ -152,3 +152,48 @@ Deno.test("restart: pushed images are served by a new server on the same data di
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("restart: manifests keep their Content-Type across a restart, with or without a mediaType field", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-restart-" });
+  try {
+    const first = await startServer({ dataDir });
+    const pushed: [string, string][] = [];
+    try {
+      const oci = await pushImageBlobs(first.url, "repo", { seed: 1 });
+      const { mediaType: _, ...bare } = oci.manifest;
+      const docker = await pushImageBlobs(first.url, "repo", { seed: 2, docker: true });
+      const cases: [string, unknown, string][] = [
+        ["bare", bare, MEDIA.ociManifest],
+        ["oci", oci.manifest, MEDIA.ociManifest],
+        ["docker", docker.manifest, MEDIA.dockerManifest],
+      ];
+      for (const [tag, doc, type] of cases) {
+        const put = await putManifest(first.url, "repo", tag, doc, type);
+        await expectStatus(put, 201);
+        pushed.push([tag, type]);
+      }
+      // A Docker type without the field would only be known from the push: refused.
+      const refused = await putManifest(first.url, "repo", "x", bare, MEDIA.dockerManifest);
+      await expectStatus(refused, 400);
+      for (const [tag, type] of pushed) {
+        const get = await fetch(`${first.url}/v2/repo/manifests/${tag}`);
+        await expectStatus(get, 200);
+        assert.equal(get.headers.get("Content-Type"), type, tag);
+      }
+    } finally {
+      await first.close();
+    }
+    const second = await startServer({ dataDir });
+    try {
+      for (const [tag, type] of pushed) {
+        const get = await fetch(`${second.url}/v2/repo/manifests/${tag}`);
+        await expectStatus(get, 200);
+        assert.equal(get.headers.get("Content-Type"), type, `${tag} after the restart`);
+      }
+    } finally {
+      await second.close();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -53,7 +53,10 @@ Deno.test("manifest: an OCI image manifest lists its config and layers as blobs"
 Deno.test("manifest: without a mediaType field, Content-Type or the shape decides", () => {
   const { mediaType: _, ...bare } = image();
   assert.equal(parseManifest(bytes(bare), "").mediaType, OCI_MANIFEST);
-  assert.equal(parseManifest(bytes(bare), DOCKER_MANIFEST).mediaType, DOCKER_MANIFEST);
+  assert.equal(parseManifest(bytes(bare), OCI_MANIFEST).mediaType, OCI_MANIFEST);
+  // Docker types need the field (as distribution requires); a contradiction is refused.
+  assertInvalid(bare, DOCKER_MANIFEST, /without a mediaType field/);
+  assertInvalid(bare, OCI_INDEX, /without a mediaType field/);
   assert.equal(
     parseManifest(bytes({ schemaVersion: 2, manifests: [] }), "").mediaType,
     OCI_INDEX,

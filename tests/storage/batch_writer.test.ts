@@ -127,3 +127,17 @@ Deno.test("batch writer: a failing flush fails the copy", async () => {
     );
   });
 });
+
+Deno.test("batch writer: a flush that comes due on the last batch is left to the commit", async () => {
+  await withFile(async (file) => {
+    let flushes = 0;
+    await writeBatched(byteStream(bytesOf(2 * WRITE_BATCH), WRITE_BATCH), file, {
+      flushEvery: 2 * WRITE_BATCH,
+      flush: () => {
+        flushes++;
+        return Promise.resolve();
+      },
+    });
+    assert.equal(flushes, 0);
+  });
+});

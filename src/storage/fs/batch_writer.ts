@@ -91,20 +91,39 @@ export interface WriteBehind {
   flushEvery?: number;
 }
 
-/** Runs at most one flush at a time, once `every` bytes were written since the last one. */
+/**
+ * Runs at most one flush at a time, once `every` bytes were written since the last one. A due
+ * flush starts only when the next batch arrives: the last batch of a body is left to the commit's
+ * fsync (or the next chunk), so a PATCH never waits for a flush it does not need.
+ */
 class Flusher {
   #running: Promise<void> | undefined;
   #failed: { error: unknown } | undefined;
+  #due: Promise<void> | undefined;
   #unflushed = 0;
 
   constructor(readonly flush: () => Promise<void>, readonly every: number) {}
 
-  /** Note a write of `bytes` bytes; flush (after it lands) when enough piled up. */
+  /** Note a write of `bytes` bytes; start a flush that came due at an earlier write. */
   wrote(write: Promise<void>, bytes: number): void {
+    const due = this.#due;
+    this.#due = undefined;
+    if (due && !this.#running && !this.#failed) this.#start(due);
     this.#unflushed += bytes;
-    if (this.#running || this.#failed || this.#unflushed < this.every) return;
-    this.#unflushed = 0;
-    const run: Promise<void> = write.then(() => this.flush()).then(
+    if (this.#unflushed >= this.every && !this.#running) {
+      this.#unflushed = 0;
+      this.#due = write;
+    }
+  }
+
+  /** Wait for the running flush; throws the first flush error. */
+  async settled(): Promise<void> {
+    await this.#running;
+    if (this.#failed) throw this.#failed.error;
+  }
+
+  #start(after: Promise<void>): void {
+    const run: Promise<void> = after.then(() => this.flush()).then(
       () => {
         if (this.#running === run) this.#running = undefined;
       },
@@ -114,12 +133,6 @@ class Flusher {
       },
     );
     this.#running = run;
-  }
-
-  /** Wait for the running flush; throws the first flush error. */
-  async settled(): Promise<void> {
-    await this.#running;
-    if (this.#failed) throw this.#failed.error;
   }
 }
 

@@ -20,6 +20,7 @@
  */
 import { isValidName } from "../../oci/names.ts";
 import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
+import { upperBound } from "../sorted_names.ts";
 
 /** How long a walk stands in for a journal that cannot be written. */
 const VOLATILE_MS = 30_000;
@@ -234,18 +235,6 @@ function parseRecords(text: string): { complete: boolean; names: string[] } {
 /** Plain code-unit order (byte order for the ASCII names repositories have). */
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Index of the first name greater than `key` in a sorted list. */
-function upperBound(names: readonly string[], key: string): number {
-  let low = 0;
-  let high = names.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (names[mid]! <= key) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 async function readAllFile(file: Deno.FsFile): Promise<Uint8Array> {

@@ -16,6 +16,7 @@ import {
   type Store,
   type UploadInfo,
 } from "../store.ts";
+import { upperBound } from "../sorted_names.ts";
 
 /** Largest chunk a blob or upload stream hands out at once. */
 const READ_CHUNK = 64 * 1024;
@@ -321,18 +322,6 @@ export class MemoryStore implements Store {
     }
     return repository;
   }
-}
-
-/** Index of the first name greater than `key` in a sorted list. */
-function upperBound(names: readonly string[], key: string): number {
-  let low = 0;
-  let high = names.length;
-  while (low < high) {
-    const mid = (low + high) >>> 1;
-    if (names[mid]! <= key) low = mid + 1;
-    else high = mid;
-  }
-  return low;
 }
 
 /** Join `chunks` (of `size` bytes in all) into one array. */
