@@ -4,6 +4,7 @@
  * @module
  */
 import { RegistryError } from "../errors.ts";
+import { ifNoneMatch } from "../http/conditional.ts";
 import { parseRange } from "../http/range.ts";
 import type { Handler } from "../http/router.ts";
 import { parseDigest } from "../oci/digest.ts";
@@ -25,8 +26,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
         "Accept-Ranges": "bytes",
         "Cache-Control": "max-age=31536000",
       };
-      const inm = request.headers.get("If-None-Match");
-      if (inm && inm.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+      if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) {
         return new Response(null, { status: 304, headers });
       }
       let range = parseRange(request.headers.get("Range"), size);

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { ifNoneMatch } from "../http/conditional.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
 import { empty, repoName, requireDeletes } from "./common.ts";
@@ -21,7 +22,7 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
         "Docker-Content-Digest": manifest.digest.value,
         "ETag": etag,
       };
-      if (request.headers.get("If-None-Match") === etag) {
+      if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) {
         return new Response(null, { status: 304, headers });
       }
       const body = request.method === "HEAD" ? null : manifest.bytes;

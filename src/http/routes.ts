@@ -42,7 +42,10 @@ export function buildRouter(registry: Registry): Router {
     .add("HEAD", `/v2/${NAME}/blobs/:digest`, blobs.get)
     .add("DELETE", `/v2/${NAME}/blobs/:digest`, blobs.delete)
     .add("GET", "/v2/_catalog", catalog.list)
+    .add("HEAD", "/v2/_catalog", catalog.list)
     .add("GET", `/v2/${NAME}/tags/list`, tags.list)
+    .add("HEAD", `/v2/${NAME}/tags/list`, tags.list)
     .add("GET", `/v2/${NAME}/referrers/:digest`, referrers.list)
+    .add("HEAD", `/v2/${NAME}/referrers/:digest`, referrers.list)
     .add("POST", "/admin/gc", admin.gc);
 }

@@ -327,3 +327,56 @@ Deno.test("conformance: a mount from a repository that lacks the blob opens a se
     await server.close();
   }
 });
+
+Deno.test("conformance: HEAD answers wherever GET does (tags list, referrers, catalog): headers, no body", async () => {
+  const server = await startServer();
+  try {
+    const image = await pushImageBlobs(server.url, "app");
+    await expectStatus(
+      await putManifest(server.url, "app", "v1", image.bytes, MEDIA.ociManifest),
+      201,
+    );
+    for (const path of ["/v2/app/tags/list", `/v2/app/referrers/${image.digest}`, "/v2/_catalog"]) {
+      const get = await fetch(`${server.url}${path}`);
+      const body = await bytesOf(get);
+      assert.equal(get.status, 200, path);
+      const head = await fetch(`${server.url}${path}`, { method: "HEAD" });
+      assert.equal(head.status, 200, path);
+      assert.equal(head.headers.get("Content-Type"), get.headers.get("Content-Type"), path);
+      assert.equal(head.headers.get("Content-Length"), String(body.byteLength), path);
+      assert.equal((await bytesOf(head)).byteLength, 0, path);
+    }
+    const unknown = await fetch(`${server.url}/v2/nothing/tags/list`, { method: "HEAD" });
+    assert.equal(unknown.status, 404);
+    await unknown.body?.cancel();
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("conformance: If-None-Match on a manifest takes a list, a weak tag or * (304)", async () => {
+  const server = await startServer();
+  try {
+    const image = await pushImageBlobs(server.url, "app");
+    await expectStatus(
+      await putManifest(server.url, "app", "v1", image.bytes, MEDIA.ociManifest),
+      201,
+    );
+    const etag = `"${image.digest}"`;
+    for (const header of [`"other", ${etag}`, `W/${etag}`, "*"]) {
+      for (const ref of ["v1", image.digest]) {
+        const response = await fetch(`${server.url}/v2/app/manifests/${ref}`, {
+          headers: { "If-None-Match": header },
+        });
+        await expectStatus(response, 304);
+        assert.equal(response.headers.get("Docker-Content-Digest"), image.digest);
+      }
+    }
+    const miss = await fetch(`${server.url}/v2/app/manifests/v1`, {
+      headers: { "If-None-Match": `"sha256:${"0".repeat(64)}"` },
+    });
+    assert.deepEqual(await bytesOf(miss), image.bytes);
+  } finally {
+    await server.close();
+  }
+});
