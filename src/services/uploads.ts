@@ -5,7 +5,6 @@
  * @module
  */
 import { RegistryError } from "../errors.ts";
-import { type ReadResult, relayBytes } from "../http/byte_relay.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
 import { isUploadId } from "../storage/fs/paths.ts";
 import { SizeMismatch, type Store } from "../storage/store.ts";
@@ -14,7 +13,10 @@ import { KeyedLock } from "./keyed_lock.ts";
 
 /** A chunk of an upload as the HTTP layer hands it over. */
 export interface Chunk {
-  /** The bytes (absent for an empty body). */
+  /**
+   * The bytes (absent for an empty body), as the HTTP layer guards them: a read that fails throws
+   * the `RegistryError` to answer with (src/http/limits.ts), which the append passes on.
+   */
   body: ReadableStream<Uint8Array> | null;
   /** The declared `Content-Length`, when any. */
   length?: number;
@@ -141,21 +143,11 @@ export class UploadService {
         ...(chunk.length !== undefined && { expectedLength: chunk.length }),
         ...(chunk.signal && { signal: chunk.signal }),
       };
-      const body = guardBody(chunk.body);
-      const next = await this.#store.appendUpload(name, id, size, body, options);
+      const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
       if (usable) this.#hashes.set(k, usable);
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
-      // A body refused by a request limit (413, 408) keeps its own error.
-      if (error instanceof BodyReadError && error.cause instanceof RegistryError) throw error.cause;
-      if (error instanceof BodyReadError) {
-        throw new RegistryError(
-          chunk.length === undefined ? "BLOB_UPLOAD_INVALID" : "SIZE_INVALID",
-          { expected: chunk.length ?? null, received: error.received },
-          { message: "the request body ended before its declared length or failed to arrive" },
-        );
-      }
       throw error;
     }
   }
@@ -182,36 +174,6 @@ export class UploadService {
     this.#hashes.delete(key(name, id));
     return await this.#store.deleteUpload(name, id);
   }
-}
-
-/** The client's body failed (connection closed, body shorter than its `Content-Length`). */
-class BodyReadError extends Error {
-  /** Build the error from the bytes received before the failure. */
-  constructor(readonly received: number, options?: ErrorOptions) {
-    super(`request body failed after ${received} bytes`, options);
-    this.name = "BodyReadError";
-  }
-}
-
-/**
- * Wrap a request body so a failure to read it surfaces as a {@link BodyReadError}, telling the
- * client's fault (a 400) from the store's (a 500). Pull-based: no queue, no extra copy.
- */
-function guardBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  let received = 0;
-  // A byte relay: the store's reads still go straight into its buffers (see byte_relay.ts).
-  return relayBytes(body, async (read) => {
-    let result: ReadResult;
-    try {
-      result = await read;
-    } catch (error) {
-      // A limit the HTTP layer enforces (413, 408) already says what went wrong.
-      if (error instanceof RegistryError) throw error;
-      throw new BodyReadError(received, { cause: error });
-    }
-    if (!result.done) received += result.value.byteLength;
-    return result;
-  });
 }
 
 function key(name: string, id: string): string {
