@@ -23,14 +23,6 @@ export type ReadStep = (read: Promise<ReadResult>) => Promise<ReadResult>;
 /** Chunk size of reads for consumers that do not bring their own buffer. */
 const AUTO_CHUNK = 64 * 1024;
 
-/** A relayed stream, and a way to cancel its source directly (the stream may be locked). */
-export interface Relay {
-  /** The relayed bytes. */
-  stream: ReadableStream<Uint8Array<ArrayBuffer>>;
-  /** Cancel the source (e.g. a body the handler left unread). */
-  cancel(reason?: unknown): void;
-}
-
 /**
  * A byte stream of `body`'s bytes where every read of `body` passes through `step`. Reads use the
  * consumer's buffer when both sides allow it (BYOB), else pass chunks on as they come.
@@ -39,14 +31,6 @@ export function relayBytes(
   body: ReadableStream<Uint8Array>,
   step: ReadStep = (read) => read,
 ): ReadableStream<Uint8Array<ArrayBuffer>> {
-  return createRelay(body, step).stream;
-}
-
-/** {@link relayBytes}, with a handle to cancel the source. */
-export function createRelay(
-  body: ReadableStream<Uint8Array>,
-  step: ReadStep = (read) => read,
-): Relay {
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: "byob" });
@@ -55,7 +39,7 @@ export function createRelay(
   }
   const reader = byob ?? body.getReader();
   const readChunk = () => (reader as ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>).read();
-  const stream = new ReadableStream({
+  return new ReadableStream({
     type: "bytes",
     autoAllocateChunkSize: AUTO_CHUNK,
     async pull(controller) {
@@ -93,5 +77,4 @@ export function createRelay(
     },
     cancel: (reason) => reader.cancel(reason),
   });
-  return { stream, cancel: (reason) => void reader.cancel(reason).catch(() => {}) };
 }
