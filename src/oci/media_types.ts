@@ -17,8 +17,6 @@ export const DOCKER_SCHEMA1 = [
   "application/vnd.docker.distribution.manifest.v1+json",
   "application/vnd.docker.distribution.manifest.v1+prettyjws",
 ];
-/** The OCI empty descriptor's media type (artifacts without a config). */
-export const OCI_EMPTY = "application/vnd.oci.empty.v1+json";
 /** Docker's foreign layer type: its blob lives elsewhere, so it need not be in the registry. */
 export const DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
