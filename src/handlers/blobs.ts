@@ -44,7 +44,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       const status = range ? 206 : 200;
       if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
       if (request.method === "HEAD") return new Response(null, { status, headers });
-      const content = await registry.blobs.open(name, digest, range);
+      const content = await registry.blobs.open(digest, range);
       return new Response(content.body, { status, headers });
     },
 

@@ -30,10 +30,11 @@ export class BlobService {
     return size;
   }
 
-  /** Open a blob linked into `name` (whole or a range already checked against its size). */
-  async open(name: string, digest: Digest, range?: ByteRange): Promise<BlobContent> {
-    await this.#guard?.use([digest]);
-    if (!(await this.#linked(name, digest))) throw unknownBlob(digest);
+  /**
+   * Open a blob that {@link stat} has just found in the repository (that call recorded the use and
+   * checked the link), whole or a range already checked against its size.
+   */
+  async open(digest: Digest, range?: ByteRange): Promise<BlobContent> {
     const content = await this.#store.openBlob(digest, range);
     if (!content) throw unknownBlob(digest);
     return content;
