@@ -7,6 +7,7 @@ import { RegistryError } from "../errors.ts";
 import { pageHeaders, parsePage } from "../http/pagination.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
+import { upperBound } from "../storage/sorted_names.ts";
 import { repoName } from "./common.ts";
 
 /** Handlers of `/v2/<name>/tags/list`. */
@@ -18,8 +19,7 @@ export function tagHandlers(registry: Registry): Record<"list", Handler> {
       const tags = await registry.store.listTags(name);
       if (!tags) throw new RegistryError("NAME_UNKNOWN", { name });
       tags.sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
-      const start = page.last === undefined ? 0 : tags.findIndex((tag) => tag > page.last!);
-      const from = start < 0 ? tags.length : start;
+      const from = page.last === undefined ? 0 : upperBound(tags, page.last);
       const entries = tags.slice(from, from + page.limit);
       const more = from + entries.length < tags.length;
       return new Response(JSON.stringify({ name, tags: entries }), {

@@ -1,5 +1,5 @@
 /**
- * Binary search in a sorted list of names (repository catalogs keep one).
+ * Binary search in a sorted list of names (repository catalogs, a page of tags).
  *
  * @module
  */
