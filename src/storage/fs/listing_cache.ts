@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { isNotFound } from "./atomic.ts";
 
 /** A listing is kept only when the folder's last change is at least this old, in ms. */
 export const SETTLE_MS = 100;
@@ -99,10 +100,7 @@ export function statSyncOrUndefined(path: string): Deno.FileInfo | undefined {
   try {
     return Deno.statSync(path);
   } catch (error) {
-    if (
-      error instanceof Deno.errors.NotFound ||
-      (error instanceof Error && "code" in error && error.code === "ENOTDIR")
-    ) return undefined;
+    if (isNotFound(error)) return undefined;
     throw error;
   }
 }
