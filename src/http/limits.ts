@@ -27,7 +27,7 @@ interface Ticket {
   client: string;
   name: string;
   /** `start` for POST to uploads/, the session id for requests on one session. */
-  upload: "start" | string | undefined;
+  upload: string;
 }
 
 const UPLOAD_ID_PATH = /\/blobs\/uploads\/([^/]+)$/;
@@ -74,16 +74,15 @@ export class RequestLimits {
         headers: { "Retry-After": "60" },
       });
     }
-    const ticket: Ticket = { client, name, upload: starts ? "start" : id };
+    const upload = starts ? "start" : id;
+    // Only requests on upload sessions have anything for `settle` to note.
+    if (upload !== undefined) this.#tickets.set(request, { client, name, upload });
     const session = id === undefined ? undefined : this.#sessions.get(id);
     if (session) {
       session.busy++;
       session.lastSeen = Date.now();
     }
-    if (!request.body) {
-      this.#tickets.set(request, ticket);
-      return ctx;
-    }
+    if (!request.body) return ctx;
     const guarded = new Request(request.url, {
       method: request.method,
       headers: request.headers,
@@ -91,15 +90,16 @@ export class RequestLimits {
       signal: request.signal,
       duplex: "half",
     } as RequestInit);
-    this.#tickets.set(request, ticket);
-    this.#tickets.set(guarded, ticket);
     return { ...ctx, request: guarded };
   }
 
-  /** Note how a request admitted with {@link admit} ended (tracks upload sessions). */
+  /**
+   * Note how a request admitted with {@link admit} ended (tracks upload sessions); `request` is
+   * the one given to `admit`, not the guarded copy it returns.
+   */
   settle(request: Request, response: Response): void {
     const ticket = this.#tickets.get(request);
-    if (!ticket?.upload) return;
+    if (!ticket) return;
     if (ticket.upload === "start") {
       const id = response.headers.get("Docker-Upload-UUID");
       if (response.status !== 202 || !id) return;
