@@ -1,6 +1,6 @@
 /**
- * Berth's configuration: the type, its defaults, and the command-line/environment overrides the
- * `serve` command reads.
+ * Berth's configuration: the type and its defaults. Files, `REGISTRY_*` variables and flags are
+ * read into it by `config_file.ts`.
  *
  * @module
  */

@@ -16,7 +16,7 @@ import { parse as parseYaml } from "yaml";
 import { readPolicy } from "./commands/serve_auth.ts";
 import { type AuthConfig, type Config, makeConfig, parseAddr, type TokenConfig } from "./config.ts";
 
-/** The result of loading: the config, the security settings beside it, and warnings. */
+/** The result of loading: the config and warnings. */
 export interface LoadedConfig {
   /** The configuration in force. */
   config: Config;
