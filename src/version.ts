@@ -1,5 +1,5 @@
 /**
- * The version of berth (bumped on release; shown by `berth version`, `/metrics` build info).
+ * The version of berth (bumped on release; shown by `berth version`).
  *
  * @module
  */

@@ -97,7 +97,7 @@ function chunkOf(ctx: RequestContext, withRange: boolean): Chunk {
   if (length === "invalid") {
     throw new RegistryError("SIZE_INVALID", null, { message: "invalid Content-Length" });
   }
-  // No `signal`: a client that goes away fails the body read, which stops the append.
+  // A client that goes away fails the body read, which stops the append.
   const chunk: Chunk = { body: request.body };
   if (length !== undefined) chunk.length = length;
   if (length === 0) chunk.body = null;

@@ -22,8 +22,6 @@ export interface Chunk {
   length?: number;
   /** The declared `Content-Range` start, when any: it must be the session's current size. */
   start?: number;
-  /** Aborted when the client goes away. */
-  signal?: AbortSignal;
 }
 
 /** Uploads of one registry: hash state is kept per session between chunks. */
@@ -141,7 +139,6 @@ export class UploadService {
       const options = {
         ...(usable && { observe: (bytes: Uint8Array) => usable.update(bytes) }),
         ...(chunk.length !== undefined && { expectedLength: chunk.length }),
-        ...(chunk.signal && { signal: chunk.signal }),
       };
       const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
       if (usable) this.#hashes.set(k, usable);
