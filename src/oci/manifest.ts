@@ -36,14 +36,14 @@ export interface Descriptor {
 
 /** What berth needs to know of a manifest once it has been validated. */
 export interface ParsedManifest {
-  /** The manifest's media type (its field, else the request's `Content-Type`, else inferred). */
+  /** Its media type: the `mediaType` field, else what its bytes tell (an index lists manifests). */
   mediaType: string;
   /** Blobs it references that must be in the repository (config and layers). */
   blobs: Digest[];
   /** Manifests it references that must be in the repository (index children). */
   manifests: Digest[];
-  /** The `subject` descriptor, when the manifest refers to another. */
-  subject?: { digest: Digest; descriptor: Descriptor };
+  /** The `subject`'s digest, when the manifest refers to another. */
+  subject?: { digest: Digest };
   /** `artifactType`, else the config's media type (what the referrers API reports). */
   artifactType?: string;
   /** The manifest's annotations. */
@@ -155,8 +155,8 @@ export function parseManifest(bytes: Uint8Array, contentType = ""): ParsedManife
     result.artifactType ??= config.mediaType;
   }
   if (doc.subject !== undefined) {
-    const [descriptor, digest] = parseDescriptor(doc.subject, "subject");
-    result.subject = { digest, descriptor };
+    const [, digest] = parseDescriptor(doc.subject, "subject");
+    result.subject = { digest };
   }
   return result;
 }
