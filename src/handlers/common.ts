@@ -1,5 +1,6 @@
 /**
- * Small pieces every handler uses: the repository name from the path, and the delete switch.
+ * Small pieces every handler uses: the repository name from the path, the delete switch, and
+ * empty responses.
  *
  * @module
  */
