@@ -169,9 +169,10 @@ export class RequestLimits {
       let result: ReadResult | "idle";
       try {
         result = await Promise.race([read, idle]);
-      } catch {
-        // The client cut the body short (closed, reset, broken chunking): its fault, not ours.
-        throw cutShort();
+      } catch (error) {
+        // An error with an answer of its own (the shutdown's 503) keeps it; any other failed read
+        // means the client cut the body short (closed, reset, broken chunking): its fault.
+        throw error instanceof RegistryError ? error : cutShort();
       } finally {
         clearTimeout(timer);
       }
