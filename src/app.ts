@@ -36,7 +36,7 @@ export interface App {
 export interface AppOptions {
   /** Use this store instead of the one the config names. */
   store?: Store;
-  /** Where unexpected errors are reported (defaults to stderr as JSON). */
+  /** Where unexpected errors are reported (defaults to the log). */
   logError?: (message: string, fields: Record<string, unknown>) => void;
   /** Where log records (access log, warnings) go; default JSON lines on stdout/stderr. */
   log?: LogSink;
@@ -50,19 +50,20 @@ export function createStore(config: Config): Store {
 /** Build a registry application from a configuration. */
 export function createApp(config: Config, options: AppOptions = {}): App {
   const store = options.store ?? createStore(config);
-  const registry = createRegistry(config, store);
+  const logger = createLogger(config.logLevel, options.log);
+  const registry = createRegistry(
+    config,
+    store,
+    (level, msg, fields) => logger.log(level, msg, fields),
+  );
   registry.maintenance.start();
   // Auth and limits: hooks around every routed request (src/auth/, src/http/limits.ts).
   const access = createAccessControl(config.auth);
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
-  const ops = createOps(config, store, createLogger(config.logLevel, options.log));
-  const logError = options.logError ??
-    ((message, fields) =>
-      console.error(
-        JSON.stringify({ level: "error", time: new Date().toISOString(), message, ...fields }),
-      ));
+  const ops = createOps(config, store, logger);
+  const logError = options.logError ?? ((msg, fields) => logger.log("error", msg, fields));
 
   const dispatch = async (request: Request, client: string): Promise<Response> => {
     const url = new URL(request.url);

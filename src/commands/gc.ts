@@ -83,7 +83,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   const registry = createRegistry(
     makeConfig({ dataDir: options.dataDir }),
     store,
-    (level, message, fields) => console.error(JSON.stringify({ level, message, ...fields })),
+    (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
   );
   const report = await registry.gc.run({
     dryRun: options.dryRun,

@@ -36,18 +36,11 @@ export interface Registry {
   authorizer: Authorizer;
 }
 
-/** Background work's log when none is given: JSON lines on stdout/stderr. */
-const defaultLog: MaintenanceLog = (level, message, fields) => {
-  const line = JSON.stringify({ level, time: new Date().toISOString(), message, ...fields });
-  if (level === "error") console.error(line);
-  else console.log(line);
-};
-
 /** Build the services of a registry over a store. */
 export function createRegistry(
   config: Config,
   store: Store,
-  log: MaintenanceLog = defaultLog,
+  log: MaintenanceLog,
 ): Registry {
   const guard = new BlobGuard();
   const manifests = new ManifestService(store, {
