@@ -19,7 +19,6 @@ import {
   isNotFound,
   listDir,
   readTextOrUndefined,
-  readTextSyncOrUndefined,
   removeIfExists,
   renameInto,
   statOrUndefined,
@@ -27,6 +26,7 @@ import {
 } from "./atomic.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { CatalogIndex } from "./catalog_index.ts";
+import { LinkCache } from "./link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./listing_cache.ts";
 import { StorePaths } from "./paths.ts";
 
@@ -54,6 +54,7 @@ export class FsStore implements Store {
   readonly catalog: CatalogIndex;
   /** Tag listings, checked by one `stat` of the tags folder per use. */
   readonly #tagListings = new ListingCache();
+  readonly #tagLinks = new LinkCache();
 
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
@@ -164,9 +165,9 @@ export class FsStore implements Store {
 
   // deno-lint-ignore require-await
   async getTag(name: string, tag: string): Promise<Digest | undefined> {
-    // Read from disk on every call (no cache to go stale when another process moves the tag),
-    // synchronously: see readTextSyncOrUndefined.
-    const text = readTextSyncOrUndefined(this.paths.tagCurrent(name, tag));
+    // Checked on disk on every call (one stat: see LinkCache), so a tag another process moves is
+    // seen at once; synchronously (an async read costs far more CPU than the file takes to read).
+    const text = this.#tagLinks.read(this.paths.tagCurrent(name, tag));
     return text === undefined ? undefined : tryParseDigest(text.trim());
   }
 
