@@ -11,6 +11,7 @@ import { relayBytes } from "../http/byte_relay.ts";
 import { checkHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** A request handler with Deno's connection info. */
 export type Handler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
@@ -57,12 +58,7 @@ async function measure(
   while (size <= MEASURE_LIMIT) {
     const { done: end, value } = await reader.read();
     if (end) {
-      const whole = new Uint8Array(size);
-      let at = 0;
-      for (const chunk of chunks) {
-        whole.set(chunk, at);
-        at += chunk.byteLength;
-      }
+      const whole = concatBytes(chunks, size);
       done(size);
       return whole;
     }

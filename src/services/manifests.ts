@@ -9,6 +9,7 @@ import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isValidTag, parseReference, type Reference } from "../oci/names.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** A stored manifest. */
 export interface StoredManifest {
@@ -239,11 +240,5 @@ export async function readLimited(
     }
     chunks.push(chunk);
   }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, total);
 }

@@ -21,6 +21,7 @@
 import { isValidName } from "../../oci/names.ts";
 import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
 import { upperBound } from "../sorted_names.ts";
+import { concatBytes } from "../../bytes.ts";
 
 /** How long a walk stands in for a journal that cannot be written. */
 const VOLATILE_MS = 30_000;
@@ -247,11 +248,5 @@ async function readAllFile(file: Deno.FsFile): Promise<Uint8Array> {
     chunks.push(buffer.slice(0, n));
     total += n;
   }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
+  return concatBytes(chunks, total);
 }

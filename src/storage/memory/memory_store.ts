@@ -17,6 +17,7 @@ import {
   type UploadInfo,
 } from "../store.ts";
 import { upperBound } from "../sorted_names.ts";
+import { concatBytes } from "../../bytes.ts";
 
 /** Largest chunk a blob or upload stream hands out at once. */
 const READ_CHUNK = 64 * 1024;
@@ -286,7 +287,7 @@ export class MemoryStore implements Store {
       this.#blobs.set(digest.value, {
         digest,
         modifiedAt: new Date(),
-        bytes: concat(upload.chunks, upload.size),
+        bytes: concatBytes(upload.chunks, upload.size),
       });
     }
     repository.links.layer.set(digest.value, digest);
@@ -322,17 +323,6 @@ export class MemoryStore implements Store {
     }
     return repository;
   }
-}
-
-/** Join `chunks` (of `size` bytes in all) into one array. */
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return bytes;
 }
 
 /** A stream of copies of `parts`, cut into pieces of at most {@link READ_CHUNK} bytes. */
