@@ -134,6 +134,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   const close = async () => {
     limits.close();
     await registry.maintenance.close();
+    store.close();
   };
   return { handler: ops.wrap(handler), ops, registry, close };
 }

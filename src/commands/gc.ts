@@ -85,13 +85,18 @@ export async function gcCommand(args: string[]): Promise<number> {
     store,
     (level, msg, fields) => console.error(JSON.stringify({ level, msg, ...fields })),
   );
-  const report = await registry.gc.run({
-    dryRun: options.dryRun,
-    deleteUntagged: options.deleteUntagged,
-    gracePeriodMs: options.gracePeriodMs,
-    log: options.quiet ? () => {} : (line) => console.log(line),
-  });
-  if (!options.dryRun) await store.catalog.rebuild();
+  let report;
+  try {
+    report = await registry.gc.run({
+      dryRun: options.dryRun,
+      deleteUntagged: options.deleteUntagged,
+      gracePeriodMs: options.gracePeriodMs,
+      log: options.quiet ? () => {} : (line) => console.log(line),
+    });
+    if (!options.dryRun) await store.catalog.rebuild();
+  } finally {
+    store.close();
+  }
   console.log(JSON.stringify({
     dryRun: report.dryRun,
     repositories: report.repositories,

@@ -9,7 +9,7 @@ import { parseRange } from "../http/range.ts";
 import type { Handler } from "../http/router.ts";
 import { parseDigest } from "../oci/digest.ts";
 import type { Registry } from "../services/registry.ts";
-import { empty, repoName, requireDeletes } from "./common.ts";
+import { empty, repoName, requireDeletes, respond } from "./common.ts";
 
 /** Handlers of `/v2/<name>/blobs/<digest>`. */
 export function blobHandlers(registry: Registry): Record<"get" | "delete", Handler> {
@@ -45,7 +45,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
       if (request.method === "HEAD") return new Response(null, { status, headers });
       const content = await registry.blobs.open(digest, range);
-      return new Response(content.body, { status, headers });
+      return respond(content.body, status, headers);
     },
 
     async delete({ params }) {

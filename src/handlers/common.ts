@@ -1,6 +1,6 @@
 /**
  * Small pieces every handler uses: the repository name from the path, the delete switch, and
- * empty responses.
+ * responses.
  *
  * @module
  */
@@ -21,6 +21,20 @@ export function requireDeletes(registry: Registry): void {
       message: "deletes are disabled on this registry",
     });
   }
+}
+
+/**
+ * A response with a body, its headers set after it is built: Deno's constructor spends ~0.7 µs on
+ * each header of `init` when a body is given, `set` ~0.2 µs (a manifest GET 3.5 → 1.4 µs).
+ */
+export function respond(
+  body: BodyInit | null,
+  status: number,
+  headers: Record<string, string>,
+): Response {
+  const response = new Response(body, { status });
+  for (const key in headers) response.headers.set(key, headers[key]!);
+  return response;
 }
 
 /** An empty response with a status and headers. */

@@ -6,7 +6,7 @@
 import { ifNoneMatch } from "../http/conditional.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
-import { empty, repoName, requireDeletes } from "./common.ts";
+import { empty, repoName, requireDeletes, respond } from "./common.ts";
 
 /** Handlers of `/v2/<name>/manifests/<reference>`. */
 export function manifestHandlers(registry: Registry): Record<"get" | "put" | "delete", Handler> {
@@ -26,7 +26,7 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
         return new Response(null, { status: 304, headers });
       }
       const body = request.method === "HEAD" ? null : manifest.bytes;
-      return new Response(body, { status: 200, headers });
+      return respond(body, 200, headers);
     },
 
     async put({ request, params, url }) {

@@ -8,7 +8,7 @@ import { pageHeaders, parsePage } from "../http/pagination.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
 import { upperBound } from "../storage/sorted_names.ts";
-import { repoName } from "./common.ts";
+import { repoName, respond } from "./common.ts";
 
 /** Handlers of `/v2/<name>/tags/list`. */
 export function tagHandlers(registry: Registry): Record<"list", Handler> {
@@ -22,9 +22,11 @@ export function tagHandlers(registry: Registry): Record<"list", Handler> {
       const from = page.last === undefined ? 0 : upperBound(tags, page.last);
       const entries = tags.slice(from, from + page.limit);
       const more = from + entries.length < tags.length;
-      return new Response(JSON.stringify({ name, tags: entries }), {
-        headers: pageHeaders(url.pathname, page, entries, more),
-      });
+      return respond(
+        JSON.stringify({ name, tags: entries }),
+        200,
+        pageHeaders(url.pathname, page, entries, more),
+      );
     },
   };
 }

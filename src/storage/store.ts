@@ -67,6 +67,8 @@ export class SizeMismatch extends Error {
 
 /** The storage interface of berth. */
 export interface Store {
+  /** Release what the store holds open (it may be used again after, reopening it). */
+  close(): void;
   /** Size of a blob in the global store, or `undefined`. */
   statBlob(digest: Digest): Promise<number | undefined>;
   /** Open a blob for streaming, whole or one range (already checked against its size). */

@@ -84,6 +84,8 @@ Deno.test("fs store: two stores on one data directory see each other's tag chang
     await b.deleteTag("repo", "v2");
     assert.deepEqual(await a.listTags("repo"), ["v1"]);
     assert.equal(await a.getTag("repo", "v2"), undefined);
+    a.close();
+    b.close();
   } finally {
     await Deno.remove(root, { recursive: true });
   }

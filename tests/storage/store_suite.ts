@@ -36,6 +36,7 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
       try {
         await body(store);
       } finally {
+        store.close();
         await cleanup();
       }
     });

@@ -26,6 +26,7 @@ import {
 } from "./atomic.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { CatalogIndex } from "./catalog_index.ts";
+import { TagEpoch } from "./tag_epoch.ts";
 import { LinkCache } from "./link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./listing_cache.ts";
 import { StorePaths } from "./paths.ts";
@@ -55,16 +56,22 @@ export class FsStore implements Store {
   /** Tag listings, checked by one `stat` of the tags folder per use. */
   readonly #tagListings = new ListingCache();
   readonly #tagLinks = new LinkCache();
+  readonly #tagEpoch: TagEpoch;
 
   /** A store rooted at `root` (distribution's `rootdirectory`). */
   constructor(root: string) {
     this.paths = new StorePaths(root.length > 1 ? root.replace(/\/+$/, "") : root);
+    this.#tagEpoch = new TagEpoch(this.paths.tagChanges);
     this.catalog = new CatalogIndex(this.paths.catalog, this.paths.tmp, {
       walk: () => this.listRepositories(),
       // A catalog page checks ~1,000 names: synchronous stats, ~3 µs each instead of ~40 µs of
       // CPU per async round trip (measured), so a page costs a few ms instead of ~50.
       exists: (name) => Promise.resolve(this.#repositoryExistsSync(name)),
     });
+  }
+
+  close(): void {
+    this.#tagEpoch.close();
   }
 
   async statBlob(digest: Digest): Promise<number | undefined> {
@@ -165,9 +172,11 @@ export class FsStore implements Store {
 
   // deno-lint-ignore require-await
   async getTag(name: string, tag: string): Promise<Digest | undefined> {
-    // Checked on disk on every call (one stat: see LinkCache), so a tag another process moves is
-    // seen at once; synchronously (an async read costs far more CPU than the file takes to read).
-    const text = this.#tagLinks.read(this.paths.tagCurrent(name, tag));
+    // From memory while no berth process changed a tag, else checked on disk with one stat (see
+    // LinkCache), so a tag another process moves is seen at once; synchronously (an async read
+    // costs far more CPU than the file takes to read).
+    const epoch = this.#tagEpoch.current();
+    const text = this.#tagLinks.read(this.paths.tagCurrent(name, tag), epoch);
     return text === undefined ? undefined : tryParseDigest(text.trim());
   }
 
@@ -175,20 +184,22 @@ export class FsStore implements Store {
     const index = this.paths.tagIndex(name, tag, digest);
     await this.catalog.note(name);
     await this.#writeLink(index, digest);
-    await writeFileAtomic(
-      this.paths.tagCurrent(name, tag),
-      encoder.encode(digest.value),
-      this.paths.tmp,
-    );
+    const current = this.paths.tagCurrent(name, tag);
+    await writeFileAtomic(current, encoder.encode(digest.value), this.paths.tmp);
+    this.#tagLinks.forget(current);
+    await this.#tagEpoch.bump();
   }
 
   async deleteTag(name: string, tag: string): Promise<boolean> {
+    const current = this.paths.tagCurrent(name, tag);
     try {
-      await Deno.remove(this.paths.tagCurrent(name, tag));
+      await Deno.remove(current);
     } catch (error) {
       if (isNotFound(error)) return false;
       throw error;
     }
+    this.#tagLinks.forget(current);
+    await this.#tagEpoch.bump();
     await removeIfExists(this.paths.tag(name, tag));
     return true;
   }

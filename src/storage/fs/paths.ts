@@ -14,6 +14,7 @@
  *     _uploads/<id>/startedat                            RFC 3339 time the session opened
  *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link    berth: manifests whose subject is that
  *   _berth/catalog                                       berth: journal of repository names
+ *   _berth/tag-changes                                   berth: one byte per tag change (TagEpoch)
  * ```
  *
  * distribution ignores the two berth additions (it skips `_`-folders of a repository and only
@@ -116,6 +117,11 @@ export class StorePaths {
   /** The catalog journal. */
   get catalog(): string {
     return `${this.base}/_berth/catalog`;
+  }
+
+  /** The file whose length is the tag epoch. */
+  get tagChanges(): string {
+    return `${this.base}/_berth/tag-changes`;
   }
 
   /** Folder of upload sessions. */

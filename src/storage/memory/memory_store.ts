@@ -54,6 +54,9 @@ export class MemoryStore implements Store {
   /** Repository names, kept sorted as repositories are created. */
   #names: string[] = [];
 
+  /** Nothing is held open. */
+  close(): void {}
+
   /** Size of a blob, or `undefined`. */
   statBlob(digest: Digest): Promise<number | undefined> {
     return Promise.resolve(this.#blobs.get(digest.value)?.bytes.byteLength);
