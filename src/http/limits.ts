@@ -88,7 +88,6 @@ export class RequestLimits {
       method: request.method,
       headers: request.headers,
       body: this.#guard(request.body),
-      signal: request.signal,
       duplex: "half",
     } as RequestInit);
     return { ...ctx, request: guarded };
