@@ -25,7 +25,7 @@ export function requireDeletes(registry: Registry): void {
 
 /**
  * A response with a body, its headers set after it is built: Deno's constructor spends ~0.7 µs on
- * each header of `init` when a body is given, `set` ~0.2 µs (a manifest GET 3.5 → 1.4 µs).
+ * each header of `init` when a body is given, `set` ~0.2 µs (a manifest GET's 3.5 → 1.4 µs).
  */
 export function respond(
   body: BodyInit | null,
