@@ -32,10 +32,9 @@ type Filler = (buffer: Uint8Array<ArrayBuffer>, at: number) => Promise<Fill>;
 export async function writeBatched(
   body: ReadableStream<Uint8Array>,
   file: Deno.FsFile,
-  options: AppendOptions & WriteBehind = {},
+  options: AppendOptions = {},
 ): Promise<number> {
   const { observe, signal, expectedLength } = options;
-  const flusher = options.flush ? new Flusher(options.flush, options.flushEvery ?? 0) : undefined;
   const { fill, cancel } = filler(body);
   const onAbort = () => cancel(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
@@ -49,7 +48,6 @@ export async function writeBatched(
     observe?.(batch);
     await pending;
     pending = writeAll(file, batch);
-    flusher?.wrote(pending, batch.byteLength);
     // Mark it handled now; it is awaited (and its error thrown) before the next batch or the end.
     pending.catch(() => {});
     [current, spare] = [spare, current];
@@ -71,68 +69,13 @@ export async function writeBatched(
     signal?.throwIfAborted();
     if (filled > 0) await flush();
     await pending;
-    await flusher?.settled();
     return total;
   } catch (error) {
     await pending.catch(() => {});
-    await flusher?.settled().catch(() => {});
     cancel(error);
     throw error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
-  }
-}
-
-/** Write-behind flushing while a body is copied. */
-export interface WriteBehind {
-  /** Starts writing the file's dirty pages to disk (e.g. `fdatasync` on a second descriptor). */
-  flush?: () => Promise<void>;
-  /** Bytes written between two flushes. */
-  flushEvery?: number;
-}
-
-/**
- * Runs at most one flush at a time, once `every` bytes were written since the last one. A due
- * flush starts only when the next batch arrives: the last batch of a body is left to the commit's
- * fsync (or the next chunk), so a PATCH never waits for a flush it does not need.
- */
-class Flusher {
-  #running: Promise<void> | undefined;
-  #failed: { error: unknown } | undefined;
-  #due: Promise<void> | undefined;
-  #unflushed = 0;
-
-  constructor(readonly flush: () => Promise<void>, readonly every: number) {}
-
-  /** Note a write of `bytes` bytes; start a flush that came due at an earlier write. */
-  wrote(write: Promise<void>, bytes: number): void {
-    const due = this.#due;
-    this.#due = undefined;
-    if (due && !this.#running && !this.#failed) this.#start(due);
-    this.#unflushed += bytes;
-    if (this.#unflushed >= this.every && !this.#running) {
-      this.#unflushed = 0;
-      this.#due = write;
-    }
-  }
-
-  /** Wait for the running flush; throws the first flush error. */
-  async settled(): Promise<void> {
-    await this.#running;
-    if (this.#failed) throw this.#failed.error;
-  }
-
-  #start(after: Promise<void>): void {
-    const run: Promise<void> = after.then(() => this.flush()).then(
-      () => {
-        if (this.#running === run) this.#running = undefined;
-      },
-      (error) => {
-        this.#failed ??= { error };
-        if (this.#running === run) this.#running = undefined;
-      },
-    );
-    this.#running = run;
   }
 }
 
