@@ -69,7 +69,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     const url = new URL(request.url);
     const own = await access?.intercept(request, url);
     if (own) return own;
-    const match = router.match(request.method, request.url);
+    const match = router.match(request.method, url);
+    if (match.kind !== "none") ops.label(request, match.label);
     if (match.kind === "none") {
       throw new RegistryError("NAME_UNKNOWN", { path: url.pathname.slice(0, 300) }, {
         status: 404,

@@ -1,6 +1,10 @@
 /**
- * A small `URLPattern` router: routes are added with a method and a path pattern; matching tells a
- * handler with its parameters, or which methods the path allows (405), or nothing (404).
+ * A small `URLPattern` router: each path pattern is added once with a label and its handlers by
+ * method; matching tells the handler with its parameters, or which methods the path allows (405),
+ * or nothing (404), and the label of the path (a fixed set, for metrics).
+ *
+ * Each pattern is tried only when the path holds its literal parts (`/manifests/`, ...), and
+ * once for all its methods: a manifest HEAD runs one `exec` instead of four (~0.5 µs each).
  *
  * @module
  */
@@ -21,47 +25,52 @@ export interface RequestContext {
 /** A request handler. */
 export type Handler = (ctx: RequestContext) => Response | Promise<Response>;
 
-/** One route. */
-export interface Route {
-  /** HTTP method. */
-  method: string;
-  /** Path pattern. */
+/** One path pattern and its handlers. */
+interface Route {
+  label: string;
   pattern: URLPattern;
-  /** Its handler. */
-  handler: Handler;
+  /** Text every matching path contains. */
+  literals: string[];
+  handlers: Record<string, Handler>;
 }
 
 /** The result of matching a request. */
 export type Match =
-  | { kind: "found"; handler: Handler; params: Params }
-  | { kind: "method"; allowed: string[] }
+  | { kind: "found"; label: string; handler: Handler; params: Params }
+  | { kind: "method"; label: string; allowed: string[] }
   | { kind: "none" };
+
+const PARAMETER = /:[A-Za-z_]\w*(?:\([^)]*\))?/;
 
 /** An ordered route table. */
 export class Router {
   readonly #routes: Route[] = [];
 
-  /** Add a route; earlier routes win. */
-  add(method: string, pathname: string, handler: Handler): this {
-    this.#routes.push({ method, pattern: new URLPattern({ pathname }), handler });
+  /** Add a path pattern with its handlers by method; earlier patterns win. */
+  route(label: string, pathname: string, handlers: Record<string, Handler>): this {
+    const literals = pathname.split(PARAMETER).filter((part) => part !== "");
+    this.#routes.push({ label, pattern: new URLPattern({ pathname }), literals, handlers });
     return this;
   }
 
   /** Find the route for a method and URL. */
-  match(method: string, url: string): Match {
-    const allowed: string[] = [];
+  match(method: string, url: URL): Match {
+    const path = url.pathname;
     for (const route of this.#routes) {
-      const result = route.pattern.exec(url);
+      if (!route.literals.every((literal) => path.includes(literal))) continue;
+      const result = route.pattern.exec(url.href);
       if (!result) continue;
-      if (route.method === method) {
+      const handler = Object.hasOwn(route.handlers, method) ? route.handlers[method] : undefined;
+      if (handler) {
         return {
           kind: "found",
-          handler: route.handler,
+          label: route.label,
+          handler,
           params: result.pathname.groups as Params,
         };
       }
-      allowed.push(route.method);
+      return { kind: "method", label: route.label, allowed: Object.keys(route.handlers) };
     }
-    return allowed.length > 0 ? { kind: "method", allowed } : { kind: "none" };
+    return { kind: "none" };
   }
 }

@@ -27,25 +27,30 @@ export function buildRouter(registry: Registry): Router {
   const base = () =>
     new Response("{}", { headers: { "Content-Type": "application/json; charset=utf-8" } });
   return new Router()
-    .add("GET", "/v2/", base)
-    .add("HEAD", "/v2/", base)
-    .add("GET", `/v2/${NAME}/manifests/:reference`, manifests.get)
-    .add("HEAD", `/v2/${NAME}/manifests/:reference`, manifests.get)
-    .add("PUT", `/v2/${NAME}/manifests/:reference`, manifests.put)
-    .add("DELETE", `/v2/${NAME}/manifests/:reference`, manifests.delete)
-    .add("POST", `/v2/${NAME}/blobs/uploads/`, uploads.start)
-    .add("GET", `/v2/${NAME}/blobs/uploads/:id`, uploads.status)
-    .add("PATCH", `/v2/${NAME}/blobs/uploads/:id`, uploads.patch)
-    .add("PUT", `/v2/${NAME}/blobs/uploads/:id`, uploads.put)
-    .add("DELETE", `/v2/${NAME}/blobs/uploads/:id`, uploads.cancel)
-    .add("GET", `/v2/${NAME}/blobs/:digest`, blobs.get)
-    .add("HEAD", `/v2/${NAME}/blobs/:digest`, blobs.get)
-    .add("DELETE", `/v2/${NAME}/blobs/:digest`, blobs.delete)
-    .add("GET", "/v2/_catalog", catalog.list)
-    .add("HEAD", "/v2/_catalog", catalog.list)
-    .add("GET", `/v2/${NAME}/tags/list`, tags.list)
-    .add("HEAD", `/v2/${NAME}/tags/list`, tags.list)
-    .add("GET", `/v2/${NAME}/referrers/:digest`, referrers.list)
-    .add("HEAD", `/v2/${NAME}/referrers/:digest`, referrers.list)
-    .add("POST", "/admin/gc", admin.gc);
+    .route("base", "/v2/", { GET: base, HEAD: base })
+    .route("manifests", `/v2/${NAME}/manifests/:reference`, {
+      GET: manifests.get,
+      HEAD: manifests.get,
+      PUT: manifests.put,
+      DELETE: manifests.delete,
+    })
+    .route("uploads", `/v2/${NAME}/blobs/uploads/`, { POST: uploads.start })
+    .route("uploads", `/v2/${NAME}/blobs/uploads/:id`, {
+      GET: uploads.status,
+      PATCH: uploads.patch,
+      PUT: uploads.put,
+      DELETE: uploads.cancel,
+    })
+    .route("blobs", `/v2/${NAME}/blobs/:digest`, {
+      GET: blobs.get,
+      HEAD: blobs.get,
+      DELETE: blobs.delete,
+    })
+    .route("catalog", "/v2/_catalog", { GET: catalog.list, HEAD: catalog.list })
+    .route("tags", `/v2/${NAME}/tags/list`, { GET: tags.list, HEAD: tags.list })
+    .route("referrers", `/v2/${NAME}/referrers/:digest`, {
+      GET: referrers.list,
+      HEAD: referrers.list,
+    })
+    .route("admin", "/admin/gc", { POST: admin.gc });
 }

@@ -22,24 +22,7 @@ export const HEALTH_PATH = "/healthz";
 export const METRICS_PATH = "/metrics";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const ROUTES: [RegExp, string][] = [
-  [/^\/v2\/?$/, "base"],
-  [/^\/v2\/_catalog$/, "catalog"],
-  [/^\/v2\/.+\/manifests\/[^/]+$/, "manifests"],
-  [/^\/v2\/.+\/blobs\/uploads\/[^/]*$/, "uploads"],
-  [/^\/v2\/.+\/blobs\/[^/]+$/, "blobs"],
-  [/^\/v2\/.+\/tags\/list$/, "tags"],
-  [/^\/v2\/.+\/referrers\/[^/]+$/, "referrers"],
-];
 const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
-
-/** The route label of a path (a fixed set, so metrics never grow with repository names). */
-export function routeOf(path: string): string {
-  if (path === HEALTH_PATH) return "healthz";
-  if (path === METRICS_PATH) return "metrics";
-  for (const [pattern, route] of ROUTES) if (pattern.test(path)) return route;
-  return "other";
-}
 
 /** Bodies without a declared length are read whole up to this size, streamed above it. */
 const MEASURE_LIMIT = 1024 * 1024;
@@ -128,6 +111,11 @@ export interface Ops {
   wrap(inner: Handler): Handler;
   /** The request id given to a request (the one the inner handler sees). */
   requestId(request: Request): string | undefined;
+  /**
+   * Name the route a request (the one the inner handler sees) was routed to, for metrics and
+   * the access log: a fixed set, never repository names. Unrouted requests are `other`.
+   */
+  label(request: Request, route: string): void;
   /** Start draining: new requests get 503 `UNAVAILABLE` with `Connection: close`. */
   startDrain(): void;
   /** Resolves when no request is being handled (bodies read, handlers returned). */
@@ -140,6 +128,7 @@ export interface Ops {
 export function createOps(config: Config, store: Store, log: Logger): Ops {
   const metrics = new Metrics();
   const ids = new WeakMap<Request, string>();
+  const routes = new WeakMap<Request, string>();
   const drain = new AbortController();
   let draining = false;
   let active = 0;
@@ -229,7 +218,11 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         settle();
       }
       response.headers.set("X-Request-Id", id);
-      const route = routeOf(path);
+      const route = path === HEALTH_PATH
+        ? "healthz"
+        : path === METRICS_PATH
+        ? "metrics"
+        : routes.get(inbound) ?? "other";
       const method = METHODS.has(request.method) ? request.method : "OTHER";
       const finish = (bytesOut: number) => {
         const bytesIn = counted;
@@ -272,6 +265,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
     metrics,
     wrap,
     requestId: (request) => ids.get(request),
+    label: (request, route) => void routes.set(request, route),
     startDrain: () => {
       draining = true;
     },
