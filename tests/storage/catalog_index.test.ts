@@ -6,17 +6,11 @@
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { FsStore } from "../../src/storage/fs/fs_store.ts";
+import { withTempDir } from "../helpers/temp.ts";
 
 const digest = digestBytes(new TextEncoder().encode("manifest"));
 
-async function withRoot(body: (root: string) => Promise<void>): Promise<void> {
-  const root = await Deno.makeTempDir({ prefix: "berth-catalog-" });
-  try {
-    await body(root);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-}
+const withRoot = (body: (root: string) => Promise<void>) => withTempDir("berth-catalog-", body);
 
 Deno.test("catalog index: a second store on the same root sees what the first creates", async () => {
   await withRoot(async (root) => {

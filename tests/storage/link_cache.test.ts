@@ -1,19 +1,13 @@
 import assert from "node:assert/strict";
 import { LinkCache, RECHECK_MS } from "../../src/storage/fs/link_cache.ts";
 import { SETTLE_MS } from "../../src/storage/fs/listing_cache.ts";
+import { withTempDir } from "../helpers/temp.ts";
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 50));
 const A = `sha256:${"a".repeat(64)}`;
 const B = `sha256:${"b".repeat(64)}`;
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-link-cache-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (body: (dir: string) => Promise<void>) => withTempDir("berth-link-cache-", body);
 
 Deno.test("link cache: an absent file reads as undefined, also after it was cached", async () => {
   await withDir(async (dir) => {

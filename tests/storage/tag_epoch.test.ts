@@ -2,15 +2,9 @@ import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { FsStore } from "../../src/storage/fs/fs_store.ts";
 import { TagEpoch } from "../../src/storage/fs/tag_epoch.ts";
+import { withTempDir } from "../helpers/temp.ts";
 
-async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "berth-tag-epoch-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withDir = (body: (dir: string) => Promise<void>) => withTempDir("berth-tag-epoch-", body);
 
 Deno.test("tag epoch: starts at 0 (creating its file) and grows with every bump, for all readers", async () => {
   await withDir(async (dir) => {
