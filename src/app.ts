@@ -70,13 +70,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     const own = await access?.intercept(request, url);
     if (own) return own;
     const match = router.match(request.method, url);
-    if (match.kind !== "none") ops.label(request, match.label);
     if (match.kind === "none") {
       throw new RegistryError("NAME_UNKNOWN", { path: url.pathname.slice(0, 300) }, {
         status: 404,
         message: "not found",
       });
     }
+    ops.label(request, match.label);
     if (match.kind === "method") {
       throw new RegistryError("UNSUPPORTED", { method: request.method }, {
         status: 405,
