@@ -181,6 +181,19 @@ export async function pushImageBlobs(
   return { config, layer, manifest, bytes, digest: digestOf(bytes) };
 }
 
+/** Push an image's blobs and its manifest under `tag` (201 expected); returns the image. */
+export async function pushImage(
+  base: string,
+  name: string,
+  tag: string,
+  options: { seed?: number; docker?: boolean; layerSize?: number } = {},
+): Promise<TestImage> {
+  const image = await pushImageBlobs(base, name, options);
+  const mediaType = String(image.manifest.mediaType);
+  await expectStatus(await putManifest(base, name, tag, image.bytes, mediaType), 201);
+  return image;
+}
+
 /** Every file under a directory, as paths relative to it. */
 export async function listFiles(dir: string): Promise<string[]> {
   const files: string[] = [];

@@ -13,6 +13,7 @@ import {
   expectStatus,
   MEDIA,
   pushBlob,
+  pushImage,
   pushImageBlobs,
   putManifest,
   text,
@@ -409,11 +410,7 @@ Deno.test("manifests: sha512 manifests are stored and served by their sha512 dig
 Deno.test("manifests: unknown tags and digests answer 404 MANIFEST_UNKNOWN", async () => {
   const server = await startServer();
   try {
-    const image = await pushImageBlobs(server.url, "repo");
-    await expectStatus(
-      await putManifest(server.url, "repo", "v1", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "repo", "v1");
     await assertError(await fetch(`${server.url}/v2/repo/manifests/v2`), 404, "MANIFEST_UNKNOWN");
     await assertError(await fetch(`${server.url}/v2/other/manifests/v1`), 404, "MANIFEST_UNKNOWN");
     // A manifest of another repository is not served here, even by digest.
@@ -452,11 +449,7 @@ Deno.test("manifests: pushing to an existing tag moves it", async () => {
 Deno.test("manifests: If-None-Match with the digest answers 304", async () => {
   const server = await startServer();
   try {
-    const image = await pushImageBlobs(server.url, "repo");
-    await expectStatus(
-      await putManifest(server.url, "repo", "t", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "repo", "t");
     const response = await fetch(`${server.url}/v2/repo/manifests/t`, {
       headers: { "If-None-Match": `"${image.digest}"` },
     });
@@ -469,11 +462,7 @@ Deno.test("manifests: If-None-Match with the digest answers 304", async () => {
 Deno.test("manifests: DELETE by digest (202) removes it and its tags; by tag removes the tag", async () => {
   const server = await startServer();
   try {
-    const image = await pushImageBlobs(server.url, "repo");
-    await expectStatus(
-      await putManifest(server.url, "repo", "a", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "repo", "a");
     await expectStatus(
       await putManifest(server.url, "repo", "b", image.bytes, MEDIA.ociManifest),
       201,

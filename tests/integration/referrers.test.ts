@@ -13,6 +13,7 @@ import {
   expectStatus,
   MEDIA,
   pushBlob,
+  pushImage,
   pushImageBlobs,
   putManifest,
   text,
@@ -64,11 +65,7 @@ async function referrers(server: TestServer, name: string, digest: string, query
 
 Deno.test("referrers: lists every manifest whose subject is the digest, with artifactType and annotations", async () => {
   await withServer(async (server) => {
-    const image = await pushImageBlobs(server.url, "app");
-    await expectStatus(
-      await putManifest(server.url, "app", "latest", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "app", "latest");
     const subject = { digest: image.digest, size: image.bytes.byteLength };
     const sig = await pushReferrer(server, "app", subject, {
       artifactType: SIGNATURE,
@@ -106,11 +103,7 @@ Deno.test("referrers: lists every manifest whose subject is the digest, with art
 
 Deno.test("referrers: artifactType filters and sets OCI-Filters-Applied", async () => {
   await withServer(async (server) => {
-    const image = await pushImageBlobs(server.url, "app");
-    await expectStatus(
-      await putManifest(server.url, "app", "latest", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "app", "latest");
     const subject = { digest: image.digest, size: image.bytes.byteLength };
     const sig = await pushReferrer(server, "app", subject, { artifactType: SIGNATURE, note: "1" });
     await expectStatus(sig.response, 201);
@@ -131,11 +124,7 @@ Deno.test("referrers: artifactType filters and sets OCI-Filters-Applied", async 
 
 Deno.test("referrers: no referrers, or an unknown repository, gives 200 with an empty index", async () => {
   await withServer(async (server) => {
-    const image = await pushImageBlobs(server.url, "app");
-    await expectStatus(
-      await putManifest(server.url, "app", "latest", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "app", "latest");
     for (const name of ["app", "nobody"]) {
       const { response, body } = await referrers(server, name, image.digest);
       assert.equal(response.status, 200);
@@ -190,11 +179,7 @@ Deno.test("referrers: deleting a referrer removes it from the index; other repos
 
 Deno.test("referrers: an index with a subject is listed with its own artifactType", async () => {
   await withServer(async (server) => {
-    const image = await pushImageBlobs(server.url, "app");
-    await expectStatus(
-      await putManifest(server.url, "app", "latest", image.bytes, MEDIA.ociManifest),
-      201,
-    );
+    const image = await pushImage(server.url, "app", "latest");
     const index = {
       schemaVersion: 2,
       mediaType: MEDIA.ociIndex,
