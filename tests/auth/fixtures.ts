@@ -112,13 +112,19 @@ export async function writeSelfSignedCert(
   return { cert, key };
 }
 
-/** A test CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 (`server.pem`/`.key`). */
-export async function writeServerCert(
+/**
+ * An EC key (`<name>.key`) and a certificate for `subject` (`<name>.pem`) signed by a CA, with
+ * `extensions` (an openssl extfile's lines) when given.
+ */
+export async function writeSignedCert(
   dir: string,
-): Promise<{ ca: string; cert: string; key: string }> {
-  const ca = await writeSelfSignedCert(dir, { ec: true, cn: "berth test CA" });
-  const cert = `${dir}/server.pem`;
-  const key = `${dir}/server.key`;
+  name: string,
+  ca: { cert: string; key: string },
+  subject: string,
+  extensions?: string,
+): Promise<{ cert: string; key: string }> {
+  const cert = `${dir}/${name}.pem`;
+  const key = `${dir}/${name}.key`;
   await run("openssl", [
     "req",
     "-newkey",
@@ -129,20 +135,16 @@ export async function writeServerCert(
     "-keyout",
     key,
     "-out",
-    `${dir}/server.csr`,
+    `${dir}/${name}.csr`,
     "-subj",
-    "/CN=127.0.0.1",
+    subject,
   ]);
-  await Deno.writeTextFile(
-    `${dir}/server.ext`,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
-      "extendedKeyUsage=serverAuth\n",
-  );
+  if (extensions !== undefined) await Deno.writeTextFile(`${dir}/${name}.ext`, extensions);
   await run("openssl", [
     "x509",
     "-req",
     "-in",
-    `${dir}/server.csr`,
+    `${dir}/${name}.csr`,
     "-CA",
     ca.cert,
     "-CAkey",
@@ -152,8 +154,23 @@ export async function writeServerCert(
     cert,
     "-days",
     "2",
-    "-extfile",
-    `${dir}/server.ext`,
+    ...(extensions !== undefined ? ["-extfile", `${dir}/${name}.ext`] : []),
   ]);
+  return { cert, key };
+}
+
+/** A test CA (`ca.pem`) and a server certificate it signed for 127.0.0.1 (`server.pem`/`.key`). */
+export async function writeServerCert(
+  dir: string,
+): Promise<{ ca: string; cert: string; key: string }> {
+  const ca = await writeSelfSignedCert(dir, { ec: true, cn: "berth test CA" });
+  const { cert, key } = await writeSignedCert(
+    dir,
+    "server",
+    ca,
+    "/CN=127.0.0.1",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" +
+      "extendedKeyUsage=serverAuth\n",
+  );
   return { ca: ca.cert, cert, key };
 }

@@ -18,7 +18,14 @@ import {
 import { digestBytes } from "../../src/oci/digest.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { run } from "../helpers/tools.ts";
-import { basic, POLICY, USERS, writeHtpasswd, writeSelfSignedCert } from "./fixtures.ts";
+import {
+  basic,
+  POLICY,
+  USERS,
+  writeHtpasswd,
+  writeSelfSignedCert,
+  writeSignedCert,
+} from "./fixtures.ts";
 
 const SERVICE = "berth-test";
 const ISSUER = "berth-issuer";
@@ -268,37 +275,9 @@ Deno.test("token auth: a token carrying an x5c chain to a trusted root is accept
   let leafDer = "";
   await withServer(async (dir) => {
     const ca = await writeSelfSignedCert(dir, { ec: true, cn: "berth test root" });
-    await run("openssl", [
-      "req",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-keyout",
-      `${dir}/leaf.key`,
-      "-out",
-      `${dir}/leaf.csr`,
-      "-subj",
-      "/CN=token signer",
-    ]);
-    await run("openssl", [
-      "x509",
-      "-req",
-      "-in",
-      `${dir}/leaf.csr`,
-      "-CA",
-      ca.cert,
-      "-CAkey",
-      ca.key,
-      "-CAcreateserial",
-      "-out",
-      `${dir}/leaf.pem`,
-      "-days",
-      "2",
-    ]);
-    leafKey = await Deno.readTextFile(`${dir}/leaf.key`);
-    leafDer = (await Deno.readTextFile(`${dir}/leaf.pem`)).replace(/-----[^-]+-----|\s/g, "");
+    const leaf = await writeSignedCert(dir, "leaf", ca, "/CN=token signer");
+    leafKey = await Deno.readTextFile(leaf.key);
+    leafDer = (await Deno.readTextFile(leaf.cert)).replace(/-----[^-]+-----|\s/g, "");
     return { token: { service: SERVICE, issuer: "external-issuer", rootcertbundle: ca.cert } };
   }, async (server, dir) => {
     const good = signJwt(leafKey, externalClaims(), { x5c: [leafDer] });

@@ -7,8 +7,41 @@
 import assert from "node:assert/strict";
 import { startServer } from "../helpers/server.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
-import { buildLayout, layoutRefs, startDistribution } from "../helpers/images.ts";
+import { buildLayout, type Layout, layoutRefs, startDistribution } from "../helpers/images.ts";
 import { bytesOf, digestOf, MEDIA, pushBlob, putManifest, text } from "../helpers/registry.ts";
+
+/** Push the layout's `amd64` image as `v1` and its `multi` index (with every child) as `multi`. */
+async function copyLayout(layoutDir: string, target: string): Promise<void> {
+  await run("skopeo", [
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${layoutDir}:amd64`,
+    `docker://${target}:v1`,
+  ]);
+  await run("skopeo", [
+    "copy",
+    "--all",
+    "--dest-tls-verify=false",
+    `oci:${layoutDir}:multi`,
+    `docker://${target}:multi`,
+  ]);
+}
+
+/** Pull `v1` and `multi` (with every child) from `source` into a layout; both match `layout`. */
+async function pullsBack(source: string, into: string, layout: Layout): Promise<void> {
+  for (const tag of ["v1", "multi"]) {
+    await run("skopeo", [
+      "copy",
+      "--all",
+      "--src-tls-verify=false",
+      `docker://${source}:${tag}`,
+      `oci:${into}:${tag}`,
+    ]);
+  }
+  const pulled = await layoutRefs(into);
+  assert.equal(pulled.v1, layout.refs.amd64);
+  assert.equal(pulled.multi, layout.refs.multi);
+}
 
 Deno.test({
   name: "e2e(interop): an image pushed to docker-registry is pulled from berth on its data dir",
@@ -21,36 +54,13 @@ Deno.test({
       const layout = await buildLayout(`${work}/layout`, { seed: 4 });
       const distribution = await startDistribution(dataDir);
       try {
-        await run("skopeo", [
-          "copy",
-          "--dest-tls-verify=false",
-          `oci:${layout.dir}:amd64`,
-          `docker://${distribution.host}/from/distribution:v1`,
-        ]);
-        await run("skopeo", [
-          "copy",
-          "--all",
-          "--dest-tls-verify=false",
-          `oci:${layout.dir}:multi`,
-          `docker://${distribution.host}/from/distribution:multi`,
-        ]);
+        await copyLayout(layout.dir, `${distribution.host}/from/distribution`);
       } finally {
         await distribution.stop();
       }
       const berth = await startServer({ dataDir });
       try {
-        for (const tag of ["v1", "multi"]) {
-          await run("skopeo", [
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            `docker://${berth.host}/from/distribution:${tag}`,
-            `oci:${work}/pulled:${tag}`,
-          ]);
-        }
-        const pulled = await layoutRefs(`${work}/pulled`);
-        assert.equal(pulled.v1, layout.refs.amd64);
-        assert.equal(pulled.multi, layout.refs.multi);
+        await pullsBack(`${berth.host}/from/distribution`, `${work}/pulled`, layout);
         // And over plain HTTP, with the media type distribution recorded nowhere but in the bytes.
         const response = await fetch(`${berth.url}/v2/from/distribution/manifests/multi`);
         assert.equal(response.headers.get("Content-Type"), MEDIA.ociIndex);
@@ -77,19 +87,7 @@ Deno.test({
       let sha512Digest: string;
       const sha512Blob = text("a blob under sha512");
       try {
-        await run("skopeo", [
-          "copy",
-          "--dest-tls-verify=false",
-          `oci:${layout.dir}:amd64`,
-          `docker://${berth.host}/from/berth:v1`,
-        ]);
-        await run("skopeo", [
-          "copy",
-          "--all",
-          "--dest-tls-verify=false",
-          `oci:${layout.dir}:multi`,
-          `docker://${berth.host}/from/berth:multi`,
-        ]);
+        await copyLayout(layout.dir, `${berth.host}/from/berth`);
         // A Docker schema 2 image pushed by hand, with a chunked upload.
         sha512Digest = await pushBlob(berth.url, "from/berth", sha512Blob, "sha512");
         const config = text('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers"}}');
@@ -114,18 +112,7 @@ Deno.test({
       }
       const distribution = await startDistribution(dataDir);
       try {
-        for (const tag of ["v1", "multi"]) {
-          await run("skopeo", [
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            `docker://${distribution.host}/from/berth:${tag}`,
-            `oci:${work}/pulled:${tag}`,
-          ]);
-        }
-        const pulled = await layoutRefs(`${work}/pulled`);
-        assert.equal(pulled.v1, layout.refs.amd64);
-        assert.equal(pulled.multi, layout.refs.multi);
+        await pullsBack(`${distribution.host}/from/berth`, `${work}/pulled`, layout);
         const base = `http://${distribution.host}/v2/from/berth`;
         const manifest = await fetch(`${base}/manifests/docker`, {
           headers: { Accept: MEDIA.dockerManifest },

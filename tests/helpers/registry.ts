@@ -194,6 +194,37 @@ export async function pushImage(
   return image;
 }
 
+/**
+ * Push an OCI index tagged `tag` over `children` (pushed already) and a signature artifact whose
+ * subject is the first child (by digest, empty config and layer); returns both documents.
+ */
+export async function pushIndexAndSignature(
+  base: string,
+  name: string,
+  tag: string,
+  children: TestImage[],
+): Promise<{ index: Uint8Array<ArrayBuffer>; signature: Uint8Array<ArrayBuffer> }> {
+  const index = text(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA.ociIndex,
+    manifests: children.map((c) => descriptor(MEDIA.ociManifest, c.bytes)),
+  }));
+  await expectStatus(await putManifest(base, name, tag, index, MEDIA.ociIndex), 201);
+  const empty = text("{}");
+  await pushBlob(base, name, empty);
+  const signature = text(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MEDIA.ociManifest,
+    artifactType: "application/vnd.example.sig",
+    config: descriptor(MEDIA.ociEmpty, empty),
+    layers: [descriptor(MEDIA.ociEmpty, empty)],
+    subject: descriptor(MEDIA.ociManifest, children[0]!.bytes),
+  }));
+  const digest = digestOf(signature);
+  await expectStatus(await putManifest(base, name, digest, signature, MEDIA.ociManifest), 201);
+  return { index, signature };
+}
+
 /** Every file under a directory, as paths relative to it. */
 export async function listFiles(dir: string): Promise<string[]> {
   const files: string[] = [];

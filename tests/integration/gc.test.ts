@@ -8,12 +8,12 @@ import assert from "node:assert/strict";
 import type { GcReport } from "../../src/services/gc.ts";
 import { type StartOptions, startServer, type TestServer } from "../helpers/server.ts";
 import {
-  descriptor,
   digestOf,
   expectStatus,
   MEDIA,
   pushBlob,
   pushImageBlobs,
+  pushIndexAndSignature,
   putManifest,
   type TestImage,
   text,
@@ -176,26 +176,7 @@ Deno.test("gc: index children and referrers of kept manifests are marked", async
       );
       children.push(child);
     }
-    const index = text(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.ociIndex,
-      manifests: children.map((c) => descriptor(MEDIA.ociManifest, c.bytes)),
-    }));
-    await expectStatus(await putManifest(server.url, "app", "multi", index, MEDIA.ociIndex), 201);
-    const empty = text("{}");
-    await pushBlob(server.url, "app", empty);
-    const signature = text(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      artifactType: "application/vnd.example.sig",
-      config: descriptor(MEDIA.ociEmpty, empty),
-      layers: [descriptor(MEDIA.ociEmpty, empty)],
-      subject: descriptor(MEDIA.ociManifest, children[0]!.bytes),
-    }));
-    await expectStatus(
-      await putManifest(server.url, "app", digestOf(signature), signature, MEDIA.ociManifest),
-      201,
-    );
+    const { signature } = await pushIndexAndSignature(server.url, "app", "multi", children);
     const report = await collect(server);
     assert.deepEqual(report.blobsDeleted, []);
     for (const child of children) await assertPulls(server, "app", child);

@@ -6,15 +6,13 @@
 import assert from "node:assert/strict";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import {
-  descriptor,
   digestOf,
   expectStatus,
   MEDIA,
-  pushBlob,
   pushImageBlobs,
+  pushIndexAndSignature,
   putManifest,
   type TestImage,
-  text,
 } from "../helpers/registry.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -55,26 +53,7 @@ async function fill(server: TestServer) {
   const tagged = await push(1, "latest");
   const untagged = await push(2);
   const children = [await push(3), await push(4)];
-  const index = text(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MEDIA.ociIndex,
-    manifests: children.map((c) => descriptor(MEDIA.ociManifest, c.bytes)),
-  }));
-  await expectStatus(await putManifest(server.url, "app", "multi", index, MEDIA.ociIndex), 201);
-  const empty = text("{}");
-  await pushBlob(server.url, "app", empty);
-  const signature = text(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MEDIA.ociManifest,
-    artifactType: "application/vnd.example.sig",
-    config: descriptor(MEDIA.ociEmpty, empty),
-    layers: [descriptor(MEDIA.ociEmpty, empty)],
-    subject: descriptor(MEDIA.ociManifest, children[0]!.bytes),
-  }));
-  await expectStatus(
-    await putManifest(server.url, "app", digestOf(signature), signature, MEDIA.ociManifest),
-    201,
-  );
+  const { index, signature } = await pushIndexAndSignature(server.url, "app", "multi", children);
   const deleted = await push(5, "deleted");
   await expectStatus(
     await fetch(`${server.url}/v2/app/manifests/${deleted.digest}`, { method: "DELETE" }),
