@@ -115,6 +115,12 @@ export class S3Client {
     await this.#send("PUT", { idempotent: true, accept: [409] });
   }
 
+  /** Delete the (empty) bucket; absent is fine. */
+  async deleteBucket(): Promise<void> {
+    const response = await this.#send("DELETE", { idempotent: true, accept: [404] });
+    await response.body?.cancel();
+  }
+
   /** Metadata of an object, or `undefined` when absent. */
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo | undefined> {
     const response = await this.#send("HEAD", {
@@ -132,8 +138,9 @@ export class S3Client {
   }
 
   /**
-   * Open an object, whole or from `start` to `end` (inclusive); `undefined` when absent. The
-   * response body streams; the caller reads or cancels it.
+   * Open an object, whole or from `start` to `end` (inclusive); `undefined` when absent, a 416
+   * response (body released) when the range starts past its end. The body streams; the caller
+   * reads or cancels it.
    */
   async get(
     key: string,
@@ -150,17 +157,14 @@ export class S3Client {
       ...(signal && { signal }),
     });
     if (response.status === 404) return undefined;
-    if (response.status === 416) {
-      await response.body?.cancel();
-      return new Response(new Uint8Array(0), { status: 206, headers: { "content-length": "0" } });
-    }
+    if (response.status === 416) await response.body?.cancel();
     return response;
   }
 
   /** Read a whole (small) object, or `undefined` when absent. */
   async getBytes(key: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
     const response = await this.get(key);
-    if (!response) return undefined;
+    if (!response || response.status === 416) return undefined;
     return new Uint8Array(await response.arrayBuffer());
   }
 
@@ -204,11 +208,12 @@ export class S3Client {
    */
   async *list(
     prefix: string,
-    options: { delimiter?: string; startAfter?: string } = {},
+    options: { delimiter?: string; startAfter?: string; maxKeys?: number } = {},
   ): AsyncIterable<ListEntry> {
     let token: string | undefined;
     do {
-      const query: Record<string, string> = { "list-type": "2", prefix, "max-keys": "1000" };
+      const maxKeys = String(options.maxKeys ?? 1000);
+      const query: Record<string, string> = { "list-type": "2", prefix, "max-keys": maxKeys };
       if (options.delimiter) query.delimiter = options.delimiter;
       if (token) query["continuation-token"] = token;
       else if (options.startAfter) query["start-after"] = options.startAfter;
