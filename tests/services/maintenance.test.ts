@@ -44,10 +44,14 @@ Deno.test("maintenance: a long wait is chained in steps and fires once, on time"
   let fired = 0;
   const started = performance.now();
   let firedAt = 0;
-  setLongTimeout(() => {
-    fired++;
-    firedAt = performance.now() - started;
-  }, 80, 10);
+  setLongTimeout(
+    () => {
+      fired++;
+      firedAt = performance.now() - started;
+    },
+    80,
+    10,
+  );
   await sleep(40);
   assert.equal(fired, 0, "fired before its delay");
   await sleep(160);
