@@ -33,6 +33,8 @@ export interface Config {
   readOnly: boolean;
   /** Largest manifest accepted, in bytes. */
   maxManifestBytes: number;
+  /** Memory budget of the manifest cache (raw bytes and parsed form), in bytes; 0: no cache. */
+  manifestCacheBytes: number;
   /** Accept indexes whose child manifests are not in the repository. */
   sparseIndexes: boolean;
   /** Stale upload session purging. */
@@ -53,6 +55,8 @@ export interface Config {
   accessLog: boolean;
   /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
   drainTimeoutMs: number;
+  /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
+  debugAddr?: string;
 }
 
 /** Distribution's `storage.s3` (plus `storage.redirect.disable`), with its defaults applied. */
@@ -201,6 +205,7 @@ export const DEFAULT_CONFIG: Config = {
   deleteEnabled: true,
   readOnly: false,
   maxManifestBytes: 4 * 1024 * 1024,
+  manifestCacheBytes: 64 * 1024 * 1024,
   sparseIndexes: false,
   uploadPurging: {
     enabled: true,
