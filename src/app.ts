@@ -15,6 +15,7 @@ import { createRegistry, type Registry } from "./services/registry.ts";
 import { FsStore } from "./storage/fs/fs_store.ts";
 import { MemoryStore } from "./storage/memory/memory_store.ts";
 import type { Store } from "./storage/store.ts";
+import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /** Headers on every response. */
 const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
@@ -119,6 +120,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
   const toRegistryError = (error: unknown, request: Request): RegistryError => {
     if (error instanceof RegistryError) return error;
+    if (error instanceof StorageUnavailable) {
+      ops.metrics.storageError();
+      return new RegistryError("UNAVAILABLE", null, {
+        message: "the storage backend is unreachable; try again",
+        headers: { "Retry-After": "5" },
+      });
+    }
     const requestId = ops.requestId(request) ?? crypto.randomUUID();
     if (!request.signal.aborted) {
       ops.metrics.storageError();

@@ -16,10 +16,12 @@ import {
   type FileWriter,
   type ReadOptions,
   type RedirectOptions,
+  SizeMismatch,
   type StorageDriver,
   type WriteOptions,
   type WriterOptions,
 } from "../driver.ts";
+import type { S3Config } from "../../config.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { type CompletedPart, S3Client, type S3ClientOptions } from "./s3_client.ts";
 
@@ -33,6 +35,23 @@ export interface S3DriverOptions extends S3ClientOptions {
   multipartCopyThresholdSize: number;
   /** Part size of multipart copies (at least 5 MiB). */
   multipartCopyChunkSize: number;
+}
+
+/** Driver options from the `storage.s3` configuration. */
+export function s3DriverOptions(config: S3Config): S3DriverOptions {
+  return {
+    endpoint: config.regionEndpoint,
+    region: config.region,
+    bucket: config.bucket,
+    accessKey: config.accessKey,
+    secretKey: config.secretKey,
+    ...(config.sessionToken && { sessionToken: config.sessionToken }),
+    pathStyle: config.forcePathStyle,
+    rootDirectory: config.rootDirectory,
+    chunkSize: config.chunkSize,
+    multipartCopyThresholdSize: config.multipartCopyThresholdSize,
+    multipartCopyChunkSize: config.multipartCopyChunkSize,
+  };
 }
 
 /** The persisted state of a writer (JSON in the object beside its path). */
@@ -95,8 +114,8 @@ export class S3Driver implements StorageDriver {
   }
 
   /** {@inheritDoc StorageDriver.getContent} */
-  getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    return this.#client.getBytes(this.key(path));
+  async getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    return await this.#client.getBytes(this.key(path));
   }
 
   /** {@inheritDoc StorageDriver.putContent} */
@@ -227,14 +246,22 @@ export class S3Driver implements StorageDriver {
   }
 
   /** {@inheritDoc StorageDriver.redirectUrl} */
-  redirectUrl(path: string, options: RedirectOptions): Promise<string | undefined> {
-    return this.#client.presign(this.key(path), options.expiresIn, options.method);
+  async redirectUrl(path: string, options: RedirectOptions): Promise<string | undefined> {
+    return await this.#client.presign(this.key(path), options.expiresIn, options.method);
   }
 
-  /** Whether the bucket answers: `"ok"`, or what is wrong. */
-  async health(): Promise<string> {
+  /**
+   * Whether the bucket answers and (with `write`) takes a write: `"ok"`, or what is wrong. The
+   * probe object is removed at once.
+   */
+  async health(write = false): Promise<string> {
     try {
       if (!(await this.#client.bucketExists())) return `bucket ${this.#client.bucket} not found`;
+      if (write) {
+        const probe = this.key(`/docker/registry/v2/_healthz/${crypto.randomUUID()}`);
+        await this.#client.put(probe, "ok");
+        await this.#client.delete(probe);
+      }
       return "ok";
     } catch (error) {
       return `unreachable: ${(error as Error).message}`;
@@ -383,7 +410,11 @@ class S3Writer implements FileWriter {
       },
     };
     try {
-      await writeBatched(body, sink, options);
+      const received = await writeBatched(body, sink, options);
+      const expected = options.expectedLength;
+      if (expected !== undefined && received !== expected) {
+        throw new SizeMismatch(expected, received);
+      }
       await this.#saveTail(before.tail);
       return this.size;
     } catch (error) {
