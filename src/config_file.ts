@@ -71,7 +71,7 @@ const SIZE: Rule = { kind: "value", type: "size" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
 
-const OTHER_DRIVER = refuse("berth stores data on the filesystem (or in memory) only");
+const OTHER_DRIVER = refuse("berth stores data on the filesystem, in S3 or in memory only");
 
 /** Every key berth knows, with how it is treated. */
 export const CONFIG_SCHEMA: Rule = section({
@@ -921,7 +921,7 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
           REGISTRY_STORAGE_S3_REGION: s.region,
           REGISTRY_STORAGE_S3_REGIONENDPOINT: s.regionEndpoint,
           REGISTRY_STORAGE_S3_BUCKET: s.bucket,
-          REGISTRY_STORAGE_S3_ROOTDIRECTORY: s.rootDirectory,
+          ...(s.rootDirectory && { REGISTRY_STORAGE_S3_ROOTDIRECTORY: s.rootDirectory }),
           REGISTRY_STORAGE_S3_CHUNKSIZE: String(s.chunkSize),
           REGISTRY_STORAGE_S3_FORCEPATHSTYLE: String(s.forcePathStyle),
           REGISTRY_STORAGE_S3_MULTIPARTCOPYTHRESHOLDSIZE: String(s.multipartCopyThresholdSize),
