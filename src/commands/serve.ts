@@ -10,7 +10,7 @@ import { createApp } from "../app.ts";
 import { type Config, parseAddr } from "../config.ts";
 import { ConfigError, loadConfig, type LoadedConfig, parseDuration } from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
-import { applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
+import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `serve`. */
@@ -113,6 +113,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
   for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+  checkAuthFiles(config);
   if (config.storage === "filesystem") {
     try {
       await Deno.mkdir(config.dataDir, { recursive: true });
