@@ -97,6 +97,8 @@ export interface Store {
   getTag(name: string, tag: string): Promise<Digest | undefined>;
   /** Point a tag at a digest (atomic). */
   putTag(name: string, tag: string, digest: Digest): Promise<void>;
+  /** When a tag was last pointed at a digest (its last push), or `undefined` when absent. */
+  tagModifiedAt(name: string, tag: string): Promise<Date | undefined>;
   /** Remove a tag; `false` when it did not exist. */
   deleteTag(name: string, tag: string): Promise<boolean>;
   /** The repository's tags (unsorted), or `undefined` when the repository is unknown. */

@@ -185,6 +185,10 @@ export class FsStore implements Store {
     await this.#tagEpoch.bump();
   }
 
+  async tagModifiedAt(name: string, tag: string): Promise<Date | undefined> {
+    return (await statOrUndefined(this.paths.tagCurrent(name, tag)))?.mtime ?? undefined;
+  }
+
   async deleteTag(name: string, tag: string): Promise<boolean> {
     const current = this.paths.tagCurrent(name, tag);
     try {
