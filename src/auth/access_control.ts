@@ -21,7 +21,7 @@ import type { RequestContext } from "../http/router.ts";
 import type { Logger } from "../ops/log.ts";
 import { BcryptPool, PoolBusy } from "./bcrypt_pool.ts";
 import { Htpasswd, readHtpasswdSync } from "./htpasswd.ts";
-import { DEFAULT_LOGIN_LIMITS, type LoginLimits, LoginLimiter } from "./login_limiter.ts";
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from "./login_limiter.ts";
 import { type AccessEntry, TokenInvalid, TokenSigner, TrustedKeys, verifyToken } from "./jwt.ts";
 import { Policy } from "./policy.ts";
 
