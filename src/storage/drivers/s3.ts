@@ -165,6 +165,11 @@ export class S3Driver implements StorageDriver {
   /** {@inheritDoc StorageDriver.stat} */
   async stat(path: string): Promise<FileInfo | undefined> {
     const key = this.key(path);
+    if (path === "/") {
+      // The root is there while the bucket is, even with nothing stored yet.
+      const exists = await this.#client.bucketExists();
+      return exists ? { path, size: 0, modifiedAt: new Date(0), isDir: true } : undefined;
+    }
     if (key !== "") {
       const info = await this.#client.head(key);
       if (info) return { path, size: info.size, modifiedAt: info.modifiedAt, isDir: false };
