@@ -250,6 +250,14 @@ export class S3Driver implements StorageDriver {
     return true;
   }
 
+  /**
+   * Create a file only if nothing is at `path` (an S3 conditional write); `false` when something
+   * is. Leases are built on it.
+   */
+  async createExclusive(path: string, content: Uint8Array): Promise<boolean> {
+    return await this.#client.putIfAbsent(this.key(path), content.slice());
+  }
+
   /** {@inheritDoc StorageDriver.redirectUrl} */
   async redirectUrl(path: string, options: RedirectOptions): Promise<string | undefined> {
     return await this.#client.presign(this.key(path), options.expiresIn, options.method);
