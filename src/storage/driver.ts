@@ -190,14 +190,12 @@ export class InvalidPath extends Error {
   }
 }
 
-const PATH = /^(\/[A-Za-z0-9._:+=@-]+)+$/;
+/** Segments of allowed characters, none of them `.` or `..`. */
+const PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._:+=@-]+)+$/;
 
 /** Throw {@link InvalidPath} unless `path` is a valid driver path (`/` itself is allowed). */
 export function checkPath(path: string): string {
-  if (path === "/") return path;
-  if (!PATH.test(path) || path.split("/").some((s) => s === "." || s === "..")) {
-    throw new InvalidPath(path);
-  }
+  if (path !== "/" && !PATH.test(path)) throw new InvalidPath(path);
   return path;
 }
 

@@ -52,6 +52,8 @@ export class LayoutStore implements Store {
   readonly paths = new StorePaths();
   /** The catalog's index of repository names. */
   readonly catalog: RepositoryIndex;
+  /** Digests parsed from link contents, by the array's identity (no state beyond the driver's). */
+  readonly #parsed = new WeakMap<Uint8Array, Digest | undefined>();
 
   /** The layout over `driver`. */
   constructor(driver: StorageDriver, options: LayoutOptions = {}) {
@@ -154,7 +156,12 @@ export class LayoutStore implements Store {
 
   async getTag(name: string, tag: string): Promise<Digest | undefined> {
     const bytes = await this.driver.getContent(this.paths.tagCurrent(name, tag));
-    return bytes === undefined ? undefined : tryParseDigest(decoder.decode(bytes).trim());
+    if (bytes === undefined) return undefined;
+    // Drivers that cache a link hand back the same array while it is unchanged: parse it once.
+    if (this.#parsed.has(bytes)) return this.#parsed.get(bytes);
+    const digest = tryParseDigest(decoder.decode(bytes).trim());
+    this.#parsed.set(bytes, digest);
+    return digest;
   }
 
   async tagModifiedAt(name: string, tag: string): Promise<Date | undefined> {
