@@ -14,6 +14,7 @@ import { createOps, type Handler, type Ops } from "./ops/ops.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
 import { createStore } from "./storage/open_store.ts";
 import type { Store } from "./storage/store.ts";
+import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /** Headers on every response. */
 const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
@@ -52,7 +53,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
   registry.maintenance.start();
   // Auth and limits: hooks around every routed request (src/auth/, src/http/limits.ts).
-  const access = createAccessControl(config.auth);
+  const access = createAccessControl(config.auth, {
+    log: (level, msg, fields) => logger.log(level, msg, fields),
+  });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
@@ -61,7 +64,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const dispatch = async (request: Request, client: string): Promise<Response> => {
     const url = new URL(request.url);
-    const own = await access?.intercept(request, url);
+    const own = await access?.intercept(request, url, client);
     if (own) return own;
     const match = router.match(request.method, url);
     if (match.kind === "none") {
@@ -85,7 +88,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     }
     let ctx = limits.admit({ request, url, params: match.params }, client);
     try {
-      if (access) ctx = await access.check(ctx);
+      if (access) ctx = await access.check(ctx, client);
       return await match.handler(ctx);
     } finally {
       // A body the handler left unread (or half read on an error) is released so the connection
@@ -113,6 +116,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
   const toRegistryError = (error: unknown, request: Request): RegistryError => {
     if (error instanceof RegistryError) return error;
+    if (error instanceof StorageUnavailable) {
+      ops.metrics.storageError();
+      return new RegistryError("UNAVAILABLE", null, {
+        message: "the storage backend is unreachable; try again",
+        headers: { "Retry-After": "5" },
+      });
+    }
     const requestId = ops.requestId(request) ?? crypto.randomUUID();
     if (!request.signal.aborted) {
       ops.metrics.storageError();
@@ -128,6 +138,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const close = async () => {
     limits.close();
+    access?.close();
     await registry.maintenance.close();
     store.close();
   };

@@ -168,6 +168,12 @@ export interface StorageDriver {
    * back to {@link walkByList}.
    */
   walk?(path: string): AsyncIterable<FileInfo>;
+  /**
+   * Whether the storage answers and, with `write`, takes a write (a probe removed at once):
+   * `"ok"` or what is wrong. Drivers without it are probed by the layout (`stat("/")`, a
+   * `putContent` in its temporary folder).
+   */
+  health?(write: boolean): Promise<string>;
   /** Release what the driver holds open (it may be used again after). */
   close(): void;
 }

@@ -7,6 +7,7 @@ import type { Config } from "../config.ts";
 import { FsDriver } from "./drivers/fs.ts";
 import { CatalogIndex } from "./drivers/fs/catalog_index.ts";
 import { MemoryDriver } from "./drivers/memory.ts";
+import { S3Driver, s3DriverOptions } from "./drivers/s3.ts";
 import { LayoutStore } from "./layout/layout_store.ts";
 import { StorePaths } from "./layout/paths.ts";
 import type { Store } from "./store.ts";
@@ -45,5 +46,10 @@ export function memoryStore(): LayoutStore {
 
 /** Build the store a config names. */
 export function createStore(config: Config): Store {
+  if (config.storage === "s3") {
+    if (!config.s3) throw new Error("storage.s3: no S3 configuration");
+    // Replicas share the bucket: nothing single-owner is kept (the catalog walks the bucket).
+    return new LayoutStore(new S3Driver(s3DriverOptions(config.s3)), { shared: true });
+  }
   return config.storage === "memory" ? memoryStore() : fsStore(config.dataDir);
 }

@@ -345,6 +345,10 @@ export class LayoutStore implements Store {
   // ---- health -------------------------------------------------------------------------------
 
   async checkHealth(write: boolean): Promise<HealthCheck> {
+    if (this.driver.health) {
+      const storage = await this.driver.health(write);
+      return { ok: storage === "ok", checks: { storage } };
+    }
     const checks: Record<string, string> = {};
     let ok = true;
     try {
