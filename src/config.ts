@@ -151,6 +151,8 @@ export interface LimitsConfig {
   minBodyBytesPerSecond: number;
   /** An upload session untouched for this long is removed, in milliseconds. */
   uploadSessionTimeoutMs: number;
+  /** Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client. */
+  trustedProxies: string[];
 }
 
 /** Default limits. */
@@ -161,6 +163,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   bodyIdleTimeoutMs: 60_000,
   minBodyBytesPerSecond: 1024,
   uploadSessionTimeoutMs: 3600_000,
+  trustedProxies: [],
 };
 
 /** Defaults: the embedded registry a new user gets with no flags. */
