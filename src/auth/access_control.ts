@@ -37,7 +37,7 @@ export interface Identity {
   via: "anonymous" | "basic" | "token";
   /** For Bearer tokens: what the token grants. */
   access?: AccessEntry[];
-  /** For Bearer tokens: whether berth issued it (so the policy knows its subject). */
+  /** For Bearer tokens: whether berth's own key verified it (so the policy knows its subject). */
   builtin?: boolean;
 }
 
@@ -96,7 +96,7 @@ export class AccessControl implements Authorizer {
   /** Finish asynchronous setup (the signing key). */
   #setup(): Promise<void> {
     this.#ready ??= (async () => {
-      if (this.#signer && this.#keys) this.#keys.addJwk(await this.#signer.publicJwk());
+      if (this.#signer && this.#keys) this.#keys.addOwnKey(await this.#signer.publicJwk());
     })();
     return this.#ready;
   }
@@ -195,14 +195,15 @@ export class AccessControl implements Authorizer {
     }
     if (scheme === "bearer" && this.#keys && this.#config.token) {
       try {
-        const claims = await verifyToken(credentials, this.#keys, {
+        const { claims, origin } = await verifyToken(credentials, this.#keys, {
           issuer: this.#config.token.issuer,
           audience: this.#config.token.service,
         });
         const identity: Identity = { via: "token", access: claims.access ?? [] };
         if (claims.sub !== "") identity.user = claims.sub;
-        // A token berth signed names a user of its htpasswd file; the policy applies to them.
-        identity.builtin = this.#signer !== undefined && claims.jti?.startsWith("berth-") === true;
+        // A token berth signed (verified by berth's own key, whatever its claims say) names a
+        // user of its htpasswd file; the policy applies to them.
+        identity.builtin = origin === "berth";
         return identity;
       } catch (error) {
         if (!(error instanceof TokenInvalid)) throw error;
