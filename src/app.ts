@@ -64,7 +64,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits,
     access,
     readOnly: config.readOnly,
-    trustedProxies: limits.limits.trustedProxies,
+    trustedProxies: config.trustedProxies ?? [],
     logError: options.logError ?? ((msg, fields) => logger.log("error", msg, fields)),
   });
 

@@ -49,6 +49,8 @@ export interface Config {
   tls?: TlsConfig;
   /** Request limits and timeouts (defaults: {@link DEFAULT_LIMITS}). */
   limits?: Partial<LimitsConfig>;
+  /** Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client. */
+  trustedProxies?: string[];
   /** Write one JSON access log line per request. */
   accessLog: boolean;
   /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
@@ -155,8 +157,6 @@ export interface LimitsConfig {
   minBodyBytesPerSecond: number;
   /** An upload session untouched for this long is removed, in milliseconds. */
   uploadSessionTimeoutMs: number;
-  /** Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client. */
-  trustedProxies: string[];
 }
 
 /** Default limits. */
@@ -167,7 +167,6 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   bodyIdleTimeoutMs: 60_000,
   minBodyBytesPerSecond: 1024,
   uploadSessionTimeoutMs: 3600_000,
-  trustedProxies: [],
 };
 
 /** Defaults: the embedded registry a new user gets with no flags. */
