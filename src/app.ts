@@ -54,7 +54,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     (level, msg, fields) => logger.log(level, msg, fields),
   );
   registry.maintenance.start();
-  const access = createAccessControl(config.auth);
+  const access = createAccessControl(config.auth, {
+    log: (level, msg, fields) => logger.log(level, msg, fields),
+  });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
   const ops = createOps(config, store, logger);
@@ -70,6 +72,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const close = async () => {
     limits.close();
+    access?.close();
     await registry.maintenance.close();
     store.close();
   };

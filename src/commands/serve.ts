@@ -16,7 +16,7 @@ import {
   parseSize,
 } from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
-import { applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
+import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `serve`. */
@@ -143,6 +143,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
   for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+  checkAuthFiles(config);
   if (config.storage === "filesystem") {
     try {
       await Deno.mkdir(config.dataDir, { recursive: true });
