@@ -41,6 +41,9 @@ export interface AppOptions {
 
 /** Build the store a config names. */
 export function createStore(config: Config): Store {
+  if (config.storage === "s3") {
+    throw new Error("storage.s3: the S3 driver is not wired to the layout yet");
+  }
   return config.storage === "memory" ? new MemoryStore() : new FsStore(config.dataDir);
 }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /**
  * Codes an error body may carry: the OCI distribution spec's fourteen (the only codes a 4xx JSON
@@ -119,6 +120,12 @@ export const ERROR_CATALOGUE = {
   },
   /** A request body that stalled or crawled. */
   BODY_TIMEOUT: { code: "BLOB_UPLOAD_INVALID", status: 408, message: "request body too slow" },
+  /** The storage backend did not answer (after its own retries). */
+  STORAGE_UNAVAILABLE: {
+    code: "UNAVAILABLE",
+    status: 503,
+    message: "the storage backend is unreachable; try again",
+  },
   /** An index that names manifests the repository lacks. */
   INDEX_MANIFEST_UNKNOWN: {
     code: "MANIFEST_UNKNOWN",
@@ -183,6 +190,7 @@ export class RegistryError extends Error {
  */
 export function isStorageError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
+  if (error instanceof StorageUnavailable) return true;
   if (Object.values(Deno.errors).some((type) => error instanceof type)) return true;
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" && /^E[A-Z]+$/.test(code);
