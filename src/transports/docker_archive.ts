@@ -267,6 +267,7 @@ export class DockerArchiveDestination implements ImageDestination {
       config: this.#path(doc.config.digest),
       layers: doc.layers.map((l) => this.#path(l.digest)),
     };
+    return Promise.resolve();
   }
 
   /** Write `manifest.json` and the blobs as a tar, renamed over FILE. */
