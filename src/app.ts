@@ -15,6 +15,7 @@ import { createRegistry, type Registry } from "./services/registry.ts";
 import { FsStore } from "./storage/fs/fs_store.ts";
 import { MemoryStore } from "./storage/memory/memory_store.ts";
 import type { Store } from "./storage/store.ts";
+import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /** Headers on every response. */
 const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
@@ -44,6 +45,9 @@ export interface AppOptions {
 
 /** Build the store a config names. */
 export function createStore(config: Config): Store {
+  if (config.storage === "s3") {
+    throw new Error("storage.s3: the S3 driver is not wired to the layout yet");
+  }
   return config.storage === "memory" ? new MemoryStore() : new FsStore(config.dataDir);
 }
 
@@ -58,7 +62,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
   registry.maintenance.start();
   // Auth and limits: hooks around every routed request (src/auth/, src/http/limits.ts).
-  const access = createAccessControl(config.auth);
+  const access = createAccessControl(config.auth, {
+    log: (level, msg, fields) => logger.log(level, msg, fields),
+  });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
@@ -67,7 +73,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const dispatch = async (request: Request, client: string): Promise<Response> => {
     const url = new URL(request.url);
-    const own = await access?.intercept(request, url);
+    const own = await access?.intercept(request, url, client);
     if (own) return own;
     const match = router.match(request.method, url);
     if (match.kind === "none") {
@@ -91,7 +97,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     }
     let ctx = limits.admit({ request, url, params: match.params }, client);
     try {
-      if (access) ctx = await access.check(ctx);
+      if (access) ctx = await access.check(ctx, client);
       return await match.handler(ctx);
     } finally {
       // A body the handler left unread (or half read on an error) is released so the connection
@@ -119,6 +125,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
   const toRegistryError = (error: unknown, request: Request): RegistryError => {
     if (error instanceof RegistryError) return error;
+    if (error instanceof StorageUnavailable) {
+      ops.metrics.storageError();
+      return new RegistryError("UNAVAILABLE", null, {
+        message: "the storage backend is unreachable; try again",
+        headers: { "Retry-After": "5" },
+      });
+    }
     const requestId = ops.requestId(request) ?? crypto.randomUUID();
     if (!request.signal.aborted) {
       ops.metrics.storageError();
@@ -134,6 +147,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const close = async () => {
     limits.close();
+    access?.close();
     await registry.maintenance.close();
     store.close();
   };

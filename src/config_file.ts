@@ -14,7 +14,16 @@
  */
 import { parse as parseYaml } from "yaml";
 import { readPolicy } from "./commands/serve_auth.ts";
-import { type AuthConfig, type Config, makeConfig, parseAddr, type TokenConfig } from "./config.ts";
+import {
+  type AuthConfig,
+  type Config,
+  DEFAULT_LIMITS,
+  type GcConfig,
+  type LimitsConfig,
+  makeConfig,
+  parseAddr,
+  type TokenConfig,
+} from "./config.ts";
 
 /** The result of loading: the config and warnings. */
 export interface LoadedConfig {
@@ -39,10 +48,12 @@ export interface ConfigSources {
   env?: Record<string, string>;
   /** Overrides from command-line flags: applied last. */
   flags?: Partial<Config>;
+  /** Overrides of single garbage collection settings from flags (`--gc-interval`, `--gc-grace`). */
+  gcFlags?: Partial<GcConfig>;
 }
 
 /** The kinds of values. */
-type ValueType = "string" | "bool" | "int" | "duration" | "level" | "version";
+type ValueType = "string" | "bool" | "int" | "duration" | "size" | "level" | "version";
 
 /** How one key of the configuration is treated. */
 type Rule =
@@ -56,10 +67,11 @@ const STRING: Rule = { kind: "value", type: "string" };
 const BOOL: Rule = { kind: "value", type: "bool" };
 const DURATION: Rule = { kind: "value", type: "duration" };
 const INT: Rule = { kind: "value", type: "int" };
+const SIZE: Rule = { kind: "value", type: "size" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
 
-const OTHER_DRIVER = refuse("berth stores data on the filesystem (or in memory) only");
+const OTHER_DRIVER = refuse("berth stores data on the filesystem, in S3 or in memory only");
 
 /** Every key berth knows, with how it is treated. */
 export const CONFIG_SCHEMA: Rule = section({
@@ -87,9 +99,35 @@ export const CONFIG_SCHEMA: Rule = section({
       gc: section({ interval: DURATION, graceperiod: DURATION, adminendpoint: BOOL }),
     }),
     cache: ignore("berth keeps no blob descriptor cache"),
-    redirect: ignore("berth serves blobs itself"),
+    redirect: section({ disable: BOOL }),
     tag: ignore("tag lookups need no concurrency limit"),
-    s3: OTHER_DRIVER,
+    s3: section({
+      accesskey: STRING,
+      secretkey: STRING,
+      sessiontoken: STRING,
+      region: STRING,
+      regionendpoint: STRING,
+      bucket: STRING,
+      rootdirectory: STRING,
+      secure: BOOL,
+      v4auth: BOOL,
+      chunksize: INT,
+      forcepathstyle: BOOL,
+      multipartcopythresholdsize: INT,
+      multipartcopychunksize: INT,
+      multipartcopymaxconcurrency: ignore("multipart copies run one part at a time"),
+      encrypt: refuse(
+        "server-side encryption settings are not supported (use the bucket's default)",
+      ),
+      keyid: refuse("server-side encryption settings are not supported (use the bucket's default)"),
+      skipverify: refuse("TLS verification of the store cannot be skipped"),
+      accelerate: refuse("transfer acceleration is not supported"),
+      storageclass: ignore("objects get the bucket's default storage class"),
+      objectacl: ignore("objects get the bucket's default ACL"),
+      useragent: ignore("berth sends its own user agent"),
+      usedualstack: ignore("the endpoint is used as given"),
+      loglevel: ignore("S3 calls are not logged separately"),
+    }),
     azure: OTHER_DRIVER,
     gcs: OTHER_DRIVER,
     swift: OTHER_DRIVER,
@@ -114,7 +152,11 @@ export const CONFIG_SCHEMA: Rule = section({
     headers: ignore("extra response headers are not added"),
     http2: ignore("Deno negotiates HTTP/2 itself"),
     h2c: ignore("cleartext HTTP/2 is not configurable"),
-    debug: ignore("berth serves /metrics and /healthz on the main address"),
+    debug: section({
+      addr: STRING,
+      prometheus: ignore("berth serves Prometheus metrics at /metrics on both addresses"),
+      tls: refuse("the debug address serves plain HTTP only"),
+    }),
   }),
   auth: section({
     htpasswd: section({ realm: STRING, path: STRING }),
@@ -136,6 +178,17 @@ export const CONFIG_SCHEMA: Rule = section({
   redis: ignore("berth uses no redis"),
   reporting: ignore("error reporting services are not supported"),
   catalog: section({ maxentries: INT }),
+  // berth's own: request limits and memory budgets (see the README's table of limits).
+  limits: section({
+    maxheaderbytes: SIZE,
+    maxbodybytes: SIZE,
+    maxmanifestbytes: SIZE,
+    manifestcachebytes: SIZE,
+    maxuploadsperclient: INT,
+    uploadsessiontimeout: DURATION,
+    bodyidletimeout: DURATION,
+    minbodybytespersecond: SIZE,
+  }),
   validation: ignore("manifest URL validation is not configurable"),
   compatibility: ignore("schema1 manifests are not supported"),
   policy: ignore("repository policies are not supported"),
@@ -164,6 +217,32 @@ const DURATION_UNITS: Record<string, number> = {
   h: 3_600_000,
 };
 
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Parse a byte size (`65536`, `64MiB`, `1.5GB`, `64m`) into bytes; `undefined` if invalid. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) return undefined;
+  const bytes = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
 /** Parse a Go duration (`168h`, `2h10m`, `1.5s`, `0`) into milliseconds; `undefined` if invalid. */
 export function parseDuration(text: string): number | undefined {
   if (text === "0") return 0;
@@ -177,7 +256,7 @@ export function parseDuration(text: string): number | undefined {
     total += Number(match[1]) * DURATION_UNITS[match[2]!]!;
     at = part.lastIndex;
   }
-  return at === 0 ? undefined : total;
+  return at === 0 || !Number.isFinite(total) ? undefined : total;
 }
 
 type Tree = Record<string, unknown>;
@@ -264,6 +343,15 @@ function checkValue(
       }
       return ms;
     }
+    case "size": {
+      const bytes = parseSize(text);
+      if (bytes === undefined) {
+        throw new ConfigError(
+          `${where}: expected a size such as 65536, 64KiB or 4MiB, got "${text}"`,
+        );
+      }
+      return bytes;
+    }
     case "level": {
       const level = LEVELS[text.toLowerCase()];
       if (!level) {
@@ -323,9 +411,88 @@ function applyEnv(tree: Tree, env: Record<string, string>, origins: Origins, war
       warnings.push(`${name}: ignoring unrecognized environment variable`);
       continue;
     }
+    if (name === "REGISTRY_STORAGE") {
+      selectDriver(tree, env[name]!);
+      origins.set("storage", name);
+      continue;
+    }
     setPath(tree, path, envValue(env[name]!));
     origins.set(path.join("."), name);
   }
+}
+
+const DRIVERS = ["filesystem", "inmemory", "s3", "azure", "gcs", "swift", "oss"];
+
+/** `REGISTRY_STORAGE=<driver>`, as distribution: that driver, without the file's other one. */
+function selectDriver(tree: Tree, driver: string): void {
+  const name = driver.trim().toLowerCase();
+  if (!DRIVERS.includes(name)) {
+    throw new ConfigError(`REGISTRY_STORAGE: unknown storage driver "${driver}"`);
+  }
+  const storage = isTree(tree.storage) ? tree.storage : (tree.storage = {});
+  for (const other of DRIVERS) if (other !== name) delete storage[other];
+  if (!isTree(storage[name])) storage[name] = {};
+}
+
+const MIB = 1024 * 1024;
+
+/** `storage.s3` with distribution's defaults; credentials fall back to the AWS variables. */
+function mapS3(tree: Tree, env: Record<string, string>): NonNullable<Config["s3"]> {
+  const s3 = (get(tree, "storage.s3") ?? {}) as Tree;
+  const text = (
+    key: string,
+  ) => (typeof s3[key] === "string" && s3[key] !== "" ? s3[key] : undefined);
+  const flag = (key: string, fallback: boolean) => (s3[key] ?? fallback) as boolean;
+  const size = (key: string, fallback: number) => (s3[key] ?? fallback) as number;
+  if (!flag("v4auth", true)) {
+    throw new ConfigError("storage.s3.v4auth: berth signs requests with AWS Signature V4 only");
+  }
+  const region = text("region");
+  if (!region) throw new ConfigError("storage.s3.region: required");
+  const bucket = text("bucket");
+  if (!bucket) throw new ConfigError("storage.s3.bucket: required");
+  const accessKey = text("accesskey") ?? env.AWS_ACCESS_KEY_ID;
+  const secretKey = text("secretkey") ?? env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKey || !secretKey) {
+    throw new ConfigError(
+      "storage.s3.accesskey, storage.s3.secretkey: required (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    );
+  }
+  const sessionToken = text("sessiontoken") ?? env.AWS_SESSION_TOKEN;
+  const scheme = flag("secure", true) ? "https" : "http";
+  let endpoint = text("regionendpoint") ?? `${scheme}://s3.${region}.amazonaws.com`;
+  if (!/^https?:\/\//.test(endpoint)) endpoint = `${scheme}://${endpoint}`;
+  try {
+    new URL(endpoint);
+  } catch {
+    throw new ConfigError(`storage.s3.regionendpoint: not a URL: "${endpoint}"`);
+  }
+  const chunkSize = size("chunksize", 10 * MIB);
+  if (chunkSize < 5 * MIB) {
+    throw new ConfigError(`storage.s3.chunksize: at least ${5 * MIB} (5 MiB), got ${chunkSize}`);
+  }
+  const copyChunk = size("multipartcopychunksize", 32 * MIB);
+  if (copyChunk < 5 * MIB || copyChunk > 5 * 1024 * MIB) {
+    throw new ConfigError("storage.s3.multipartcopychunksize: between 5 MiB and 5 GiB");
+  }
+  const threshold = size("multipartcopythresholdsize", 32 * MIB);
+  if (threshold > 5 * 1024 * MIB) {
+    throw new ConfigError("storage.s3.multipartcopythresholdsize: at most 5 GiB");
+  }
+  return {
+    accessKey,
+    secretKey,
+    ...(sessionToken && { sessionToken }),
+    region,
+    regionEndpoint: endpoint,
+    bucket,
+    rootDirectory: (text("rootdirectory") ?? "").replace(/^\/+|\/+$/g, ""),
+    chunkSize,
+    forcePathStyle: flag("forcepathstyle", false),
+    multipartCopyThresholdSize: threshold,
+    multipartCopyChunkSize: copyChunk,
+    redirect: !(get(tree, "storage.redirect.disable") ?? false),
+  };
 }
 
 /** Read a checked tree at a path. */
@@ -336,7 +503,7 @@ function get(tree: Tree, path: string): unknown {
 }
 
 /** Map the keys berth implements (all but auth and TLS) onto config overrides. */
-function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
+function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): Partial<Config> {
   const out: Partial<Config> = {};
   const level = get(tree, "log.level") ?? get(tree, "loglevel");
   if (get(tree, "loglevel") !== undefined) warnings.push("loglevel: deprecated, use log.level");
@@ -346,11 +513,15 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
   }
 
   const storage = (get(tree, "storage") ?? {}) as Tree;
-  const drivers = ["filesystem", "inmemory"].filter((d) => d in storage);
+  const drivers = ["filesystem", "inmemory", "s3"].filter((d) => d in storage);
   if (drivers.length > 1) {
     throw new ConfigError(`storage: more than one driver configured (${drivers.join(", ")})`);
   }
   if (drivers[0] === "inmemory") out.storage = "memory";
+  if (drivers[0] === "s3") {
+    out.storage = "s3";
+    out.s3 = mapS3(tree, env);
+  }
   const root = get(tree, "storage.filesystem.rootdirectory");
   if (root !== undefined) {
     if (root === "") throw new ConfigError("storage.filesystem.rootdirectory: must not be empty");
@@ -398,7 +569,201 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
   if (drain !== undefined) out.drainTimeoutMs = drain as number;
   const maxEntries = get(tree, "catalog.maxentries");
   if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
+  const debugAddr = get(tree, "http.debug.addr");
+  if (debugAddr !== undefined) {
+    try {
+      parseAddr(debugAddr as string);
+    } catch (error) {
+      throw new ConfigError(`http.debug.addr: ${(error as Error).message}`);
+    }
+    out.debugAddr = debugAddr as string;
+  }
+  const manifestBytes = get(tree, "limits.maxmanifestbytes");
+  if (manifestBytes !== undefined) out.maxManifestBytes = manifestBytes as number;
+  const cacheBytes = get(tree, "limits.manifestcachebytes");
+  if (cacheBytes !== undefined) out.manifestCacheBytes = cacheBytes as number;
+  const limits: Partial<LimitsConfig> = {};
+  for (const [key, field] of Object.entries(LIMIT_KEYS)) {
+    const value = get(tree, `limits.${key}`);
+    if (value !== undefined) limits[field] = value as number;
+  }
+  if (Object.keys(limits).length > 0) out.limits = limits;
   return out;
+}
+
+/** `limits.*` keys that map onto {@link LimitsConfig} fields. */
+const LIMIT_KEYS: Record<string, keyof LimitsConfig> = {
+  maxheaderbytes: "maxHeaderBytes",
+  maxbodybytes: "maxBodyBytes",
+  maxuploadsperclient: "maxUploadsPerClient",
+  uploadsessiontimeout: "uploadSessionTimeoutMs",
+  bodyidletimeout: "bodyIdleTimeoutMs",
+  minbodybytespersecond: "minBodyBytesPerSecond",
+};
+
+const DAY = 86_400_000;
+
+/** One bounded number of the configuration: the key, flag and variable that set it. */
+export interface BoundedSetting {
+  /** The config file key (its `REGISTRY_*` variable is derived from it). */
+  key: string;
+  /** The `serve` flag, when there is one. */
+  flag?: string;
+  /** What the number counts. */
+  unit: "duration" | "size" | "count";
+  /** Smallest accepted value. */
+  min: number;
+  /** Largest accepted value (timers of longer delays would overflow or make no sense). */
+  max: number;
+  /** The value in force. */
+  read(config: Config): number;
+}
+
+const limit = (config: Config, field: keyof LimitsConfig) =>
+  config.limits?.[field] ?? DEFAULT_LIMITS[field];
+
+/** Every bounded number berth reads, checked after files, variables and flags are merged. */
+export const BOUNDED_SETTINGS: BoundedSetting[] = [
+  {
+    key: "limits.maxuploadsperclient",
+    flag: "--max-uploads",
+    unit: "count",
+    min: 1,
+    max: 1_000_000,
+    read: (c) => limit(c, "maxUploadsPerClient"),
+  },
+  {
+    key: "limits.uploadsessiontimeout",
+    flag: "--upload-timeout",
+    unit: "duration",
+    min: 1,
+    max: 365 * DAY,
+    read: (c) => limit(c, "uploadSessionTimeoutMs"),
+  },
+  {
+    key: "limits.bodyidletimeout",
+    flag: "--body-timeout",
+    unit: "duration",
+    min: 1,
+    max: DAY,
+    read: (c) => limit(c, "bodyIdleTimeoutMs"),
+  },
+  {
+    key: "limits.minbodybytespersecond",
+    unit: "size",
+    min: 0,
+    max: 1024 ** 4,
+    read: (c) => limit(c, "minBodyBytesPerSecond"),
+  },
+  {
+    key: "limits.maxbodybytes",
+    flag: "--max-body",
+    unit: "size",
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    read: (c) => limit(c, "maxBodyBytes"),
+  },
+  {
+    key: "limits.maxheaderbytes",
+    unit: "size",
+    min: 1024,
+    max: 1024 ** 2,
+    read: (c) => limit(c, "maxHeaderBytes"),
+  },
+  {
+    key: "limits.maxmanifestbytes",
+    flag: "--max-manifest",
+    unit: "size",
+    min: 1024,
+    max: 64 * 1024 ** 2,
+    read: (c) => c.maxManifestBytes,
+  },
+  {
+    key: "limits.manifestcachebytes",
+    flag: "--manifest-cache",
+    unit: "size",
+    min: 0,
+    max: 64 * 1024 ** 3,
+    read: (c) => c.manifestCacheBytes,
+  },
+  {
+    key: "catalog.maxentries",
+    unit: "count",
+    min: 1,
+    max: 100_000,
+    read: (c) => c.maxListEntries,
+  },
+  {
+    key: "http.draintimeout",
+    flag: "--drain-timeout",
+    unit: "duration",
+    min: 0,
+    max: DAY,
+    read: (c) => c.drainTimeoutMs,
+  },
+  {
+    key: "storage.maintenance.uploadpurging.age",
+    unit: "duration",
+    min: 0,
+    max: 10 * 365 * DAY,
+    read: (c) => c.uploadPurging.ageMs,
+  },
+  {
+    key: "storage.maintenance.uploadpurging.interval",
+    unit: "duration",
+    min: 0,
+    max: 365 * DAY,
+    read: (c) => c.uploadPurging.intervalMs,
+  },
+  {
+    key: "storage.maintenance.gc.interval",
+    flag: "--gc-interval",
+    unit: "duration",
+    min: 0,
+    max: 365 * DAY,
+    read: (c) => c.gc.intervalMs,
+  },
+  {
+    key: "storage.maintenance.gc.graceperiod",
+    flag: "--gc-grace",
+    unit: "duration",
+    min: 0,
+    max: 10 * 365 * DAY,
+    read: (c) => c.gc.gracePeriodMs,
+  },
+];
+
+/** The `REGISTRY_*` variable of a config key. */
+export const envName = (key: string): string =>
+  `REGISTRY_${key.toUpperCase().replaceAll(".", "_")}`;
+
+/** A number as the config would write it: `720h`, `64MiB`, `1000`. */
+export function formatSetting(unit: BoundedSetting["unit"], value: number): string {
+  if (unit === "count") return String(value);
+  if (unit === "size") {
+    for (const [suffix, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+      if (value >= size && value % size === 0) return `${value / size}${suffix}`;
+    }
+    return String(value);
+  }
+  for (const [suffix, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (value >= size && value % size === 0) return `${value / size}${suffix}`;
+  }
+  return `${value}ms`;
+}
+
+/** Refuse numbers out of their bounds, naming the key, its variable and its flag. */
+export function checkBounds(config: Config): void {
+  for (const setting of BOUNDED_SETTINGS) {
+    const value = setting.read(config);
+    if (Number.isFinite(value) && value >= setting.min && value <= setting.max) continue;
+    const names = [envName(setting.key), setting.flag].filter(Boolean).join(" or ");
+    const shown = Number.isFinite(value) ? formatSetting(setting.unit, value) : String(value);
+    const bound = value > setting.max
+      ? `at most ${formatSetting(setting.unit, setting.max)}`
+      : `at least ${formatSetting(setting.unit, setting.min)}`;
+    throw new ConfigError(`${setting.key}: ${shown} is out of range: use ${bound} (also ${names})`);
+  }
 }
 
 const required = (tree: Tree, path: string): string => {
@@ -491,8 +856,13 @@ export function parseConfig(
   if (fromFile && checked.version === undefined) {
     throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
   }
-  const fromConfig: Partial<Config> = { ...mapCore(checked, warnings), ...mapAuthAndTls(checked) };
+  const fromConfig: Partial<Config> = {
+    ...mapCore(checked, warnings, sources.env ?? {}),
+    ...mapAuthAndTls(checked),
+  };
   const config = makeConfig(withFlags(fromConfig, sources.flags));
+  if (sources.gcFlags) config.gc = { ...config.gc, ...sources.gcFlags };
+  checkBounds(config);
   return { config, warnings };
 }
 
@@ -541,10 +911,46 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         break;
       case "storage":
         if (v === "memory") env.REGISTRY_STORAGE_INMEMORY = "{}";
+        if (v === "s3") env.REGISTRY_STORAGE = "s3";
         break;
+      case "s3": {
+        const s = v as NonNullable<Config["s3"]>;
+        Object.assign(env, {
+          REGISTRY_STORAGE_S3_ACCESSKEY: s.accessKey,
+          REGISTRY_STORAGE_S3_SECRETKEY: s.secretKey,
+          REGISTRY_STORAGE_S3_REGION: s.region,
+          REGISTRY_STORAGE_S3_REGIONENDPOINT: s.regionEndpoint,
+          REGISTRY_STORAGE_S3_BUCKET: s.bucket,
+          ...(s.rootDirectory && { REGISTRY_STORAGE_S3_ROOTDIRECTORY: s.rootDirectory }),
+          REGISTRY_STORAGE_S3_CHUNKSIZE: String(s.chunkSize),
+          REGISTRY_STORAGE_S3_FORCEPATHSTYLE: String(s.forcePathStyle),
+          REGISTRY_STORAGE_S3_MULTIPARTCOPYTHRESHOLDSIZE: String(s.multipartCopyThresholdSize),
+          REGISTRY_STORAGE_S3_MULTIPARTCOPYCHUNKSIZE: String(s.multipartCopyChunkSize),
+          REGISTRY_STORAGE_REDIRECT_DISABLE: String(!s.redirect),
+        });
+        break;
+      }
       case "maxListEntries":
         env.REGISTRY_CATALOG_MAXENTRIES = String(v);
         break;
+      case "maxManifestBytes":
+        env.REGISTRY_LIMITS_MAXMANIFESTBYTES = String(v);
+        break;
+      case "manifestCacheBytes":
+        env.REGISTRY_LIMITS_MANIFESTCACHEBYTES = String(v);
+        break;
+      case "debugAddr":
+        env.REGISTRY_HTTP_DEBUG_ADDR = v;
+        break;
+      case "limits": {
+        const fields = Object.entries(LIMIT_KEYS);
+        for (const [field, n] of Object.entries(v as Partial<LimitsConfig>)) {
+          const key = fields.find(([, f]) => f === field)?.[0];
+          if (key === undefined || n === undefined) return undefined;
+          env[envName(`limits.${key}`)] = field.endsWith("Ms") ? ms(n) : String(n);
+        }
+        break;
+      }
       case "uploadPurging": {
         const p = v as Config["uploadPurging"];
         env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING = JSON.stringify({

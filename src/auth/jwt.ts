@@ -37,6 +37,17 @@ export interface TokenClaims {
   access?: AccessEntry[];
 }
 
+/** Whose key verified a token: berth's own signing key, or a trusted external issuer's. */
+export type KeyOrigin = "berth" | "external";
+
+/** A token whose signature and claims were checked, with the origin of the key that verified it. */
+export interface VerifiedToken {
+  /** The token's claims. */
+  claims: TokenClaims;
+  /** Whose key verified the signature (never taken from a claim). */
+  origin: KeyOrigin;
+}
+
 /** What a token is checked against. */
 export interface VerifyOptions {
   /** Expected issuer. */
@@ -79,8 +90,16 @@ export function base64url(bytes: Uint8Array): string {
 }
 
 function fromBase64url(text: string): Uint8Array<ArrayBuffer> {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new TokenInvalid("malformed token");
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  // Base64 of length 4n+1 cannot be decoded (atob throws): refused like any malformed part.
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) {
+    throw new TokenInvalid("malformed token");
+  }
+  let binary: string;
+  try {
+    binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  } catch {
+    throw new TokenInvalid("malformed token");
+  }
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
 
@@ -106,6 +125,13 @@ export function libtrustKeyId(spki: Uint8Array): string {
 interface TrustedKey {
   kid: string | undefined;
   jwk: JsonWebKey;
+  origin: KeyOrigin;
+}
+
+/** A key imported for verification, with its origin. */
+interface CandidateKey {
+  key: CryptoKey;
+  origin: KeyOrigin;
 }
 
 /** The keys tokens are verified with, and the root certificates `x5c` chains must lead to. */
@@ -114,9 +140,14 @@ export class TrustedKeys {
   readonly #roots: X509Certificate[] = [];
   readonly #imported = new Map<string, Promise<CryptoKey>>();
 
-  /** Trust a public key (JWK) under an optional key id. */
+  /** Trust a public key (JWK) of an external issuer under an optional key id. */
   addJwk(jwk: JsonWebKey & { kid?: string }, kid = jwk.kid): void {
-    this.#keys.push({ kid, jwk });
+    this.#keys.push({ kid, jwk, origin: "external" });
+  }
+
+  /** Trust berth's own signing key: tokens it verifies are berth's. */
+  addOwnKey(jwk: JsonWebKey & { kid?: string }): void {
+    this.#keys.push({ kid: jwk.kid, jwk, origin: "berth" });
   }
 
   /** Trust the keys of every certificate in a PEM bundle. */
@@ -139,14 +170,18 @@ export class TrustedKeys {
   }
 
   /** Candidate keys for a token header, imported for `alg`. */
-  async candidates(header: Record<string, unknown>, alg: Algorithm): Promise<CryptoKey[]> {
+  async candidates(header: Record<string, unknown>, alg: Algorithm): Promise<CandidateKey[]> {
     const x5c = header.x5c;
-    if (Array.isArray(x5c) && x5c.length > 0) return [await this.#chainKey(x5c, alg)];
+    if (Array.isArray(x5c) && x5c.length > 0) {
+      return [{ key: await this.#chainKey(x5c, alg), origin: "external" }];
+    }
     const { kty, crv } = ALGORITHMS[alg];
     const usable = this.#keys.filter((k) => k.jwk.kty === kty && (!crv || k.jwk.crv === crv));
     const byKid = usable.filter((k) => k.kid !== undefined && k.kid === header.kid);
     const chosen = byKid.length > 0 ? byKid : usable;
-    return await Promise.all(chosen.map((k) => this.#import(k.jwk, alg)));
+    return await Promise.all(
+      chosen.map(async (k) => ({ key: await this.#import(k.jwk, alg), origin: k.origin })),
+    );
   }
 
   async #chainKey(x5c: unknown[], alg: Algorithm): Promise<CryptoKey> {
@@ -201,12 +236,28 @@ function stripUndefined(o: Record<string, unknown>): JsonWebKey {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as JsonWebKey;
 }
 
-/** Verify a token's signature and claims; throws {@link TokenInvalid}. */
+/**
+ * Verify a token's signature and claims; throws {@link TokenInvalid} (and nothing else: any
+ * input that cannot be decoded or checked is a malformed token).
+ */
 export async function verifyToken(
   token: string,
   keys: TrustedKeys,
   options: VerifyOptions,
-): Promise<TokenClaims> {
+): Promise<VerifiedToken> {
+  try {
+    return await verify(token, keys, options);
+  } catch (error) {
+    if (error instanceof TokenInvalid) throw error;
+    throw new TokenInvalid("malformed token");
+  }
+}
+
+async function verify(
+  token: string,
+  keys: TrustedKeys,
+  options: VerifyOptions,
+): Promise<VerifiedToken> {
   if (token.length > MAX_TOKEN_LENGTH) throw new TokenInvalid("token too long");
   const parts = token.split(".");
   if (parts.length !== 3) throw new TokenInvalid("malformed token");
@@ -231,19 +282,19 @@ export async function verifyToken(
   const data = encoder.encode(`${h}.${p}`);
   const { kty, hash } = ALGORITHMS[algorithm];
   const params = kty === "EC" ? { name: "ECDSA", hash } : { name: "RSASSA-PKCS1-v1_5" };
-  let valid = false;
+  let origin: KeyOrigin | undefined;
   for (
-    const key of await keys.candidates(header, algorithm).catch((error) => {
+    const candidate of await keys.candidates(header, algorithm).catch((error) => {
       if (error instanceof TokenInvalid) throw error;
       return [];
     })
   ) {
-    if (await crypto.subtle.verify(params, key, signature, data).catch(() => false)) {
-      valid = true;
+    if (await crypto.subtle.verify(params, candidate.key, signature, data).catch(() => false)) {
+      origin = candidate.origin;
       break;
     }
   }
-  if (!valid) throw new TokenInvalid("bad token signature");
+  if (origin === undefined) throw new TokenInvalid("bad token signature");
   const now = options.now ?? Math.floor(Date.now() / 1000);
   const c = claims as Partial<TokenClaims>;
   if (c.iss !== options.issuer) throw new TokenInvalid("wrong token issuer");
@@ -258,7 +309,7 @@ export async function verifyToken(
   if (c.access !== undefined && !isAccessList(c.access)) {
     throw new TokenInvalid("malformed access claim");
   }
-  return { ...c, sub: typeof c.sub === "string" ? c.sub : "" } as TokenClaims;
+  return { claims: { ...c, sub: typeof c.sub === "string" ? c.sub : "" } as TokenClaims, origin };
 }
 
 function isAccessList(value: unknown): value is AccessEntry[] {

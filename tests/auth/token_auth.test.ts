@@ -302,10 +302,107 @@ Deno.test("token auth: a configured signing key signs berth's tokens; a non-P-25
     );
     const now = Math.floor(Date.now() / 1000);
     const token = await signer.sign({ iss: "i", sub: "s", aud: "a", exp: now + 60 });
-    assert.equal((await verifyToken(token, keys, { issuer: "i", audience: "a" })).sub, "s");
+    const verified = await verifyToken(token, keys, { issuer: "i", audience: "a" });
+    assert.equal(verified.claims.sub, "s");
+    assert.equal(verified.origin, "external");
     const fresh = await new TokenSigner().sign({ iss: "i", sub: "s", aud: "a", exp: now + 60 });
     await assert.rejects(verifyToken(fresh, keys, { issuer: "i", audience: "a" }), TokenInvalid);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("token auth: malformed signatures, headers and payloads answer 401 invalid_token, never 500", async () => {
+  await withServer(builtIn, async (server) => {
+    const { body } = await getToken(
+      server,
+      "scope=repository:team/app:pull",
+      basic("bob", USERS.bob),
+    );
+    const [h, p, s] = (body.token as string).split(".") as [string, string, string];
+    // Base64 of length 4n+1 cannot be decoded at all.
+    const to4n1 = (text: string) => text + "A".repeat((5 - (text.length % 4)) % 4);
+    const malformed = {
+      "signature of length 4n+1": `${h}.${p}.${to4n1(s)}`,
+      "signature of one character": `${h}.${p}.A`,
+      "signature of five characters": `${h}.${p}.AAAAA`,
+      "signature with padding": `${h}.${p}.${s}==`,
+      "signature not base64url": `${h}.${p}.${s.slice(0, -1)}%`,
+      "header of length 4n+1": `${to4n1(h)}.${p}.${s}`,
+      "payload of length 4n+1": `${h}.${to4n1(p)}.${s}`,
+      "payload not JSON": `${h}.${base64url(new TextEncoder().encode("[1,"))}.${s}`,
+      "payload an array": `${h}.${base64url(new TextEncoder().encode("[1]"))}.${s}`,
+      "x5c garbage": `${
+        base64url(new TextEncoder().encode('{"alg":"ES256","x5c":["AAAAA"]}'))
+      }.${p}.${s}`,
+      "x5c of a number": `${
+        base64url(new TextEncoder().encode('{"alg":"ES256","x5c":[1]}'))
+      }.${p}.${s}`,
+      "empty": "",
+      "dots only": "..",
+      "four parts": `${h}.${p}.${s}.${s}`,
+    };
+    for (const [why, token] of Object.entries(malformed)) {
+      const response = await fetch(`${server.url}/v2/team/app/manifests/latest`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      const text = await response.text();
+      assert.equal(response.status, 401, why);
+      assert.equal(JSON.parse(text).errors[0].code, "UNAUTHORIZED", why);
+      const challenge = response.headers.get("WWW-Authenticate") ?? "";
+      assert.match(challenge, /^Bearer realm="[^"]+\/auth\/token",service="berth-test"/, why);
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^berth_storage_errors_total 0$/m);
+  });
+});
+
+Deno.test("token auth: an external token whose jti starts with berth- is not taken for berth's own", async () => {
+  let keyPem = "";
+  await withServer(async (dir) => {
+    await run("openssl", ["genrsa", "-out", `${dir}/rsa.pem`, "2048"]);
+    keyPem = await Deno.readTextFile(`${dir}/rsa.pem`);
+    const jwk = createPublicKey(keyPem).export({ format: "jwk" });
+    await Deno.writeTextFile(`${dir}/jwks.json`, JSON.stringify({ keys: [{ ...jwk, kid: "k1" }] }));
+    return {
+      htpasswd: { realm: "berth-test", path: await writeHtpasswd(dir) },
+      token: { service: SERVICE, issuer: ISSUER, jwks: `${dir}/jwks.json` },
+      policy: { ...structuredClone(POLICY), admins: ["alice"] },
+    };
+  }, async (server) => {
+    // alice may do anything by the policy; the foreign token grants only ext/app.
+    const { body } = await getToken(
+      server,
+      "scope=repository:secret/x:pull,push",
+      basic("alice", USERS.alice),
+    );
+    const own = body.token as string;
+    assert.equal((await call(server, "POST", "/v2/secret/x/blobs/uploads/", own)).status, 201);
+    const foreign = signJwt(
+      keyPem,
+      externalClaims({ iss: ISSUER, sub: "alice", jti: `berth-${crypto.randomUUID()}` }),
+      { kid: "k1" },
+    );
+    // Its catalog is what the token grants, not what the policy gives alice.
+    const catalog = await fetch(`${server.url}/v2/_catalog`, {
+      headers: { Authorization: `Bearer ${foreign}` },
+    });
+    assert.equal(catalog.status, 200);
+    assert.deepEqual((await catalog.json()).repositories, []);
+    const ownCatalog = await fetch(`${server.url}/v2/_catalog`, {
+      headers: { Authorization: `Bearer ${own}` },
+    });
+    assert.deepEqual((await ownCatalog.json()).repositories, ["secret/x"]);
+    // No admin rights: admin endpoints take Basic users or berth's own tokens only.
+    const gc = await fetch(`${server.url}/admin/gc?dryRun=true`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${foreign}` },
+    });
+    await gc.body?.cancel();
+    assert.equal(gc.status, 403);
+    // And a repository the policy would give alice stays refused.
+    const secret = await call(server, "GET", "/v2/secret/x/manifests/latest", foreign);
+    assert.equal(secret.status, 401);
+    assert.match(secret.challenge, /error="insufficient_scope"/);
+  });
 });

@@ -262,6 +262,18 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.deepEqual(await store.listTags("repo"), ["latest"]);
   });
 
+  test("tagModifiedAt tells when a tag was last put, undefined once deleted", async (store) => {
+    assert.equal(await store.tagModifiedAt("repo", "latest"), undefined);
+    const before = Date.now() - 2000;
+    await store.putTag("repo", "latest", digestBytes(text("manifest")));
+    const at = await store.tagModifiedAt("repo", "latest");
+    assert.ok(at instanceof Date);
+    assert.ok(at.getTime() >= before && at.getTime() <= Date.now() + 2000);
+    assert.equal(await store.tagModifiedAt("repo", "other"), undefined);
+    await store.deleteTag("repo", "latest");
+    assert.equal(await store.tagModifiedAt("repo", "latest"), undefined);
+  });
+
   test("putTag makes the repository exist", async (store) => {
     await store.putTag("org/tagged", "latest", digestBytes(text("manifest")));
     assert.equal(await store.hasRepository("org/tagged"), true);

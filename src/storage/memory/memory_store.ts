@@ -42,6 +42,8 @@ interface UploadEntry {
 interface RepositoryEntry {
   links: Record<LinkKind, Map<string, Digest>>;
   tags: Map<string, Digest>;
+  /** When each tag was last put. */
+  tagTimes: Map<string, Date>;
   uploads: Map<string, UploadEntry>;
   /** Subject digest → referrer digest → referrer. */
   referrers: Map<string, Map<string, Digest>>;
@@ -133,7 +135,15 @@ export class MemoryStore implements Store {
   /** Point `tag` at `digest`, creating the repository. */
   putTag(name: string, tag: string, digest: Digest): Promise<void> {
     this.#repository(name).tags.set(tag, digest);
+    this.#repository(name).tagTimes.set(tag, new Date());
     return Promise.resolve();
+  }
+
+  /** When `tag` was last put, or `undefined`. */
+  tagModifiedAt(name: string, tag: string): Promise<Date | undefined> {
+    const repository = this.#repositories.get(name);
+    const at = repository?.tags.has(tag) ? repository.tagTimes.get(tag) : undefined;
+    return Promise.resolve(at && new Date(at.getTime()));
   }
 
   /** Remove a tag; `false` when it did not exist. */
@@ -318,6 +328,7 @@ export class MemoryStore implements Store {
       repository = {
         links: { layer: new Map(), manifest: new Map() },
         tags: new Map(),
+        tagTimes: new Map(),
         uploads: new Map(),
         referrers: new Map(),
       };
