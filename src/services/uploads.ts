@@ -120,8 +120,7 @@ export class UploadService {
     const { size } = await this.#info(name, id);
     if (chunk.start !== undefined && chunk.start !== size) {
       await chunk.body?.cancel().catch(() => {});
-      throw new RegistryError("BLOB_UPLOAD_INVALID", { expected: size, received: chunk.start }, {
-        status: 416,
+      throw new RegistryError("UPLOAD_RANGE_INVALID", { expected: size, received: chunk.start }, {
         message: `chunk out of order: it must start at ${size}`,
         headers: { Range: rangeHeader(size), Location: uploadLocation(name, id) },
       });

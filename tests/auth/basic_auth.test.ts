@@ -164,10 +164,11 @@ Deno.test("basic auth: canPull tells what the caller of a request may pull (the 
     await (await app.handler(anonymous)).body?.cancel();
     const { authorizer } = app.registry;
     assert.equal(authorizer.enabled, true);
-    assert.equal(authorizer.canPull(asBob, "team/app"), true);
-    assert.equal(authorizer.canPull(asBob, "secret/app"), false);
-    assert.equal(authorizer.canPull(anonymous, "public/a/b"), true);
-    assert.equal(authorizer.canPull(anonymous, "team/app"), false);
+    const bob = { user: "bob", via: "basic" } as const;
+    assert.equal(authorizer.canPull(bob, "team/app"), true);
+    assert.equal(authorizer.canPull(bob, "secret/app"), false);
+    assert.equal(authorizer.canPull(undefined, "public/a/b"), true);
+    assert.equal(authorizer.canPull(undefined, "team/app"), false);
   } finally {
     await app.close();
     await Deno.remove(dir, { recursive: true });
