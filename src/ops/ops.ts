@@ -10,7 +10,7 @@ import type { Store } from "../storage/store.ts";
 import { relayBytes } from "../http/byte_relay.ts";
 import { checkHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
-import { Metrics } from "./metrics.ts";
+import { BackgroundGauge, Metrics } from "./metrics.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** A request handler with Deno's connection info. */
@@ -122,6 +122,8 @@ export interface Ops {
   idle(): Promise<void>;
   /** Abort every in-flight write (the shutdown deadline passed). */
   abortWrites(): void;
+  /** Answer `/healthz` and `/metrics` only, 404 otherwise (the debug address). */
+  endpoint(request: Request): Promise<Response>;
 }
 
 /** Build the operations layer of an app. */
@@ -140,15 +142,15 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
     onIdle = undefined;
     wake?.();
   };
-  const gauges = {
-    uploadSessions: async () => {
-      let open = 0;
-      for (const name of await store.listRepositories()) {
-        open += (await store.listUploads(name)).length;
-      }
-      return open;
-    },
-  };
+  // Counting sessions walks every repository: done in the background, not per scrape.
+  const sessions = new BackgroundGauge(async () => {
+    let open = 0;
+    for (const name of await store.listRepositories()) {
+      open += (await store.listUploads(name)).length;
+    }
+    return open;
+  });
+  const gauges = { uploadSessions: () => sessions.read() };
 
   const opsEndpoint = async (path: string, method: string): Promise<Response | undefined> => {
     if (path !== HEALTH_PATH && path !== METRICS_PATH) return undefined;
@@ -264,6 +266,9 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
   return {
     metrics,
     wrap,
+    endpoint: async (request) =>
+      (await opsEndpoint(new URL(request.url).pathname, request.method)) ??
+        new Response("not found\n", { status: 404 }),
     requestId: (request) => ids.get(request),
     label: (request, route) => void routes.set(request, route),
     startDrain: () => {
