@@ -8,7 +8,7 @@
 import { makeConfig } from "../config.ts";
 import { ConfigError } from "../config_file.ts";
 import { createRegistry } from "../services/registry.ts";
-import { FsStore } from "../storage/fs/fs_store.ts";
+import { fsStore } from "../storage/open_store.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `gc`. */
@@ -86,7 +86,7 @@ export async function gcCommand(args: string[]): Promise<number> {
       }`,
     );
   }
-  const store = new FsStore(options.dataDir);
+  const store = fsStore(options.dataDir);
   const registry = createRegistry(
     makeConfig({ dataDir: options.dataDir }),
     store,
@@ -100,7 +100,7 @@ export async function gcCommand(args: string[]): Promise<number> {
       gracePeriodMs: options.gracePeriodMs,
       log: options.quiet ? () => {} : (line) => console.log(line),
     });
-    if (!options.dryRun) await store.catalog.rebuild();
+    if (!options.dryRun) await store.reindex();
   } finally {
     store.close();
   }

@@ -7,8 +7,12 @@
  * @module
  */
 import { createApp } from "../app.ts";
+import { RegistryError } from "../errors.ts";
+import { newContext } from "../http/context.ts";
+import type { Ops } from "../ops/ops.ts";
+import { createStore } from "../storage/open_store.ts";
+import type { Store } from "../storage/store.ts";
 import { type Config, DEFAULT_LIMITS, type GcConfig, parseAddr } from "../config.ts";
-import { parseHtpasswd } from "../auth/htpasswd.ts";
 import { checkHealth } from "../ops/health.ts";
 import {
   ConfigError,
@@ -18,7 +22,7 @@ import {
   parseSize,
 } from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
-import { applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
+import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `serve`. */
@@ -177,9 +181,9 @@ export function startupFields(config: Config, addr: string): Record<string, unkn
 
 /**
  * Refuse a data directory berth could not use: not a directory, or (unless read-only) one that
- * does not take a durable write. Creates it when missing.
+ * does not take a durable write into `store`. Creates it when missing.
  */
-export async function checkDataDir(config: Config): Promise<void> {
+export async function checkDataDir(config: Config, store: Store): Promise<void> {
   if (config.storage !== "filesystem") return;
   const where = `storage.filesystem.rootdirectory (--data) ${config.dataDir}`;
   const info = await Deno.stat(config.dataDir).catch(() => undefined);
@@ -189,7 +193,7 @@ export async function checkDataDir(config: Config): Promise<void> {
   } catch (error) {
     throw new ConfigError(`${where}: cannot create it: ${reason(error)}`);
   }
-  const report = await checkHealth(config);
+  const report = await checkHealth(config, store);
   if (report.status === "ok") return;
   const problem = Object.entries(report.checks).find(([, result]) => result !== "ok");
   const [check, result] = problem ?? ["storage", "unusable"];
@@ -248,18 +252,17 @@ async function readTls(config: Config): Promise<Deno.TlsCertifiedKeyPem | undefi
   };
 }
 
-/** Check the htpasswd file's lines, naming the setting and the line at fault. */
-async function checkHtpasswd(config: Config): Promise<void> {
-  const path = config.auth?.htpasswd?.path;
-  if (!path) return;
-  const info = await Deno.stat(path).catch(() => undefined);
-  // Missing files and directories are the auth layer's to judge; here only the lines.
-  if (!info?.isFile) return;
-  try {
-    parseHtpasswd(await Deno.readTextFile(path));
-  } catch (error) {
-    throw new ConfigError(`auth.htpasswd.path (--htpasswd) ${path}: ${reason(error)}`);
-  }
+/** The debug address's handler: `/healthz` and `/metrics`, 404 for everything else. */
+function opsOnly(ops: Ops): Deno.ServeHandler {
+  return async (request) => {
+    const ctx = newContext(request, ops.requestId(request), "debug");
+    try {
+      return (await ops.endpoint(ctx)) ?? new Response("not found\n", { status: 404 });
+    } catch (error) {
+      if (error instanceof RegistryError) return error.toResponse(request.method);
+      throw error;
+    }
+  };
 }
 
 /** Run the registry until a signal stops it; returns the exit code. */
@@ -268,14 +271,21 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
   for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
-  await checkDataDir(config);
-  await checkHtpasswd(config);
-  const tls = await readTls(config);
+  checkAuthFiles(config);
+  const store = createStore(config);
   let app;
+  let tls: Deno.TlsCertifiedKeyPem | undefined;
   try {
-    app = createApp(config);
+    await checkDataDir(config, store);
+    tls = await readTls(config);
+    try {
+      app = createApp(config, { store });
+    } catch (error) {
+      throw new ConfigError(`cannot start: ${reason(error)}`);
+    }
   } catch (error) {
-    throw new ConfigError(`cannot start: ${reason(error)}`);
+    store.close();
+    throw error;
   }
   const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
   try {
@@ -284,12 +294,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     servers.push(listen({ hostname, port, ...tls, onListen }, app.handler, "http.addr (--addr)"));
     if (config.debugAddr !== undefined) {
       const debug = parseAddr(config.debugAddr);
-      const ops = app.ops;
-      servers.push(listen(
-        { ...debug, onListen: () => {} },
-        (request) => ops.endpoint(request),
-        "http.debug.addr (--debug-addr)",
-      ));
+      servers.push(
+        listen(
+          { ...debug, onListen: () => {} },
+          opsOnly(app.ops),
+          "http.debug.addr (--debug-addr)",
+        ),
+      );
     }
     const addr = await bound;
     const debugAddr = servers[1]?.addr;

@@ -7,6 +7,14 @@
  * @module
  */
 import type { Digest } from "../oci/digest.ts";
+import { type ByteObserver, SizeMismatch, type WriteOptions } from "./driver.ts";
+
+const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** Whether `id` has the shape of an upload session id every store accepts. */
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
 
 /** Which link set of a repository: blobs (`_layers`) or manifest revisions (`_manifests/revisions`). */
 export type LinkKind = "layer" | "manifest";
@@ -43,26 +51,18 @@ export interface BlobInfo {
   modifiedAt: Date;
 }
 
-/** Called with every batch of bytes an append writes, in order (to hash while writing); the view is only valid during the call. */
-export type ByteObserver = (bytes: Uint8Array) => void;
+/** Options of {@link Store.appendUpload}: what a driver writer takes (observe, expected length, abort, keep a prefix). */
+export type AppendOptions = WriteOptions;
 
-/** Options of {@link Store.appendUpload}. */
-export interface AppendOptions {
-  /** Sees every byte written, in order. */
-  observe?: ByteObserver;
-  /** Exact number of bytes expected; a body of another length fails with {@link SizeMismatch}. */
-  expectedLength?: number;
-  /** Aborts the append. */
-  signal?: AbortSignal;
-}
+export { SizeMismatch };
+export type { ByteObserver };
 
-/** Thrown by {@link Store.appendUpload} when the body's length differs from the one expected. */
-export class SizeMismatch extends Error {
-  /** Build the error from the expected and received lengths. */
-  constructor(readonly expected: number, readonly received: number) {
-    super(`expected ${expected} bytes, received ${received}`);
-    this.name = "SizeMismatch";
-  }
+/** What a store's health check found. */
+export interface HealthCheck {
+  /** Whether the store is usable. */
+  ok: boolean;
+  /** Each check (`storage`, `writable`) and its result (`ok` or why not). */
+  checks: Record<string, string>;
 }
 
 /** The storage interface of berth. */
@@ -109,6 +109,10 @@ export interface Store {
   listRepositories(): Promise<string[]>;
   /** Up to `limit` repository names sorted after `last` (the catalog; served from an index). */
   repositoryPage(last: string | undefined, limit: number): Promise<string[]>;
+  /** Rebuild derived indexes (the catalog) from the tree, e.g. after garbage collection. */
+  reindex(): Promise<void>;
+  /** Whether the storage is reachable and, when `write`, takes a durable write. */
+  checkHealth(write: boolean): Promise<HealthCheck>;
 
   /** Record that manifest `referrer` of repository `name` has `subject` as its subject. */
   putReferrer(name: string, subject: Digest, referrer: Digest): Promise<void>;

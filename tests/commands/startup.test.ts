@@ -79,7 +79,7 @@ Deno.test("startup: a bad htpasswd line is one line naming the setting and the l
     ]);
     assertOneLine(
       result,
-      /^berth serve: auth\.htpasswd\.path \(--htpasswd\) .*htpasswd: htpasswd line 2: /,
+      /^berth serve: auth\.htpasswd\.path: .*htpasswd: line 2: /,
     );
   });
 });

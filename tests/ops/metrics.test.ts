@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
 import { BackgroundGauge } from "../../src/ops/metrics.ts";
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { memoryStore } from "../../src/storage/open_store.ts";
 import { spawnServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/temp.ts";
 import { freePort } from "../helpers/images.ts";
@@ -16,7 +16,7 @@ import { freePort } from "../helpers/images.ts";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 Deno.test("metrics: scrapes do not walk every repository each time", async () => {
-  const store = new MemoryStore();
+  const store = memoryStore();
   const app = createApp(makeConfig({ storage: "memory" }), { store, log: () => {} });
   try {
     for (let i = 0; i < 3; i++) {
