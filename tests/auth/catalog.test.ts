@@ -8,13 +8,17 @@ import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { MemoryDriver } from "../../src/storage/drivers/memory.ts";
+import { LayoutStore } from "../../src/storage/layout/layout_store.ts";
 import { withTempDir } from "../helpers/temp.ts";
 import { basic, POLICY, USERS, writeHtpasswd } from "./fixtures.ts";
 
 /** A memory store that counts the repository names its catalog index hands out. */
-class CountingStore extends MemoryStore {
+class CountingStore extends LayoutStore {
   namesRead = 0;
+  constructor() {
+    super(new MemoryDriver(), { shared: false });
+  }
   override async repositoryPage(last: string | undefined, limit: number): Promise<string[]> {
     const names = await super.repositoryPage(last, limit);
     this.namesRead += names.length;
