@@ -348,6 +348,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (await Promise.race([app.ops.idle(), until(deadline - margin)]) === "timeout") {
       drained = false;
       log.log("warn", "drain timeout: aborting in-flight writes");
+      // Chunked uploads are aborted (trimmed to their last chunk); the rest are cut by the exit
+      // and keep the prefix on disk. Both resume; no blob is ever torn (rename after verify).
+      app.registry.uploads.stopWrites();
       app.ops.abortWrites();
       if (await Promise.race([app.ops.idle(), until(deadline)]) === "timeout") {
         log.log("warn", "requests still open at the drain deadline: closing them");
