@@ -12,8 +12,7 @@ import { buildRouter } from "./http/routes.ts";
 import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Ops } from "./ops/ops.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
-import { FsStore } from "./storage/fs/fs_store.ts";
-import { MemoryStore } from "./storage/memory/memory_store.ts";
+import { createStore } from "./storage/open_store.ts";
 import type { Store } from "./storage/store.ts";
 
 /** A built registry application. */
@@ -37,14 +36,6 @@ export interface AppOptions {
   logError?: (message: string, fields: Record<string, unknown>) => void;
   /** Where log records (access log, warnings) go; default JSON lines on stdout/stderr. */
   log?: LogSink;
-}
-
-/** Build the store a config names. */
-export function createStore(config: Config): Store {
-  if (config.storage === "s3") {
-    throw new Error("storage.s3: the S3 driver is not wired to the layout yet");
-  }
-  return config.storage === "memory" ? new MemoryStore() : new FsStore(config.dataDir);
 }
 
 /** Build a registry application from a configuration. */

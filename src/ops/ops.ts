@@ -139,7 +139,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
-    const report = await checkHealth(config);
+    const report = await checkHealth(config, store);
     if (report.status !== "ok") {
       metrics.storageError();
       log.log("error", "health check failed", { checks: report.checks });
