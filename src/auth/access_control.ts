@@ -47,10 +47,21 @@ export interface Authorizer {
   readonly enabled: boolean;
   /** Whether the caller of `request` may pull from repository `name`. */
   canPull(request: Request, name: string): boolean;
+  /** What the caller of `request` may do on repository `name` (the web UI's delete buttons). */
+  actions(request: Request, name: string): ReadonlySet<RepositoryAction>;
+  /** The user who made `request`, `undefined` when anonymous. */
+  userOf(request: Request): string | undefined;
 }
 
+const EVERY_ACTION: ReadonlySet<RepositoryAction> = new Set(["pull", "push", "delete"]);
+
 /** An authorizer that lets everyone do everything (no `auth` configured). */
-export const OPEN_AUTHORIZER: Authorizer = { enabled: false, canPull: () => true };
+export const OPEN_AUTHORIZER: Authorizer = {
+  enabled: false,
+  canPull: () => true,
+  actions: () => EVERY_ACTION,
+  userOf: () => undefined,
+};
 
 /** What a route needs. */
 type Need =
@@ -157,11 +168,19 @@ export class AccessControl implements Authorizer {
 
   /** Whether the caller of `request` (as {@link check} found it) may pull from `name`. */
   canPull(request: Request, name: string): boolean {
+    return this.actions(request, name).has("pull");
+  }
+
+  /** What the caller of `request` (as {@link check} found it) may do on `name`. */
+  actions(request: Request, name: string): ReadonlySet<RepositoryAction> {
     const identity = this.#identities.get(request) ?? ANONYMOUS;
-    if (identity.via === "token" && !identity.builtin) {
-      return this.#granted(identity, name).has("pull");
-    }
-    return this.#policy.actions(identity.user, name).has("pull");
+    if (identity.via === "token" && !identity.builtin) return this.#granted(identity, name);
+    return this.#policy.actions(identity.user, name);
+  }
+
+  /** The user of `request` (as {@link check} found it), `undefined` when anonymous. */
+  userOf(request: Request): string | undefined {
+    return this.#identities.get(request)?.user;
   }
 
   /** Whether callers can authenticate at all (else only the policy's anonymous rules apply). */
@@ -346,7 +365,10 @@ export function createAccessControl(config: AuthConfig | undefined): AccessContr
 /** What a routed request needs. */
 function needOf(ctx: RequestContext): Need {
   const name = ctx.params.name;
-  if (!ctx.url.pathname.startsWith("/v2/")) return { kind: "admin" };
+  const path = ctx.url.pathname;
+  // The web UI authorizes each repository it shows itself (canPull, actions).
+  if (path === "/" || path === "/ui" || path.startsWith("/ui/")) return { kind: "open" };
+  if (!path.startsWith("/v2/")) return { kind: "admin" };
   if (name === undefined) return ctx.url.pathname === "/v2/" ? { kind: "base" } : { kind: "open" };
   const rest = ctx.url.pathname.slice(`/v2/${name}/`.length);
   const method = ctx.request.method;
