@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { isBcryptWorker } from "./src/auth/bcrypt_pool.ts";
 import { runCli } from "./src/cli.ts";
 
-if (import.meta.main) Deno.exit(await runCli(Deno.args));
+// The bundle is also the module of the password workers, which must not run the command line.
+if (import.meta.main && !isBcryptWorker()) Deno.exit(await runCli(Deno.args));

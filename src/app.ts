@@ -58,7 +58,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   );
   registry.maintenance.start();
   // Auth and limits: hooks around every routed request (src/auth/, src/http/limits.ts).
-  const access = createAccessControl(config.auth);
+  const access = createAccessControl(config.auth, {
+    log: (level, msg, fields) => logger.log(level, msg, fields),
+  });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
   const router = buildRouter(registry);
@@ -67,7 +69,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const dispatch = async (request: Request, client: string): Promise<Response> => {
     const url = new URL(request.url);
-    const own = await access?.intercept(request, url);
+    const own = await access?.intercept(request, url, client);
     if (own) return own;
     const match = router.match(request.method, url);
     if (match.kind === "none") {
@@ -91,7 +93,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     }
     let ctx = limits.admit({ request, url, params: match.params }, client);
     try {
-      if (access) ctx = await access.check(ctx);
+      if (access) ctx = await access.check(ctx, client);
       return await match.handler(ctx);
     } finally {
       // A body the handler left unread (or half read on an error) is released so the connection
@@ -134,6 +136,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
 
   const close = async () => {
     limits.close();
+    access?.close();
     await registry.maintenance.close();
     store.close();
   };

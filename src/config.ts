@@ -31,6 +31,8 @@ export interface Config {
   readOnly: boolean;
   /** Largest manifest accepted, in bytes. */
   maxManifestBytes: number;
+  /** Memory budget of the manifest cache (raw bytes and parsed form), in bytes; 0: no cache. */
+  manifestCacheBytes: number;
   /** Accept indexes whose child manifests are not in the repository. */
   sparseIndexes: boolean;
   /** Stale upload session purging. */
@@ -51,6 +53,8 @@ export interface Config {
   accessLog: boolean;
   /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
   drainTimeoutMs: number;
+  /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
+  debugAddr?: string;
 }
 
 /** Online garbage collection (see `src/services/gc.ts`). */
@@ -171,6 +175,7 @@ export const DEFAULT_CONFIG: Config = {
   deleteEnabled: true,
   readOnly: false,
   maxManifestBytes: 4 * 1024 * 1024,
+  manifestCacheBytes: 64 * 1024 * 1024,
   sparseIndexes: false,
   uploadPurging: {
     enabled: true,

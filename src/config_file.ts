@@ -14,7 +14,16 @@
  */
 import { parse as parseYaml } from "yaml";
 import { readPolicy } from "./commands/serve_auth.ts";
-import { type AuthConfig, type Config, makeConfig, parseAddr, type TokenConfig } from "./config.ts";
+import {
+  type AuthConfig,
+  type Config,
+  DEFAULT_LIMITS,
+  type GcConfig,
+  type LimitsConfig,
+  makeConfig,
+  parseAddr,
+  type TokenConfig,
+} from "./config.ts";
 
 /** The result of loading: the config and warnings. */
 export interface LoadedConfig {
@@ -39,10 +48,12 @@ export interface ConfigSources {
   env?: Record<string, string>;
   /** Overrides from command-line flags: applied last. */
   flags?: Partial<Config>;
+  /** Overrides of single garbage collection settings from flags (`--gc-interval`, `--gc-grace`). */
+  gcFlags?: Partial<GcConfig>;
 }
 
 /** The kinds of values. */
-type ValueType = "string" | "bool" | "int" | "duration" | "level" | "version";
+type ValueType = "string" | "bool" | "int" | "duration" | "size" | "level" | "version";
 
 /** How one key of the configuration is treated. */
 type Rule =
@@ -56,6 +67,7 @@ const STRING: Rule = { kind: "value", type: "string" };
 const BOOL: Rule = { kind: "value", type: "bool" };
 const DURATION: Rule = { kind: "value", type: "duration" };
 const INT: Rule = { kind: "value", type: "int" };
+const SIZE: Rule = { kind: "value", type: "size" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
 
@@ -114,7 +126,11 @@ export const CONFIG_SCHEMA: Rule = section({
     headers: ignore("extra response headers are not added"),
     http2: ignore("Deno negotiates HTTP/2 itself"),
     h2c: ignore("cleartext HTTP/2 is not configurable"),
-    debug: ignore("berth serves /metrics and /healthz on the main address"),
+    debug: section({
+      addr: STRING,
+      prometheus: ignore("berth serves Prometheus metrics at /metrics on both addresses"),
+      tls: refuse("the debug address serves plain HTTP only"),
+    }),
   }),
   auth: section({
     htpasswd: section({ realm: STRING, path: STRING }),
@@ -136,6 +152,17 @@ export const CONFIG_SCHEMA: Rule = section({
   redis: ignore("berth uses no redis"),
   reporting: ignore("error reporting services are not supported"),
   catalog: section({ maxentries: INT }),
+  // berth's own: request limits and memory budgets (see the README's table of limits).
+  limits: section({
+    maxheaderbytes: SIZE,
+    maxbodybytes: SIZE,
+    maxmanifestbytes: SIZE,
+    manifestcachebytes: SIZE,
+    maxuploadsperclient: INT,
+    uploadsessiontimeout: DURATION,
+    bodyidletimeout: DURATION,
+    minbodybytespersecond: SIZE,
+  }),
   validation: ignore("manifest URL validation is not configurable"),
   compatibility: ignore("schema1 manifests are not supported"),
   policy: ignore("repository policies are not supported"),
@@ -164,6 +191,32 @@ const DURATION_UNITS: Record<string, number> = {
   h: 3_600_000,
 };
 
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Parse a byte size (`65536`, `64MiB`, `1.5GB`, `64m`) into bytes; `undefined` if invalid. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) return undefined;
+  const bytes = Math.round(Number(match[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
 /** Parse a Go duration (`168h`, `2h10m`, `1.5s`, `0`) into milliseconds; `undefined` if invalid. */
 export function parseDuration(text: string): number | undefined {
   if (text === "0") return 0;
@@ -177,7 +230,7 @@ export function parseDuration(text: string): number | undefined {
     total += Number(match[1]) * DURATION_UNITS[match[2]!]!;
     at = part.lastIndex;
   }
-  return at === 0 ? undefined : total;
+  return at === 0 || !Number.isFinite(total) ? undefined : total;
 }
 
 type Tree = Record<string, unknown>;
@@ -263,6 +316,15 @@ function checkValue(
         );
       }
       return ms;
+    }
+    case "size": {
+      const bytes = parseSize(text);
+      if (bytes === undefined) {
+        throw new ConfigError(
+          `${where}: expected a size such as 65536, 64KiB or 4MiB, got "${text}"`,
+        );
+      }
+      return bytes;
     }
     case "level": {
       const level = LEVELS[text.toLowerCase()];
@@ -398,7 +460,201 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
   if (drain !== undefined) out.drainTimeoutMs = drain as number;
   const maxEntries = get(tree, "catalog.maxentries");
   if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
+  const debugAddr = get(tree, "http.debug.addr");
+  if (debugAddr !== undefined) {
+    try {
+      parseAddr(debugAddr as string);
+    } catch (error) {
+      throw new ConfigError(`http.debug.addr: ${(error as Error).message}`);
+    }
+    out.debugAddr = debugAddr as string;
+  }
+  const manifestBytes = get(tree, "limits.maxmanifestbytes");
+  if (manifestBytes !== undefined) out.maxManifestBytes = manifestBytes as number;
+  const cacheBytes = get(tree, "limits.manifestcachebytes");
+  if (cacheBytes !== undefined) out.manifestCacheBytes = cacheBytes as number;
+  const limits: Partial<LimitsConfig> = {};
+  for (const [key, field] of Object.entries(LIMIT_KEYS)) {
+    const value = get(tree, `limits.${key}`);
+    if (value !== undefined) limits[field] = value as number;
+  }
+  if (Object.keys(limits).length > 0) out.limits = limits;
   return out;
+}
+
+/** `limits.*` keys that map onto {@link LimitsConfig} fields. */
+const LIMIT_KEYS: Record<string, keyof LimitsConfig> = {
+  maxheaderbytes: "maxHeaderBytes",
+  maxbodybytes: "maxBodyBytes",
+  maxuploadsperclient: "maxUploadsPerClient",
+  uploadsessiontimeout: "uploadSessionTimeoutMs",
+  bodyidletimeout: "bodyIdleTimeoutMs",
+  minbodybytespersecond: "minBodyBytesPerSecond",
+};
+
+const DAY = 86_400_000;
+
+/** One bounded number of the configuration: the key, flag and variable that set it. */
+export interface BoundedSetting {
+  /** The config file key (its `REGISTRY_*` variable is derived from it). */
+  key: string;
+  /** The `serve` flag, when there is one. */
+  flag?: string;
+  /** What the number counts. */
+  unit: "duration" | "size" | "count";
+  /** Smallest accepted value. */
+  min: number;
+  /** Largest accepted value (timers of longer delays would overflow or make no sense). */
+  max: number;
+  /** The value in force. */
+  read(config: Config): number;
+}
+
+const limit = (config: Config, field: keyof LimitsConfig) =>
+  config.limits?.[field] ?? DEFAULT_LIMITS[field];
+
+/** Every bounded number berth reads, checked after files, variables and flags are merged. */
+export const BOUNDED_SETTINGS: BoundedSetting[] = [
+  {
+    key: "limits.maxuploadsperclient",
+    flag: "--max-uploads",
+    unit: "count",
+    min: 1,
+    max: 1_000_000,
+    read: (c) => limit(c, "maxUploadsPerClient"),
+  },
+  {
+    key: "limits.uploadsessiontimeout",
+    flag: "--upload-timeout",
+    unit: "duration",
+    min: 1,
+    max: 365 * DAY,
+    read: (c) => limit(c, "uploadSessionTimeoutMs"),
+  },
+  {
+    key: "limits.bodyidletimeout",
+    flag: "--body-timeout",
+    unit: "duration",
+    min: 1,
+    max: DAY,
+    read: (c) => limit(c, "bodyIdleTimeoutMs"),
+  },
+  {
+    key: "limits.minbodybytespersecond",
+    unit: "size",
+    min: 0,
+    max: 1024 ** 4,
+    read: (c) => limit(c, "minBodyBytesPerSecond"),
+  },
+  {
+    key: "limits.maxbodybytes",
+    flag: "--max-body",
+    unit: "size",
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    read: (c) => limit(c, "maxBodyBytes"),
+  },
+  {
+    key: "limits.maxheaderbytes",
+    unit: "size",
+    min: 1024,
+    max: 1024 ** 2,
+    read: (c) => limit(c, "maxHeaderBytes"),
+  },
+  {
+    key: "limits.maxmanifestbytes",
+    flag: "--max-manifest",
+    unit: "size",
+    min: 1024,
+    max: 64 * 1024 ** 2,
+    read: (c) => c.maxManifestBytes,
+  },
+  {
+    key: "limits.manifestcachebytes",
+    flag: "--manifest-cache",
+    unit: "size",
+    min: 0,
+    max: 64 * 1024 ** 3,
+    read: (c) => c.manifestCacheBytes,
+  },
+  {
+    key: "catalog.maxentries",
+    unit: "count",
+    min: 1,
+    max: 100_000,
+    read: (c) => c.maxListEntries,
+  },
+  {
+    key: "http.draintimeout",
+    flag: "--drain-timeout",
+    unit: "duration",
+    min: 0,
+    max: DAY,
+    read: (c) => c.drainTimeoutMs,
+  },
+  {
+    key: "storage.maintenance.uploadpurging.age",
+    unit: "duration",
+    min: 0,
+    max: 10 * 365 * DAY,
+    read: (c) => c.uploadPurging.ageMs,
+  },
+  {
+    key: "storage.maintenance.uploadpurging.interval",
+    unit: "duration",
+    min: 0,
+    max: 365 * DAY,
+    read: (c) => c.uploadPurging.intervalMs,
+  },
+  {
+    key: "storage.maintenance.gc.interval",
+    flag: "--gc-interval",
+    unit: "duration",
+    min: 0,
+    max: 365 * DAY,
+    read: (c) => c.gc.intervalMs,
+  },
+  {
+    key: "storage.maintenance.gc.graceperiod",
+    flag: "--gc-grace",
+    unit: "duration",
+    min: 0,
+    max: 10 * 365 * DAY,
+    read: (c) => c.gc.gracePeriodMs,
+  },
+];
+
+/** The `REGISTRY_*` variable of a config key. */
+export const envName = (key: string): string =>
+  `REGISTRY_${key.toUpperCase().replaceAll(".", "_")}`;
+
+/** A number as the config would write it: `720h`, `64MiB`, `1000`. */
+export function formatSetting(unit: BoundedSetting["unit"], value: number): string {
+  if (unit === "count") return String(value);
+  if (unit === "size") {
+    for (const [suffix, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+      if (value >= size && value % size === 0) return `${value / size}${suffix}`;
+    }
+    return String(value);
+  }
+  for (const [suffix, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (value >= size && value % size === 0) return `${value / size}${suffix}`;
+  }
+  return `${value}ms`;
+}
+
+/** Refuse numbers out of their bounds, naming the key, its variable and its flag. */
+export function checkBounds(config: Config): void {
+  for (const setting of BOUNDED_SETTINGS) {
+    const value = setting.read(config);
+    if (Number.isFinite(value) && value >= setting.min && value <= setting.max) continue;
+    const names = [envName(setting.key), setting.flag].filter(Boolean).join(" or ");
+    const shown = Number.isFinite(value) ? formatSetting(setting.unit, value) : String(value);
+    const bound = value > setting.max
+      ? `at most ${formatSetting(setting.unit, setting.max)}`
+      : `at least ${formatSetting(setting.unit, setting.min)}`;
+    throw new ConfigError(`${setting.key}: ${shown} is out of range: use ${bound} (also ${names})`);
+  }
 }
 
 const required = (tree: Tree, path: string): string => {
@@ -493,6 +749,8 @@ export function parseConfig(
   }
   const fromConfig: Partial<Config> = { ...mapCore(checked, warnings), ...mapAuthAndTls(checked) };
   const config = makeConfig(withFlags(fromConfig, sources.flags));
+  if (sources.gcFlags) config.gc = { ...config.gc, ...sources.gcFlags };
+  checkBounds(config);
   return { config, warnings };
 }
 
@@ -545,6 +803,24 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
       case "maxListEntries":
         env.REGISTRY_CATALOG_MAXENTRIES = String(v);
         break;
+      case "maxManifestBytes":
+        env.REGISTRY_LIMITS_MAXMANIFESTBYTES = String(v);
+        break;
+      case "manifestCacheBytes":
+        env.REGISTRY_LIMITS_MANIFESTCACHEBYTES = String(v);
+        break;
+      case "debugAddr":
+        env.REGISTRY_HTTP_DEBUG_ADDR = v;
+        break;
+      case "limits": {
+        const fields = Object.entries(LIMIT_KEYS);
+        for (const [field, n] of Object.entries(v as Partial<LimitsConfig>)) {
+          const key = fields.find(([, f]) => f === field)?.[0];
+          if (key === undefined || n === undefined) return undefined;
+          env[envName(`limits.${key}`)] = field.endsWith("Ms") ? ms(n) : String(n);
+        }
+        break;
+      }
       case "uploadPurging": {
         const p = v as Config["uploadPurging"];
         env.REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING = JSON.stringify({

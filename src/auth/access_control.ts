@@ -18,7 +18,10 @@
 import type { AuthConfig, RepositoryAction } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { RequestContext } from "../http/router.ts";
-import { Htpasswd } from "./htpasswd.ts";
+import type { Logger } from "../ops/log.ts";
+import { BcryptPool, PoolBusy } from "./bcrypt_pool.ts";
+import { Htpasswd, readHtpasswdSync } from "./htpasswd.ts";
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from "./login_limiter.ts";
 import { type AccessEntry, TokenInvalid, TokenSigner, TrustedKeys, verifyToken } from "./jwt.ts";
 import { Policy } from "./policy.ts";
 
@@ -72,37 +75,97 @@ type Need =
 
 const ANONYMOUS: Identity = { via: "anonymous" };
 
+/** Options of {@link AccessControl}. */
+export interface AccessControlOptions {
+  /** Where warnings (an implicit token realm) and htpasswd reloads are reported. */
+  log?: Logger["log"];
+  /** Failed-login limits (default {@link DEFAULT_LOGIN_LIMITS}). */
+  loginLimits?: LoginLimits;
+}
+
+/** What the auth files of a config hold, read and checked. */
+interface AuthFiles {
+  users?: Map<string, string>;
+  keys?: TrustedKeys;
+  signer?: TokenSigner;
+}
+
+/**
+ * Read and check the files an auth config names (htpasswd, certificates, JWKS, signing key);
+ * throws one line naming the setting at fault. `serve` and `config check` both run it.
+ */
+export function readAuthFiles(config: AuthConfig): AuthFiles {
+  const files: AuthFiles = {};
+  if (config.htpasswd) files.users = readHtpasswdSync(config.htpasswd.path);
+  const token = config.token;
+  if (!token) return files;
+  const read = (key: string, path: string, use: (text: string) => void) => {
+    try {
+      use(Deno.readTextFileSync(path));
+    } catch (error) {
+      const reason = error instanceof Deno.errors.NotFound
+        ? "does not exist"
+        : (error as Error).message;
+      throw new Error(`auth.token.${key}: ${path}: ${reason}`);
+    }
+  };
+  const keys = files.keys = new TrustedKeys();
+  if (token.rootcertbundle) {
+    read("rootcertbundle", token.rootcertbundle, (t) => keys.addCertificateBundle(t));
+  }
+  if (token.jwks) read("jwks", token.jwks, (t) => keys.addJwks(t));
+  if (config.htpasswd) {
+    if (token.signingkey) {
+      read("signingkey", token.signingkey, (t) => files.signer = new TokenSigner(t));
+    } else files.signer = new TokenSigner();
+  }
+  return files;
+}
+
 /** The auth of one app; built by {@link createAccessControl}. */
 export class AccessControl implements Authorizer {
   readonly enabled = true;
   readonly #config: AuthConfig;
   readonly #policy: Policy;
   readonly #htpasswd: Htpasswd | undefined;
+  readonly #pool: BcryptPool | undefined;
+  readonly #limiter: LoginLimiter;
   readonly #keys: TrustedKeys | undefined;
   readonly #signer: TokenSigner | undefined;
   readonly #identities = new WeakMap<Request, Identity>();
   #ready: Promise<void> | undefined;
 
-  /** Auth from its configuration (files are read now; a broken one throws). */
-  constructor(config: AuthConfig) {
+  /** Auth from its configuration (files are read now; a broken one throws, naming the key). */
+  constructor(config: AuthConfig, options: AccessControlOptions = {}) {
     this.#config = config;
     this.#policy = new Policy(config.policy);
-    if (config.htpasswd) {
-      this.#htpasswd = new Htpasswd(config.htpasswd.path);
-      this.#htpasswd.loadSync();
+    this.#limiter = new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS);
+    const log = options.log ?? (() => {});
+    const files = readAuthFiles(config);
+    if (config.htpasswd && files.users) {
+      const pool = this.#pool = new BcryptPool();
+      this.#htpasswd = new Htpasswd(config.htpasswd.path, {
+        compare: (password, hash) => pool.compare(password, hash),
+        users: files.users,
+        log,
+      });
     }
-    const token = config.token;
-    if (token) {
-      this.#keys = new TrustedKeys();
-      if (token.rootcertbundle) {
-        this.#keys.addCertificateBundle(Deno.readTextFileSync(token.rootcertbundle));
-      }
-      if (token.jwks) this.#keys.addJwks(Deno.readTextFileSync(token.jwks));
-      if (this.#htpasswd) {
-        const pem = token.signingkey ? Deno.readTextFileSync(token.signingkey) : undefined;
-        this.#signer = new TokenSigner(pem);
-      }
+    this.#keys = files.keys;
+    this.#signer = files.signer;
+    if (config.token && !config.token.realm) {
+      log("warn", "auth.token.realm is not set: challenges name each request's Host", {
+        realm: `<scheme>://<Host header>${TOKEN_PATH}`,
+        hint: this.#signer
+          ? "set auth.token.realm (--token-realm) to this registry's public token URL"
+          : "set auth.token.realm (--token-realm) to the external issuer's token URL: " +
+            "this registry has no token endpoint without auth.htpasswd",
+      });
     }
+  }
+
+  /** Stop the password workers. */
+  close(): void {
+    this.#pool?.close();
   }
 
   /** Finish asynchronous setup (the signing key). */
@@ -113,8 +176,11 @@ export class AccessControl implements Authorizer {
     return this.#ready;
   }
 
-  /** Answer requests that are auth's own (the token endpoint); `undefined` for the rest. */
-  async intercept(request: Request, url: URL): Promise<Response | undefined> {
+  /**
+   * Answer requests that are auth's own (the token endpoint); `undefined` for the rest. `client`
+   * is the caller's address (failed logins are limited per address).
+   */
+  async intercept(request: Request, url: URL, client = "local"): Promise<Response | undefined> {
     if (url.pathname !== TOKEN_PATH || !this.#signer) return undefined;
     await this.#setup();
     await request.body?.cancel().catch(() => {});
@@ -125,16 +191,17 @@ export class AccessControl implements Authorizer {
         headers: { Allow: "GET, HEAD" },
       });
     }
-    return await this.#issue(request, url);
+    return await this.#issue(request, url, client);
   }
 
   /**
    * Authenticate and authorize a routed request. Returns the context to run the handler with
-   * (a refused cross-repository mount is turned into a plain upload); throws 401 or 403.
+   * (a refused cross-repository mount is turned into a plain upload); throws 401, 403, or 429
+   * (too many failed logins for the user or from `client`, the caller's address).
    */
-  async check(ctx: RequestContext): Promise<RequestContext> {
+  async check(ctx: RequestContext, client = "local"): Promise<RequestContext> {
     await this.#setup();
-    const identity = await this.#authenticate(ctx.request, ctx.url);
+    const identity = await this.#authenticate(ctx.request, ctx.url, client);
     this.#identities.set(ctx.request, identity);
     const need = needOf(ctx);
     if (need.kind === "open") return ctx;
@@ -203,7 +270,7 @@ export class AccessControl implements Authorizer {
     return granted;
   }
 
-  async #authenticate(request: Request, url: URL): Promise<Identity> {
+  async #authenticate(request: Request, url: URL, client: string): Promise<Identity> {
     const header = request.headers.get("Authorization");
     if (header === null) return ANONYMOUS;
     const space = header.indexOf(" ");
@@ -215,7 +282,7 @@ export class AccessControl implements Authorizer {
     // Clients without credentials answer a Basic challenge with an empty user (`Basic Og==`).
     if (scheme === "basic" && (credentials === "" || credentials === "Og==")) return ANONYMOUS;
     if (scheme === "basic" && this.#htpasswd) {
-      const user = await this.#basicUser(credentials);
+      const user = await this.#basicUser(credentials, client);
       if (user === undefined) throw this.#unauthorized(url, undefined, "invalid credentials");
       return { user, via: "basic" };
     }
@@ -239,8 +306,11 @@ export class AccessControl implements Authorizer {
     throw this.#unauthorized(url, undefined, `unsupported authorization scheme`);
   }
 
-  /** The user of Basic credentials, or `undefined` when they are wrong or malformed. */
-  async #basicUser(credentials: string): Promise<string | undefined> {
+  /**
+   * The user of Basic credentials, or `undefined` when they are wrong or malformed; throws 429
+   * when the user or the address had too many failures (remembered logins still pass).
+   */
+  async #basicUser(credentials: string, client: string): Promise<string | undefined> {
     let decoded: string;
     try {
       decoded = new TextDecoder("utf-8", { fatal: true }).decode(
@@ -252,7 +322,28 @@ export class AccessControl implements Authorizer {
     const colon = decoded.indexOf(":");
     if (colon <= 0) return undefined;
     const user = decoded.slice(0, colon);
-    return await this.#htpasswd!.verify(user, decoded.slice(colon + 1)) ? user : undefined;
+    const admit = () => {
+      const refusal = this.#limiter.refusal(user, client);
+      if (!refusal) return;
+      const who = refusal.reason === "user" ? "this user" : "this address";
+      throw new RegistryError("TOOMANYREQUESTS", { reason: `failed logins for ${who}` }, {
+        message: `too many failed logins for ${who}; retry in ${refusal.retryAfterSeconds} s`,
+        headers: { "Retry-After": String(refusal.retryAfterSeconds) },
+      });
+    };
+    let ok: boolean;
+    try {
+      ok = await this.#htpasswd!.verify(user, decoded.slice(colon + 1), { admit });
+    } catch (error) {
+      if (!(error instanceof PoolBusy)) throw error;
+      throw new RegistryError("TOOMANYREQUESTS", null, {
+        message: "too many logins in progress; retry shortly",
+        headers: { "Retry-After": "1" },
+      });
+    }
+    if (ok) this.#limiter.succeeded(user);
+    else this.#limiter.failed(user, client);
+    return ok ? user : undefined;
   }
 
   #refusal(url: URL, identity: Identity, need: Need & { kind: "repository" }): RegistryError {
@@ -294,14 +385,14 @@ export class AccessControl implements Authorizer {
     });
   }
 
-  async #issue(request: Request, url: URL): Promise<Response> {
+  async #issue(request: Request, url: URL, client: string): Promise<Response> {
     const token = this.#config.token!;
     let user: string | undefined;
     const header = request.headers.get("Authorization");
     if (header !== null) {
       const [scheme = "", credentials = ""] = header.split(" ", 2);
       user = scheme.toLowerCase() === "basic" && header.length <= MAX_AUTHORIZATION
-        ? await this.#basicUser(credentials.trim())
+        ? await this.#basicUser(credentials.trim(), client)
         : undefined;
       if (user === undefined) {
         throw new RegistryError("UNAUTHORIZED", null, {
@@ -356,10 +447,13 @@ export class AccessControl implements Authorizer {
   }
 }
 
-/** Build the auth hook of an app, or the open authorizer when nothing is configured. */
-export function createAccessControl(config: AuthConfig | undefined): AccessControl | undefined {
+/** Build the auth hook of an app, or `undefined` when nothing is configured. */
+export function createAccessControl(
+  config: AuthConfig | undefined,
+  options: AccessControlOptions = {},
+): AccessControl | undefined {
   if (!config || (!config.htpasswd && !config.token && !config.policy)) return undefined;
-  return new AccessControl(config);
+  return new AccessControl(config, options);
 }
 
 /** What a routed request needs. */

@@ -1,2 +1,2 @@
 /** The part of `bcryptjs` berth uses (declared here so its npm types do not pull in Node's globals). */
-export function compare(password: string, hash: string): Promise<boolean>;
+export function compareSync(password: string, hash: string): boolean;

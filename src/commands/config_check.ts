@@ -5,6 +5,7 @@
  * @module
  */
 import { loadConfig } from "../config_file.ts";
+import { checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `config`. */
@@ -26,6 +27,7 @@ export async function configCommand(args: string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`);
   const loaded = await loadConfig(file, { env: Deno.env.toObject() });
   for (const warning of loaded.warnings) console.error(`warning: ${warning}`);
+  checkAuthFiles(loaded.config);
   console.log(JSON.stringify(loaded.config, null, 2));
   console.error(`${file}: ok`);
   return 0;

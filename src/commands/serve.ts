@@ -7,10 +7,16 @@
  * @module
  */
 import { createApp } from "../app.ts";
-import { type Config, parseAddr } from "../config.ts";
-import { ConfigError, loadConfig, type LoadedConfig, parseDuration } from "../config_file.ts";
+import { type Config, type GcConfig, parseAddr } from "../config.ts";
+import {
+  ConfigError,
+  loadConfig,
+  type LoadedConfig,
+  parseDuration,
+  parseSize,
+} from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
-import { applyAuthFlag, AUTH_USAGE, checkAuthConfig } from "./serve_auth.ts";
+import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `serve`. */
@@ -27,6 +33,14 @@ Flags:
   --log-level LEVEL      error, warn, info or debug (log.level)
   --drain-timeout DUR    on SIGTERM/SIGINT, time in-flight requests get, e.g. 30s (default 10s;
                          http.draintimeout)
+  --debug-addr HOST:PORT also serve /metrics and /healthz here (http.debug.addr)
+  --max-manifest SIZE    largest manifest accepted (default 4MiB; limits.maxmanifestbytes)
+  --manifest-cache SIZE  memory budget of the manifest cache, 0 for none (default 64MiB;
+                         limits.manifestcachebytes)
+  --gc-interval DUR      run garbage collection this often, 0 for never (default 24h;
+                         storage.maintenance.gc.interval)
+  --gc-grace DUR         never collect blobs younger than this (default 1h;
+                         storage.maintenance.gc.graceperiod)
   -h, --help             show this text
 
 ${AUTH_USAGE}
@@ -40,11 +54,13 @@ export interface ServeArgs {
   file?: string;
   /** Overrides from flags. */
   flags: Partial<Config>;
+  /** Garbage collection settings from flags. */
+  gc: Partial<GcConfig>;
 }
 
 /** Parse `serve` arguments. Throws {@link UsageError}. */
 export function parseServeArgs(args: string[]): ServeArgs {
-  const out: ServeArgs = { flags: {} };
+  const out: ServeArgs = { flags: {}, gc: {} };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
@@ -53,6 +69,18 @@ export function parseServeArgs(args: string[]): ServeArgs {
       const v = eq > 0 ? arg.slice(eq + 1) : args[++i];
       if (v === undefined) throw new UsageError(`${flag} needs a value`);
       return v;
+    };
+    const duration = () => {
+      const text = value();
+      const ms = parseDuration(text);
+      if (ms === undefined) throw new UsageError(`${flag}: not a duration: "${text}"`);
+      return ms;
+    };
+    const size = () => {
+      const text = value();
+      const bytes = parseSize(text);
+      if (bytes === undefined) throw new UsageError(`${flag}: not a size: "${text}"`);
+      return bytes;
     };
     if (flag === "--config") out.file = value();
     else if (flag === "--addr") out.flags.addr = value();
@@ -64,21 +92,23 @@ export function parseServeArgs(args: string[]): ServeArgs {
         throw new UsageError(`--log-level: expected error, warn, info or debug, got "${level}"`);
       }
       out.flags.logLevel = level as Config["logLevel"];
-    } else if (flag === "--drain-timeout") {
-      const text = value();
-      const ms = parseDuration(text);
-      if (ms === undefined) throw new UsageError(`--drain-timeout: not a duration: "${text}"`);
-      out.flags.drainTimeoutMs = ms;
-    } else if (!arg.startsWith("-") && out.file === undefined) out.file = arg;
+    } else if (flag === "--drain-timeout") out.flags.drainTimeoutMs = duration();
+    else if (flag === "--debug-addr") out.flags.debugAddr = value();
+    else if (flag === "--max-manifest") out.flags.maxManifestBytes = size();
+    else if (flag === "--manifest-cache") out.flags.manifestCacheBytes = size();
+    else if (flag === "--gc-interval") out.gc.intervalMs = duration();
+    else if (flag === "--gc-grace") out.gc.gracePeriodMs = duration();
+    else if (!arg.startsWith("-") && out.file === undefined) out.file = arg;
     else if (!applyAuthFlag(out.flags, flag, value)) {
       throw new UsageError(`unknown argument ${arg}`);
     }
   }
-  if (out.flags.addr !== undefined) {
+  for (const [flag, addr] of [["--addr", out.flags.addr], ["--debug-addr", out.flags.debugAddr]]) {
+    if (addr === undefined) continue;
     try {
-      parseAddr(out.flags.addr);
+      parseAddr(addr);
     } catch (error) {
-      throw new UsageError(`--addr: ${(error as Error).message}`);
+      throw new UsageError(`${flag}: ${(error as Error).message}`);
     }
   }
   return out;
@@ -89,8 +119,8 @@ export async function loadServeConfig(
   args: string[],
   env: Record<string, string>,
 ): Promise<LoadedConfig> {
-  const { file, flags } = parseServeArgs(args);
-  return await loadConfig(file, { env, flags });
+  const { file, flags, gc } = parseServeArgs(args);
+  return await loadConfig(file, { env, flags, gcFlags: gc });
 }
 
 /** The configuration `serve` would run with, checked (a realm without a file, half a TLS pair). */
@@ -113,6 +143,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
   for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+  checkAuthFiles(config);
   if (config.storage === "filesystem") {
     try {
       await Deno.mkdir(config.dataDir, { recursive: true });

@@ -5,7 +5,9 @@
  * @module
  */
 import type { AuthConfig, Config, LimitsConfig, PolicyConfig, TokenConfig } from "../config.ts";
+import { readAuthFiles } from "../auth/access_control.ts";
 import { checkPolicy } from "../auth/policy.ts";
+import { ConfigError } from "../config_file.ts";
 
 /** Help lines of the auth, TLS and limits flags. */
 export const AUTH_USAGE =
@@ -95,6 +97,21 @@ export function checkAuthConfig(config: Config): void {
   }
   if (config.tls && (!config.tls.certificate || !config.tls.key)) {
     throw new Error("TLS needs both --tls-cert and --tls-key");
+  }
+}
+
+/**
+ * Read and check the files auth names (htpasswd, token certificates, JWKS, signing key), as the
+ * app will at start: `serve` and `config check` run it, so they agree. Throws a one-line
+ * {@link ConfigError} naming the setting (e.g. `auth.htpasswd.path: /etc/docker/registry is not
+ * a file`).
+ */
+export function checkAuthFiles(config: Config): void {
+  if (!config.auth) return;
+  try {
+    readAuthFiles(config.auth);
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
   }
 }
 

@@ -1,13 +1,47 @@
 /**
  * The server's background work: garbage collection on a schedule (`config.gc.intervalMs`) and
  * purging of stale upload sessions (`config.uploadPurging`). Timers are chained `setTimeout`s
- * owned by this object; {@link Maintenance.close} stops them and waits for work under way.
+ * owned by this object (a delay longer than one timer can hold is waited out in steps);
+ * {@link Maintenance.close} stops them and waits for work under way.
  *
  * @module
  */
 import type { Config } from "../config.ts";
 import type { GcReport } from "./gc.ts";
 import type { Registry } from "./registry.ts";
+
+/** Longest delay one `setTimeout` can hold (2^31-1 ms, ~24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A cancellable wait of any length (see {@link setLongTimeout}). */
+export interface LongTimer {
+  /** Stop the wait; the callback will not run. */
+  cancel(): void;
+}
+
+/**
+ * Run `callback` once after `delayMs`, however long: delays beyond what one timer holds
+ * ({@link MAX_TIMER_MS}, or `maxStepMs`) are chained, measured on the monotonic clock.
+ */
+export function setLongTimeout(
+  callback: () => void,
+  delayMs: number,
+  maxStepMs: number = MAX_TIMER_MS,
+): LongTimer {
+  const due = performance.now() + delayMs;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    const left = due - performance.now();
+    if (left <= 0) {
+      timer = undefined;
+      callback();
+      return;
+    }
+    timer = setTimeout(arm, Math.min(Math.ceil(left), maxStepMs));
+  };
+  timer = setTimeout(arm, Math.min(Math.max(0, Math.ceil(delayMs)), maxStepMs));
+  return { cancel: () => clearTimeout(timer) };
+}
 
 /** Where background work reports. */
 export type MaintenanceLog = (
@@ -23,7 +57,7 @@ export type MaintainedRegistry = Pick<Registry, "config" | "store" | "uploads" |
 export class Maintenance {
   readonly #registry: MaintainedRegistry;
   readonly #log: MaintenanceLog;
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #timers = new Set<LongTimer>();
   readonly #running = new Set<Promise<unknown>>();
   #closed = false;
 
@@ -91,7 +125,7 @@ export class Maintenance {
   /** Stop the schedules and wait for work under way. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#running]);
   }
@@ -99,7 +133,7 @@ export class Maintenance {
   #every(intervalMs: number, task: () => Promise<unknown>): void {
     const schedule = () => {
       if (this.#closed) return;
-      const timer = setTimeout(async () => {
+      const timer = setLongTimeout(async () => {
         this.#timers.delete(timer);
         try {
           await task();

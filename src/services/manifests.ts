@@ -31,6 +31,8 @@ export interface ManifestOptions {
   sparseIndexes: boolean;
   /** Coordinates with garbage collection: blobs a push names are used, not collected. */
   guard?: BlobGuard;
+  /** Memory budget of the cache of manifests read or pushed, in bytes (0: no cache). */
+  cacheBytes: number;
 }
 
 /** Options of a manifest push. */
@@ -52,19 +54,95 @@ export interface PutResult {
 /** Most `?tag=` parameters one manifest push may carry (the spec asks for at least 10). */
 export const MAX_QUERY_TAGS = 50;
 
-/** Most manifests kept parsed in memory (content-addressed, so never stale). */
-const CACHE_ENTRIES = 1024;
+/** Rough heap cost of one digest (an object and three strings) and of any object or string. */
+const DIGEST_COST = 256;
+const OBJECT_COST = 64;
+
+/** Rough heap size of a stored manifest: its bytes plus what its parsed form holds. */
+export function manifestCost(stored: StoredManifest): number {
+  const { parsed } = stored;
+  // Strings may be held two bytes a character.
+  const string = (text: string | undefined) =>
+    text === undefined ? 0 : OBJECT_COST + 2 * text.length;
+  let cost = OBJECT_COST * 3 + stored.bytes.byteLength + DIGEST_COST + string(stored.mediaType);
+  cost += (parsed.blobs.length + parsed.manifests.length) * DIGEST_COST;
+  if (parsed.subject) cost += DIGEST_COST;
+  cost += string(parsed.artifactType);
+  for (const [key, value] of Object.entries(parsed.annotations ?? {})) {
+    cost += string(key) + string(value);
+  }
+  return cost;
+}
+
+/**
+ * Manifests kept in memory by digest (content-addressed, so never stale), least recently used
+ * first out, within a byte budget counted by {@link manifestCost}.
+ */
+export class ManifestCache {
+  readonly #entries = new Map<string, { stored: StoredManifest; cost: number }>();
+  readonly #budget: number;
+  #bytes = 0;
+
+  /** A cache of at most `budget` bytes. */
+  constructor(budget: number) {
+    this.#budget = budget;
+  }
+
+  /** Bytes held now. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Entries held now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The manifest of a digest, when held (it becomes the most recently used). */
+  get(digest: string): StoredManifest | undefined {
+    const entry = this.#entries.get(digest);
+    if (!entry) return undefined;
+    this.#entries.delete(digest);
+    this.#entries.set(digest, entry);
+    return entry.stored;
+  }
+
+  /** Hold a manifest, dropping the least recently used beyond the budget; too large: not held. */
+  set(stored: StoredManifest): void {
+    const key = stored.digest.value;
+    const previous = this.#entries.get(key);
+    if (previous) {
+      this.#entries.delete(key);
+      this.#bytes -= previous.cost;
+    }
+    const cost = manifestCost(stored);
+    if (cost > this.#budget) return;
+    this.#entries.set(key, { stored, cost });
+    this.#bytes += cost;
+    for (const [oldest, entry] of this.#entries) {
+      if (this.#bytes <= this.#budget) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= entry.cost;
+    }
+  }
+}
 
 /** The manifest rules of one registry. */
 export class ManifestService {
   readonly #store: Store;
   readonly #options: ManifestOptions;
-  readonly #cache = new Map<string, StoredManifest>();
+  readonly #cache: ManifestCache;
 
   /** Manifests over `store`. */
   constructor(store: Store, options: ManifestOptions) {
     this.#store = store;
     this.#options = options;
+    this.#cache = new ManifestCache(options.cacheBytes);
+  }
+
+  /** The cache's use: entries and bytes held. */
+  cacheUse(): { entries: number; bytes: number } {
+    return { entries: this.#cache.size, bytes: this.#cache.bytes };
   }
 
   /** The digest a reference names in `name`, or `MANIFEST_UNKNOWN`. */
@@ -101,7 +179,7 @@ export class ManifestService {
       return undefined;
     }
     const stored = { digest, mediaType: parsed.mediaType, bytes, parsed };
-    this.#remember(stored);
+    this.#cache.set(stored);
     return stored;
   }
 
@@ -134,7 +212,7 @@ export class ManifestService {
     if (parsed.subject) await this.#store.putReferrer(name, parsed.subject.digest, digest);
     if (reference.kind === "tag") await this.#store.putTag(name, reference.tag, digest);
     for (const tag of tags) await this.#store.putTag(name, tag, digest);
-    this.#remember({ digest, mediaType: parsed.mediaType, bytes, parsed });
+    this.#cache.set({ digest, mediaType: parsed.mediaType, bytes, parsed });
     return { digest, tags, ...(parsed.subject && { subject: parsed.subject.digest }) };
   }
 
@@ -179,15 +257,6 @@ export class ManifestService {
         status: 400,
         message: `index references manifests not in the repository: ${missingManifests.join(", ")}`,
       });
-    }
-  }
-
-  #remember(stored: StoredManifest): void {
-    this.#cache.delete(stored.digest.value);
-    this.#cache.set(stored.digest.value, stored);
-    if (this.#cache.size > CACHE_ENTRIES) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
     }
   }
 }

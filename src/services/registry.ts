@@ -45,6 +45,7 @@ export function createRegistry(
   const guard = new BlobGuard();
   const manifests = new ManifestService(store, {
     maxBytes: config.maxManifestBytes,
+    cacheBytes: config.manifestCacheBytes,
     sparseIndexes: config.sparseIndexes,
     guard,
   });

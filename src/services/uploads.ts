@@ -6,7 +6,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
-import { isUploadId } from "../storage/fs/paths.ts";
+import { isUploadId } from "../storage/layout/paths.ts";
 import { SizeMismatch, type Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Digest } from "../oci/digest.ts";
+import { type ByteObserver, SizeMismatch, type WriteOptions } from "./driver.ts";
 
 /** Which link set of a repository: blobs (`_layers`) or manifest revisions (`_manifests/revisions`). */
 export type LinkKind = "layer" | "manifest";
@@ -43,27 +44,11 @@ export interface BlobInfo {
   modifiedAt: Date;
 }
 
-/** Called with every batch of bytes an append writes, in order (to hash while writing); the view is only valid during the call. */
-export type ByteObserver = (bytes: Uint8Array) => void;
+/** Options of {@link Store.appendUpload}: what a driver writer takes (observe, expected length, abort, keep a prefix). */
+export type AppendOptions = WriteOptions;
 
-/** Options of {@link Store.appendUpload}. */
-export interface AppendOptions {
-  /** Sees every byte written, in order. */
-  observe?: ByteObserver;
-  /** Exact number of bytes expected; a body of another length fails with {@link SizeMismatch}. */
-  expectedLength?: number;
-  /** Aborts the append. */
-  signal?: AbortSignal;
-}
-
-/** Thrown by {@link Store.appendUpload} when the body's length differs from the one expected. */
-export class SizeMismatch extends Error {
-  /** Build the error from the expected and received lengths. */
-  constructor(readonly expected: number, readonly received: number) {
-    super(`expected ${expected} bytes, received ${received}`);
-    this.name = "SizeMismatch";
-  }
-}
+export { SizeMismatch };
+export type { ByteObserver };
 
 /** The storage interface of berth. */
 export interface Store {

@@ -54,17 +54,31 @@ Deno.test("cli: an unknown command or flag is a usage error, exit 2", async () =
   assert.equal((await berth(["version", "extra"])).code, 2);
 });
 
-Deno.test("cli: config check accepts Debian's stock config and prints the settings", async () => {
-  const { code, stdout, stderr } = await berth(["config", "check", fixture("debian_config.yml")], {
-    REGISTRY_STORAGE_DELETE_ENABLED: "false",
-  });
-  assert.equal(code, 0, stderr);
-  const config = JSON.parse(stdout);
-  assert.equal(config.dataDir, "/var/lib/docker-registry");
-  assert.equal(config.deleteEnabled, false);
-  assert.deepEqual(config.auth.htpasswd, { realm: "basic-realm", path: "/etc/docker/registry" });
-  assert.match(stderr, /warning: storage\.cache: ignored/);
-  assert.match(stderr, /: ok\n$/);
+Deno.test("cli: config check takes Debian's stock config once its htpasswd path names a file", async () => {
+  // As shipped, its htpasswd path is a directory: refused in one line, as `serve` refuses it.
+  const stock = await berth(["config", "check", fixture("debian_config.yml")]);
+  assert.equal(stock.code, 1);
+  assert.match(stock.stderr, /auth\.htpasswd\.path: \/etc\/docker\/registry is not a file/);
+  const dir = await Deno.makeTempDir({ prefix: "berth-cli-" });
+  try {
+    await Deno.writeTextFile(`${dir}/htpasswd`, "");
+    const { code, stdout, stderr } = await berth(
+      ["config", "check", fixture("debian_config.yml")],
+      {
+        REGISTRY_STORAGE_DELETE_ENABLED: "false",
+        REGISTRY_AUTH_HTPASSWD_PATH: `${dir}/htpasswd`,
+      },
+    );
+    assert.equal(code, 0, stderr);
+    const config = JSON.parse(stdout);
+    assert.equal(config.dataDir, "/var/lib/docker-registry");
+    assert.equal(config.deleteEnabled, false);
+    assert.deepEqual(config.auth.htpasswd, { realm: "basic-realm", path: `${dir}/htpasswd` });
+    assert.match(stderr, /warning: storage\.cache: ignored/);
+    assert.match(stderr, /: ok\n$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("cli: config check names the bad key and exits 1", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { WRITE_BATCH, writeBatched } from "../../src/storage/fs/batch_writer.ts";
-import { SizeMismatch } from "../../src/storage/store.ts";
+import { WRITE_BATCH, writeBatched } from "../../src/storage/drivers/batch_writer.ts";
+import { SizeMismatch } from "../../src/storage/driver.ts";
 
 /** Deterministic bytes. */
 function bytesOf(size: number, seed = 1): Uint8Array<ArrayBuffer> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { LinkCache, RECHECK_MS } from "../../src/storage/fs/link_cache.ts";
-import { SETTLE_MS } from "../../src/storage/fs/listing_cache.ts";
+import { LinkCache, RECHECK_MS } from "../../src/storage/drivers/fs/link_cache.ts";
+import { SETTLE_MS } from "../../src/storage/drivers/fs/listing_cache.ts";
 import { withTempDir } from "../helpers/temp.ts";
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 50));

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { FsStore } from "../../src/storage/fs/fs_store.ts";
-import { ListingCache, SETTLE_MS } from "../../src/storage/fs/listing_cache.ts";
+import { ListingCache, SETTLE_MS } from "../../src/storage/drivers/fs/listing_cache.ts";
 
 /** A temp folder with subfolders, and a reader of it that counts its calls. */
 async function folder(...names: string[]) {

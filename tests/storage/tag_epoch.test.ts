@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { FsStore } from "../../src/storage/fs/fs_store.ts";
-import { TagEpoch } from "../../src/storage/fs/tag_epoch.ts";
+import { TagEpoch } from "../../src/storage/drivers/fs/tag_epoch.ts";
 import { withTempDir } from "../helpers/temp.ts";
 
 const withDir = (body: (dir: string) => Promise<void>) => withTempDir("berth-tag-epoch-", body);

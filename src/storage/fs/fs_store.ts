@@ -23,13 +23,13 @@ import {
   renameInto,
   statOrUndefined,
   writeFileAtomic,
-} from "./atomic.ts";
-import { writeBatched } from "./batch_writer.ts";
-import { CatalogIndex } from "./catalog_index.ts";
-import { TagEpoch } from "./tag_epoch.ts";
-import { LinkCache } from "./link_cache.ts";
-import { ListingCache, statSyncOrUndefined } from "./listing_cache.ts";
-import { StorePaths } from "./paths.ts";
+} from "../drivers/fs/atomic.ts";
+import { writeBatched } from "../drivers/batch_writer.ts";
+import { CatalogIndex } from "../drivers/fs/catalog_index.ts";
+import { TagEpoch } from "../drivers/fs/tag_epoch.ts";
+import { LinkCache } from "../drivers/fs/link_cache.ts";
+import { ListingCache, statSyncOrUndefined } from "../drivers/fs/listing_cache.ts";
+import { StorePaths } from "../layout/paths.ts";
 
 /** Largest piece read per pull when serving a blob. */
 const READ_CHUNK = 1 << 20;

@@ -1,6 +1,6 @@
 /**
- * Copy a request body into a file in large batches, hashing each batch while the previous one is
- * being written.
+ * Copy a request body into a sink (a file, memory, a part buffer) in large batches, hashing each
+ * batch while the previous one is being written.
  *
  * Measured on the 2-core test machine (1 GiB from curl over loopback, hash + write): reading a
  * byte stream with a BYOB reader straight into a reused 1 MiB buffer runs ~2x faster than taking
@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type AppendOptions, SizeMismatch } from "../store.ts";
+import { SizeMismatch, type WriteOptions } from "../driver.ts";
 
 /** Bytes gathered before one hash update and one write. */
 export const WRITE_BATCH = 1 << 20;
@@ -23,6 +23,12 @@ interface Fill {
 
 type Filler = (buffer: Uint8Array<ArrayBuffer>, at: number) => Promise<Fill>;
 
+/** Where batches go: `Deno.FsFile` is one (a write may store fewer bytes than given). */
+export interface ByteSink {
+  /** Store some of `bytes`; resolves to how many. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
 /**
  * Copy `body` into `file` at its current position: batches of {@link WRITE_BATCH} bytes are shown
  * to `options.observe` (hashed) and written while the next one is read. Throws
@@ -31,8 +37,8 @@ type Filler = (buffer: Uint8Array<ArrayBuffer>, at: number) => Promise<Fill>;
  */
 export async function writeBatched(
   body: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
-  options: AppendOptions = {},
+  file: ByteSink,
+  options: WriteOptions = {},
 ): Promise<number> {
   const { observe, signal, expectedLength } = options;
   const { fill, cancel } = filler(body);
@@ -117,7 +123,7 @@ function filler(body: ReadableStream<Uint8Array>): { fill: Filler; cancel(reason
   };
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+async function writeAll(file: ByteSink, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.byteLength) written += await file.write(bytes.subarray(written));
 }

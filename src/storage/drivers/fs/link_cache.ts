@@ -84,6 +84,18 @@ export class LinkCache {
   forget(path: string): void {
     this.#entries.delete(path);
   }
+
+  /** Drop every entry whose path starts with `prefix` (a folder was removed); whether any was. */
+  forgetUnder(prefix: string): boolean {
+    let any = false;
+    for (const path of this.#entries.keys()) {
+      if (path.startsWith(prefix)) {
+        this.#entries.delete(path);
+        any = true;
+      }
+    }
+    return any;
+  }
 }
 
 function entryOf(info: Deno.FileInfo, text: string, epoch: number, checkedAt: number): Entry {

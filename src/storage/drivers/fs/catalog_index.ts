@@ -18,10 +18,10 @@
  *
  * @module
  */
-import { isValidName } from "../../oci/names.ts";
+import { isValidName } from "../../../oci/names.ts";
 import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
-import { upperBound } from "../sorted_names.ts";
-import { concatBytes } from "../../bytes.ts";
+import { upperBound } from "../../sorted_names.ts";
+import { concatBytes } from "../../../bytes.ts";
 
 /** How long a walk stands in for a journal that cannot be written. */
 const VOLATILE_MS = 30_000;

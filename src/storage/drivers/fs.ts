@@ -1,0 +1,329 @@
+/**
+ * The filesystem driver: driver path `/a/b` is the file `<root>/a/b`, as distribution's
+ * `filesystem` driver, so a data directory is shared with it as it is. Writes are atomic and
+ * durable (temp file in the root → fsync → rename → folder fsync); upload writers append to their
+ * file in place and hash while writing.
+ *
+ * Two optional caches keep the request path fast, both checked against the disk so they stay
+ * right when other processes share the directory (no single-owner assumption):
+ * - `contentCache`: small files (tag links) kept in memory, revalidated by one `stat`, or not at
+ *   all while the change epoch (a file every berth process appends a byte to after changing such
+ *   a file) is unchanged and the entry was checked less than a second ago; see `LinkCache`,
+ *   `TagEpoch`. Other programs' changes (distribution) are seen within a second.
+ * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged.
+ *
+ * @module
+ */
+import {
+  checkPath,
+  type FileInfo,
+  type FileReader,
+  type FileWriter,
+  type ReadOptions,
+  SizeMismatch,
+  type StorageDriver,
+  type WriteOptions,
+  type WriterOptions,
+} from "../driver.ts";
+import { writeBatched } from "./batch_writer.ts";
+import {
+  dirname,
+  isNotFound,
+  removeIfExists,
+  renameInto,
+  statOrUndefined,
+  writeFileAtomic,
+} from "./fs/atomic.ts";
+import { fileStream } from "./fs/file_stream.ts";
+import { LinkCache } from "./fs/link_cache.ts";
+import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
+import { TagEpoch } from "./fs/tag_epoch.ts";
+
+const encoder = new TextEncoder();
+
+/** Options of {@link FsDriver}. */
+export interface FsDriverOptions {
+  /** Driver path of the folder for temporary files (default `/_tmp`); on the root's filesystem. */
+  tmp?: string;
+  /** Small files to keep in memory (see the module note), and the driver path of the epoch file. */
+  contentCache?: { match: (path: string) => boolean; epoch: string };
+  /** Folders whose listing is kept in memory while unchanged. */
+  listCache?: (path: string) => boolean;
+}
+
+/** A {@link StorageDriver} over a local directory. */
+export class FsDriver implements StorageDriver {
+  /** Driver name, as distribution's. */
+  readonly name = "filesystem";
+  /** The local directory of driver path `/`. */
+  readonly root: string;
+  readonly #tmp: string;
+  readonly #cached: ((path: string) => boolean) | undefined;
+  readonly #epoch: TagEpoch | undefined;
+  readonly #links = new LinkCache();
+  readonly #listed: ((path: string) => boolean) | undefined;
+  readonly #listings = new ListingCache();
+
+  /** A driver rooted at local directory `root` (distribution's `rootdirectory`). */
+  constructor(root: string, options: FsDriverOptions = {}) {
+    this.root = root.length > 1 ? root.replace(/\/+$/, "") : root;
+    this.#tmp = this.localPath(options.tmp ?? "/_tmp");
+    this.#cached = options.contentCache?.match;
+    const epoch = options.contentCache?.epoch;
+    this.#epoch = epoch === undefined ? undefined : new TagEpoch(this.localPath(epoch));
+    this.#listed = options.listCache;
+  }
+
+  /** The local file of a driver path (for fs-only helpers such as the catalog journal). */
+  localPath(path: string): string {
+    checkPath(path);
+    return path === "/" ? this.root : `${this.root}${path}`;
+  }
+
+  /** The local temporary folder. */
+  get tmpDir(): string {
+    return this.#tmp;
+  }
+
+  close(): void {
+    this.#epoch?.close();
+  }
+
+  getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    try {
+      const local = this.localPath(path);
+      if (!this.#cached?.(path)) return readOrUndefined(local);
+      // Synchronously: a page-cached link costs a few µs, an async read's round trip far more.
+      const text = this.#links.read(local, this.#epoch?.current());
+      return Promise.resolve(text === undefined ? undefined : encoder.encode(text));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async putContent(path: string, content: Uint8Array): Promise<void> {
+    const local = this.localPath(path);
+    await writeFileAtomic(local, content, this.#tmp);
+    await this.#changed(path, local);
+  }
+
+  async reader(path: string, options: ReadOptions = {}): Promise<FileReader | undefined> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.localPath(path), { read: true });
+    } catch (error) {
+      if (isNotFound(error) || isDirectory(error)) return undefined;
+      throw error;
+    }
+    try {
+      const info = await file.stat();
+      if (!info.isFile) {
+        file.close();
+        return undefined;
+      }
+      const size = info.size;
+      const start = Math.min(options.offset ?? 0, size);
+      const length = Math.min(options.length ?? size - start, size - start);
+      if (start > 0) await file.seek(start, Deno.SeekMode.Start);
+      return { size, body: fileStream(file, length, options.signal) };
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  async writer(path: string, options: WriterOptions = {}): Promise<FileWriter | undefined> {
+    const local = this.localPath(path);
+    let file: Deno.FsFile;
+    if (options.append) {
+      try {
+        file = await Deno.open(local, { read: true, write: true });
+      } catch (error) {
+        if (isNotFound(error) || isDirectory(error)) return undefined;
+        throw error;
+      }
+    } else {
+      const flags = { read: true, write: true, create: true, truncate: true, mode: 0o644 };
+      try {
+        file = await Deno.open(local, flags);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        await Deno.mkdir(dirname(local), { recursive: true });
+        file = await Deno.open(local, flags);
+      }
+    }
+    try {
+      const info = await file.stat();
+      if (!info.isFile) throw new Error(`${path} is not a file`);
+      return new FsWriter(local, file, info.size);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  async stat(path: string): Promise<FileInfo | undefined> {
+    const info = await statOrUndefined(this.localPath(path));
+    return info && infoOf(path, info);
+  }
+
+  /** {@link stat}, synchronously (a few µs for a cached inode; for loops of many lookups). */
+  statSync(path: string): FileInfo | undefined {
+    const info = statSyncOrUndefined(this.localPath(path));
+    return info && infoOf(path, info);
+  }
+
+  async list(path: string): Promise<string[] | undefined> {
+    const local = this.localPath(path);
+    if (this.#listed?.(path)) return await this.#listings.list(local, () => listNames(local));
+    try {
+      return await listNames(local);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async move(from: string, to: string): Promise<boolean> {
+    const source = this.localPath(from);
+    const target = this.localPath(to);
+    try {
+      await renameInto(source, target);
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+    await this.#changed(to, target);
+    return true;
+  }
+
+  async delete(path: string): Promise<boolean> {
+    const local = this.localPath(path);
+    const removed = await removeIfExists(local);
+    if (removed) await this.#changed(path, local);
+    return removed;
+  }
+
+  /** A file that may be cached changed: drop it here, and tell other processes. */
+  async #changed(path: string, local: string): Promise<void> {
+    if (!this.#cached) return;
+    if (this.#cached(path)) {
+      this.#links.forget(local);
+      await this.#epoch?.bump();
+    } else if (this.#links.forgetUnder(`${local}/`)) {
+      await this.#epoch?.bump();
+    }
+  }
+}
+
+/** An upload writer: the file at its path, appended in place. */
+class FsWriter implements FileWriter {
+  #size: number;
+  #file: Deno.FsFile | undefined;
+
+  constructor(readonly local: string, file: Deno.FsFile, size: number) {
+    this.#file = file;
+    this.#size = size;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  async write(body: ReadableStream<Uint8Array>, options: WriteOptions = {}): Promise<number> {
+    const file = this.#open();
+    const start = this.#size;
+    try {
+      await file.seek(start, Deno.SeekMode.Start);
+      // No write-behind flushing: waiting on the disk mid-body slowed appends; the fsync is at
+      // commit.
+      const written = await writeBatched(body, file, options);
+      if (options.expectedLength !== undefined && written !== options.expectedLength) {
+        throw new SizeMismatch(options.expectedLength, written);
+      }
+      this.#size = start + written;
+      return this.#size;
+    } catch (error) {
+      if (options.keepPartial?.(error)) {
+        this.#size = (await file.stat().catch(() => undefined))?.size ?? start;
+      } else {
+        await file.truncate(start).catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  async readBack(offset = 0): Promise<ReadableStream<Uint8Array>> {
+    const file = await Deno.open(this.local, { read: true });
+    try {
+      const length = Math.max(0, this.#size - offset);
+      if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
+      return fileStream(file, length);
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  async commit(): Promise<void> {
+    const file = this.#open();
+    try {
+      await file.truncate(this.#size);
+      await file.sync();
+    } finally {
+      this.#release();
+    }
+  }
+
+  async cancel(): Promise<void> {
+    this.#release();
+    await Deno.remove(this.local).catch((error) => {
+      if (!isNotFound(error)) throw error;
+    });
+  }
+
+  close(): Promise<void> {
+    this.#release();
+    return Promise.resolve();
+  }
+
+  #open(): Deno.FsFile {
+    if (!this.#file) throw new Error("the writer is finished");
+    return this.#file;
+  }
+
+  #release(): void {
+    this.#file?.close();
+    this.#file = undefined;
+  }
+}
+
+function infoOf(path: string, info: Deno.FileInfo): FileInfo {
+  return {
+    path,
+    size: info.isFile ? info.size : 0,
+    modifiedAt: info.mtime ?? new Date(0),
+    isDir: info.isDirectory,
+  };
+}
+
+async function readOrUndefined(local: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  try {
+    return await Deno.readFile(local);
+  } catch (error) {
+    if (isNotFound(error) || isDirectory(error)) return undefined;
+    throw error;
+  }
+}
+
+async function listNames(local: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(local)) names.push(entry.name);
+  return names;
+}
+
+/** Whether an error means the path is a folder where a file was expected. */
+function isDirectory(error: unknown): boolean {
+  return error instanceof Deno.errors.IsADirectory ||
+    (error instanceof Error && "code" in error && error.code === "EISDIR");
+}
