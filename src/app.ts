@@ -15,6 +15,7 @@ import { createRegistry, type Registry } from "./services/registry.ts";
 import { FsStore } from "./storage/fs/fs_store.ts";
 import { MemoryStore } from "./storage/memory/memory_store.ts";
 import type { Store } from "./storage/store.ts";
+import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /** Headers on every response. */
 const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
@@ -44,6 +45,9 @@ export interface AppOptions {
 
 /** Build the store a config names. */
 export function createStore(config: Config): Store {
+  if (config.storage === "s3") {
+    throw new Error("storage.s3: the S3 driver is not wired to the layout yet");
+  }
   return config.storage === "memory" ? new MemoryStore() : new FsStore(config.dataDir);
 }
 
@@ -121,6 +125,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   /** A thrown value as a registry error: unexpected ones are logged and become 500 `UNKNOWN`. */
   const toRegistryError = (error: unknown, request: Request): RegistryError => {
     if (error instanceof RegistryError) return error;
+    if (error instanceof StorageUnavailable) {
+      ops.metrics.storageError();
+      return new RegistryError("UNAVAILABLE", null, {
+        message: "the storage backend is unreachable; try again",
+        headers: { "Retry-After": "5" },
+      });
+    }
     const requestId = ops.requestId(request) ?? crypto.randomUUID();
     if (!request.signal.aborted) {
       ops.metrics.storageError();

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { COPY_USAGE, copyCommand } from "./commands/copy.ts";
 import { GC_USAGE, gcCommand } from "./commands/gc.ts";
 import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
 import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
@@ -23,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
   version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
   health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
+  copy: { summary: "copy an image: copy SRC DST", usage: COPY_USAGE, run: copyCommand },
   config: {
     summary: "check a config file: config check FILE",
     usage: CONFIG_USAGE,

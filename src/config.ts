@@ -23,8 +23,10 @@ export interface Config {
   addr: string;
   /** Root of the filesystem store (distribution's `rootdirectory`). */
   dataDir: string;
-  /** `"filesystem"` (default) or `"memory"` (tests, throw-away registries). */
-  storage: "filesystem" | "memory";
+  /** `"filesystem"` (default), `"memory"` (tests, throw-away registries) or `"s3"`. */
+  storage: "filesystem" | "memory" | "s3";
+  /** The S3 bucket, when `storage` is `"s3"` (distribution's `storage.s3`). */
+  s3?: S3Config;
   /** Whether DELETE requests are allowed. */
   deleteEnabled: boolean;
   /** Refuse every write. */
@@ -55,6 +57,34 @@ export interface Config {
   drainTimeoutMs: number;
   /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
   debugAddr?: string;
+}
+
+/** Distribution's `storage.s3` (plus `storage.redirect.disable`), with its defaults applied. */
+export interface S3Config {
+  /** Access key; from `AWS_ACCESS_KEY_ID` when not configured. */
+  accessKey: string;
+  /** Secret key; from `AWS_SECRET_ACCESS_KEY` when not configured. */
+  secretKey: string;
+  /** Session token of temporary credentials (`AWS_SESSION_TOKEN`). */
+  sessionToken?: string;
+  /** Signing region. */
+  region: string;
+  /** Endpoint URL of an S3-compatible store; default AWS's endpoint of the region. */
+  regionEndpoint: string;
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix of the registry's tree in the bucket (no leading or trailing `/`; may be empty). */
+  rootDirectory: string;
+  /** Part size of multipart uploads in bytes (at least 5 MiB). */
+  chunkSize: number;
+  /** Path-style addressing (`endpoint/bucket/key`). */
+  forcePathStyle: boolean;
+  /** Blobs at least this large are moved by multipart copy (bytes). */
+  multipartCopyThresholdSize: number;
+  /** Part size of multipart copies (bytes). */
+  multipartCopyChunkSize: number;
+  /** Blob GETs answer with a redirect to a presigned URL (`storage.redirect.disable: false`). */
+  redirect: boolean;
 }
 
 /** Online garbage collection (see `src/services/gc.ts`). */

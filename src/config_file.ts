@@ -71,7 +71,7 @@ const SIZE: Rule = { kind: "value", type: "size" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
 
-const OTHER_DRIVER = refuse("berth stores data on the filesystem (or in memory) only");
+const OTHER_DRIVER = refuse("berth stores data on the filesystem, in S3 or in memory only");
 
 /** Every key berth knows, with how it is treated. */
 export const CONFIG_SCHEMA: Rule = section({
@@ -99,9 +99,35 @@ export const CONFIG_SCHEMA: Rule = section({
       gc: section({ interval: DURATION, graceperiod: DURATION, adminendpoint: BOOL }),
     }),
     cache: ignore("berth keeps no blob descriptor cache"),
-    redirect: ignore("berth serves blobs itself"),
+    redirect: section({ disable: BOOL }),
     tag: ignore("tag lookups need no concurrency limit"),
-    s3: OTHER_DRIVER,
+    s3: section({
+      accesskey: STRING,
+      secretkey: STRING,
+      sessiontoken: STRING,
+      region: STRING,
+      regionendpoint: STRING,
+      bucket: STRING,
+      rootdirectory: STRING,
+      secure: BOOL,
+      v4auth: BOOL,
+      chunksize: INT,
+      forcepathstyle: BOOL,
+      multipartcopythresholdsize: INT,
+      multipartcopychunksize: INT,
+      multipartcopymaxconcurrency: ignore("multipart copies run one part at a time"),
+      encrypt: refuse(
+        "server-side encryption settings are not supported (use the bucket's default)",
+      ),
+      keyid: refuse("server-side encryption settings are not supported (use the bucket's default)"),
+      skipverify: refuse("TLS verification of the store cannot be skipped"),
+      accelerate: refuse("transfer acceleration is not supported"),
+      storageclass: ignore("objects get the bucket's default storage class"),
+      objectacl: ignore("objects get the bucket's default ACL"),
+      useragent: ignore("berth sends its own user agent"),
+      usedualstack: ignore("the endpoint is used as given"),
+      loglevel: ignore("S3 calls are not logged separately"),
+    }),
     azure: OTHER_DRIVER,
     gcs: OTHER_DRIVER,
     swift: OTHER_DRIVER,
@@ -385,9 +411,88 @@ function applyEnv(tree: Tree, env: Record<string, string>, origins: Origins, war
       warnings.push(`${name}: ignoring unrecognized environment variable`);
       continue;
     }
+    if (name === "REGISTRY_STORAGE") {
+      selectDriver(tree, env[name]!);
+      origins.set("storage", name);
+      continue;
+    }
     setPath(tree, path, envValue(env[name]!));
     origins.set(path.join("."), name);
   }
+}
+
+const DRIVERS = ["filesystem", "inmemory", "s3", "azure", "gcs", "swift", "oss"];
+
+/** `REGISTRY_STORAGE=<driver>`, as distribution: that driver, without the file's other one. */
+function selectDriver(tree: Tree, driver: string): void {
+  const name = driver.trim().toLowerCase();
+  if (!DRIVERS.includes(name)) {
+    throw new ConfigError(`REGISTRY_STORAGE: unknown storage driver "${driver}"`);
+  }
+  const storage = isTree(tree.storage) ? tree.storage : (tree.storage = {});
+  for (const other of DRIVERS) if (other !== name) delete storage[other];
+  if (!isTree(storage[name])) storage[name] = {};
+}
+
+const MIB = 1024 * 1024;
+
+/** `storage.s3` with distribution's defaults; credentials fall back to the AWS variables. */
+function mapS3(tree: Tree, env: Record<string, string>): NonNullable<Config["s3"]> {
+  const s3 = (get(tree, "storage.s3") ?? {}) as Tree;
+  const text = (
+    key: string,
+  ) => (typeof s3[key] === "string" && s3[key] !== "" ? s3[key] : undefined);
+  const flag = (key: string, fallback: boolean) => (s3[key] ?? fallback) as boolean;
+  const size = (key: string, fallback: number) => (s3[key] ?? fallback) as number;
+  if (!flag("v4auth", true)) {
+    throw new ConfigError("storage.s3.v4auth: berth signs requests with AWS Signature V4 only");
+  }
+  const region = text("region");
+  if (!region) throw new ConfigError("storage.s3.region: required");
+  const bucket = text("bucket");
+  if (!bucket) throw new ConfigError("storage.s3.bucket: required");
+  const accessKey = text("accesskey") ?? env.AWS_ACCESS_KEY_ID;
+  const secretKey = text("secretkey") ?? env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKey || !secretKey) {
+    throw new ConfigError(
+      "storage.s3.accesskey, storage.s3.secretkey: required (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+    );
+  }
+  const sessionToken = text("sessiontoken") ?? env.AWS_SESSION_TOKEN;
+  const scheme = flag("secure", true) ? "https" : "http";
+  let endpoint = text("regionendpoint") ?? `${scheme}://s3.${region}.amazonaws.com`;
+  if (!/^https?:\/\//.test(endpoint)) endpoint = `${scheme}://${endpoint}`;
+  try {
+    new URL(endpoint);
+  } catch {
+    throw new ConfigError(`storage.s3.regionendpoint: not a URL: "${endpoint}"`);
+  }
+  const chunkSize = size("chunksize", 10 * MIB);
+  if (chunkSize < 5 * MIB) {
+    throw new ConfigError(`storage.s3.chunksize: at least ${5 * MIB} (5 MiB), got ${chunkSize}`);
+  }
+  const copyChunk = size("multipartcopychunksize", 32 * MIB);
+  if (copyChunk < 5 * MIB || copyChunk > 5 * 1024 * MIB) {
+    throw new ConfigError("storage.s3.multipartcopychunksize: between 5 MiB and 5 GiB");
+  }
+  const threshold = size("multipartcopythresholdsize", 32 * MIB);
+  if (threshold > 5 * 1024 * MIB) {
+    throw new ConfigError("storage.s3.multipartcopythresholdsize: at most 5 GiB");
+  }
+  return {
+    accessKey,
+    secretKey,
+    ...(sessionToken && { sessionToken }),
+    region,
+    regionEndpoint: endpoint,
+    bucket,
+    rootDirectory: (text("rootdirectory") ?? "").replace(/^\/+|\/+$/g, ""),
+    chunkSize,
+    forcePathStyle: flag("forcepathstyle", false),
+    multipartCopyThresholdSize: threshold,
+    multipartCopyChunkSize: copyChunk,
+    redirect: !(get(tree, "storage.redirect.disable") ?? false),
+  };
 }
 
 /** Read a checked tree at a path. */
@@ -398,7 +503,7 @@ function get(tree: Tree, path: string): unknown {
 }
 
 /** Map the keys berth implements (all but auth and TLS) onto config overrides. */
-function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
+function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): Partial<Config> {
   const out: Partial<Config> = {};
   const level = get(tree, "log.level") ?? get(tree, "loglevel");
   if (get(tree, "loglevel") !== undefined) warnings.push("loglevel: deprecated, use log.level");
@@ -408,11 +513,15 @@ function mapCore(tree: Tree, warnings: string[]): Partial<Config> {
   }
 
   const storage = (get(tree, "storage") ?? {}) as Tree;
-  const drivers = ["filesystem", "inmemory"].filter((d) => d in storage);
+  const drivers = ["filesystem", "inmemory", "s3"].filter((d) => d in storage);
   if (drivers.length > 1) {
     throw new ConfigError(`storage: more than one driver configured (${drivers.join(", ")})`);
   }
   if (drivers[0] === "inmemory") out.storage = "memory";
+  if (drivers[0] === "s3") {
+    out.storage = "s3";
+    out.s3 = mapS3(tree, env);
+  }
   const root = get(tree, "storage.filesystem.rootdirectory");
   if (root !== undefined) {
     if (root === "") throw new ConfigError("storage.filesystem.rootdirectory: must not be empty");
@@ -747,7 +856,10 @@ export function parseConfig(
   if (fromFile && checked.version === undefined) {
     throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
   }
-  const fromConfig: Partial<Config> = { ...mapCore(checked, warnings), ...mapAuthAndTls(checked) };
+  const fromConfig: Partial<Config> = {
+    ...mapCore(checked, warnings, sources.env ?? {}),
+    ...mapAuthAndTls(checked),
+  };
   const config = makeConfig(withFlags(fromConfig, sources.flags));
   if (sources.gcFlags) config.gc = { ...config.gc, ...sources.gcFlags };
   checkBounds(config);
@@ -799,7 +911,25 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         break;
       case "storage":
         if (v === "memory") env.REGISTRY_STORAGE_INMEMORY = "{}";
+        if (v === "s3") env.REGISTRY_STORAGE = "s3";
         break;
+      case "s3": {
+        const s = v as NonNullable<Config["s3"]>;
+        Object.assign(env, {
+          REGISTRY_STORAGE_S3_ACCESSKEY: s.accessKey,
+          REGISTRY_STORAGE_S3_SECRETKEY: s.secretKey,
+          REGISTRY_STORAGE_S3_REGION: s.region,
+          REGISTRY_STORAGE_S3_REGIONENDPOINT: s.regionEndpoint,
+          REGISTRY_STORAGE_S3_BUCKET: s.bucket,
+          ...(s.rootDirectory && { REGISTRY_STORAGE_S3_ROOTDIRECTORY: s.rootDirectory }),
+          REGISTRY_STORAGE_S3_CHUNKSIZE: String(s.chunkSize),
+          REGISTRY_STORAGE_S3_FORCEPATHSTYLE: String(s.forcePathStyle),
+          REGISTRY_STORAGE_S3_MULTIPARTCOPYTHRESHOLDSIZE: String(s.multipartCopyThresholdSize),
+          REGISTRY_STORAGE_S3_MULTIPARTCOPYCHUNKSIZE: String(s.multipartCopyChunkSize),
+          REGISTRY_STORAGE_REDIRECT_DISABLE: String(!s.redirect),
+        });
+        break;
+      }
       case "maxListEntries":
         env.REGISTRY_CATALOG_MAXENTRIES = String(v);
         break;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
+import { S3Driver, s3DriverOptions } from "../storage/drivers/s3.ts";
 
 /** What the probe found. */
 export interface HealthReport {
@@ -17,6 +18,12 @@ export interface HealthReport {
 /** Probe the store named by `config` (a memory store is always healthy). */
 export async function checkHealth(config: Config): Promise<HealthReport> {
   const checks: Record<string, string> = {};
+  if (config.storage === "s3" && config.s3) {
+    // The bucket answers and (unless read-only) takes a write; retries are the request's own.
+    const driver = new S3Driver({ ...s3DriverOptions(config.s3), retries: 0, timeoutMs: 5000 });
+    checks.storage = await driver.health(!config.readOnly);
+    return { status: checks.storage === "ok" ? "ok" : "unavailable", checks };
+  }
   if (config.storage !== "filesystem") return { status: "ok", checks: { storage: "memory" } };
   let ok = true;
   try {

@@ -76,3 +76,21 @@ Deno.test("policy: admin endpoints need a user named in admins (or in an @group 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("policy: pull prefixes are the literal starts of the patterns that give the user pull", () => {
+  const policy = new Policy({
+    groups: { ops: ["olga"] },
+    rules: [
+      { repositories: ["pub/**", "pub/docs/*"], anonymous: true, actions: ["pull"] },
+      { repositories: ["team/*"], users: ["tom"], actions: ["pull", "push"] },
+      { repositories: ["drop/*"], users: ["tom"], actions: ["push"] },
+      { repositories: ["**"], groups: ["ops"], actions: ["*"] },
+      { repositories: ["app-?/x"], users: ["*"], actions: ["pull"] },
+    ],
+  });
+  assert.deepEqual(policy.pullPrefixes(undefined), ["pub/"]);
+  assert.deepEqual(policy.pullPrefixes("tom"), ["app-", "pub/", "team/"]);
+  assert.deepEqual(policy.pullPrefixes("olga"), [""]);
+  assert.deepEqual(new Policy().pullPrefixes(undefined), []);
+  assert.deepEqual(new Policy().pullPrefixes("anyone"), [""]);
+});

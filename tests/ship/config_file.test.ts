@@ -106,8 +106,8 @@ const refused: [string, string, RegExp][] = [
   ],
   [
     "another storage driver",
-    "version: 0.1\nstorage:\n  s3: {bucket: b}\n",
-    /^storage\.s3: not supported/,
+    "version: 0.1\nstorage:\n  azure: {container: c}\n",
+    /^storage\.azure: not supported/,
   ],
   ["a proxy section", "version: 0.1\nproxy:\n  remoteurl: https://x\n", /^proxy: not supported/],
   [

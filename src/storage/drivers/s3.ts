@@ -1,0 +1,584 @@
+/**
+ * The S3 storage driver: distribution's tree as object keys (`<rootdirectory>/docker/registry/v2/
+ * ...`, the keys distribution's S3 driver uses, so both serve one bucket) in any S3-compatible
+ * store.
+ *
+ * A file being written is an S3 multipart upload whose state (upload id, parts so far, the tail
+ * shorter than a part) lives in the bucket beside the path, so any process can resume a writer
+ * another one left, and a process that dies loses at most the part it was sending.
+ *
+ * @module
+ */
+import {
+  checkPath,
+  type FileInfo,
+  type FileReader,
+  type FileWriter,
+  type ReadOptions,
+  type RedirectOptions,
+  SizeMismatch,
+  type StorageDriver,
+  type WriteOptions,
+  type WriterOptions,
+} from "../driver.ts";
+import type { S3Config } from "../../config.ts";
+import { writeBatched } from "./batch_writer.ts";
+import { type CompletedPart, S3Client, type S3ClientOptions } from "./s3_client.ts";
+
+/** Options of the S3 driver. */
+export interface S3DriverOptions extends S3ClientOptions {
+  /** Key prefix of the tree (no leading or trailing `/`; may be empty). */
+  rootDirectory: string;
+  /** Part size of multipart uploads (at least 5 MiB). */
+  chunkSize: number;
+  /** Objects at least this large are copied part by part. */
+  multipartCopyThresholdSize: number;
+  /** Part size of multipart copies (at least 5 MiB). */
+  multipartCopyChunkSize: number;
+}
+
+/** Driver options from the `storage.s3` configuration. */
+export function s3DriverOptions(config: S3Config): S3DriverOptions {
+  return {
+    endpoint: config.regionEndpoint,
+    region: config.region,
+    bucket: config.bucket,
+    accessKey: config.accessKey,
+    secretKey: config.secretKey,
+    ...(config.sessionToken && { sessionToken: config.sessionToken }),
+    pathStyle: config.forcePathStyle,
+    rootDirectory: config.rootDirectory,
+    chunkSize: config.chunkSize,
+    multipartCopyThresholdSize: config.multipartCopyThresholdSize,
+    multipartCopyChunkSize: config.multipartCopyChunkSize,
+  };
+}
+
+/** The persisted state of a writer (JSON in the object beside its path). */
+interface WriterState {
+  /** The open multipart upload, once the first part was sent. */
+  uploadId?: string;
+  /** Bytes 0..sealed-1 are the object at the path itself (after a {@link S3Writer.readBack}). */
+  sealed: number;
+  /** Parts sent after the sealed bytes. */
+  parts: { partNumber: number; etag: string; size: number }[];
+  /** Key of the object holding the bytes after the last part, if any. */
+  tail?: string;
+  /** Its size. */
+  tailSize: number;
+}
+
+/** Suffix of a writer's state object, beside the path it writes. */
+const STATE_SUFFIX = ".s3writer";
+/** Infix of a writer's tail objects. */
+const TAIL_INFIX = ".s3tail.";
+/** S3's smallest part (but the last). */
+const MIN_PART = 5 * 1024 * 1024;
+
+/** The S3 driver. */
+export class S3Driver implements StorageDriver {
+  /** Distribution's name of its S3 driver. */
+  readonly name = "s3aws";
+  readonly #client: S3Client;
+  readonly #options: S3DriverOptions;
+  readonly #prefix: string;
+
+  /** A driver over the bucket `options` names. */
+  constructor(options: S3DriverOptions) {
+    if (options.chunkSize < MIN_PART) throw new Error("S3 chunk size must be at least 5 MiB");
+    this.#options = options;
+    this.#client = new S3Client(options);
+    this.#prefix = options.rootDirectory.replace(/^\/+|\/+$/g, "");
+  }
+
+  /** The S3 client (health checks, tests). */
+  get client(): S3Client {
+    return this.#client;
+  }
+
+  /** The object key of a path. */
+  key(path: string): string {
+    checkPath(path);
+    const clean = path.slice(1);
+    return this.#prefix ? (clean ? `${this.#prefix}/${clean}` : this.#prefix) : clean;
+  }
+
+  /** The key prefix of everything under a directory path. */
+  #dirPrefix(path: string): string {
+    const key = this.key(path);
+    return key === "" ? "" : `${key}/`;
+  }
+
+  #pathOf(key: string): string {
+    return "/" + (this.#prefix ? key.slice(this.#prefix.length + 1) : key);
+  }
+
+  /** {@inheritDoc StorageDriver.getContent} */
+  async getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    return await this.#client.getBytes(this.key(path));
+  }
+
+  /** {@inheritDoc StorageDriver.putContent} */
+  async putContent(path: string, content: Uint8Array): Promise<void> {
+    await this.#client.put(this.key(path), content.slice());
+  }
+
+  /** {@inheritDoc StorageDriver.reader} */
+  async reader(path: string, options: ReadOptions = {}): Promise<FileReader | undefined> {
+    const key = this.key(path);
+    const offset = options.offset ?? 0;
+    const { length, signal } = options;
+    if (length === 0) {
+      const info = await this.#client.head(key, signal);
+      return info && { size: info.size, body: emptyStream() };
+    }
+    const ranged = offset > 0 || length !== undefined;
+    const range = ranged
+      ? { start: offset, ...(length !== undefined && { end: offset + length - 1 }) }
+      : undefined;
+    const response = await this.#client.get(key, range, signal);
+    if (!response) return undefined;
+    if (response.status === 416) {
+      // The range starts past the end: an empty body, and the size from a HEAD.
+      const info = await this.#client.head(key, signal);
+      return info && { size: info.size, body: emptyStream() };
+    }
+    const total = /\/(\d+)$/.exec(response.headers.get("content-range") ?? "")?.[1];
+    const size = Number(total ?? response.headers.get("content-length") ?? 0);
+    return { size, body: response.body ?? emptyStream() };
+  }
+
+  /** {@inheritDoc StorageDriver.writer} */
+  async writer(path: string, options: WriterOptions = {}): Promise<FileWriter | undefined> {
+    const key = this.key(path);
+    const existing = await this.#state(key);
+    if (options.append) {
+      if (!existing) return undefined;
+      return new S3Writer(this.#client, key, existing, this.#options);
+    }
+    if (existing) await dropWriter(this.#client, key, existing);
+    const state: WriterState = { sealed: 0, parts: [], tailSize: 0 };
+    await this.#client.put(key + STATE_SUFFIX, JSON.stringify(state));
+    return new S3Writer(this.#client, key, state, this.#options);
+  }
+
+  /** {@inheritDoc StorageDriver.stat} */
+  async stat(path: string): Promise<FileInfo | undefined> {
+    const key = this.key(path);
+    if (key !== "") {
+      const info = await this.#client.head(key);
+      if (info) return { path, size: info.size, modifiedAt: info.modifiedAt, isDir: false };
+    }
+    for await (const entry of this.#client.list(this.#dirPrefix(path), { maxKeys: 1 })) {
+      const modifiedAt = entry.kind === "object" ? entry.modifiedAt : new Date(0);
+      return { path, size: 0, modifiedAt, isDir: true };
+    }
+    return undefined;
+  }
+
+  /** {@inheritDoc StorageDriver.list} */
+  async list(path: string): Promise<string[] | undefined> {
+    const prefix = this.#dirPrefix(path);
+    const names = new Set<string>();
+    let any = false;
+    for await (const entry of this.#client.list(prefix, { delimiter: "/" })) {
+      any = true;
+      if (entry.kind === "prefix") names.add(entry.prefix.slice(prefix.length).replace(/\/$/, ""));
+      else if (!isWriterObject(entry.key)) names.add(entry.key.slice(prefix.length));
+    }
+    return any ? [...names] : undefined;
+  }
+
+  /** {@inheritDoc StorageDriver.walk} */
+  async *walk(path: string): AsyncIterable<FileInfo> {
+    for await (const entry of this.#client.list(this.#dirPrefix(path))) {
+      if (entry.kind === "object" && !isWriterObject(entry.key)) {
+        yield {
+          path: this.#pathOf(entry.key),
+          size: entry.size,
+          modifiedAt: entry.modifiedAt,
+          isDir: false,
+        };
+      }
+    }
+  }
+
+  /** {@inheritDoc StorageDriver.move} */
+  async move(from: string, to: string): Promise<boolean> {
+    const source = this.key(from);
+    const target = this.key(to);
+    const info = await this.#client.head(source);
+    if (!info) return false;
+    if (info.size < this.#options.multipartCopyThresholdSize) {
+      await this.#client.copy(source, target);
+    } else {
+      await multipartCopy(this.#client, source, target, info.size, this.#options);
+    }
+    await this.#client.delete(source);
+    return true;
+  }
+
+  /** {@inheritDoc StorageDriver.delete} */
+  async delete(path: string): Promise<boolean> {
+    const key = this.key(path);
+    const keys: string[] = [];
+    if (key !== "" && await this.#client.head(key)) keys.push(key);
+    // A pending writer of this very path.
+    const own = await this.#state(key);
+    if (own) {
+      await dropWriter(this.#client, key, own);
+      keys.push(key + STATE_SUFFIX);
+    }
+    for await (const entry of this.#client.list(this.#dirPrefix(path))) {
+      if (entry.kind !== "object") continue;
+      if (entry.key.endsWith(STATE_SUFFIX)) {
+        const written = entry.key.slice(0, -STATE_SUFFIX.length);
+        const state = await this.#state(written);
+        if (state?.uploadId) {
+          await this.#client.abortMultipart(written, state.uploadId).catch(() => {});
+        }
+      }
+      keys.push(entry.key);
+    }
+    if (keys.length === 0) return false;
+    await this.#client.deleteMany([...new Set(keys)]);
+    return true;
+  }
+
+  /** {@inheritDoc StorageDriver.redirectUrl} */
+  async redirectUrl(path: string, options: RedirectOptions): Promise<string | undefined> {
+    return await this.#client.presign(this.key(path), options.expiresIn, options.method);
+  }
+
+  /**
+   * Whether the bucket answers and (with `write`) takes a write: `"ok"`, or what is wrong. The
+   * probe object is removed at once.
+   */
+  async health(write = false): Promise<string> {
+    try {
+      if (!(await this.#client.bucketExists())) return `bucket ${this.#client.bucket} not found`;
+      if (write) {
+        const probe = this.key(`/docker/registry/v2/_healthz/${crypto.randomUUID()}`);
+        await this.#client.put(probe, "ok");
+        await this.#client.delete(probe);
+      }
+      return "ok";
+    } catch (error) {
+      return `unreachable: ${(error as Error).message}`;
+    }
+  }
+
+  /** {@inheritDoc StorageDriver.close} */
+  close(): void {}
+
+  async #state(key: string): Promise<WriterState | undefined> {
+    if (key === "") return undefined;
+    const bytes = await this.#client.getBytes(key + STATE_SUFFIX);
+    return bytes ? JSON.parse(new TextDecoder().decode(bytes)) as WriterState : undefined;
+  }
+}
+
+function isWriterObject(key: string): boolean {
+  return key.endsWith(STATE_SUFFIX) || key.includes(TAIL_INFIX);
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
+/** Abort a writer's upload and remove its tails (not its state object). */
+async function dropWriter(client: S3Client, key: string, state: WriterState): Promise<void> {
+  if (state.uploadId) await client.abortMultipart(key, state.uploadId).catch(() => {});
+  const tails: string[] = [];
+  for await (const entry of client.list(key + TAIL_INFIX)) {
+    if (entry.kind === "object") tails.push(entry.key);
+  }
+  if (tails.length > 0) await client.deleteMany(tails);
+}
+
+/** Ranges of at most `chunk` bytes covering `size`, none but the last under 5 MiB. */
+function copyRanges(size: number, chunk: number): { start: number; end: number }[] {
+  const ranges: { start: number; end: number }[] = [];
+  for (let start = 0; start < size; start += chunk) {
+    ranges.push({ start, end: Math.min(size, start + chunk) - 1 });
+  }
+  const last = ranges.at(-1);
+  if (ranges.length > 1 && last && last.end - last.start + 1 < MIN_PART) {
+    ranges.pop();
+    ranges.at(-1)!.end = last.end;
+  }
+  return ranges;
+}
+
+/** Copy the first `size` bytes of `source` as parts of upload `uploadId` of `target`. */
+async function copyParts(
+  client: S3Client,
+  target: string,
+  uploadId: string,
+  source: string,
+  size: number,
+  chunk: number,
+  firstPart = 1,
+): Promise<{ partNumber: number; etag: string; size: number }[]> {
+  const ranges = copyRanges(size, chunk);
+  const parts: { partNumber: number; etag: string; size: number }[] = [];
+  let next = 0;
+  // A few server-side part copies at a time.
+  const worker = async () => {
+    while (next < ranges.length) {
+      const i = next++;
+      const range = ranges[i]!;
+      const partNumber = firstPart + i;
+      const etag = await client.uploadPartCopy(target, uploadId, partNumber, source, range);
+      parts[i] = { partNumber, etag, size: range.end - range.start + 1 };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, ranges.length) }, worker));
+  return parts;
+}
+
+async function multipartCopy(
+  client: S3Client,
+  source: string,
+  target: string,
+  size: number,
+  options: S3DriverOptions,
+): Promise<void> {
+  const uploadId = await client.createMultipart(target);
+  try {
+    const parts = await copyParts(
+      client,
+      target,
+      uploadId,
+      source,
+      size,
+      options.multipartCopyChunkSize,
+    );
+    await client.completeMultipart(target, uploadId, parts);
+  } catch (error) {
+    await client.abortMultipart(target, uploadId).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * A file being written as a multipart upload. Bytes gather in one part-sized buffer; each full
+ * buffer is sent as a part and the state object rewritten; a `write` ends by storing the rest of
+ * the buffer as a tail object, so the file can be resumed from any process.
+ */
+class S3Writer implements FileWriter {
+  readonly #client: S3Client;
+  readonly #key: string;
+  readonly #options: S3DriverOptions;
+  #state: WriterState;
+  /** The bytes after the last part (the tail), in a part-sized buffer once writing. */
+  #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #filled = 0;
+  /** Whether `#buffer` holds the tail (it is loaded lazily). */
+  #loaded = false;
+  #finished = false;
+
+  constructor(client: S3Client, key: string, state: WriterState, options: S3DriverOptions) {
+    this.#client = client;
+    this.#key = key;
+    this.#state = state;
+    this.#options = options;
+  }
+
+  get size(): number {
+    const s = this.#state;
+    return s.sealed + s.parts.reduce((n, p) => n + p.size, 0) + s.tailSize;
+  }
+
+  async write(body: ReadableStream<Uint8Array>, options: WriteOptions = {}): Promise<number> {
+    this.#live();
+    await this.#prepare();
+    const before = structuredClone(this.#state);
+    const tailBefore = this.#buffer.slice(0, this.#filled);
+    const sink = {
+      write: async (bytes: Uint8Array) => {
+        let offset = 0;
+        while (offset < bytes.length) {
+          const n = Math.min(bytes.length - offset, this.#buffer.length - this.#filled);
+          this.#buffer.set(bytes.subarray(offset, offset + n), this.#filled);
+          this.#filled += n;
+          offset += n;
+          this.#state.tailSize = this.#filled;
+          if (this.#filled === this.#buffer.length) await this.#sendPart();
+        }
+        return bytes.length;
+      },
+    };
+    try {
+      const received = await writeBatched(body, sink, options);
+      const expected = options.expectedLength;
+      if (expected !== undefined && received !== expected) {
+        throw new SizeMismatch(expected, received);
+      }
+      await this.#saveTail(before.tail);
+      return this.size;
+    } catch (error) {
+      if (options.keepPartial?.(error)) {
+        await this.#saveTail(before.tail).catch(() => {});
+      } else {
+        // Back to the state before the call: its tail object is still there.
+        this.#state = before;
+        this.#buffer.set(tailBefore, 0);
+        this.#filled = tailBefore.length;
+        await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(before)).catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  /** Load the tail into the buffer; turn sealed bytes into parts or buffered bytes. */
+  async #prepare(): Promise<void> {
+    if (this.#loaded) return;
+    const chunk = this.#options.chunkSize;
+    this.#buffer = new Uint8Array(chunk);
+    const s = this.#state;
+    if (s.sealed > 0) {
+      if (s.sealed >= MIN_PART) {
+        // The sealed object becomes the first parts of a new upload (server-side copies).
+        const uploadId = await this.#client.createMultipart(this.#key);
+        const parts = await copyParts(
+          this.#client,
+          this.#key,
+          uploadId,
+          this.#key,
+          s.sealed,
+          this.#options.multipartCopyChunkSize,
+        );
+        this.#state = { uploadId, sealed: 0, parts, tailSize: 0 };
+      } else {
+        // Small: it is the tail (the object at the path stays until the commit replaces it).
+        this.#state = { sealed: 0, parts: [], tail: this.#key, tailSize: s.sealed };
+      }
+      await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(this.#state));
+    }
+    const { tail, tailSize } = this.#state;
+    if (tail && tailSize > 0) {
+      const bytes = await this.#client.get(tail, { start: 0, end: tailSize - 1 });
+      const data = bytes ? new Uint8Array(await bytes.arrayBuffer()) : undefined;
+      if (!data || data.length !== tailSize) {
+        throw new Error(`${this.#key}: the tail of the pending upload is missing or short`);
+      }
+      this.#buffer.set(data, 0);
+    }
+    this.#filled = tailSize;
+    this.#loaded = true;
+  }
+
+  async #sendPart(): Promise<void> {
+    const s = this.#state;
+    s.uploadId ??= await this.#client.createMultipart(this.#key);
+    const partNumber = s.parts.length + 1;
+    const etag = await this.#client.uploadPart(
+      this.#key,
+      s.uploadId,
+      partNumber,
+      this.#buffer.subarray(0, this.#filled),
+    );
+    s.parts.push({ partNumber, etag, size: this.#filled });
+    this.#filled = 0;
+    delete s.tail;
+    s.tailSize = 0;
+    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(s));
+  }
+
+  /** Store the buffered tail as a new object, then the state; remove the replaced tail object. */
+  async #saveTail(previous: string | undefined): Promise<void> {
+    const s = this.#state;
+    if (this.#filled > 0) {
+      const tail = `${this.#key}${TAIL_INFIX}${crypto.randomUUID()}`;
+      await this.#client.put(tail, this.#buffer.slice(0, this.#filled));
+      s.tail = tail;
+    } else {
+      delete s.tail;
+    }
+    s.tailSize = this.#filled;
+    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(s));
+    if (previous && previous !== s.tail && previous !== this.#key) {
+      await this.#client.delete(previous).catch(() => {});
+    }
+  }
+
+  async readBack(offset = 0): Promise<ReadableStream<Uint8Array>> {
+    this.#live();
+    const s = this.#state;
+    if (s.parts.length > 0 || (s.tail !== undefined && s.tail !== this.#key)) await this.#seal();
+    const size = this.size;
+    if (offset >= size) return emptyStream();
+    const response = await this.#client.get(this.#key, { start: offset, end: size - 1 });
+    if (!response?.body) throw new Error(`${this.#key}: the sealed upload is missing`);
+    return response.body;
+  }
+
+  /** Make the bytes so far the object at the path (readable); later writes continue after them. */
+  async #seal(): Promise<void> {
+    await this.#prepare();
+    const size = this.size;
+    await this.#complete();
+    const previousTail = this.#state.tail;
+    this.#state = { sealed: size, parts: [], tailSize: 0 };
+    this.#buffer = new Uint8Array(0);
+    this.#filled = 0;
+    this.#loaded = false;
+    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(this.#state));
+    if (previousTail && previousTail !== this.#key) {
+      await this.#client.delete(previousTail).catch(() => {});
+    }
+  }
+
+  /** Write the object at the path from the parts and the buffer. */
+  async #complete(): Promise<void> {
+    const s = this.#state;
+    if (!s.uploadId) {
+      await this.#client.put(this.#key, this.#buffer.slice(0, this.#filled));
+      return;
+    }
+    const parts: CompletedPart[] = s.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
+    if (this.#filled > 0) {
+      const partNumber = s.parts.length + 1;
+      const body = this.#buffer.subarray(0, this.#filled);
+      parts.push({
+        partNumber,
+        etag: await this.#client.uploadPart(this.#key, s.uploadId, partNumber, body),
+      });
+    }
+    await this.#client.completeMultipart(this.#key, s.uploadId, parts);
+  }
+
+  async commit(): Promise<void> {
+    this.#live();
+    const s = this.#state;
+    const sealedOnly = s.sealed > 0 && s.parts.length === 0 && s.tailSize === 0;
+    if (!sealedOnly) {
+      await this.#prepare();
+      await this.#complete();
+    }
+    this.#finished = true;
+    await dropWriter(this.#client, this.#key, { sealed: 0, parts: [], tailSize: 0 });
+    await this.#client.delete(this.#key + STATE_SUFFIX);
+    this.#buffer = new Uint8Array(0);
+  }
+
+  async cancel(): Promise<void> {
+    this.#finished = true;
+    await dropWriter(this.#client, this.#key, this.#state);
+    const doomed = [this.#key + STATE_SUFFIX];
+    if (this.#state.sealed > 0 || this.#state.tail === this.#key) doomed.push(this.#key);
+    await this.#client.deleteMany(doomed);
+    this.#buffer = new Uint8Array(0);
+  }
+
+  close(): Promise<void> {
+    this.#finished = true;
+    this.#buffer = new Uint8Array(0);
+    return Promise.resolve();
+  }
+
+  #live(): void {
+    if (this.#finished) throw new Error(`${this.#key}: the writer is finished`);
+  }
+}
