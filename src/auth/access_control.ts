@@ -17,7 +17,7 @@
  */
 import type { AuthConfig, RepositoryAction } from "../config.ts";
 import { RegistryError } from "../errors.ts";
-import type { RequestContext } from "../http/router.ts";
+import type { RequestContext } from "../http/context.ts";
 import type { Logger } from "../ops/log.ts";
 import { BcryptPool, PoolBusy } from "./bcrypt_pool.ts";
 import { Htpasswd, readHtpasswdSync } from "./htpasswd.ts";
@@ -48,12 +48,10 @@ export interface Identity {
 export interface Authorizer {
   /** Whether authentication or a policy is in force. */
   readonly enabled: boolean;
-  /** Whether the caller of `request` may pull from repository `name`. */
-  canPull(request: Request, name: string): boolean;
-  /** What the caller of `request` may do on repository `name` (the web UI's delete buttons). */
-  actions(request: Request, name: string): ReadonlySet<RepositoryAction>;
-  /** The user who made `request`, `undefined` when anonymous. */
-  userOf(request: Request): string | undefined;
+  /** Whether `identity` (as the access stage found it) may pull from repository `name`. */
+  canPull(identity: Identity | undefined, name: string): boolean;
+  /** What `identity` may do on repository `name` (the web UI's delete buttons). */
+  actions(identity: Identity | undefined, name: string): ReadonlySet<RepositoryAction>;
 }
 
 const EVERY_ACTION: ReadonlySet<RepositoryAction> = new Set(["pull", "push", "delete"]);
@@ -63,7 +61,6 @@ export const OPEN_AUTHORIZER: Authorizer = {
   enabled: false,
   canPull: () => true,
   actions: () => EVERY_ACTION,
-  userOf: () => undefined,
 };
 
 /** What a route needs. */
@@ -132,7 +129,6 @@ export class AccessControl implements Authorizer {
   readonly #limiter: LoginLimiter;
   readonly #keys: TrustedKeys | undefined;
   readonly #signer: TokenSigner | undefined;
-  readonly #identities = new WeakMap<Request, Identity>();
   #ready: Promise<void> | undefined;
 
   /** Auth from its configuration (files are read now; a broken one throws, naming the key). */
@@ -177,16 +173,17 @@ export class AccessControl implements Authorizer {
   }
 
   /**
-   * Answer requests that are auth's own (the token endpoint); `undefined` for the rest. `client`
-   * is the caller's address (failed logins are limited per address).
+   * Answer requests that are auth's own (the token endpoint); `undefined` for the rest. Failed
+   * logins are limited per user and per client address (`ctx.client`).
    */
-  async intercept(request: Request, url: URL, client = "local"): Promise<Response | undefined> {
+  async intercept(ctx: RequestContext): Promise<Response | undefined> {
+    const { request, url, client } = ctx;
     if (url.pathname !== TOKEN_PATH || !this.#signer) return undefined;
+    ctx.route = "token";
     await this.#setup();
-    await request.body?.cancel().catch(() => {});
+    await ctx.body?.cancel().catch(() => {});
     if (request.method !== "GET" && request.method !== "HEAD") {
-      throw new RegistryError("UNSUPPORTED", { method: request.method }, {
-        status: 405,
+      throw new RegistryError("METHOD_NOT_ALLOWED", { method: request.method }, {
         message: `method ${request.method} not allowed here`,
         headers: { Allow: "GET, HEAD" },
       });
@@ -195,20 +192,20 @@ export class AccessControl implements Authorizer {
   }
 
   /**
-   * Authenticate and authorize a routed request. Returns the context to run the handler with
-   * (a refused cross-repository mount is turned into a plain upload); throws 401, 403, or 429
-   * (too many failed logins for the user or from `client`, the caller's address).
+   * Authenticate and authorize a routed request: sets `ctx.identity` and `ctx.access` (a refused
+   * cross-repository mount becomes a plain upload); throws 401, 403, or 429 (too many failed
+   * logins for the user or from `ctx.client`, the caller's address).
    */
-  async check(ctx: RequestContext, client = "local"): Promise<RequestContext> {
+  async check(ctx: RequestContext): Promise<void> {
     await this.#setup();
-    const identity = await this.#authenticate(ctx.request, ctx.url, client);
-    this.#identities.set(ctx.request, identity);
+    const identity = await this.#authenticate(ctx.request, ctx.url, ctx.client);
+    ctx.identity = identity;
     const need = needOf(ctx);
-    if (need.kind === "open") return ctx;
+    if (need.kind === "open") return;
     if (need.kind === "admin") {
       // Admin endpoints: a user the policy names as admin, by Basic auth or a token of berth's.
       const known = identity.via === "basic" || identity.builtin === true;
-      if (known && this.#policy.isAdmin(identity.user)) return ctx;
+      if (known && this.#policy.isAdmin(identity.user)) return;
       if (identity.via === "anonymous") throw this.#unauthorized(ctx.url, undefined);
       throw new RegistryError("DENIED", null, { message: "admin rights required" });
     }
@@ -216,38 +213,26 @@ export class AccessControl implements Authorizer {
       if (identity.via === "anonymous" && this.#authenticates) {
         throw this.#unauthorized(ctx.url, undefined);
       }
-      return ctx;
+      return;
     }
     const granted = this.#granted(identity, need.name);
     if (!need.actions.every((a) => granted.has(a))) throw this.#refusal(ctx.url, identity, need);
-    const mount = ctx.url.searchParams.get("mount");
-    if (mount !== null && ctx.request.method === "POST") {
+    if (ctx.method === "POST" && ctx.url.searchParams.has("mount")) {
       const from = ctx.url.searchParams.get("from");
-      if (from === null || !this.#granted(identity, from).has("pull")) {
-        const url = new URL(ctx.url);
-        url.searchParams.delete("mount");
-        url.searchParams.delete("from");
-        return { ...ctx, url };
-      }
+      if (from === null || !this.#granted(identity, from).has("pull")) ctx.access.mount = false;
     }
-    return ctx;
   }
 
-  /** Whether the caller of `request` (as {@link check} found it) may pull from `name`. */
-  canPull(request: Request, name: string): boolean {
-    return this.actions(request, name).has("pull");
+  /** Whether `identity` (as {@link check} found it) may pull from `name`. */
+  canPull(caller: Identity | undefined, name: string): boolean {
+    return this.actions(caller, name).has("pull");
   }
 
-  /** What the caller of `request` (as {@link check} found it) may do on `name`. */
-  actions(request: Request, name: string): ReadonlySet<RepositoryAction> {
-    const identity = this.#identities.get(request) ?? ANONYMOUS;
+  /** What `identity` (as {@link check} found it) may do on `name`. */
+  actions(caller: Identity | undefined, name: string): ReadonlySet<RepositoryAction> {
+    const identity = caller ?? ANONYMOUS;
     if (identity.via === "token" && !identity.builtin) return this.#granted(identity, name);
     return this.#policy.actions(identity.user, name);
-  }
-
-  /** The user of `request` (as {@link check} found it), `undefined` when anonymous. */
-  userOf(request: Request): string | undefined {
-    return this.#identities.get(request)?.user;
   }
 
   /** Whether callers can authenticate at all (else only the policy's anonymous rules apply). */
@@ -405,8 +390,7 @@ export class AccessControl implements Authorizer {
     }
     const service = url.searchParams.get("service");
     if (service !== null && service !== token.service) {
-      throw new RegistryError("DENIED", { service: service.slice(0, 200) }, {
-        status: 400,
+      throw new RegistryError("SERVICE_INVALID", { service: service.slice(0, 200) }, {
         message: `this token endpoint serves "${token.service}" only`,
       });
     }
@@ -456,18 +440,15 @@ export function createAccessControl(
   return new AccessControl(config, options);
 }
 
-/** What a routed request needs. */
+/** What a routed request needs, by its route. */
 function needOf(ctx: RequestContext): Need {
   const name = ctx.params.name;
-  const path = ctx.url.pathname;
-  // The web UI authorizes each repository it shows itself (canPull, actions).
-  if (path === "/" || path === "/ui" || path.startsWith("/ui/")) return { kind: "open" };
-  if (!path.startsWith("/v2/")) return { kind: "admin" };
-  if (name === undefined) return ctx.url.pathname === "/v2/" ? { kind: "base" } : { kind: "open" };
-  const rest = ctx.url.pathname.slice(`/v2/${name}/`.length);
-  const method = ctx.request.method;
+  if (ctx.route === "admin") return { kind: "admin" };
+  if (ctx.route === "base") return { kind: "base" };
+  if (name === undefined) return { kind: "open" };
+  const method = ctx.method;
   let actions: RepositoryAction[];
-  if (rest.startsWith("blobs/uploads/")) actions = ["push"];
+  if (ctx.route === "uploads") actions = ["push"];
   else if (method === "GET" || method === "HEAD") actions = ["pull"];
   else if (method === "DELETE") actions = ["delete"];
   else actions = ["push"];

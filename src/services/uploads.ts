@@ -6,8 +6,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
-import { isUploadId } from "../storage/layout/paths.ts";
-import { SizeMismatch, type Store } from "../storage/store.ts";
+import { isUploadId, SizeMismatch, type Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 
@@ -121,8 +120,7 @@ export class UploadService {
     const { size } = await this.#info(name, id);
     if (chunk.start !== undefined && chunk.start !== size) {
       await chunk.body?.cancel().catch(() => {});
-      throw new RegistryError("BLOB_UPLOAD_INVALID", { expected: size, received: chunk.start }, {
-        status: 416,
+      throw new RegistryError("UPLOAD_RANGE_INVALID", { expected: size, received: chunk.start }, {
         message: `chunk out of order: it must start at ${size}`,
         headers: { Range: rangeHeader(size), Location: uploadLocation(name, id) },
       });

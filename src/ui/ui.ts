@@ -67,14 +67,14 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
   const { config } = registry;
   const realm = config.auth?.htpasswd?.realm;
 
-  const viewerOf = (request: Request): Viewer => {
+  const viewerOf = ({ identity }: RequestContext): Viewer => {
     const { authorizer } = registry;
-    const user = authorizer.userOf(request);
+    const user = identity?.user;
     const deletes = config.deleteEnabled && !config.readOnly;
     return {
       ...(user !== undefined && { user }),
-      canPull: (name) => authorizer.canPull(request, name),
-      canDelete: (name) => deletes && authorizer.actions(request, name).has("delete"),
+      canPull: (name) => authorizer.canPull(identity, name),
+      canDelete: (name) => deletes && authorizer.actions(identity, name).has("delete"),
     };
   };
 
@@ -108,11 +108,12 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
       ctx.user === undefined ? 404 : 403,
     );
 
-  const get: Handler = async ({ request, url }: RequestContext) => {
+  const get: Handler = async (context: RequestContext) => {
+    const { request, url } = context;
     const path = url.pathname.slice(UI_ROOT.length);
     const found = assets.get(path);
     if (found) return assetResponse(found, request, url);
-    const viewer = viewerOf(request);
+    const viewer = viewerOf(context);
     const ctx = contextOf(request, url, viewer);
     const method = request.method;
     if (path === "-/sign-in") {
@@ -187,23 +188,22 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     }
   };
 
-  const post: Handler = async ({ request, url }: RequestContext) => {
-    const viewer = viewerOf(request);
+  const post: Handler = async (context: RequestContext) => {
+    const { request, url } = context;
+    const viewer = viewerOf(context);
     const ctx = contextOf(request, url, viewer);
     const route = parsePath(url.pathname.slice(UI_ROOT.length));
     if (!route || route.kind !== "delete") {
-      await request.body?.cancel();
       return notFound(ctx, "POST");
     }
     if (!isSameOrigin(request)) {
-      await request.body?.cancel();
       return htmlResponse(
         messagePage(ctx, "Refused", "This request did not come from this registry's pages."),
         "POST",
         403,
       );
     }
-    const form = await readForm(request);
+    const form = await readForm(context.body);
     if (!(await csrf.verify(form.get("csrf") ?? "", viewer.user))) {
       return htmlResponse(
         messagePage(ctx, "Refused", "The form has expired. Go back, reload and try again."),
@@ -317,9 +317,9 @@ function redirect(location: string): Response {
 }
 
 /** Read a small urlencoded form body (larger ones are cut off: the token is all we need). */
-async function readForm(request: Request): Promise<URLSearchParams> {
-  if (!request.body) return new URLSearchParams();
-  const reader = request.body.getReader();
+async function readForm(body: ReadableStream<Uint8Array> | null): Promise<URLSearchParams> {
+  if (!body) return new URLSearchParams();
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   try {

@@ -20,7 +20,8 @@ import {
   pushIndexAndSignature,
   type TestImage,
 } from "../helpers/registry.ts";
-import { berthCommand, startServer, type TestServer } from "../helpers/server.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { berth } from "./cli.ts";
 import { startFake } from "../client/fake_server.ts";
 
 const INSECURE: SideOptions = { tlsVerify: false };
@@ -36,19 +37,6 @@ async function copy(src: string, dst: string, options: CopyOptions = {}, side = 
     await srcPool.close();
     await destPool.close();
   }
-}
-
-/** Run `berth ARGS` as a child process; returns its exit code and output. */
-async function berth(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [cmd, ...rest] = berthCommand();
-  const output = await new Deno.Command(cmd!, {
-    args: [...rest, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
-  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
 }
 
 async function withServers(

@@ -10,7 +10,7 @@ import bcrypt from "bcryptjs";
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { memoryStore } from "../../src/storage/open_store.ts";
 import { LIST_PAGE_SIZE } from "../../src/ui/ui.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { PAYLOADS, type Seeded, seedRegistry } from "./fixtures.ts";
@@ -386,7 +386,7 @@ Deno.test("ui auth: anonymous callers who may pull nothing get the sign-in promp
 });
 
 Deno.test("ui: the list pages through a large catalog, 100 per page, under 100 KB", async () => {
-  const store = new MemoryStore();
+  const store = memoryStore();
   const app = createApp(makeConfig({ storage: "memory" }), {
     store,
     logError: () => {},
