@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { CatalogView } from "../auth/access_control.ts";
 import { RegistryError } from "../errors.ts";
 import { type Digest, tryParseDigest } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/manifest.ts";
@@ -20,6 +21,8 @@ export interface Viewer {
   user?: string;
   /** Whether the caller may pull from a repository. */
   canPull(name: string): boolean;
+  /** What the caller may see in the catalog. */
+  catalog: CatalogView;
   /** Whether the caller may delete in a repository (and deletes are enabled). */
   canDelete(name: string): boolean;
 }
@@ -63,29 +66,38 @@ export interface ListOptions {
   limit: number;
 }
 
-/** A page of the repositories the viewer may pull, read from the catalog index page by page. */
+/**
+ * A page of the repositories the viewer may pull, from the catalog service (its cost follows the
+ * page); a filter scans at most {@link SCAN_BUDGET} names per page and says where it stopped.
+ */
 export async function loadRepositories(
   registry: Registry,
   viewer: Viewer,
   options: ListOptions,
 ): Promise<RepositoryList> {
-  const { store } = registry;
   const filter = options.filter.toLowerCase();
+  let list: RepositoryList;
+  if (filter === "") {
+    const page = await registry.catalog.list(options.limit, options.last, viewer.catalog);
+    list = { rows: [], partial: false };
+    if (page.more) list.next = page.entries[page.entries.length - 1]!;
+    list.rows = await Promise.all(page.entries.map((name) => repositoryRow(registry, name)));
+    return list;
+  }
   const want = options.limit + 1;
+  const batchSize = Math.max(want, 500);
   const found: string[] = [];
   let last = options.last;
   let scanned = 0;
   let exhausted = false;
-  while (found.length < want) {
-    if (scanned >= SCAN_BUDGET) break;
-    const batch = await store.repositoryPage(last, Math.max(want, 500));
+  while (found.length < want && scanned < SCAN_BUDGET) {
+    const batch = await registry.store.repositoryPage(last, batchSize);
     scanned += batch.length;
     for (const name of batch) {
-      if (filter !== "" && !name.includes(filter)) continue;
-      if (viewer.canPull(name)) found.push(name);
+      if (name.includes(filter) && viewer.catalog.visible(name)) found.push(name);
       if (found.length === want) break;
     }
-    if (batch.length === 0 || batch.length < Math.max(want, 500)) {
+    if (batch.length < batchSize) {
       exhausted = true;
       break;
     }

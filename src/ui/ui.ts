@@ -74,6 +74,7 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     return {
       ...(user !== undefined && { user }),
       canPull: (name) => authorizer.canPull(identity, name),
+      catalog: authorizer.catalogView(identity),
       canDelete: (name) => deletes && authorizer.actions(identity, name).has("delete"),
     };
   };
