@@ -20,6 +20,7 @@ import {
   type LoadedConfig,
   parseDuration,
   parseSize,
+  parseTrustedProxies,
 } from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
@@ -40,6 +41,13 @@ Flags:
   --drain-timeout DUR    on SIGTERM/SIGINT, time in-flight requests get, e.g. 30s (default 10s;
                          http.draintimeout)
   --debug-addr HOST:PORT also serve /metrics and /healthz here (http.debug.addr)
+  --trusted-proxies LIST proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client
+                         for per-client limits (default none; http.trustedproxies)
+  --header-timeout DUR   close a connection whose request headers take longer (default 20s;
+                         http.headertimeout)
+  --idle-timeout DUR     close a keep-alive connection idle this long (default 60s;
+                         http.idletimeout)
+  --max-connections N    most connections open at once (default 1024; http.maxconnections)
   --max-manifest SIZE    largest manifest accepted (default 4MiB; limits.maxmanifestbytes)
   --manifest-cache SIZE  memory budget of the manifest cache, 0 for none (default 64MiB;
                          limits.manifestcachebytes)
@@ -82,6 +90,18 @@ export function parseServeArgs(args: string[]): ServeArgs {
       if (ms === undefined) throw new UsageError(`${flag}: not a duration: "${text}"`);
       return ms;
     };
+    const count = () => {
+      const text = value();
+      if (!/^\d{1,9}$/.test(text)) throw new UsageError(`${flag}: not a count: "${text}"`);
+      return Number(text);
+    };
+    const trustedProxies = (text: string) => {
+      try {
+        return parseTrustedProxies(text);
+      } catch (error) {
+        throw new UsageError(`${flag}: ${(error as Error).message.replace(/^http\.\w+: /, "")}`);
+      }
+    };
     const size = () => {
       const text = value();
       const bytes = parseSize(text);
@@ -100,6 +120,10 @@ export function parseServeArgs(args: string[]): ServeArgs {
       out.flags.logLevel = level as Config["logLevel"];
     } else if (flag === "--drain-timeout") out.flags.drainTimeoutMs = duration();
     else if (flag === "--debug-addr") out.flags.debugAddr = value();
+    else if (flag === "--trusted-proxies") out.flags.trustedProxies = trustedProxies(value());
+    else if (flag === "--header-timeout") out.flags.headerTimeoutMs = duration();
+    else if (flag === "--idle-timeout") out.flags.idleTimeoutMs = duration();
+    else if (flag === "--max-connections") out.flags.maxConnections = count();
     else if (flag === "--max-manifest") out.flags.maxManifestBytes = size();
     else if (flag === "--manifest-cache") out.flags.manifestCacheBytes = size();
     else if (flag === "--gc-interval") out.gc.intervalMs = duration();
