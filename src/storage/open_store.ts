@@ -34,7 +34,13 @@ export function fsStore(root: string): LayoutStore {
   };
   return new LayoutStore(driver, {
     existsSync,
-    index: (source) => new CatalogIndex(driver.localPath(paths.catalog), driver.tmpDir, source),
+    index: (source) =>
+      new CatalogIndex(
+        driver.localPath(paths.catalog),
+        driver.tmpDir,
+        source,
+        driver.localPath(paths.repositories),
+      ),
   });
 }
 
