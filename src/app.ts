@@ -118,6 +118,10 @@ export function createApp(config: Config, options: AppOptions = {}): App {
       response = toRegistryError(error, request).toResponse(request.method);
     }
     for (const [key, value] of Object.entries(COMMON_HEADERS)) response.headers.set(key, value);
+    // Deno 2.8's server gzips compressible bodies (JSON, manifests) when the client accepts it, and
+    // drops the Content-Length set here: registry bytes go out exactly as stored.
+    const cache = response.headers.get("Cache-Control");
+    response.headers.set("Cache-Control", cache ? `${cache}, no-transform` : "no-transform");
     limits.settle(request, response);
     return response;
   };

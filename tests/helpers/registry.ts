@@ -283,8 +283,8 @@ export async function rawRequest(
       Object.assign(headers, { "Content-Length": String(text(options.body).byteLength) });
     }
     const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+    // The write side stays open: Deno 2.8's server drops the answer to a client that half-closes.
     await conn.write(text(`${method} ${path} HTTP/1.1\r\n${head}\r\n${options.body ?? ""}`));
-    await conn.closeWrite();
     const chunks: Uint8Array[] = [];
     const buffer = new Uint8Array(16384);
     while (true) {
