@@ -13,7 +13,7 @@
 import { createApp } from "../src/app.ts";
 import { makeConfig } from "../src/config.ts";
 import { digestBytes } from "../src/oci/digest.ts";
-import { FsStore } from "../src/storage/fs/fs_store.ts";
+import { fsStore } from "../src/storage/open_store.ts";
 
 const args = Deno.args;
 const flag = (name: string) => {
@@ -85,7 +85,7 @@ try {
     `page of 100 (25 requests at 5 offsets): median ${median(timings).toFixed(1)} ms, ` +
       `max ${Math.max(...timings).toFixed(1)} ms`,
   );
-  const other = new FsStore(dataDir);
+  const other = fsStore(dataDir);
   await other.putTag("zz-new/repository", "latest", digest);
   const after = await page(`n=100&last=${encodeURIComponent(nameOf(count - 1))}`);
   if (!after.repositories.includes("zz-new/repository")) throw new Error("missed a new repository");

@@ -3,10 +3,14 @@
  *
  * @module
  */
+import { COPY_USAGE, copyCommand } from "./commands/copy.ts";
 import { GC_USAGE, gcCommand } from "./commands/gc.ts";
 import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
 import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
+import { INSPECT_USAGE, inspectCommand } from "./commands/inspect.ts";
+import { LIST_TAGS_USAGE, listTagsCommand } from "./commands/list_tags.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
+import { SYNC_USAGE, syncCommand } from "./commands/sync.ts";
 import { UsageError } from "./commands/usage_error.ts";
 import { VERSION_USAGE, versionCommand } from "./commands/version.ts";
 import { ConfigError } from "./config_file.ts";
@@ -23,6 +27,22 @@ const COMMANDS: Record<string, Command> = {
   gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
   version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
   health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
+  copy: { summary: "copy an image: copy SRC DST", usage: COPY_USAGE, run: copyCommand },
+  sync: {
+    summary: "copy every tag of a repository or registry",
+    usage: SYNC_USAGE,
+    run: syncCommand,
+  },
+  inspect: {
+    summary: "show an image (skopeo inspect's JSON)",
+    usage: INSPECT_USAGE,
+    run: inspectCommand,
+  },
+  "list-tags": {
+    summary: "list a repository's tags",
+    usage: LIST_TAGS_USAGE,
+    run: listTagsCommand,
+  },
   config: {
     summary: "check a config file: config check FILE",
     usage: CONFIG_USAGE,

@@ -51,6 +51,8 @@ export interface Config {
   tls?: TlsConfig;
   /** Request limits and timeouts (defaults: {@link DEFAULT_LIMITS}). */
   limits?: Partial<LimitsConfig>;
+  /** Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client. */
+  trustedProxies?: string[];
   /** Write one JSON access log line per request. */
   accessLog: boolean;
   /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */

@@ -1,50 +1,156 @@
 /**
- * The OCI distribution error catalogue: every error code berth can answer with, its default HTTP
- * status and message, and {@link RegistryError}, the one exception handlers and services throw.
+ * The error catalogue: every error berth answers with, its HTTP status, the spec's code its body
+ * carries and its default message, and {@link RegistryError}, the one exception handlers and
+ * services throw. A status is never chosen at a call site: a case with a status of its own gets
+ * an entry here.
  *
  * @module
  */
+import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /**
- * Every error code berth answers with: the OCI distribution spec's fourteen (the only codes a 4xx
- * JSON body may carry, spec "Error Codes"), plus `UNAVAILABLE` (503) and `UNKNOWN` (500).
+ * Codes an error body may carry: the OCI distribution spec's fourteen (the only codes a 4xx JSON
+ * body may carry, spec "Error Codes"), plus `UNAVAILABLE` (503) and `UNKNOWN` (500).
+ */
+export type SpecCode =
+  | "BLOB_UNKNOWN"
+  | "BLOB_UPLOAD_INVALID"
+  | "BLOB_UPLOAD_UNKNOWN"
+  | "DIGEST_INVALID"
+  | "MANIFEST_BLOB_UNKNOWN"
+  | "MANIFEST_INVALID"
+  | "MANIFEST_UNKNOWN"
+  | "NAME_INVALID"
+  | "NAME_UNKNOWN"
+  | "SIZE_INVALID"
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "UNSUPPORTED"
+  | "TOOMANYREQUESTS"
+  | "UNAVAILABLE"
+  | "UNKNOWN";
+
+/** One entry of the catalogue. */
+interface Entry {
+  /** The code of the error body. */
+  code: SpecCode;
+  /** The HTTP status. */
+  status: number;
+  /** The default message. */
+  message: string;
+}
+
+/**
+ * Every error berth answers with. The spec's codes are entries of their own; the other entries
+ * are cases that need another status and answer with the spec code closest to them.
  */
 export const ERROR_CATALOGUE = {
-  BLOB_UNKNOWN: { status: 404, message: "blob unknown to registry" },
-  BLOB_UPLOAD_INVALID: { status: 400, message: "blob upload invalid" },
-  BLOB_UPLOAD_UNKNOWN: { status: 404, message: "blob upload unknown to registry" },
-  DIGEST_INVALID: { status: 400, message: "provided digest did not match uploaded content" },
-  MANIFEST_BLOB_UNKNOWN: { status: 400, message: "manifest references a blob unknown to registry" },
-  MANIFEST_INVALID: { status: 400, message: "manifest invalid" },
-  MANIFEST_UNKNOWN: { status: 404, message: "manifest unknown to registry" },
-  NAME_INVALID: { status: 400, message: "invalid repository name" },
-  NAME_UNKNOWN: { status: 404, message: "repository name not known to registry" },
-  SIZE_INVALID: { status: 400, message: "provided length did not match content length" },
-  UNAUTHORIZED: { status: 401, message: "authentication required" },
-  DENIED: { status: 403, message: "requested access to the resource is denied" },
-  UNSUPPORTED: { status: 405, message: "the operation is unsupported" },
-  TOOMANYREQUESTS: { status: 429, message: "too many requests" },
-  UNAVAILABLE: { status: 503, message: "service unavailable" },
-  UNKNOWN: { status: 500, message: "unknown error" },
-} as const satisfies Record<string, { status: number; message: string }>;
+  BLOB_UNKNOWN: { code: "BLOB_UNKNOWN", status: 404, message: "blob unknown to registry" },
+  BLOB_UPLOAD_INVALID: { code: "BLOB_UPLOAD_INVALID", status: 400, message: "blob upload invalid" },
+  BLOB_UPLOAD_UNKNOWN: {
+    code: "BLOB_UPLOAD_UNKNOWN",
+    status: 404,
+    message: "blob upload unknown to registry",
+  },
+  DIGEST_INVALID: {
+    code: "DIGEST_INVALID",
+    status: 400,
+    message: "provided digest did not match uploaded content",
+  },
+  MANIFEST_BLOB_UNKNOWN: {
+    code: "MANIFEST_BLOB_UNKNOWN",
+    status: 400,
+    message: "manifest references a blob unknown to registry",
+  },
+  MANIFEST_INVALID: { code: "MANIFEST_INVALID", status: 400, message: "manifest invalid" },
+  MANIFEST_UNKNOWN: {
+    code: "MANIFEST_UNKNOWN",
+    status: 404,
+    message: "manifest unknown to registry",
+  },
+  NAME_INVALID: { code: "NAME_INVALID", status: 400, message: "invalid repository name" },
+  NAME_UNKNOWN: {
+    code: "NAME_UNKNOWN",
+    status: 404,
+    message: "repository name not known to registry",
+  },
+  SIZE_INVALID: {
+    code: "SIZE_INVALID",
+    status: 400,
+    message: "provided length did not match content length",
+  },
+  UNAUTHORIZED: { code: "UNAUTHORIZED", status: 401, message: "authentication required" },
+  DENIED: { code: "DENIED", status: 403, message: "requested access to the resource is denied" },
+  UNSUPPORTED: { code: "UNSUPPORTED", status: 405, message: "the operation is unsupported" },
+  TOOMANYREQUESTS: { code: "TOOMANYREQUESTS", status: 429, message: "too many requests" },
+  UNAVAILABLE: { code: "UNAVAILABLE", status: 503, message: "service unavailable" },
+  UNKNOWN: { code: "UNKNOWN", status: 500, message: "unknown error" },
 
-/** A code from the {@link ERROR_CATALOGUE}. */
+  /** No route has this path. */
+  ROUTE_UNKNOWN: { code: "NAME_UNKNOWN", status: 404, message: "not found" },
+  /** The route exists but not for this method (`Allow` lists the ones it takes). */
+  METHOD_NOT_ALLOWED: { code: "UNSUPPORTED", status: 405, message: "method not allowed here" },
+  /** A query parameter the spec gives no code of its own (`n`, `last`, `service`). */
+  PARAMETER_INVALID: { code: "UNSUPPORTED", status: 400, message: "invalid query parameter" },
+  /** A token request for a service the token endpoint does not serve. */
+  SERVICE_INVALID: { code: "DENIED", status: 400, message: "unknown service" },
+  /** A blob `Range` outside the blob. */
+  RANGE_NOT_SATISFIABLE: {
+    code: "SIZE_INVALID",
+    status: 416,
+    message: "requested range not satisfiable",
+  },
+  /** An upload chunk whose `Content-Range` is malformed or does not start at the offset. */
+  UPLOAD_RANGE_INVALID: {
+    code: "BLOB_UPLOAD_INVALID",
+    status: 416,
+    message: "invalid Content-Range: expected <start>-<end> starting at the upload's offset",
+  },
+  /** A request body over the configured limit. */
+  BODY_TOO_LARGE: { code: "SIZE_INVALID", status: 413, message: "request body too large" },
+  /** A manifest over the configured limit. */
+  MANIFEST_TOO_LARGE: { code: "MANIFEST_INVALID", status: 413, message: "manifest too large" },
+  /** Too many `?tag=` parameters on a manifest push. */
+  URI_TOO_LONG: { code: "MANIFEST_INVALID", status: 414, message: "too many parameters" },
+  /** Request headers over the configured limit. */
+  HEADERS_TOO_LARGE: {
+    code: "SIZE_INVALID",
+    status: 431,
+    message: "request headers too large",
+  },
+  /** A request body that stalled or crawled. */
+  BODY_TIMEOUT: { code: "BLOB_UPLOAD_INVALID", status: 408, message: "request body too slow" },
+  /** The storage backend did not answer (after its own retries). */
+  STORAGE_UNAVAILABLE: {
+    code: "UNAVAILABLE",
+    status: 503,
+    message: "the storage backend is unreachable; try again",
+  },
+  /** An index that names manifests the repository lacks. */
+  INDEX_MANIFEST_UNKNOWN: {
+    code: "MANIFEST_UNKNOWN",
+    status: 400,
+    message: "index references manifests not in the repository",
+  },
+} as const satisfies Record<string, Entry>;
+
+/** A name of the {@link ERROR_CATALOGUE}. */
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
-/** Options of a {@link RegistryError} beyond its code. */
+/** Options of a {@link RegistryError} beyond its catalogue entry. */
 export interface RegistryErrorOptions {
-  /** HTTP status, when it differs from the catalogue's (e.g. 413 for an oversized manifest). */
-  status?: number;
   /** Message, when a more precise one than the catalogue's helps the user. */
   message?: string;
-  /** Extra headers for the response (e.g. `Range`, `WWW-Authenticate`). */
+  /** Extra headers for the response (e.g. `Range`, `WWW-Authenticate`, `Retry-After`). */
   headers?: Record<string, string>;
 }
 
 /** The one error type of berth: it knows how to become its own response. */
 export class RegistryError extends Error {
-  /** The spec's error code. */
-  readonly code: ErrorCode;
+  /** Its catalogue entry. */
+  readonly kind: ErrorCode;
+  /** The spec's error code its body carries. */
+  readonly code: SpecCode;
   /** The HTTP status of the response. */
   readonly status: number;
   /** Structured detail for the error body. */
@@ -52,13 +158,14 @@ export class RegistryError extends Error {
   /** Extra response headers. */
   readonly headers: Record<string, string>;
 
-  /** Build an error from its code, an optional detail and options. */
-  constructor(code: ErrorCode, detail?: unknown, options: RegistryErrorOptions = {}) {
-    const entry = ERROR_CATALOGUE[code];
+  /** Build an error from its catalogue entry, an optional detail and options. */
+  constructor(kind: ErrorCode, detail?: unknown, options: RegistryErrorOptions = {}) {
+    const entry: Entry = ERROR_CATALOGUE[kind];
     super(options.message ?? entry.message);
     this.name = "RegistryError";
-    this.code = code;
-    this.status = options.status ?? entry.status;
+    this.kind = kind;
+    this.code = entry.code;
+    this.status = entry.status;
     this.detail = detail ?? null;
     this.headers = options.headers ?? {};
   }
@@ -75,4 +182,16 @@ export class RegistryError extends Error {
     headers.set("Content-Type", "application/json; charset=utf-8");
     return new Response(JSON.stringify(this.toBody()), { status: this.status, headers });
   }
+}
+
+/**
+ * Whether an unexpected error is a storage failure (an I/O error of the runtime or of a storage
+ * client), as the storage-error metric counts them; bugs and the like are not.
+ */
+export function isStorageError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof StorageUnavailable) return true;
+  if (Object.values(Deno.errors).some((type) => error instanceof type)) return true;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && /^E[A-Z]+$/.test(code);
 }

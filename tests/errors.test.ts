@@ -24,17 +24,31 @@ const SPEC_CODES = [
   "TOOMANYREQUESTS",
 ];
 
-Deno.test("errors: every catalogue code answered with a 4xx is one of the spec's 14 codes", () => {
-  for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
-    if (status >= 400 && status < 500) assert.ok(SPEC_CODES.includes(code), code);
-    else assert.ok(status >= 500, `${code} is a 5xx`);
+Deno.test("errors: every catalogue entry answered with a 4xx carries one of the spec's 14 codes", () => {
+  for (const [name, { code, status }] of Object.entries(ERROR_CATALOGUE)) {
+    if (status >= 400 && status < 500) assert.ok(SPEC_CODES.includes(code), name);
+    else assert.ok(status >= 500, `${name} is a 5xx`);
   }
-  for (const code of SPEC_CODES) assert.ok(code in ERROR_CATALOGUE, code);
+  for (const code of SPEC_CODES) {
+    assert.equal(ERROR_CATALOGUE[code as keyof typeof ERROR_CATALOGUE].code, code);
+  }
+});
+
+Deno.test("errors: the catalogue owns the statuses beyond the spec codes' own", () => {
+  const statuses = Object.fromEntries(
+    Object.entries(ERROR_CATALOGUE).map(([name, { status }]) => [name, status]),
+  );
+  assert.equal(statuses.RANGE_NOT_SATISFIABLE, 416);
+  assert.equal(statuses.UPLOAD_RANGE_INVALID, 416);
+  assert.equal(statuses.BODY_TOO_LARGE, 413);
+  assert.equal(statuses.HEADERS_TOO_LARGE, 431);
+  assert.equal(statuses.BODY_TIMEOUT, 408);
+  assert.equal(statuses.METHOD_NOT_ALLOWED, 405);
+  assert.equal(statuses.ROUTE_UNKNOWN, 404);
 });
 
 Deno.test("errors: a 416 keeps its spec code and headers in the body and response", async () => {
-  const error = new RegistryError("BLOB_UPLOAD_INVALID", { expected: 3 }, {
-    status: 416,
+  const error = new RegistryError("UPLOAD_RANGE_INVALID", { expected: 3 }, {
     headers: { Range: "0-2" },
   });
   const response = error.toResponse();

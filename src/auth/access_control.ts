@@ -7,7 +7,9 @@
  * - Authorization: each route needs an action on its repository (GET/HEAD → pull; uploads and
  *   manifest PUT → push; DELETE → delete; a cross-repository mount also pull on `from`). Basic
  *   and anonymous callers are judged by the policy, Bearer callers by their token's `access`.
- *   `/v2/` needs any identity, `/v2/_catalog` none (it lists only what `canPull` allows), and
+ *   `/v2/` needs any identity, `/v2/_catalog` a caller who may see something (it lists only
+ *   what {@link Authorizer.catalogView} shows; an anonymous caller who may see nothing gets the
+ *   challenge), and
  *   routes outside `/v2/` (admin endpoints) need a user the policy names in `admins`.
  * - Refusals: 401 `UNAUTHORIZED` with the `WWW-Authenticate` challenge (no, bad or
  *   insufficient credentials), 403 `DENIED` (a known user the policy refuses).
@@ -17,16 +19,19 @@
  */
 import type { AuthConfig, RepositoryAction } from "../config.ts";
 import { RegistryError } from "../errors.ts";
-import type { RequestContext } from "../http/router.ts";
+import type { RequestContext } from "../http/context.ts";
 import type { Logger } from "../ops/log.ts";
 import { BcryptPool, PoolBusy } from "./bcrypt_pool.ts";
 import { Htpasswd, readHtpasswdSync } from "./htpasswd.ts";
+import { outerPrefixes } from "./policy.ts";
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from "./login_limiter.ts";
 import { type AccessEntry, TokenInvalid, TokenSigner, TrustedKeys, verifyToken } from "./jwt.ts";
 import { Policy } from "./policy.ts";
 
 /** Path of berth's built-in token endpoint. */
 export const TOKEN_PATH = "/auth/token";
+/** The scope a catalog challenge asks for (docker's token spec). */
+const CATALOG_SCOPE = "registry:catalog:*";
 /** Default lifetime of issued tokens, in seconds. */
 const DEFAULT_TOKEN_SECONDS = 300;
 /** Longest `Authorization` header looked at. */
@@ -44,22 +49,40 @@ export interface Identity {
   builtin?: boolean;
 }
 
+/**
+ * The repositories a caller may see in the catalog: the name ranges worth reading, and the
+ * exact test, so a catalog page costs in proportion to the page, not to the repositories.
+ */
+export interface CatalogView {
+  /** Name prefixes, sorted, none inside another: `[""]` is everywhere, `[]` nowhere. */
+  prefixes: string[];
+  /** Whether repository `name` is shown. */
+  visible(name: string): boolean;
+}
+
 /** The filter hook other handlers (e.g. `_catalog`) use. */
 export interface Authorizer {
   /** Whether authentication or a policy is in force. */
   readonly enabled: boolean;
-  /** Whether the caller of `request` may pull from repository `name`. */
-  canPull(request: Request, name: string): boolean;
+  /** Whether `identity` (as the access stage found it) may pull from repository `name`. */
+  canPull(identity: Identity | undefined, name: string): boolean;
+  /** What `identity` may see in the catalog. */
+  catalogView(identity: Identity | undefined): CatalogView;
 }
 
 /** An authorizer that lets everyone do everything (no `auth` configured). */
-export const OPEN_AUTHORIZER: Authorizer = { enabled: false, canPull: () => true };
+export const OPEN_AUTHORIZER: Authorizer = {
+  enabled: false,
+  canPull: () => true,
+  catalogView: () => ({ prefixes: [""], visible: () => true }),
+};
 
 /** What a route needs. */
 type Need =
   | { kind: "base" }
   | { kind: "admin" }
   | { kind: "open" }
+  | { kind: "catalog" }
   | { kind: "repository"; name: string; actions: RepositoryAction[] };
 
 const ANONYMOUS: Identity = { via: "anonymous" };
@@ -121,7 +144,6 @@ export class AccessControl implements Authorizer {
   readonly #limiter: LoginLimiter;
   readonly #keys: TrustedKeys | undefined;
   readonly #signer: TokenSigner | undefined;
-  readonly #identities = new WeakMap<Request, Identity>();
   #ready: Promise<void> | undefined;
 
   /** Auth from its configuration (files are read now; a broken one throws, naming the key). */
@@ -166,16 +188,17 @@ export class AccessControl implements Authorizer {
   }
 
   /**
-   * Answer requests that are auth's own (the token endpoint); `undefined` for the rest. `client`
-   * is the caller's address (failed logins are limited per address).
+   * Answer requests that are auth's own (the token endpoint); `undefined` for the rest. Failed
+   * logins are limited per user and per client address (`ctx.client`).
    */
-  async intercept(request: Request, url: URL, client = "local"): Promise<Response | undefined> {
+  async intercept(ctx: RequestContext): Promise<Response | undefined> {
+    const { request, url, client } = ctx;
     if (url.pathname !== TOKEN_PATH || !this.#signer) return undefined;
+    ctx.route = "token";
     await this.#setup();
-    await request.body?.cancel().catch(() => {});
+    await ctx.body?.cancel().catch(() => {});
     if (request.method !== "GET" && request.method !== "HEAD") {
-      throw new RegistryError("UNSUPPORTED", { method: request.method }, {
-        status: 405,
+      throw new RegistryError("METHOD_NOT_ALLOWED", { method: request.method }, {
         message: `method ${request.method} not allowed here`,
         headers: { Allow: "GET, HEAD" },
       });
@@ -184,51 +207,68 @@ export class AccessControl implements Authorizer {
   }
 
   /**
-   * Authenticate and authorize a routed request. Returns the context to run the handler with
-   * (a refused cross-repository mount is turned into a plain upload); throws 401, 403, or 429
-   * (too many failed logins for the user or from `client`, the caller's address).
+   * Authenticate and authorize a routed request: sets `ctx.identity` and `ctx.access` (a refused
+   * cross-repository mount becomes a plain upload); throws 401, 403, or 429 (too many failed
+   * logins for the user or from `ctx.client`, the caller's address).
    */
-  async check(ctx: RequestContext, client = "local"): Promise<RequestContext> {
+  async check(ctx: RequestContext): Promise<void> {
     await this.#setup();
-    const identity = await this.#authenticate(ctx.request, ctx.url, client);
-    this.#identities.set(ctx.request, identity);
+    const identity = await this.#authenticate(ctx.request, ctx.url, ctx.client);
+    ctx.identity = identity;
     const need = needOf(ctx);
-    if (need.kind === "open") return ctx;
+    if (need.kind === "open") return;
     if (need.kind === "admin") {
       // Admin endpoints: a user the policy names as admin, by Basic auth or a token of berth's.
       const known = identity.via === "basic" || identity.builtin === true;
-      if (known && this.#policy.isAdmin(identity.user)) return ctx;
+      if (known && this.#policy.isAdmin(identity.user)) return;
       if (identity.via === "anonymous") throw this.#unauthorized(ctx.url, undefined);
       throw new RegistryError("DENIED", null, { message: "admin rights required" });
+    }
+    if (need.kind === "catalog") {
+      // Distribution answers 401 here; berth too when a caller who may see nothing could log in.
+      const unnamed = identity.via === "anonymous" ||
+        (identity.via === "token" && (!identity.builtin || identity.user === undefined));
+      if (!unnamed || !this.#authenticates) return;
+      if (this.catalogView(identity).prefixes.length > 0) return;
+      const error = identity.via === "token" ? "insufficient_scope" : undefined;
+      throw this.#unauthorized(ctx.url, undefined, "authentication required", error, CATALOG_SCOPE);
     }
     if (need.kind === "base") {
       if (identity.via === "anonymous" && this.#authenticates) {
         throw this.#unauthorized(ctx.url, undefined);
       }
-      return ctx;
+      return;
     }
     const granted = this.#granted(identity, need.name);
     if (!need.actions.every((a) => granted.has(a))) throw this.#refusal(ctx.url, identity, need);
-    const mount = ctx.url.searchParams.get("mount");
-    if (mount !== null && ctx.request.method === "POST") {
+    if (ctx.method === "POST" && ctx.url.searchParams.has("mount")) {
       const from = ctx.url.searchParams.get("from");
-      if (from === null || !this.#granted(identity, from).has("pull")) {
-        const url = new URL(ctx.url);
-        url.searchParams.delete("mount");
-        url.searchParams.delete("from");
-        return { ...ctx, url };
-      }
+      if (from === null || !this.#granted(identity, from).has("pull")) ctx.access.mount = false;
     }
-    return ctx;
   }
 
-  /** Whether the caller of `request` (as {@link check} found it) may pull from `name`. */
-  canPull(request: Request, name: string): boolean {
-    const identity = this.#identities.get(request) ?? ANONYMOUS;
+  /** Whether `identity` (as {@link check} found it) may pull from `name`. */
+  canPull(caller: Identity | undefined, name: string): boolean {
+    const identity = caller ?? ANONYMOUS;
     if (identity.via === "token" && !identity.builtin) {
       return this.#granted(identity, name).has("pull");
     }
     return this.#policy.actions(identity.user, name).has("pull");
+  }
+
+  /** What `identity` may see in the catalog: the policy's, or an external token's grants. */
+  catalogView(caller: Identity | undefined): CatalogView {
+    const identity = caller ?? ANONYMOUS;
+    if (identity.via === "token" && !identity.builtin) {
+      const names = (identity.access ?? []).filter((entry) =>
+        entry.type === "repository" && entry.actions.some((a) => a === "pull" || a === "*")
+      ).map((entry) => entry.name);
+      return { prefixes: outerPrefixes(names), visible: (name) => this.canPull(identity, name) };
+    }
+    return {
+      prefixes: this.#policy.pullPrefixes(identity.user),
+      visible: (name) => this.#policy.actions(identity.user, name).has("pull"),
+    };
   }
 
   /** Whether callers can authenticate at all (else only the policy's anonymous rules apply). */
@@ -343,6 +383,7 @@ export class AccessControl implements Authorizer {
     need: (Need & { kind: "repository" }) | undefined,
     message = "authentication required",
     error?: string,
+    scope?: string,
   ): RegistryError {
     const token = this.#config.token;
     let challenge: string;
@@ -352,7 +393,7 @@ export class AccessControl implements Authorizer {
       if (need) {
         const actions = need.actions.includes("pull") ? need.actions : ["pull", ...need.actions];
         challenge += `,scope=${quote(`repository:${need.name}:${actions.join(",")}`)}`;
-      }
+      } else if (scope) challenge += `,scope=${quote(scope)}`;
       if (error) challenge += `,error=${quote(error)}`;
     } else {
       challenge = `Basic realm=${quote(this.#config.htpasswd?.realm ?? "berth")}`;
@@ -386,8 +427,7 @@ export class AccessControl implements Authorizer {
     }
     const service = url.searchParams.get("service");
     if (service !== null && service !== token.service) {
-      throw new RegistryError("DENIED", { service: service.slice(0, 200) }, {
-        status: 400,
+      throw new RegistryError("SERVICE_INVALID", { service: service.slice(0, 200) }, {
         message: `this token endpoint serves "${token.service}" only`,
       });
     }
@@ -437,15 +477,16 @@ export function createAccessControl(
   return new AccessControl(config, options);
 }
 
-/** What a routed request needs. */
+/** What a routed request needs, by its route. */
 function needOf(ctx: RequestContext): Need {
   const name = ctx.params.name;
-  if (!ctx.url.pathname.startsWith("/v2/")) return { kind: "admin" };
-  if (name === undefined) return ctx.url.pathname === "/v2/" ? { kind: "base" } : { kind: "open" };
-  const rest = ctx.url.pathname.slice(`/v2/${name}/`.length);
-  const method = ctx.request.method;
+  if (ctx.route === "admin") return { kind: "admin" };
+  if (ctx.route === "base") return { kind: "base" };
+  if (ctx.route === "catalog") return { kind: "catalog" };
+  if (name === undefined) return { kind: "open" };
+  const method = ctx.method;
   let actions: RepositoryAction[];
-  if (rest.startsWith("blobs/uploads/")) actions = ["push"];
+  if (ctx.route === "uploads") actions = ["push"];
   else if (method === "GET" || method === "HEAD") actions = ["pull"];
   else if (method === "DELETE") actions = ["delete"];
   else actions = ["push"];

@@ -15,6 +15,8 @@ import * as bcrypt from "bcryptjs";
 const WORKER_NAME = "berth-bcrypt";
 /** Most comparisons waiting for a worker; beyond it {@link BcryptPool.compare} refuses. */
 const MAX_QUEUED = 256;
+/** A worker idle this long is stopped (each holds a JavaScript heap of ~25 MB). */
+const IDLE_MS = 30_000;
 
 /** Whether this thread is one of the pool's workers. */
 export function isBcryptWorker(): boolean {
@@ -63,6 +65,8 @@ export class PoolBusy extends Error {
 interface Slot {
   worker: Worker;
   running: { id: number; resolve: (ok: boolean) => void; reject: (e: Error) => void } | undefined;
+  /** Stops the worker when it stays idle. */
+  idle: ReturnType<typeof setTimeout> | undefined;
 }
 
 /** A pool of bcrypt workers, started on first use; {@link close} stops them. */
@@ -98,6 +102,7 @@ export class BcryptPool {
   close(): void {
     this.#closed = true;
     for (const slot of this.#slots) {
+      clearTimeout(slot.idle);
       slot.worker.terminate();
       slot.running?.reject(new Error("bcrypt pool closed"));
     }
@@ -112,6 +117,8 @@ export class BcryptPool {
       if (!slot && this.#slots.length < this.#size) slot = this.#start();
       if (!slot) return;
       const job = this.#queue.shift()!;
+      clearTimeout(slot.idle);
+      slot.idle = undefined;
       slot.running = { id: job.id, resolve: job.resolve, reject: job.reject };
       this.#computations++;
       slot.worker.postMessage({ id: job.id, password: job.password, hash: job.hash });
@@ -120,7 +127,13 @@ export class BcryptPool {
 
   #start(): Slot {
     const worker = new Worker(import.meta.url, { type: "module", name: WORKER_NAME });
-    const slot: Slot = { worker, running: undefined };
+    const slot: Slot = { worker, running: undefined, idle: undefined };
+    const stop = () => {
+      clearTimeout(slot.idle);
+      worker.terminate();
+      const index = this.#slots.indexOf(slot);
+      if (index >= 0) this.#slots.splice(index, 1);
+    };
     worker.onmessage = ({ data }: MessageEvent<Answer>) => {
       const running = slot.running;
       if (!running || running.id !== data.id) return;
@@ -128,12 +141,15 @@ export class BcryptPool {
       if (data.error !== undefined) running.reject(new Error(data.error));
       else running.resolve(data.ok === true);
       this.#pump();
+      if (slot.running === undefined) {
+        const timer = slot.idle = setTimeout(stop, IDLE_MS);
+        Deno.unrefTimer(timer);
+      }
     };
     worker.onerror = (event) => {
       // A worker that died is replaced on the next job; its job fails.
       event.preventDefault();
-      worker.terminate();
-      this.#slots.splice(this.#slots.indexOf(slot), 1);
+      stop();
       slot.running?.reject(new Error(`bcrypt worker failed: ${event.message}`));
       slot.running = undefined;
       this.#pump();

@@ -12,6 +12,8 @@ export const ACTIONS: readonly RepositoryAction[] = ["pull", "push", "delete"];
 /** A policy rule with its patterns compiled. */
 interface CompiledRule {
   patterns: RegExp[];
+  /** The literal start of each pattern (before its first wildcard). */
+  prefixes: string[];
   users: Set<string>;
   groups: Set<string>;
   anonymous: boolean;
@@ -33,6 +35,22 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${source}$`);
 }
 
+/** The literal start of a glob, before its first wildcard (`team/*` → `team/`). */
+export function globPrefix(glob: string): string {
+  const wildcard = glob.search(/[*?]/);
+  return wildcard < 0 ? glob : glob.slice(0, wildcard);
+}
+
+/** Sorted prefixes with none starting with another (`["a/", "a/b", "c"]` → `["a/", "c"]`). */
+export function outerPrefixes(prefixes: Iterable<string>): string[] {
+  const out: string[] = [];
+  for (const prefix of [...new Set(prefixes)].sort()) {
+    const previous = out.at(-1);
+    if (previous === undefined || !prefix.startsWith(previous)) out.push(prefix);
+  }
+  return out;
+}
+
 /** Decides what a user (or an anonymous caller) may do on a repository. */
 export class Policy {
   readonly #rules: CompiledRule[] | undefined;
@@ -52,6 +70,7 @@ export class Policy {
     }
     this.#rules = config.rules.map((rule) => ({
       patterns: rule.repositories.map(globToRegExp),
+      prefixes: rule.repositories.map(globPrefix),
       users: new Set(rule.users ?? []),
       groups: new Set(rule.groups ?? []),
       anonymous: rule.anonymous ?? false,
@@ -63,16 +82,32 @@ export class Policy {
   actions(user: string | undefined, name: string): Set<RepositoryAction> {
     if (!this.#rules) return new Set(user === undefined ? [] : ACTIONS);
     const granted = new Set<RepositoryAction>();
-    const groups = user === undefined ? undefined : this.#groupsOf.get(user);
     for (const rule of this.#rules) {
-      const applies = user === undefined
-        ? rule.anonymous
-        : rule.anonymous || rule.users.has("*") || rule.users.has(user) ||
-          [...(groups ?? [])].some((g) => rule.groups.has(g));
-      if (!applies || !rule.patterns.some((p) => p.test(name))) continue;
+      if (!this.#applies(rule, user) || !rule.patterns.some((p) => p.test(name))) continue;
       for (const action of rule.actions) granted.add(action);
     }
     return granted;
+  }
+
+  /**
+   * Where the repositories `user` may pull can be: name prefixes, sorted, none inside another
+   * (`[""]`: anywhere; `[]`: nowhere). A catalog walks only these ranges.
+   */
+  pullPrefixes(user: string | undefined): string[] {
+    if (!this.#rules) return user === undefined ? [] : [""];
+    const prefixes: string[] = [];
+    for (const rule of this.#rules) {
+      if (rule.actions.includes("pull") && this.#applies(rule, user)) {
+        prefixes.push(...rule.prefixes);
+      }
+    }
+    return outerPrefixes(prefixes);
+  }
+
+  #applies(rule: CompiledRule, user: string | undefined): boolean {
+    if (user === undefined) return rule.anonymous;
+    return rule.anonymous || rule.users.has("*") || rule.users.has(user) ||
+      [...(this.#groupsOf.get(user) ?? [])].some((g) => rule.groups.has(g));
   }
 
   /** Whether `user` may use the admin endpoints (without a policy: every known user). */

@@ -7,7 +7,7 @@
  */
 import { makeConfig } from "../config.ts";
 import { createRegistry } from "../services/registry.ts";
-import { FsStore } from "../storage/fs/fs_store.ts";
+import { fsStore } from "../storage/open_store.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `gc`. */
@@ -79,7 +79,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   const options = gcOptions(args, (key) => Deno.env.get(key));
   const info = await Deno.stat(options.dataDir).catch(() => undefined);
   if (!info?.isDirectory) throw new Error(`data directory ${options.dataDir} does not exist`);
-  const store = new FsStore(options.dataDir);
+  const store = fsStore(options.dataDir);
   const registry = createRegistry(
     makeConfig({ dataDir: options.dataDir }),
     store,
@@ -93,7 +93,7 @@ export async function gcCommand(args: string[]): Promise<number> {
       gracePeriodMs: options.gracePeriodMs,
       log: options.quiet ? () => {} : (line) => console.log(line),
     });
-    if (!options.dryRun) await store.catalog.rebuild();
+    if (!options.dryRun) await store.reindex();
   } finally {
     store.close();
   }

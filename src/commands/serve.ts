@@ -213,6 +213,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       log.log("warn", "drain timeout: aborting in-flight requests");
       // Chunked uploads are aborted (trimmed to their last chunk); the rest are cut by the exit
       // and keep the prefix on disk. Both resume; no blob is ever torn (rename after verify).
+      app.registry.uploads.stopWrites();
       app.ops.abortWrites();
       if (await Promise.race([app.ops.idle(), delay(1_000)]) === "timeout") {
         log.log("warn", "requests still open after the drain timeout");

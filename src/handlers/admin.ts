@@ -13,10 +13,7 @@ export function adminHandlers(registry: Registry): Record<"gc", Handler> {
   return {
     async gc({ url }) {
       if (!registry.config.gc.adminEndpoint) {
-        throw new RegistryError("NAME_UNKNOWN", { path: url.pathname }, {
-          status: 404,
-          message: "not found",
-        });
+        throw new RegistryError("ROUTE_UNKNOWN", { path: url.pathname });
       }
       const report = await registry.maintenance.collect({
         dryRun: url.searchParams.get("dryRun") === "true",

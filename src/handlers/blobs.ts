@@ -33,9 +33,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       const ifRange = request.headers.get("If-Range");
       if (range && ifRange !== null && ifRange.trim() !== etag) range = undefined;
       if (range === "unsatisfiable") {
-        throw new RegistryError("SIZE_INVALID", { size }, {
-          status: 416,
-          message: "requested range not satisfiable",
+        throw new RegistryError("RANGE_NOT_SATISFIABLE", { size }, {
           headers: { "Content-Range": `bytes */${size}` },
         });
       }

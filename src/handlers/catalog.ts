@@ -1,6 +1,6 @@
 /**
- * `GET /v2/_catalog`: repository names, sorted, paginated with `n` and `last`, read from the
- * store's index (never a walk of the tree); only what the caller may pull is listed.
+ * `GET /v2/_catalog`: repository names, sorted, paginated with `n` and `last`; only what the
+ * caller may pull is listed.
  *
  * @module
  */
@@ -11,21 +11,12 @@ import type { Registry } from "../services/registry.ts";
 /** Handlers of `/v2/_catalog`. */
 export function catalogHandlers(registry: Registry): Record<"list", Handler> {
   return {
-    async list({ request, url }) {
+    async list({ url, identity }) {
       const page = parsePage(url, registry.config.maxListEntries);
-      const { authorizer, store } = registry;
-      const want = page.limit + 1;
-      const found: string[] = [];
-      let last = page.last;
-      while (page.limit > 0 && found.length < want) {
-        const batch = await store.repositoryPage(last, want);
-        found.push(...batch.filter((name) => authorizer.canPull(request, name)));
-        if (batch.length < want) break;
-        last = batch[batch.length - 1];
-      }
-      const entries = found.slice(0, page.limit);
+      const view = registry.authorizer.catalogView(identity);
+      const { entries, more } = await registry.catalog.list(page.limit, page.last, view);
       return new Response(JSON.stringify({ repositories: entries }), {
-        headers: pageHeaders(url.pathname, page, entries, found.length > page.limit),
+        headers: pageHeaders(url.pathname, page, entries, more),
       });
     },
   };

@@ -29,13 +29,13 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
       return respond(body, 200, headers);
     },
 
-    async put({ request, params, url }) {
+    async put({ request, params, url, body }) {
       const name = repoName(params);
       const result = await manifests.put(
         name,
         params.reference ?? "",
         request.headers.get("Content-Type") ?? "",
-        request.body,
+        body,
         { tags: url.searchParams.getAll("tag") },
       );
       const headers: Record<string, string> = {

@@ -32,12 +32,13 @@ export function uploadHandlers(
     async start(ctx) {
       const name = repoName(ctx.params);
       const query = ctx.url.searchParams;
-      const mount = query.get("mount");
+      // A mount the caller may not read from is a plain upload (src/auth/access_control.ts).
+      const mount = ctx.access.mount ? query.get("mount") : null;
       if (mount !== null) {
         const digest = parseDigest(mount);
         const from = query.get("from");
         if (from !== null) checkName(from);
-        await ctx.request.body?.cancel();
+        await ctx.body?.cancel();
         if (await uploads.mount(name, digest, from ?? undefined)) {
           return created(name, digest.value);
         }
@@ -48,7 +49,7 @@ export function uploadHandlers(
         await uploads.monolithic(name, digest, chunkOf(ctx, false));
         return created(name, digest.value);
       }
-      await ctx.request.body?.cancel();
+      await ctx.body?.cancel();
       const id = await uploads.start(name);
       return empty(202, sessionHeaders(name, id, 0));
     },
@@ -72,7 +73,7 @@ export function uploadHandlers(
       const id = ctx.params.id ?? "";
       const digestParam = ctx.url.searchParams.get("digest");
       if (digestParam === null) {
-        await ctx.request.body?.cancel();
+        await ctx.body?.cancel();
         throw new RegistryError("DIGEST_INVALID", null, {
           message: "closing an upload needs ?digest=",
         });
@@ -98,14 +99,13 @@ function chunkOf(ctx: RequestContext, withRange: boolean): Chunk {
     throw new RegistryError("SIZE_INVALID", null, { message: "invalid Content-Length" });
   }
   // A client that goes away fails the body read, which stops the append.
-  const chunk: Chunk = { body: request.body };
+  const chunk: Chunk = { body: ctx.body };
   if (length !== undefined) chunk.length = length;
   if (length === 0) chunk.body = null;
   if (withRange) {
     const range = parseContentRange(request.headers.get("Content-Range"));
     if (range === "invalid") {
-      throw new RegistryError("BLOB_UPLOAD_INVALID", null, {
-        status: 416,
+      throw new RegistryError("UPLOAD_RANGE_INVALID", null, {
         message: "invalid Content-Range: expected <start>-<end>",
       });
     }

@@ -1,7 +1,9 @@
 /**
- * Request limits, the hostile-input hook `createApp` calls around every routed request: header
- * size (431), body size (413), body idle and slow-client timeouts (408), open upload sessions per
- * client (429 `TOOMANYREQUESTS`), and expiry of upload sessions left untouched.
+ * Request limits, two stages of the pipeline: {@link RequestLimits.admit} (header size 431, body
+ * size 413, and the body guard: idle and slow-client timeouts 408, the shutdown deadline) before
+ * authentication, and {@link RequestLimits.openUpload} (open upload sessions per client, 429
+ * `TOOMANYREQUESTS`) after it, so the limit can be keyed on the authenticated user. Upload
+ * sessions left untouched expire.
  *
  * A refused body is cut off where it stands; the store then truncates the session back to where
  * the chunk began, so nothing partial is left behind.
@@ -12,25 +14,18 @@ import { DEFAULT_LIMITS, type LimitsConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { UploadService } from "../services/uploads.ts";
 import { type ReadResult, relayBytes } from "./byte_relay.ts";
-import type { RequestContext } from "./router.ts";
+import type { RequestContext } from "./context.ts";
 
 /** An upload session being watched. */
 interface Session {
-  client: string;
+  /** Whom it counts against. */
+  key: string;
+  /** Its repository. */
   name: string;
   lastSeen: number;
+  /** Requests on it in flight (a busy session never expires). */
   busy: number;
 }
-
-/** What {@link RequestLimits.admit} noted about a request, for {@link RequestLimits.settle}. */
-interface Ticket {
-  client: string;
-  name: string;
-  /** `start` for POST to uploads/, the session id for requests on one session. */
-  upload: string;
-}
-
-const UPLOAD_ID_PATH = /\/blobs\/uploads\/([^/]+)$/;
 
 /** The limits of one app. */
 export class RequestLimits {
@@ -38,8 +33,8 @@ export class RequestLimits {
   readonly limits: LimitsConfig;
   readonly #uploads: UploadService;
   readonly #sessions = new Map<string, Session>();
-  readonly #perClient = new Map<string, number>();
-  readonly #tickets = new WeakMap<Request, Ticket>();
+  /** Open sessions per key, oldest first. */
+  readonly #perKey = new Map<string, Set<string>>();
   readonly #timer: ReturnType<typeof setInterval>;
 
   /** Limits over an upload service (whose idle sessions it removes). */
@@ -51,73 +46,81 @@ export class RequestLimits {
     Deno.unrefTimer(this.#timer);
   }
 
-  /** Check a routed request and guard its body; throws 413, 429 or 431. */
-  admit(ctx: RequestContext, client: string): RequestContext {
+  /**
+   * Check a routed request's headers and declared length, and guard its body: `ctx.body` then
+   * counts its bytes, and fails with 413 or 408, or with `drain`'s reason when the shutdown
+   * deadline passes (bodies without a declared length only). Throws 413 or 431.
+   */
+  admit(ctx: RequestContext, drain: AbortSignal): void {
     const { request } = ctx;
     let headerBytes = request.url.length;
     // `forEach`, not `for...of`: Deno's iterator sorts the names first (~1.1 against ~0.2 µs).
     request.headers.forEach((value, key) => headerBytes += key.length + value.length + 4);
     if (headerBytes > this.limits.maxHeaderBytes) {
-      throw new RegistryError("SIZE_INVALID", { limit: this.limits.maxHeaderBytes }, {
-        status: 431,
-        message: "request headers too large",
-      });
+      throw new RegistryError("HEADERS_TOO_LARGE", { limit: this.limits.maxHeaderBytes });
     }
-    const length = Number(request.headers.get("Content-Length") ?? 0);
-    if (length > this.limits.maxBodyBytes) throw this.#tooLarge();
-    const name = ctx.params.name ?? "";
-    const id = UPLOAD_ID_PATH.exec(ctx.url.pathname)?.[1];
-    const starts = request.method === "POST" && ctx.url.pathname.endsWith("/blobs/uploads/") &&
-      !ctx.url.searchParams.has("digest");
-    if (starts && (this.#perClient.get(client) ?? 0) >= this.limits.maxUploadsPerClient) {
-      throw new RegistryError("TOOMANYREQUESTS", { limit: this.limits.maxUploadsPerClient }, {
-        message: "too many open upload sessions: finish or cancel some first",
-        headers: { "Retry-After": "60" },
-      });
-    }
-    const upload = starts ? "start" : id;
-    // Only requests on upload sessions have anything for `settle` to note.
-    if (upload !== undefined) this.#tickets.set(request, { client, name, upload });
-    const session = id === undefined ? undefined : this.#sessions.get(id);
-    if (session) {
-      session.busy++;
-      session.lastSeen = Date.now();
-    }
-    if (!request.body) return ctx;
-    const guarded = new Request(request.url, {
-      method: request.method,
-      headers: request.headers,
-      body: this.#guard(request.body),
-      duplex: "half",
-    } as RequestInit);
-    return { ...ctx, request: guarded };
+    const declared = request.headers.get("Content-Length");
+    if (Number(declared ?? 0) > this.limits.maxBodyBytes) throw this.#tooLarge();
+    if (!ctx.body) return;
+    ctx.bytesIn = 0;
+    ctx.body = this.#guard(ctx, declared === null ? drain : undefined);
   }
 
   /**
-   * Note how a request admitted with {@link admit} ended (tracks upload sessions); `request` is
-   * the one given to `admit`, not the guarded copy it returns.
+   * Note a request on upload sessions, after authentication: a POST that may open a session is
+   * refused with 429 when its client has `maxUploadsPerClient` open ones (sessions of that client
+   * idle past the timeout are expired first); a request on a session keeps it alive.
    */
-  settle(request: Request, response: Response): void {
-    const ticket = this.#tickets.get(request);
+  openUpload(ctx: RequestContext): void {
+    if (ctx.route !== "uploads") return;
+    const key = ctx.identity?.user !== undefined
+      ? `user:${ctx.identity.user}`
+      : `addr:${ctx.client}`;
+    const id = ctx.params.id;
+    if (id !== undefined) {
+      ctx.ticket = { key, upload: id };
+      const session = this.#sessions.get(id);
+      if (session) {
+        session.busy++;
+        session.lastSeen = Date.now();
+      }
+      return;
+    }
+    if (ctx.method !== "POST") return;
+    // A monolithic POST (`digest` without `mount`) opens no session; a mount may fall back to one.
+    const query = ctx.url.searchParams;
+    if (query.has("digest") && !(ctx.access.mount && query.has("mount"))) return;
+    const open = this.#perKey.get(key);
+    if (open && open.size >= this.limits.maxUploadsPerClient) {
+      this.#expireIdle(open);
+      if (open.size >= this.limits.maxUploadsPerClient) throw this.#tooMany(open);
+    }
+    ctx.ticket = { key, upload: "start" };
+  }
+
+  /** Note how a request with a ticket ended: a session opened, or the one it was on ended. */
+  settle(ctx: RequestContext, response: Response): void {
+    const ticket = ctx.ticket;
     if (!ticket) return;
+    const name = ctx.params.name ?? "";
     if (ticket.upload === "start") {
       const id = response.headers.get("Docker-Upload-UUID");
       if (response.status !== 202 || !id) return;
-      this.#sessions.set(id, {
-        client: ticket.client,
-        name: ticket.name,
-        lastSeen: Date.now(),
-        busy: 0,
-      });
-      this.#perClient.set(ticket.client, (this.#perClient.get(ticket.client) ?? 0) + 1);
+      this.#sessions.set(id, { key: ticket.key, name, lastSeen: Date.now(), busy: 0 });
+      const open = this.#perKey.get(ticket.key) ?? new Set();
+      open.add(id);
+      this.#perKey.set(ticket.key, open);
       return;
     }
     const session = this.#sessions.get(ticket.upload);
     if (!session) return;
     session.busy = Math.max(0, session.busy - 1);
     session.lastSeen = Date.now();
+    // Only a request on the session's own repository says anything about it: a 404 for the same
+    // id under another name is that name's answer.
+    if (session.name !== name) return;
     const ended = response.status === 201 ||
-      response.status === 204 && request.method === "DELETE" ||
+      response.status === 204 && ctx.method === "DELETE" ||
       response.status === 404;
     if (ended) this.#forget(ticket.upload);
   }
@@ -126,7 +129,7 @@ export class RequestLimits {
   async sweep(now = Date.now()): Promise<string[]> {
     const expired: string[] = [];
     for (const [id, session] of this.#sessions) {
-      if (session.busy > 0 || now - session.lastSeen < this.limits.uploadSessionTimeoutMs) continue;
+      if (!this.#idle(session, now)) continue;
       this.#forget(id);
       await this.#uploads.cancel(session.name, id).catch(() => {});
       expired.push(id);
@@ -139,50 +142,103 @@ export class RequestLimits {
     clearInterval(this.#timer);
   }
 
+  #idle(session: Session, now: number): boolean {
+    return session.busy === 0 && now - session.lastSeen >= this.limits.uploadSessionTimeoutMs;
+  }
+
+  /** Expire the idle sessions among `ids` now (their files are removed in the background). */
+  #expireIdle(ids: Set<string>): void {
+    const now = Date.now();
+    for (const id of [...ids]) {
+      const session = this.#sessions.get(id);
+      if (!session || !this.#idle(session, now)) continue;
+      this.#forget(id);
+      this.#uploads.cancel(session.name, id).catch(() => {});
+    }
+  }
+
   #forget(id: string): void {
     const session = this.#sessions.get(id);
     if (!session) return;
     this.#sessions.delete(id);
-    const left = (this.#perClient.get(session.client) ?? 1) - 1;
-    if (left <= 0) this.#perClient.delete(session.client);
-    else this.#perClient.set(session.client, left);
+    const open = this.#perKey.get(session.key);
+    open?.delete(id);
+    if (open?.size === 0) this.#perKey.delete(session.key);
+  }
+
+  /** 429 with the time until the first of `open` can expire as `Retry-After`. */
+  #tooMany(open: Set<string>): RegistryError {
+    const now = Date.now();
+    let soonest = this.limits.uploadSessionTimeoutMs;
+    for (const id of open) {
+      const session = this.#sessions.get(id);
+      if (session && session.busy === 0) {
+        soonest = Math.min(soonest, session.lastSeen + this.limits.uploadSessionTimeoutMs - now);
+      }
+    }
+    const seconds = Math.max(1, Math.ceil(soonest / 1000));
+    const limit = this.limits.maxUploadsPerClient;
+    return new RegistryError("TOOMANYREQUESTS", { limit, open: open.size, retryAfter: seconds }, {
+      message: `too many open upload sessions (${open.size} of ${limit}): finish or cancel ` +
+        `some, or retry in ${seconds} s when idle ones expire`,
+      headers: { "Retry-After": String(seconds) },
+    });
   }
 
   #tooLarge(): RegistryError {
-    return new RegistryError("SIZE_INVALID", { limit: this.limits.maxBodyBytes }, {
-      status: 413,
+    return new RegistryError("BODY_TOO_LARGE", { limit: this.limits.maxBodyBytes }, {
       message: `request body exceeds the ${this.limits.maxBodyBytes} byte limit`,
     });
   }
 
-  /** A body that errors (413/408) when too large, idle too long, or too slow. */
-  #guard(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  /**
+   * The body of `ctx`, guarded: errors (413/408) when too large, idle too long or too slow, and
+   * with `drain`'s reason once it aborts (a pending read fails at once, even while the client is
+   * stalled). Counts bytes into `ctx.bytesIn`.
+   */
+  #guard(ctx: RequestContext, drain: AbortSignal | undefined): ReadableStream<Uint8Array> {
     const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
     const started = Date.now();
     let total = 0;
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(drain?.reason);
+    });
+    aborted.catch(() => {});
+    drain?.addEventListener("abort", onAbort, { once: true });
+    const release = () => drain?.removeEventListener("abort", onAbort);
     // A byte relay, so uploads keep reading straight into their own buffers (see byte_relay.ts).
-    return relayBytes(body, async (read) => {
+    return relayBytes(ctx.body!, async (read) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const idle = new Promise<"idle">((resolve) => {
         timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
       });
       let result: ReadResult | "idle";
       try {
-        result = await Promise.race([read, idle]);
+        if (drain?.aborted) throw drain.reason;
+        result = await Promise.race(drain ? [read, idle, aborted] : [read, idle]);
       } catch (error) {
+        release();
         // An error with an answer of its own (the shutdown's 503) keeps it; any other failed read
         // means the client cut the body short (closed, reset, broken chunking): its fault.
         throw error instanceof RegistryError ? error : cutShort();
       } finally {
         clearTimeout(timer);
       }
-      if (result === "idle") throw timedOut("request body idle too long");
-      if (result.done) return result;
+      if (result === "idle") {
+        release();
+        throw new RegistryError("BODY_TIMEOUT", null, { message: "request body idle too long" });
+      }
+      if (result.done) {
+        release();
+        return result;
+      }
       total += result.value.byteLength;
+      ctx.bytesIn = total;
       if (total > maxBodyBytes) throw this.#tooLarge();
       const elapsed = (Date.now() - started) / 1000;
       if (elapsed * 1000 > bodyIdleTimeoutMs && total < minBodyBytesPerSecond * elapsed) {
-        throw timedOut("request body too slow");
+        throw new RegistryError("BODY_TIMEOUT", null, { message: "request body too slow" });
       }
       return result;
     });
@@ -191,14 +247,4 @@ export class RequestLimits {
 
 function cutShort(): RegistryError {
   return new RegistryError("SIZE_INVALID", null, { message: "request body ended early" });
-}
-
-function timedOut(message: string): RegistryError {
-  return new RegistryError("BLOB_UPLOAD_INVALID", null, { status: 408, message });
-}
-
-/** The client a request comes from, for per-client limits (its address). */
-export function clientOf(info: { remoteAddr?: Deno.Addr } | undefined): string {
-  const addr = info?.remoteAddr;
-  return addr && "hostname" in addr ? addr.hostname : "local";
 }

@@ -20,7 +20,7 @@ const MAX_LAST = 512;
 /**
  * Read `n` and `last` from a URL. Without `n`, a page holds `maxEntries` entries; a larger `n` is
  * cut to `maxEntries` (the `Link` header tells the client to go on). A non-numeric or negative `n`
- * is 400 `UNSUPPORTED` (the spec has no code of its own for a bad parameter).
+ * is 400 `PARAMETER_INVALID`.
  */
 export function parsePage(url: URL, maxEntries: number): PageRequest {
   const n = url.searchParams.get("n");
@@ -28,16 +28,14 @@ export function parsePage(url: URL, maxEntries: number): PageRequest {
   let limit = maxEntries;
   if (n !== null) {
     if (!/^\d{1,15}$/.test(n)) {
-      throw new RegistryError("UNSUPPORTED", { n: n.slice(0, 50) }, {
-        status: 400,
+      throw new RegistryError("PARAMETER_INVALID", { n: n.slice(0, 50) }, {
         message: "invalid number of results requested: n must be a non-negative integer",
       });
     }
     limit = Math.min(Number(n), maxEntries);
   }
   if (last !== null && last.length > MAX_LAST) {
-    throw new RegistryError("UNSUPPORTED", { last: last.slice(0, 50) }, {
-      status: 400,
+    throw new RegistryError("PARAMETER_INVALID", { last: last.slice(0, 50) }, {
       message: `last must be at most ${MAX_LAST} characters`,
     });
   }

@@ -9,21 +9,9 @@
  * @module
  */
 
-/** Path parameters of a matched route. */
-export type Params = Record<string, string>;
+import type { Handler, Params } from "./context.ts";
 
-/** What a handler is given. */
-export interface RequestContext {
-  /** The request. */
-  request: Request;
-  /** Its parsed URL. */
-  url: URL;
-  /** Path parameters. */
-  params: Params;
-}
-
-/** A request handler. */
-export type Handler = (ctx: RequestContext) => Response | Promise<Response>;
+export type { Handler, Params, RequestContext } from "./context.ts";
 
 /** One path pattern and its handlers. */
 interface Route {

@@ -1,11 +1,11 @@
 /**
- * The health probe: the data directory is there, and (unless read-only) takes a durable write.
- * The probe file lives in the store's own temporary folder and is removed at once.
+ * The health probe: the store's storage is reachable and (unless read-only) takes a durable
+ * write (see `Store.checkHealth`: a probe file in the store's temporary folder, removed at once).
  *
  * @module
  */
 import type { Config } from "../config.ts";
-import { S3Driver, s3DriverOptions } from "../storage/drivers/s3.ts";
+import type { Store } from "../storage/store.ts";
 
 /** What the probe found. */
 export interface HealthReport {
@@ -15,44 +15,12 @@ export interface HealthReport {
   checks: Record<string, string>;
 }
 
-/** Probe the store named by `config` (a memory store is always healthy). */
-export async function checkHealth(config: Config): Promise<HealthReport> {
-  const checks: Record<string, string> = {};
-  if (config.storage === "s3" && config.s3) {
-    // The bucket answers and (unless read-only) takes a write; retries are the request's own.
-    const driver = new S3Driver({ ...s3DriverOptions(config.s3), retries: 0, timeoutMs: 5000 });
-    checks.storage = await driver.health(!config.readOnly);
-    return { status: checks.storage === "ok" ? "ok" : "unavailable", checks };
-  }
-  if (config.storage !== "filesystem") return { status: "ok", checks: { storage: "memory" } };
-  let ok = true;
+/** Probe `store` (a write too, unless `config` is read-only). */
+export async function checkHealth(config: Config, store: Store): Promise<HealthReport> {
   try {
-    const info = await Deno.stat(config.dataDir);
-    if (!info.isDirectory) throw new Error(`${config.dataDir} is not a directory`);
-    checks.storage = "ok";
+    const { ok, checks } = await store.checkHealth(!config.readOnly);
+    return { status: ok ? "ok" : "unavailable", checks };
   } catch (error) {
-    ok = false;
-    checks.storage = `unreachable: ${(error as Error).message}`;
+    return { status: "unavailable", checks: { storage: `failed: ${(error as Error).message}` } };
   }
-  if (ok && !config.readOnly) {
-    const dir = `${config.dataDir}/docker/registry/v2/_tmp`;
-    const probe = `${dir}/healthz-${crypto.randomUUID()}.tmp`;
-    try {
-      await Deno.mkdir(dir, { recursive: true });
-      const file = await Deno.open(probe, { write: true, createNew: true });
-      try {
-        await file.write(new TextEncoder().encode("ok"));
-        await file.sync();
-      } finally {
-        file.close();
-      }
-      checks.writable = "ok";
-    } catch (error) {
-      ok = false;
-      checks.writable = `failed: ${(error as Error).message}`;
-    } finally {
-      await Deno.remove(probe).catch(() => {});
-    }
-  }
-  return { status: ok ? "ok" : "unavailable", checks };
 }

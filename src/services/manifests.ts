@@ -253,8 +253,7 @@ export class ManifestService {
       (d) => this.#store.hasLink(name, "manifest", d),
     );
     if (missingManifests.length > 0) {
-      throw new RegistryError("MANIFEST_UNKNOWN", { manifests: missingManifests }, {
-        status: 400,
+      throw new RegistryError("INDEX_MANIFEST_UNKNOWN", { manifests: missingManifests }, {
         message: `index references manifests not in the repository: ${missingManifests.join(", ")}`,
       });
     }
@@ -273,8 +272,7 @@ async function missing(
 /** Check the `?tag=` parameters of a push before anything is read or written; drop repeats. */
 function checkQueryTags(tags: string[]): string[] {
   if (tags.length > MAX_QUERY_TAGS) {
-    throw new RegistryError("MANIFEST_INVALID", { limit: MAX_QUERY_TAGS, received: tags.length }, {
-      status: 414,
+    throw new RegistryError("URI_TOO_LONG", { limit: MAX_QUERY_TAGS, received: tags.length }, {
       message: `at most ${MAX_QUERY_TAGS} tag parameters per manifest push`,
     });
   }
@@ -302,8 +300,7 @@ export async function readLimited(
   for await (const chunk of body) {
     total += chunk.byteLength;
     if (total > limit) {
-      throw new RegistryError("MANIFEST_INVALID", { limit }, {
-        status: 413,
+      throw new RegistryError("MANIFEST_TOO_LARGE", { limit }, {
         message: `manifest exceeds the ${limit} byte limit`,
       });
     }

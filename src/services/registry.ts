@@ -8,10 +8,12 @@ import type { Config } from "../config.ts";
 import type { Store } from "../storage/store.ts";
 import { BlobGuard } from "./blob_guard.ts";
 import { BlobService } from "./blobs.ts";
+import { CatalogService } from "./catalog.ts";
 import { GarbageCollector } from "./gc.ts";
 import { Maintenance, type MaintenanceLog } from "./maintenance.ts";
 import { ManifestService } from "./manifests.ts";
 import { ReferrerService } from "./referrers.ts";
+import { TagService } from "./tags.ts";
 import { UploadService } from "./uploads.ts";
 
 /** Everything a handler may use. */
@@ -28,11 +30,15 @@ export interface Registry {
   manifests: ManifestService;
   /** The referrers API. */
   referrers: ReferrerService;
+  /** Tag lists. */
+  tags: TagService;
+  /** The repository catalog. */
+  catalog: CatalogService;
   /** Garbage collection (online: never removes what a request in flight uses). */
   gc: GarbageCollector;
   /** Background work: scheduled collection, upload purging (started and stopped by the app). */
   maintenance: Maintenance;
-  /** Who may pull what (e.g. for `_catalog` to list only what the caller may pull). */
+  /** Who may pull what (for `_catalog` to list only what the caller may pull). */
   authorizer: Authorizer;
 }
 
@@ -56,6 +62,8 @@ export function createRegistry(
     uploads: new UploadService(store, guard),
     manifests,
     referrers: new ReferrerService(store, manifests),
+    tags: new TagService(store),
+    catalog: new CatalogService(store),
     gc: new GarbageCollector(store, manifests, guard),
     authorizer: OPEN_AUTHORIZER,
   };

@@ -6,8 +6,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
-import { isUploadId } from "../storage/layout/paths.ts";
-import { SizeMismatch, type Store } from "../storage/store.ts";
+import { isUploadId, SizeMismatch, type Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 
@@ -31,11 +30,22 @@ export class UploadService {
   /** Hash state per session, always equal to the bytes on disk when present. */
   readonly #hashes = new Map<string, Digester>();
   readonly #guard: BlobGuard | undefined;
+  /** Set when the shutdown deadline passed: a chunk of declared length cut then keeps its prefix. */
+  #stopping = false;
 
   /** Uploads over `store`; commits and mounts count as uses for garbage collection (`guard`). */
   constructor(store: Store, guard?: BlobGuard) {
     this.#store = store;
     this.#guard = guard;
+  }
+
+  /**
+   * The shutdown deadline passed: chunks of declared length cut from now on keep the prefix that
+   * reached storage (the client resumes from the session's `Range`); chunked ones are still cut
+   * back to where they began.
+   */
+  stopWrites(): void {
+    this.#stopping = true;
   }
 
   /** Open a session; returns its id. */
@@ -121,8 +131,7 @@ export class UploadService {
     const { size } = await this.#info(name, id);
     if (chunk.start !== undefined && chunk.start !== size) {
       await chunk.body?.cancel().catch(() => {});
-      throw new RegistryError("BLOB_UPLOAD_INVALID", { expected: size, received: chunk.start }, {
-        status: 416,
+      throw new RegistryError("UPLOAD_RANGE_INVALID", { expected: size, received: chunk.start }, {
         message: `chunk out of order: it must start at ${size}`,
         headers: { Range: rangeHeader(size), Location: uploadLocation(name, id) },
       });
@@ -138,7 +147,10 @@ export class UploadService {
     try {
       const options = {
         ...(usable && { observe: (bytes: Uint8Array) => usable.update(bytes) }),
-        ...(chunk.length !== undefined && { expectedLength: chunk.length }),
+        ...(chunk.length !== undefined && {
+          expectedLength: chunk.length,
+          keepPartial: (error: unknown) => this.#stopping && !(error instanceof SizeMismatch),
+        }),
       };
       const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
       if (usable) this.#hashes.set(k, usable);

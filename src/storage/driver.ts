@@ -168,6 +168,12 @@ export interface StorageDriver {
    * back to {@link walkByList}.
    */
   walk?(path: string): AsyncIterable<FileInfo>;
+  /**
+   * Whether the storage answers and, with `write`, takes a write (a probe removed at once):
+   * `"ok"` or what is wrong. Drivers without it are probed by the layout (`stat("/")`, a
+   * `putContent` in its temporary folder).
+   */
+  health?(write: boolean): Promise<string>;
   /** Release what the driver holds open (it may be used again after). */
   close(): void;
 }
@@ -190,14 +196,12 @@ export class InvalidPath extends Error {
   }
 }
 
-const PATH = /^(\/[A-Za-z0-9._:+=@-]+)+$/;
+/** Segments of allowed characters, none of them `.` or `..`. */
+const PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._:+=@-]+)+$/;
 
 /** Throw {@link InvalidPath} unless `path` is a valid driver path (`/` itself is allowed). */
 export function checkPath(path: string): string {
-  if (path === "/") return path;
-  if (!PATH.test(path) || path.split("/").some((s) => s === "." || s === "..")) {
-    throw new InvalidPath(path);
-  }
+  if (path !== "/" && !PATH.test(path)) throw new InvalidPath(path);
   return path;
 }
 

@@ -9,6 +9,13 @@
 import type { Digest } from "../oci/digest.ts";
 import { type ByteObserver, SizeMismatch, type WriteOptions } from "./driver.ts";
 
+const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+/** Whether `id` has the shape of an upload session id every store accepts. */
+export function isUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
 /** Which link set of a repository: blobs (`_layers`) or manifest revisions (`_manifests/revisions`). */
 export type LinkKind = "layer" | "manifest";
 
@@ -49,6 +56,14 @@ export type AppendOptions = WriteOptions;
 
 export { SizeMismatch };
 export type { ByteObserver };
+
+/** What a store's health check found. */
+export interface HealthCheck {
+  /** Whether the store is usable. */
+  ok: boolean;
+  /** Each check (`storage`, `writable`) and its result (`ok` or why not). */
+  checks: Record<string, string>;
+}
 
 /** The storage interface of berth. */
 export interface Store {
@@ -94,6 +109,10 @@ export interface Store {
   listRepositories(): Promise<string[]>;
   /** Up to `limit` repository names sorted after `last` (the catalog; served from an index). */
   repositoryPage(last: string | undefined, limit: number): Promise<string[]>;
+  /** Rebuild derived indexes (the catalog) from the tree, e.g. after garbage collection. */
+  reindex(): Promise<void>;
+  /** Whether the storage is reachable and, when `write`, takes a durable write. */
+  checkHealth(write: boolean): Promise<HealthCheck>;
 
   /** Record that manifest `referrer` of repository `name` has `subject` as its subject. */
   putReferrer(name: string, subject: Digest, referrer: Digest): Promise<void>;

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { MemoryDriver } from "../../src/storage/drivers/memory.ts";
+import { LayoutStore } from "../../src/storage/layout/layout_store.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { basic, POLICY, USERS, writeHtpasswd } from "./fixtures.ts";
 
@@ -163,10 +164,11 @@ Deno.test("basic auth: canPull tells what the caller of a request may pull (the 
     await (await app.handler(anonymous)).body?.cancel();
     const { authorizer } = app.registry;
     assert.equal(authorizer.enabled, true);
-    assert.equal(authorizer.canPull(asBob, "team/app"), true);
-    assert.equal(authorizer.canPull(asBob, "secret/app"), false);
-    assert.equal(authorizer.canPull(anonymous, "public/a/b"), true);
-    assert.equal(authorizer.canPull(anonymous, "team/app"), false);
+    const bob = { user: "bob", via: "basic" } as const;
+    assert.equal(authorizer.canPull(bob, "team/app"), true);
+    assert.equal(authorizer.canPull(bob, "secret/app"), false);
+    assert.equal(authorizer.canPull(undefined, "public/a/b"), true);
+    assert.equal(authorizer.canPull(undefined, "team/app"), false);
   } finally {
     await app.close();
     await Deno.remove(dir, { recursive: true });
@@ -177,7 +179,10 @@ Deno.test("basic auth: credentials and tokens never reach the error log", async 
   const dir = await Deno.makeTempDir({ prefix: "berth-auth-" });
   const path = await writeHtpasswd(dir);
   const logged: string[] = [];
-  class BrokenStore extends MemoryStore {
+  class BrokenStore extends LayoutStore {
+    constructor() {
+      super(new MemoryDriver(), { shared: false });
+    }
     override statBlob(): Promise<number | undefined> {
       return Promise.reject(new Error("disk on fire"));
     }

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { newContext } from "../../src/http/context.ts";
 import assert from "node:assert/strict";
 import { AccessControl } from "../../src/auth/access_control.ts";
 import { globToRegExp, Policy } from "../../src/auth/policy.ts";
@@ -62,12 +63,13 @@ Deno.test("policy: admin endpoints need a user named in admins (or in an @group 
       policy: { groups: { admins: ["alice"] }, rules: [], admins: ["@admins"] },
     });
     const check = (auth?: string) => {
-      const url = new URL("http://registry.test/admin/gc");
-      const request = new Request(url, {
+      const request = new Request("http://registry.test/admin/gc", {
         method: "POST",
         headers: auth ? { Authorization: auth } : {},
       });
-      return access.check({ request, url, params: {} });
+      const ctx = newContext(request, "test", "local");
+      ctx.route = "admin";
+      return access.check(ctx);
     };
     await check(basic("alice", USERS.alice));
     await assert.rejects(check(basic("bob", USERS.bob)), (e: RegistryError) => e.status === 403);
@@ -75,4 +77,22 @@ Deno.test("policy: admin endpoints need a user named in admins (or in an @group 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("policy: pull prefixes are the literal starts of the patterns that give the user pull", () => {
+  const policy = new Policy({
+    groups: { ops: ["olga"] },
+    rules: [
+      { repositories: ["pub/**", "pub/docs/*"], anonymous: true, actions: ["pull"] },
+      { repositories: ["team/*"], users: ["tom"], actions: ["pull", "push"] },
+      { repositories: ["drop/*"], users: ["tom"], actions: ["push"] },
+      { repositories: ["**"], groups: ["ops"], actions: ["*"] },
+      { repositories: ["app-?/x"], users: ["*"], actions: ["pull"] },
+    ],
+  });
+  assert.deepEqual(policy.pullPrefixes(undefined), ["pub/"]);
+  assert.deepEqual(policy.pullPrefixes("tom"), ["app-", "pub/", "team/"]);
+  assert.deepEqual(policy.pullPrefixes("olga"), [""]);
+  assert.deepEqual(new Policy().pullPrefixes(undefined), []);
+  assert.deepEqual(new Policy().pullPrefixes("anyone"), [""]);
 });

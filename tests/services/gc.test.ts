@@ -8,14 +8,14 @@ import assert from "node:assert/strict";
 import { makeConfig } from "../../src/config.ts";
 import { digestBytes, parseDigest } from "../../src/oci/digest.ts";
 import { createRegistry, type Registry } from "../../src/services/registry.ts";
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { memoryStore } from "../../src/storage/open_store.ts";
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX = "application/vnd.oci.image.index.v1+json";
 const encoder = new TextEncoder();
 
 function registry(): Registry {
-  return createRegistry(makeConfig({ storage: "memory" }), new MemoryStore(), () => {});
+  return createRegistry(makeConfig({ storage: "memory" }), memoryStore(), () => {});
 }
 
 function body(bytes: Uint8Array): ReadableStream<Uint8Array> {

@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import { makeConfig } from "../../src/config.ts";
 import { setLongTimeout } from "../../src/services/maintenance.ts";
 import { createRegistry } from "../../src/services/registry.ts";
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { memoryStore } from "../../src/storage/open_store.ts";
 
 const HOUR = 3_600_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 Deno.test("maintenance: 720h schedules (over 24.8 days) do not fire at once", async () => {
-  const store = new MemoryStore();
+  const store = memoryStore();
   let listings = 0;
   const list = store.listRepositories.bind(store);
   store.listRepositories = () => {

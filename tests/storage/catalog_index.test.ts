@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { FsStore } from "../../src/storage/fs/fs_store.ts";
+import { fsStore } from "../../src/storage/open_store.ts";
 import { withTempDir } from "../helpers/temp.ts";
 
 const digest = digestBytes(new TextEncoder().encode("manifest"));
@@ -14,8 +14,8 @@ const withRoot = (body: (root: string) => Promise<void>) => withTempDir("berth-c
 
 Deno.test("catalog index: a second store on the same root sees what the first creates", async () => {
   await withRoot(async (root) => {
-    const first = new FsStore(root);
-    const second = new FsStore(root);
+    const first = fsStore(root);
+    const second = fsStore(root);
     await first.putTag("b", "latest", digest);
     assert.deepEqual(await second.repositoryPage(undefined, 10), ["b"]);
     await first.putTag("a", "latest", digest);
@@ -28,12 +28,12 @@ Deno.test("catalog index: a second store on the same root sees what the first cr
 
 Deno.test("catalog index: a data directory without a journal is indexed by one walk", async () => {
   await withRoot(async (root) => {
-    const writer = new FsStore(root);
+    const writer = fsStore(root);
     for (const name of ["x/y", "a", "m"]) await writer.putTag(name, "latest", digest);
-    await Deno.remove(writer.paths.catalog);
-    const reader = new FsStore(root);
+    await Deno.remove(root + writer.paths.catalog);
+    const reader = fsStore(root);
     assert.deepEqual(await reader.repositoryPage(undefined, 10), ["a", "m", "x/y"]);
-    const journal = await Deno.readTextFile(writer.paths.catalog);
+    const journal = await Deno.readTextFile(root + writer.paths.catalog);
     assert.match(journal, /^berth-catalog v1\n/);
     await writer.putTag("b", "latest", digest);
     assert.deepEqual(await reader.repositoryPage("a", 2), ["b", "m"]);
@@ -42,29 +42,29 @@ Deno.test("catalog index: a data directory without a journal is indexed by one w
 
 Deno.test("catalog index: a journal without its header is rebuilt, keeping its records", async () => {
   await withRoot(async (root) => {
-    const writer = new FsStore(root);
+    const writer = fsStore(root);
     await writer.putTag("a", "latest", digest);
-    await Deno.writeTextFile(writer.paths.catalog, "\n+a\n\n+ghost\n");
-    const reader = new FsStore(root);
+    await Deno.writeTextFile(root + writer.paths.catalog, "\n+a\n\n+ghost\n");
+    const reader = fsStore(root);
     assert.deepEqual(await reader.repositoryPage(undefined, 10), ["a"]);
-    const journal = await Deno.readTextFile(writer.paths.catalog);
+    const journal = await Deno.readTextFile(root + writer.paths.catalog);
     assert.match(journal, /^berth-catalog v1\n\+a\n/);
   });
 });
 
 Deno.test("catalog index: a repository removed from disk is skipped", async () => {
   await withRoot(async (root) => {
-    const store = new FsStore(root);
+    const store = fsStore(root);
     for (const name of ["a", "b", "c"]) await store.putTag(name, "latest", digest);
     assert.deepEqual(await store.repositoryPage(undefined, 10), ["a", "b", "c"]);
-    await Deno.remove(store.paths.repo("b"), { recursive: true });
+    await Deno.remove(root + store.paths.repo("b"), { recursive: true });
     assert.deepEqual(await store.repositoryPage(undefined, 2), ["a", "c"]);
   });
 });
 
 Deno.test("catalog index: a journal that cannot be written never fails a push; pages come from a walk", async () => {
   await withRoot(async (root) => {
-    const store = new FsStore(root);
+    const store = fsStore(root);
     await Deno.mkdir(`${root}/docker/registry/v2`, { recursive: true });
     // `_berth` as a file: the journal's folder cannot be created (as on a read-only disk).
     await Deno.writeTextFile(`${root}/docker/registry/v2/_berth`, "in the way");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { FsStore } from "../../src/storage/fs/fs_store.ts";
+import { fsStore } from "../../src/storage/open_store.ts";
 import { ListingCache, SETTLE_MS } from "../../src/storage/drivers/fs/listing_cache.ts";
 
 /** A temp folder with subfolders, and a reader of it that counts its calls. */
@@ -69,12 +69,16 @@ Deno.test("listing cache: callers get their own array; a missing folder is undef
 Deno.test("fs store: two stores on one data directory see each other's tag changes at once", async () => {
   const root = await Deno.makeTempDir({ prefix: "berth-two-stores-" });
   try {
-    const a = new FsStore(root);
-    const b = new FsStore(root);
+    const a = fsStore(root);
+    const b = fsStore(root);
     const one = digestBytes(new TextEncoder().encode("one"));
     const two = digestBytes(new TextEncoder().encode("two"));
     await a.putTag("repo", "v1", one);
-    await Deno.utime(a.paths.tags("repo"), new Date(), new Date(Date.now() - 10 * SETTLE_MS));
+    await Deno.utime(
+      root + a.paths.tags("repo"),
+      new Date(),
+      new Date(Date.now() - 10 * SETTLE_MS),
+    );
     assert.deepEqual(await a.listTags("repo"), ["v1"]);
     assert.deepEqual(await a.listTags("repo"), ["v1"]);
     await b.putTag("repo", "v2", two);

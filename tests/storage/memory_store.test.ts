@@ -1,12 +1,12 @@
 /**
- * Runs the store conformance suite against {@link MemoryStore}.
+ * Runs the store conformance suite against the layout over the memory driver.
  *
  * @module
  */
-import { MemoryStore } from "../../src/storage/memory/memory_store.ts";
+import { memoryStore } from "../../src/storage/open_store.ts";
 import { storeSuite } from "./store_suite.ts";
 
 storeSuite(
   "memory",
-  () => Promise.resolve({ store: new MemoryStore(), cleanup: () => Promise.resolve() }),
+  () => Promise.resolve({ store: memoryStore(), cleanup: () => Promise.resolve() }),
 );

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
-import { FsStore } from "../../src/storage/fs/fs_store.ts";
+import { fsStore } from "../../src/storage/open_store.ts";
 import { TagEpoch } from "../../src/storage/drivers/fs/tag_epoch.ts";
 import { withTempDir } from "../helpers/temp.ts";
 
@@ -56,19 +56,19 @@ Deno.test("tag epoch: a replaced file is noticed within a second", async () => {
 
 Deno.test("fs store: a cached tag moved or deleted by a second store is seen at once", async () => {
   await withDir(async (root) => {
-    const a = new FsStore(root);
-    const b = new FsStore(root);
+    const a = fsStore(root);
+    const b = fsStore(root);
     const one = digestBytes(new TextEncoder().encode("one"));
     const two = digestBytes(new TextEncoder().encode("two"));
     try {
       await a.putTag("repo", "v1", one);
       // Old enough to be cached (see SETTLE_MS), then read twice: the second read is a hit.
       const past = new Date(Date.now() - 60_000);
-      await Deno.utime(a.paths.tagCurrent("repo", "v1"), past, past);
+      await Deno.utime(root + a.paths.tagCurrent("repo", "v1"), past, past);
       assert.equal((await a.getTag("repo", "v1"))?.value, one.value);
       assert.equal((await a.getTag("repo", "v1"))?.value, one.value);
       await b.putTag("repo", "v1", two);
-      await Deno.utime(a.paths.tagCurrent("repo", "v1"), past, past);
+      await Deno.utime(root + a.paths.tagCurrent("repo", "v1"), past, past);
       assert.equal((await a.getTag("repo", "v1"))?.value, two.value);
       assert.equal((await a.getTag("repo", "v1"))?.value, two.value);
       assert.equal(await b.deleteTag("repo", "v1"), true);

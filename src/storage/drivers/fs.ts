@@ -39,8 +39,6 @@ import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
 import { TagEpoch } from "./fs/tag_epoch.ts";
 
-const encoder = new TextEncoder();
-
 /** Options of {@link FsDriver}. */
 export interface FsDriverOptions {
   /** Driver path of the folder for temporary files (default `/_tmp`); on the root's filesystem. */
@@ -89,13 +87,13 @@ export class FsDriver implements StorageDriver {
     this.#epoch?.close();
   }
 
+  /** A file's content; for `contentCache` paths the same array while unchanged (read-only). */
   getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
     try {
       const local = this.localPath(path);
       if (!this.#cached?.(path)) return readOrUndefined(local);
       // Synchronously: a page-cached link costs a few µs, an async read's round trip far more.
-      const text = this.#links.read(local, this.#epoch?.current());
-      return Promise.resolve(text === undefined ? undefined : encoder.encode(text));
+      return Promise.resolve(this.#links.readBytes(local, this.#epoch?.current()));
     } catch (error) {
       return Promise.reject(error);
     }

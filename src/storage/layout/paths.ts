@@ -1,9 +1,10 @@
 /**
- * The on-disk tree, the same as distribution's filesystem driver, so a registry:2 data directory
- * is served as it is:
+ * The storage tree, the same as distribution's (`registry/storage/paths.go`), so a registry:2
+ * data directory or bucket is served as it is. Paths are driver paths (`/docker/...`); the driver
+ * maps them under its root (a folder, a bucket prefix):
  *
  * ```
- * <root>/docker/registry/v2/
+ * /docker/registry/v2/
  *   blobs/<alg>/<first two hex>/<hex>/data               global content-addressed blobs
  *   repositories/<name>/
  *     _layers/<alg>/<hex>/link                           blobs linked into the repository
@@ -15,6 +16,7 @@
  *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link    berth: manifests whose subject is that
  *   _berth/catalog                                       berth: journal of repository names
  *   _berth/tag-changes                                   berth: one byte per tag change (TagEpoch)
+ *   _tmp/                                                berth: temporary files (fs), probes
  * ```
  *
  * distribution ignores the two berth additions (it skips `_`-folders of a repository and only
@@ -25,27 +27,17 @@
  * @module
  */
 import type { Digest } from "../../oci/digest.ts";
-import type { LinkKind } from "../store.ts";
+import { isUploadId, type LinkKind } from "../store.ts";
 
-const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
+/** The base of the tree. */
+const BASE = "/docker/registry/v2";
 
-/** Whether `id` has the shape of an upload session id. */
-export function isUploadId(id: string): boolean {
-  return UPLOAD_ID.test(id);
-}
-
-/** Builds the paths of the disk tree under one root. */
+/** Builds the driver paths of the tree. */
 export class StorePaths {
-  /** `<root>/docker/registry/v2`. */
-  readonly base: string;
+  /** `/docker/registry/v2`. */
+  readonly base = BASE;
   /** Where temporary files are written before being renamed into place. */
-  readonly tmp: string;
-
-  /** Paths under `root` (made absolute by the caller). */
-  constructor(readonly root: string) {
-    this.base = `${root}/docker/registry/v2`;
-    this.tmp = `${root}/docker/registry/v2/_tmp`;
-  }
+  readonly tmp = `${BASE}/_tmp`;
 
   /** The blobs folder. */
   get blobs(): string {
@@ -143,6 +135,16 @@ export class StorePaths {
   /** Start-time file of an upload session. */
   uploadStartedAt(name: string, id: string): string {
     return `${this.upload(name, id)}/startedat`;
+  }
+
+  /** Whether `path` is a tag's current link (kept in memory by drivers that can check it). */
+  isTagCurrent(path: string): boolean {
+    return path.endsWith("/current/link") && path.includes("/_manifests/tags/");
+  }
+
+  /** Whether `path` is a repository's tags folder (its listing may be kept in memory). */
+  isTagsFolder(path: string): boolean {
+    return path.endsWith("/_manifests/tags") && path.startsWith(`${BASE}/repositories/`);
   }
 
   #safe(path: string, part: string): string {

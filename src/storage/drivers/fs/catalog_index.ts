@@ -21,6 +21,7 @@
 import { isValidName } from "../../../oci/names.ts";
 import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
 import { upperBound } from "../../sorted_names.ts";
+import type { CatalogSource, RepositoryIndex } from "../../layout/catalog.ts";
 import { concatBytes } from "../../../bytes.ts";
 
 /** How long a walk stands in for a journal that cannot be written. */
@@ -30,16 +31,8 @@ const HEADER = "berth-catalog v1";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** What the index needs from its store. */
-export interface CatalogSource {
-  /** Every repository name, by walking the tree (authoritative, slow). */
-  walk(): Promise<string[]>;
-  /** Whether a repository exists now. */
-  exists(name: string): Promise<boolean>;
-}
-
 /** The in-memory, journal-backed sorted list of repository names. */
-export class CatalogIndex {
+export class CatalogIndex implements RepositoryIndex {
   readonly #path: string;
   readonly #tmp: string;
   readonly #source: CatalogSource;

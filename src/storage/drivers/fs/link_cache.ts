@@ -32,7 +32,11 @@ interface Entry {
   mtime: number;
   size: number;
   text: string;
+  /** The text's bytes, made on first use and shared by every later hit. */
+  bytes?: Uint8Array<ArrayBuffer>;
 }
+
+const encoder = new TextEncoder();
 
 /** A bounded cache of small file contents, validated by the file's `stat`. */
 export class LinkCache {
@@ -51,9 +55,26 @@ export class LinkCache {
    * before the call (`NaN` when there is none: the file is then checked every time).
    */
   read(path: string, epoch = NaN): string | undefined {
+    return this.#read(path, epoch)?.text;
+  }
+
+  /**
+   * {@link read} as bytes: the same array for every hit of an unchanged file (read-only for the
+   * caller), so a caller may key what it derives from them by identity.
+   */
+  readBytes(path: string, epoch = NaN): Uint8Array<ArrayBuffer> | undefined {
+    const entry = this.#read(path, epoch);
+    if (!entry) return undefined;
+    return entry.bytes ??= encoder.encode(entry.text);
+  }
+
+  #read(
+    path: string,
+    epoch: number,
+  ): { text: string; bytes?: Uint8Array<ArrayBuffer> } | undefined {
     const now = this.#now();
     const hit = this.#entries.get(path);
-    if (hit && hit.epoch === epoch && now - hit.checkedAt < RECHECK_MS) return hit.text;
+    if (hit && hit.epoch === epoch && now - hit.checkedAt < RECHECK_MS) return hit;
     const info = statSyncOrUndefined(path);
     if (!info?.isFile) {
       this.#entries.delete(path);
@@ -62,22 +83,24 @@ export class LinkCache {
     if (hit && same(hit, info)) {
       hit.epoch = epoch;
       hit.checkedAt = now;
-      return hit.text;
+      return hit;
     }
     const text = readTextSyncOrUndefined(path);
     const after = statSyncOrUndefined(path);
     this.#entries.delete(path);
+    if (text === undefined) return undefined;
+    const entry = entryOf(after ?? info, text, epoch, now);
     if (
-      text !== undefined && after && same(entryOf(info, text, epoch, now), after) &&
+      after && same(entryOf(info, text, epoch, now), after) &&
       Date.now() - mtimeOf(after) > SETTLE_MS
     ) {
-      this.#entries.set(path, entryOf(after, text, epoch, now));
+      this.#entries.set(path, entry);
       if (this.#entries.size > this.#maxEntries) {
         const oldest = this.#entries.keys().next().value;
         if (oldest !== undefined) this.#entries.delete(oldest);
       }
     }
-    return text;
+    return entry;
   }
 
   /** Drop what is kept of `path` (this process changed the file). */

@@ -1,0 +1,45 @@
+/**
+ * {@link VerifyingStream}: passes bytes through while hashing them, and errors (naming the
+ * digest) when they exceed the expected size or do not hash to the expected digest, so a consumer
+ * that commits only after the stream closed never commits unverified bytes.
+ *
+ * @module
+ */
+import { Digester, tryParseDigest } from "../oci/digest.ts";
+import { ClientError } from "./errors.ts";
+
+/** A pass-through that verifies size and digest; the error surfaces before the stream closes. */
+export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** Verify against `digest` and, when known (≥ 0), `size`. */
+  constructor(digest: string, size: number, options: { onBytes?: (n: number) => void } = {}) {
+    const parsed = tryParseDigest(digest);
+    if (!parsed) throw new ClientError("invalid", `unsupported digest ${digest}`);
+    const digester = new Digester(parsed.algorithm);
+    const onBytes = options.onBytes;
+    super({
+      transform(chunk, controller) {
+        digester.update(chunk);
+        if (size >= 0 && digester.size > size) {
+          throw new ClientError(
+            "digest-mismatch",
+            `${digest}: more than the expected ${size} bytes received`,
+          );
+        }
+        onBytes?.(chunk.byteLength);
+        controller.enqueue(chunk);
+      },
+      flush() {
+        if (size >= 0 && digester.size !== size) {
+          throw new ClientError(
+            "digest-mismatch",
+            `${digest}: ${digester.size} bytes received, ${size} expected`,
+          );
+        }
+        const actual = digester.peek().value;
+        if (actual !== parsed.value) {
+          throw new ClientError("digest-mismatch", `digest mismatch for ${digest}: got ${actual}`);
+        }
+      },
+    });
+  }
+}

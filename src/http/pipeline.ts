@@ -1,0 +1,142 @@
+/**
+ * The request pipeline: every request passes these stages in order, carrying one
+ * {@link RequestContext} built by the first:
+ *
+ * 1. arrive: the context (id, URL parsed once, client address, timing); counted in flight
+ *    (src/ops/ops.ts)
+ * 2. drain: 503 while the registry shuts down (src/ops/ops.ts)
+ * 3. ops endpoints: `/healthz`, `/metrics` (src/ops/ops.ts)
+ * 4. auth endpoints: the token endpoint (src/auth/access_control.ts)
+ * 5. route: the path matched once, 404/405 (src/http/router.ts, src/http/routes.ts)
+ * 6. read-only: writes refused (here)
+ * 7. admit: header and body size, the body guard (src/http/limits.ts)
+ * 8. access: identity and the access decision, 401/403 (src/auth/access_control.ts)
+ * 9. uploads: open upload sessions per client, 429 (src/http/limits.ts)
+ * 10. handler: HTTP in, a service call, a response out (src/handlers/)
+ * 11. error boundary: a thrown error becomes its response; an unreachable storage backend 503;
+ *     anything unexpected one logged 500 (here)
+ * 12. settle: common headers, upload sessions noted, unread body released (here,
+ *     src/http/limits.ts), then metrics and the access log (src/ops/ops.ts)
+ *
+ * @module
+ */
+import type { AccessControl } from "../auth/access_control.ts";
+import { isStorageError, RegistryError } from "../errors.ts";
+import type { Ops } from "../ops/ops.ts";
+import { StorageUnavailable } from "../storage/unavailable.ts";
+import { AddressSet, clientAddress, peerOf } from "./client_address.ts";
+import { newContext, type RequestContext } from "./context.ts";
+import type { RequestLimits } from "./limits.ts";
+import type { Router } from "./router.ts";
+
+/** A request handler with Deno's connection info, as `Deno.serve` calls it. */
+export type ServeHandler = (
+  request: Request,
+  info?: { remoteAddr?: Deno.Addr },
+) => Promise<Response>;
+
+/** Headers on every response. */
+const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
+
+/** What the pipeline runs with. */
+export interface PipelineParts {
+  /** Operations: in flight, drain, endpoints, metrics, access log. */
+  ops: Ops;
+  /** The route table. */
+  router: Router;
+  /** Request limits. */
+  limits: RequestLimits;
+  /** Authentication and authorization, when configured. */
+  access: AccessControl | undefined;
+  /** Refuse every write. */
+  readOnly: boolean;
+  /** Peers whose `X-Forwarded-For` names the client. */
+  trustedProxies: readonly string[];
+  /** Where unexpected errors are reported. */
+  logError: (message: string, fields: Record<string, unknown>) => void;
+}
+
+/** Build the request pipeline. */
+export function createPipeline(parts: PipelineParts): ServeHandler {
+  const { ops, router, limits, access, readOnly, logError } = parts;
+  const trusted = new AddressSet(parts.trustedProxies);
+
+  /** Stages 2–10: the response, or a thrown error. */
+  const run = async (ctx: RequestContext): Promise<Response> => {
+    if (ops.draining) {
+      throw new RegistryError("UNAVAILABLE", null, {
+        message: "the registry is shutting down",
+        headers: { Connection: "close", "Retry-After": "5" },
+      });
+    }
+    const own = await ops.endpoint(ctx) ?? await access?.intercept(ctx);
+    if (own) return own;
+    const match = router.match(ctx.method, ctx.url);
+    if (match.kind === "none") {
+      throw new RegistryError("ROUTE_UNKNOWN", { path: ctx.url.pathname.slice(0, 300) });
+    }
+    ctx.route = match.label;
+    if (match.kind === "method") {
+      throw new RegistryError("METHOD_NOT_ALLOWED", { method: ctx.method }, {
+        message: `method ${ctx.method} not allowed here`,
+        headers: { Allow: match.allowed.join(", ") },
+      });
+    }
+    ctx.params = match.params;
+    if (readOnly && ctx.method !== "GET" && ctx.method !== "HEAD") {
+      throw new RegistryError("UNSUPPORTED", null, {
+        message: "the registry is in read-only mode",
+      });
+    }
+    limits.admit(ctx, ops.drainSignal);
+    if (access) await access.check(ctx);
+    limits.openUpload(ctx);
+    return await match.handler(ctx);
+  };
+
+  /** Stage 11: a thrown value as a registry error; unexpected ones are logged as one 500. */
+  const boundary = (error: unknown, ctx: RequestContext): RegistryError => {
+    if (error instanceof RegistryError) return error;
+    if (error instanceof StorageUnavailable) {
+      ops.metrics.storageError();
+      return new RegistryError("STORAGE_UNAVAILABLE", null, { headers: { "Retry-After": "5" } });
+    }
+    if (!ctx.request.signal.aborted) {
+      if (isStorageError(error)) ops.metrics.storageError();
+      logError("unexpected error", {
+        requestId: ctx.id,
+        method: ctx.method,
+        path: ctx.url.pathname,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
+    }
+    return new RegistryError("UNKNOWN", { requestId: ctx.id });
+  };
+
+  return async (request, info) => {
+    const ctx = newContext(
+      request,
+      ops.requestId(request),
+      clientAddress(peerOf(info), request.headers.get("x-forwarded-for"), trusted),
+    );
+    ops.enter();
+    let response: Response;
+    try {
+      response = await run(ctx);
+    } catch (error) {
+      response = boundary(error, ctx).toResponse(ctx.method);
+    }
+    // A body the handler left unread (or half read on an error) is released so the connection
+    // can end; on a body already read to the end this does nothing.
+    ctx.body?.cancel().catch(() => {});
+    for (const key in COMMON_HEADERS) {
+      response.headers.set(key, COMMON_HEADERS[key as keyof typeof COMMON_HEADERS]);
+    }
+    // Deno 2.8's server gzips compressible bodies (JSON, manifests) when the client accepts it, and
+    // drops the Content-Length set here: registry bytes go out exactly as stored.
+    const cache = response.headers.get("Cache-Control");
+    response.headers.set("Cache-Control", cache ? `${cache}, no-transform` : "no-transform");
+    limits.settle(ctx, response);
+    return await ops.finish(ctx, response);
+  };
+}

@@ -1,0 +1,303 @@
+/**
+ * The registry client: challenge parsing, references, auth files, retries honouring
+ * `Retry-After`, redirects that drop credentials, `Range` resume, digest verification, the Bearer
+ * token flow (reuse per scope, renewal after a 401) and the upload paths against berth.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { parseChallenges } from "../../src/client/auth.ts";
+import { lookupAuths, parseCredentials } from "../../src/client/credentials.ts";
+import { ClientError } from "../../src/client/errors.ts";
+import { retryAfterMs } from "../../src/client/http.ts";
+import { parseImageReference, parseRepositoryReference } from "../../src/client/reference.ts";
+import { RegistryClient } from "../../src/client/registry_client.ts";
+import { digestBytes } from "../../src/oci/digest.ts";
+import { createApp } from "../../src/app.ts";
+import { makeConfig } from "../../src/config.ts";
+import { randomBytes } from "../helpers/registry.ts";
+import { startFake } from "./fake_server.ts";
+
+Deno.test("client: WWW-Authenticate challenges are parsed with quoted parameters", () => {
+  const challenges = parseChallenges(
+    'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push", Basic realm="x"',
+  );
+  assert.equal(challenges.length, 2);
+  assert.deepEqual(challenges[0], {
+    scheme: "bearer",
+    params: {
+      realm: "https://auth.example/token",
+      service: "registry.example",
+      scope: "repository:a/b:pull,push",
+    },
+  });
+  assert.equal(challenges[1]!.scheme, "basic");
+});
+
+Deno.test("client: Retry-After is read as seconds or as an HTTP date", () => {
+  assert.equal(retryAfterMs("3"), 3000);
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  assert.equal(retryAfterMs("Thu, 01 Jan 2026 00:00:05 GMT", now), 5000);
+  assert.equal(retryAfterMs("soon"), undefined);
+  assert.equal(retryAfterMs(null), undefined);
+});
+
+Deno.test("client: references default to Docker Hub and library/, registries need a dot or port", () => {
+  assert.deepEqual(parseImageReference("alpine"), {
+    registry: "docker.io",
+    repository: "library/alpine",
+  });
+  assert.deepEqual(parseImageReference("localhost:5000/a/b:v1"), {
+    registry: "localhost:5000",
+    repository: "a/b",
+    tag: "v1",
+  });
+  const digest = digestBytes(new Uint8Array([1])).value;
+  assert.equal(parseImageReference(`ghcr.io/o/r@${digest}`).digest, digest);
+  assert.deepEqual(parseRepositoryReference("127.0.0.1:5000"), {
+    registry: "127.0.0.1:5000",
+    repository: "",
+  });
+  assert.throws(() => parseImageReference("Upper/Case"), ClientError);
+  assert.throws(() => parseImageReference("a/b:bad tag"), ClientError);
+});
+
+Deno.test("client: auth file entries match the registry, longest repository key first", () => {
+  const auths = {
+    "https://index.docker.io/v1/": { auth: btoa("hub:one") },
+    "r.example": { auth: btoa("reg:two") },
+    "r.example/team": { auth: btoa("team:three:with:colons") },
+  };
+  assert.deepEqual(lookupAuths(auths, "docker.io", "library/alpine"), {
+    username: "hub",
+    password: "one",
+  });
+  assert.deepEqual(lookupAuths(auths, "r.example", "other/x"), {
+    username: "reg",
+    password: "two",
+  });
+  assert.deepEqual(lookupAuths(auths, "r.example", "team/app"), {
+    username: "team",
+    password: "three:with:colons",
+  });
+  assert.equal(lookupAuths(auths, "elsewhere.example", "x"), undefined);
+  assert.throws(() => parseCredentials("nocolon"), ClientError);
+});
+
+Deno.test("client: 503 and 429 are retried, honouring Retry-After", async () => {
+  let failures = 0;
+  const server = await startFake((_request, url) => {
+    if (url.pathname === "/v2/") return new Response("{}");
+    if (failures < 2) {
+      failures++;
+      return new Response("busy", {
+        status: failures === 1 ? 503 : 429,
+        headers: { "Retry-After": "0" },
+      });
+    }
+    return Response.json({ name: "a", tags: ["v1"] });
+  });
+  const client = new RegistryClient({ registry: server.url, retry: { baseDelayMs: 1 } });
+  try {
+    assert.deepEqual(await client.listTags("a"), ["v1"]);
+    assert.equal(server.seen.filter((s) => s.path.startsWith("/v2/a/tags")).length, 3);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: a dropped blob download resumes with Range and is verified", async () => {
+  const blob = randomBytes(300_000, 7);
+  const digest = digestBytes(blob).value;
+  let first = true;
+  const server = await startFake((request, url) => {
+    if (url.pathname === "/v2/") return new Response("{}");
+    const range = request.headers.get("Range");
+    if (range) {
+      const start = Number(/bytes=(\d+)-/.exec(range)![1]);
+      return new Response(blob.slice(start), {
+        status: 206,
+        headers: { "Content-Range": `bytes ${start}-${blob.length - 1}/${blob.length}` },
+      });
+    }
+    if (first) {
+      first = false;
+      // Half the bytes, then the connection breaks.
+      return new Response(
+        new ReadableStream({
+          start(controller) {
+            controller.enqueue(blob.slice(0, 100_000));
+            setTimeout(() => controller.error(new Error("cut")), 20);
+          },
+        }),
+        { headers: { "Content-Length": String(blob.length) } },
+      );
+    }
+    return new Response(blob);
+  });
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const stream = await client.getBlob("a", { digest, size: blob.length });
+    const got = new Uint8Array(await new Response(stream).arrayBuffer());
+    assert.equal(digestBytes(got).value, digest);
+    assert.ok(
+      server.seen.some((s) => s.headers.get("Range") === "bytes=100000-"),
+      "resumed with Range",
+    );
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: bytes that do not match the digest fail naming the digest", async () => {
+  const blob = randomBytes(5000, 8);
+  const digest = digestBytes(randomBytes(5000, 9)).value;
+  const server = await startFake((_request, url) =>
+    url.pathname === "/v2/" ? new Response("{}") : new Response(blob)
+  );
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const stream = await client.getBlob("a", { digest, size: blob.length });
+    await assert.rejects(new Response(stream).arrayBuffer(), (error: Error) => {
+      assert.ok(error instanceof ClientError && error.kind === "digest-mismatch");
+      assert.match(error.message, new RegExp(digest));
+      return true;
+    });
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: Bearer tokens are fetched once per scope, reused, and renewed after a 401", async () => {
+  let issued = 0;
+  const valid = new Map<string, string>();
+  const server = await startFake((request, url) => {
+    if (url.pathname === "/token") {
+      assert.equal(request.headers.get("Authorization"), `Basic ${btoa("u:p")}`);
+      assert.equal(url.searchParams.get("service"), "fake");
+      const token = `t${++issued}`;
+      valid.set(token, url.searchParams.getAll("scope").join(" "));
+      return Response.json({ token, expires_in: 300 });
+    }
+    const auth = request.headers.get("Authorization") ?? "";
+    const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
+    const repo = /^\/v2\/(.+)\/tags\/list/.exec(url.pathname)?.[1];
+    const scope = repo ? `repository:${repo}:pull` : "";
+    if (!valid.has(token) || (repo && valid.get(token) !== scope)) {
+      return new Response("{}", {
+        status: 401,
+        headers: {
+          "WWW-Authenticate": `Bearer realm="${url.origin}/token",service="fake"${
+            scope ? `,scope="${scope}"` : ""
+          }`,
+        },
+      });
+    }
+    return Response.json({ name: repo, tags: ["v1"] });
+  });
+  const client = new RegistryClient({
+    registry: server.url,
+    credentials: { username: "u", password: "p" },
+  });
+  try {
+    for (let i = 0; i < 3; i++) assert.deepEqual(await client.listTags("a/b"), ["v1"]);
+    assert.equal(issued, 1, "one token for three calls on one scope");
+    await client.listTags("c");
+    assert.equal(issued, 2, "another scope, another token");
+    valid.clear(); // the registry forgets every token (expired, rotated keys)
+    assert.deepEqual(await client.listTags("a/b"), ["v1"]);
+    assert.equal(issued, 3, "renewed once after the 401");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: a redirect to another origin does not carry the credentials", async () => {
+  const blob = randomBytes(1000, 3);
+  const storage = await startFake(() => new Response(blob));
+  const registry = await startFake((request, url) => {
+    if (request.headers.get("Authorization") !== `Basic ${btoa("u:p")}`) {
+      return new Response("{}", {
+        status: 401,
+        headers: { "WWW-Authenticate": 'Basic realm="r"' },
+      });
+    }
+    if (url.pathname === "/v2/") return new Response("{}");
+    return new Response(null, {
+      status: 307,
+      headers: { Location: `${storage.url}/object?sig=1` },
+    });
+  });
+  const client = new RegistryClient({
+    registry: registry.url,
+    credentials: { username: "u", password: "p" },
+  });
+  try {
+    const stream = await client.getBlob("a", {
+      digest: digestBytes(blob).value,
+      size: blob.length,
+    });
+    assert.equal((await new Response(stream).arrayBuffer()).byteLength, 1000);
+    assert.equal(storage.seen.length, 1);
+    assert.equal(storage.seen[0]!.path, "/object?sig=1");
+    assert.equal(storage.seen[0]!.headers.get("Authorization"), null);
+  } finally {
+    client.close();
+    await registry.close();
+    await storage.close();
+  }
+});
+
+Deno.test("client: small blobs go in one PUT, large ones in a PATCH with Content-Length", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-client-" });
+  const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+    logError: () => {},
+    log: () => {},
+  });
+  const server = await startFake((request) =>
+    app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>)
+  );
+  const client = new RegistryClient({ registry: server.url, monolithicLimit: 10_000 });
+  try {
+    const small = randomBytes(5000, 1);
+    const large = randomBytes(50_000, 2);
+    const open = (bytes: Uint8Array<ArrayBuffer>) => () =>
+      Promise.resolve(new Response(bytes).body!);
+    const put = async (bytes: Uint8Array<ArrayBuffer>) =>
+      await client.pushBlob(
+        "x/y",
+        { digest: digestBytes(bytes).value, size: bytes.length },
+        open(bytes),
+      );
+    assert.equal(await put(small), "uploaded");
+    assert.equal(await put(large), "uploaded");
+    assert.equal(await put(large), "exists");
+    const uploads = server.seen.filter((s) => s.method === "PUT" || s.method === "PATCH");
+    assert.deepEqual(uploads.map((s) => [s.method, s.headers.get("Content-Length")]), [
+      ["PUT", "5000"],
+      ["PATCH", "50000"],
+      ["PUT", "0"],
+    ]);
+    assert.ok(uploads.every((s) => s.headers.get("Transfer-Encoding") === null));
+    assert.equal(
+      await client.pushBlob(
+        "other/repo",
+        { digest: digestBytes(large).value, size: large.length },
+        open(large),
+        {
+          mountFrom: "x/y",
+        },
+      ),
+      "mounted",
+    );
+  } finally {
+    client.close();
+    await server.close();
+    await app.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
