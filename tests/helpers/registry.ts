@@ -267,7 +267,13 @@ export async function rawRequest(
   base: string,
   method: string,
   path: string,
-  options: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+  options: {
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs?: number;
+    /** Half-close after sending (a body shorter than its Content-Length then ends). */
+    closeWrite?: boolean;
+  } = {},
 ): Promise<RawResponse> {
   const url = new URL(base);
   const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
@@ -283,8 +289,9 @@ export async function rawRequest(
       Object.assign(headers, { "Content-Length": String(text(options.body).byteLength) });
     }
     const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
-    // The write side stays open: Deno 2.8's server drops the answer to a client that half-closes.
     await conn.write(text(`${method} ${path} HTTP/1.1\r\n${head}\r\n${options.body ?? ""}`));
+    // Only on request: Deno 2.8's server drops its answer to a client that half-closes early.
+    if (options.closeWrite) await conn.closeWrite();
     const chunks: Uint8Array[] = [];
     const buffer = new Uint8Array(16384);
     while (true) {
