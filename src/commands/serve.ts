@@ -8,6 +8,7 @@
  */
 import { createApp } from "../app.ts";
 import { RegistryError } from "../errors.ts";
+import { DEFAULT_CONNECTION_LIMITS } from "../http/connection_limits.ts";
 import { newContext } from "../http/context.ts";
 import type { Ops } from "../ops/ops.ts";
 import { createStore } from "../storage/open_store.ts";
@@ -196,8 +197,12 @@ export function startupFields(config: Config, addr: string): Record<string, unkn
       uploadSessionTimeoutMs: limits.uploadSessionTimeoutMs,
       bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs,
       manifestCacheBytes: config.manifestCacheBytes,
+      headerTimeoutMs: config.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+      maxConnections: config.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
       drainTimeoutMs: config.drainTimeoutMs,
     },
+    trustedProxies: config.trustedProxies?.length ?? 0,
     gc: config.gc.intervalMs > 0
       ? { intervalMs: config.gc.intervalMs, gracePeriodMs: config.gc.gracePeriodMs }
       : "off",
