@@ -211,7 +211,9 @@ export class HttpSender {
     const tls = url.protocol === "https:"
       ? {
         rejectUnauthorized: !insecure,
-        ...(this.#tls.caCerts?.length && { ca: this.#tls.caCerts }),
+        // An explicit CA list (even empty) keeps node:tls from reading the system store, which
+        // needs --allow-sys; unverified connections do not use it anyway.
+        ca: this.#tls.caCerts ?? [],
         ...(this.#tls.cert !== undefined && { cert: this.#tls.cert, key: this.#tls.key }),
       }
       : {};
