@@ -13,7 +13,6 @@ import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
 import { SYNC_USAGE, syncCommand } from "./commands/sync.ts";
 import { UsageError } from "./commands/usage_error.ts";
 import { VERSION_USAGE, versionCommand } from "./commands/version.ts";
-import { ConfigError } from "./config_file.ts";
 
 /** A subcommand: what it does in one line, its usage, and how to run it (returns an exit code). */
 interface Command {
@@ -89,13 +88,12 @@ export async function runCli(args: string[]): Promise<number> {
   try {
     return await command.run(commandArgs);
   } catch (error) {
-    console.error(`berth ${name}: ${error instanceof Error ? error.message : error}`);
+    // One line naming the cause: startup failures are the operator's to fix, not stack traces.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`berth ${name}: ${message.split("\n")[0]}`);
     if (error instanceof UsageError) {
       console.error(`\n${command.usage}`);
       return 2;
-    }
-    if (!(error instanceof ConfigError) && error instanceof Error && error.stack) {
-      console.error(error.stack);
     }
     return 1;
   }

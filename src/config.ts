@@ -51,8 +51,14 @@ export interface Config {
   tls?: TlsConfig;
   /** Request limits and timeouts (defaults: {@link DEFAULT_LIMITS}). */
   limits?: Partial<LimitsConfig>;
-  /** Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client. */
+  /** Proxies (addresses, CIDR ranges) whose `X-Forwarded-For` names the client (`http.trustedproxies`). */
   trustedProxies?: string[];
+  /** Time a connection has to send complete request headers, ms (`http.headertimeout`). */
+  headerTimeoutMs?: number;
+  /** Time an idle keep-alive connection stays open, ms (`http.idletimeout`). */
+  idleTimeoutMs?: number;
+  /** Most connections open at once (`http.maxconnections`). */
+  maxConnections?: number;
   /** Write one JSON access log line per request. */
   accessLog: boolean;
   /** On SIGTERM/SIGINT, how long in-flight requests may take before the server exits (ms). */
@@ -196,7 +202,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   maxUploadsPerClient: 64,
   bodyIdleTimeoutMs: 60_000,
   minBodyBytesPerSecond: 1024,
-  uploadSessionTimeoutMs: 3600_000,
+  uploadSessionTimeoutMs: 120_000,
 };
 
 /** Defaults: the embedded registry a new user gets with no flags. */

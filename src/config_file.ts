@@ -13,6 +13,8 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
+import { AddressSet } from "./http/client_address.ts";
+import { DEFAULT_CONNECTION_LIMITS } from "./http/connection_limits.ts";
 import { readPolicy } from "./commands/serve_auth.ts";
 import {
   type AuthConfig,
@@ -137,6 +139,10 @@ export const CONFIG_SCHEMA: Rule = section({
     addr: STRING,
     net: STRING,
     draintimeout: DURATION,
+    trustedproxies: STRING,
+    headertimeout: DURATION,
+    idletimeout: DURATION,
+    maxconnections: INT,
     tls: section({
       certificate: STRING,
       key: STRING,
@@ -569,6 +575,14 @@ function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): P
   if (drain !== undefined) out.drainTimeoutMs = drain as number;
   const maxEntries = get(tree, "catalog.maxentries");
   if (maxEntries !== undefined) out.maxListEntries = maxEntries as number;
+  const proxies = get(tree, "http.trustedproxies");
+  if (proxies !== undefined) out.trustedProxies = parseTrustedProxies(String(proxies));
+  const headerTimeout = get(tree, "http.headertimeout");
+  if (headerTimeout !== undefined) out.headerTimeoutMs = headerTimeout as number;
+  const idleTimeout = get(tree, "http.idletimeout");
+  if (idleTimeout !== undefined) out.idleTimeoutMs = idleTimeout as number;
+  const maxConnections = get(tree, "http.maxconnections");
+  if (maxConnections !== undefined) out.maxConnections = maxConnections as number;
   const debugAddr = get(tree, "http.debug.addr");
   if (debugAddr !== undefined) {
     try {
@@ -589,6 +603,17 @@ function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): P
   }
   if (Object.keys(limits).length > 0) out.limits = limits;
   return out;
+}
+
+/** `http.trustedproxies`: addresses and CIDR ranges, separated by commas or spaces. */
+export function parseTrustedProxies(text: string): string[] {
+  const entries = text.split(/[\s,]+/).filter((entry) => entry !== "");
+  try {
+    new AddressSet(entries);
+  } catch (error) {
+    throw new ConfigError(`http.trustedproxies: ${(error as Error).message}`);
+  }
+  return entries;
 }
 
 /** `limits.*` keys that map onto {@link LimitsConfig} fields. */
@@ -692,6 +717,30 @@ export const BOUNDED_SETTINGS: BoundedSetting[] = [
     min: 1,
     max: 100_000,
     read: (c) => c.maxListEntries,
+  },
+  {
+    key: "http.headertimeout",
+    flag: "--header-timeout",
+    unit: "duration",
+    min: 1,
+    max: DAY,
+    read: (c) => c.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
+  },
+  {
+    key: "http.idletimeout",
+    flag: "--idle-timeout",
+    unit: "duration",
+    min: 1,
+    max: DAY,
+    read: (c) => c.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+  },
+  {
+    key: "http.maxconnections",
+    flag: "--max-connections",
+    unit: "count",
+    min: 1,
+    max: 1_000_000,
+    read: (c) => c.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
   },
   {
     key: "http.draintimeout",
@@ -941,6 +990,18 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         break;
       case "debugAddr":
         env.REGISTRY_HTTP_DEBUG_ADDR = v;
+        break;
+      case "trustedProxies":
+        env.REGISTRY_HTTP_TRUSTEDPROXIES = (v as string[]).join(",");
+        break;
+      case "headerTimeoutMs":
+        env.REGISTRY_HTTP_HEADERTIMEOUT = ms(v);
+        break;
+      case "idleTimeoutMs":
+        env.REGISTRY_HTTP_IDLETIMEOUT = ms(v);
+        break;
+      case "maxConnections":
+        env.REGISTRY_HTTP_MAXCONNECTIONS = String(v);
         break;
       case "limits": {
         const fields = Object.entries(LIMIT_KEYS);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { OciError, type OciErrorKind } from "./oci/errors.ts";
 import { StorageUnavailable } from "./storage/unavailable.ts";
 
 /**
@@ -194,4 +195,24 @@ export function isStorageError(error: unknown): boolean {
   if (Object.values(Deno.errors).some((type) => error instanceof type)) return true;
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" && /^E[A-Z]+$/.test(code);
+}
+
+/** The registry error of each kind of invalid OCI input. */
+const OCI_ERRORS: Record<OciErrorKind, ErrorCode> = {
+  name: "NAME_INVALID",
+  digest: "DIGEST_INVALID",
+  tag: "MANIFEST_INVALID",
+  manifest: "MANIFEST_INVALID",
+};
+
+/** The registry error an {@link OciError} answers with (where no service chose another). */
+export function fromOciError(error: OciError): RegistryError {
+  return new RegistryError(OCI_ERRORS[error.kind], error.detail, { message: error.message });
+}
+
+/** `error` as a registry error when it is one or an {@link OciError}; else `undefined`. */
+export function asRegistryError(error: unknown): RegistryError | undefined {
+  if (error instanceof RegistryError) return error;
+  if (error instanceof OciError) return fromOciError(error);
+  return undefined;
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ERROR_CATALOGUE, RegistryError } from "../src/errors.ts";
+import { asRegistryError, ERROR_CATALOGUE, RegistryError } from "../src/errors.ts";
+import { OciError } from "../src/oci/errors.ts";
 
 /** The OCI distribution spec v1.1 "Error Codes" table (code-1 … code-14). */
 const SPEC_CODES = [
@@ -58,4 +59,21 @@ Deno.test("errors: a 416 keeps its spec code and headers in the body and respons
   const body = await response.json();
   assert.equal(body.errors[0].code, "BLOB_UPLOAD_INVALID");
   assert.deepEqual(body.errors[0].detail, { expected: 3 });
+});
+
+Deno.test("errors: invalid OCI input maps to the spec's codes in one place", () => {
+  const cases = [
+    ["name", "NAME_INVALID"],
+    ["digest", "DIGEST_INVALID"],
+    ["tag", "MANIFEST_INVALID"],
+    ["manifest", "MANIFEST_INVALID"],
+  ] as const;
+  for (const [kind, code] of cases) {
+    const error = asRegistryError(new OciError(kind, "bad", { x: 1 }));
+    assert.ok(error);
+    assert.equal(error.code, code);
+    assert.equal(error.status, 400);
+    assert.deepEqual(error.detail, { x: 1 });
+  }
+  assert.equal(asRegistryError(new Error("boom")), undefined);
 });

@@ -7,7 +7,9 @@
  * - Authorization: each route needs an action on its repository (GET/HEAD → pull; uploads and
  *   manifest PUT → push; DELETE → delete; a cross-repository mount also pull on `from`). Basic
  *   and anonymous callers are judged by the policy, Bearer callers by their token's `access`.
- *   `/v2/` needs any identity, `/v2/_catalog` none (it lists only what `canPull` allows), and
+ *   `/v2/` needs any identity, `/v2/_catalog` a caller who may see something (it lists only
+ *   what {@link Authorizer.catalogView} shows; an anonymous caller who may see nothing gets the
+ *   challenge), and
  *   routes outside `/v2/` (admin endpoints) need a user the policy names in `admins`.
  * - Refusals: 401 `UNAUTHORIZED` with the `WWW-Authenticate` challenge (no, bad or
  *   insufficient credentials), 403 `DENIED` (a known user the policy refuses).
@@ -21,12 +23,15 @@ import type { RequestContext } from "../http/context.ts";
 import type { Logger } from "../ops/log.ts";
 import { BcryptPool, PoolBusy } from "./bcrypt_pool.ts";
 import { Htpasswd, readHtpasswdSync } from "./htpasswd.ts";
+import { outerPrefixes } from "./policy.ts";
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from "./login_limiter.ts";
 import { type AccessEntry, TokenInvalid, TokenSigner, TrustedKeys, verifyToken } from "./jwt.ts";
 import { Policy } from "./policy.ts";
 
 /** Path of berth's built-in token endpoint. */
 export const TOKEN_PATH = "/auth/token";
+/** The scope a catalog challenge asks for (docker's token spec). */
+const CATALOG_SCOPE = "registry:catalog:*";
 /** Default lifetime of issued tokens, in seconds. */
 const DEFAULT_TOKEN_SECONDS = 300;
 /** Longest `Authorization` header looked at. */
@@ -44,22 +49,40 @@ export interface Identity {
   builtin?: boolean;
 }
 
+/**
+ * The repositories a caller may see in the catalog: the name ranges worth reading, and the
+ * exact test, so a catalog page costs in proportion to the page, not to the repositories.
+ */
+export interface CatalogView {
+  /** Name prefixes, sorted, none inside another: `[""]` is everywhere, `[]` nowhere. */
+  prefixes: string[];
+  /** Whether repository `name` is shown. */
+  visible(name: string): boolean;
+}
+
 /** The filter hook other handlers (e.g. `_catalog`) use. */
 export interface Authorizer {
   /** Whether authentication or a policy is in force. */
   readonly enabled: boolean;
   /** Whether `identity` (as the access stage found it) may pull from repository `name`. */
   canPull(identity: Identity | undefined, name: string): boolean;
+  /** What `identity` may see in the catalog. */
+  catalogView(identity: Identity | undefined): CatalogView;
 }
 
 /** An authorizer that lets everyone do everything (no `auth` configured). */
-export const OPEN_AUTHORIZER: Authorizer = { enabled: false, canPull: () => true };
+export const OPEN_AUTHORIZER: Authorizer = {
+  enabled: false,
+  canPull: () => true,
+  catalogView: () => ({ prefixes: [""], visible: () => true }),
+};
 
 /** What a route needs. */
 type Need =
   | { kind: "base" }
   | { kind: "admin" }
   | { kind: "open" }
+  | { kind: "catalog" }
   | { kind: "repository"; name: string; actions: RepositoryAction[] };
 
 const ANONYMOUS: Identity = { via: "anonymous" };
@@ -201,6 +224,15 @@ export class AccessControl implements Authorizer {
       if (identity.via === "anonymous") throw this.#unauthorized(ctx.url, undefined);
       throw new RegistryError("DENIED", null, { message: "admin rights required" });
     }
+    if (need.kind === "catalog") {
+      // Distribution answers 401 here; berth too when a caller who may see nothing could log in.
+      const unnamed = identity.via === "anonymous" ||
+        (identity.via === "token" && (!identity.builtin || identity.user === undefined));
+      if (!unnamed || !this.#authenticates) return;
+      if (this.catalogView(identity).prefixes.length > 0) return;
+      const error = identity.via === "token" ? "insufficient_scope" : undefined;
+      throw this.#unauthorized(ctx.url, undefined, "authentication required", error, CATALOG_SCOPE);
+    }
     if (need.kind === "base") {
       if (identity.via === "anonymous" && this.#authenticates) {
         throw this.#unauthorized(ctx.url, undefined);
@@ -222,6 +254,21 @@ export class AccessControl implements Authorizer {
       return this.#granted(identity, name).has("pull");
     }
     return this.#policy.actions(identity.user, name).has("pull");
+  }
+
+  /** What `identity` may see in the catalog: the policy's, or an external token's grants. */
+  catalogView(caller: Identity | undefined): CatalogView {
+    const identity = caller ?? ANONYMOUS;
+    if (identity.via === "token" && !identity.builtin) {
+      const names = (identity.access ?? []).filter((entry) =>
+        entry.type === "repository" && entry.actions.some((a) => a === "pull" || a === "*")
+      ).map((entry) => entry.name);
+      return { prefixes: outerPrefixes(names), visible: (name) => this.canPull(identity, name) };
+    }
+    return {
+      prefixes: this.#policy.pullPrefixes(identity.user),
+      visible: (name) => this.#policy.actions(identity.user, name).has("pull"),
+    };
   }
 
   /** Whether callers can authenticate at all (else only the policy's anonymous rules apply). */
@@ -336,6 +383,7 @@ export class AccessControl implements Authorizer {
     need: (Need & { kind: "repository" }) | undefined,
     message = "authentication required",
     error?: string,
+    scope?: string,
   ): RegistryError {
     const token = this.#config.token;
     let challenge: string;
@@ -345,7 +393,7 @@ export class AccessControl implements Authorizer {
       if (need) {
         const actions = need.actions.includes("pull") ? need.actions : ["pull", ...need.actions];
         challenge += `,scope=${quote(`repository:${need.name}:${actions.join(",")}`)}`;
-      }
+      } else if (scope) challenge += `,scope=${quote(scope)}`;
       if (error) challenge += `,error=${quote(error)}`;
     } else {
       challenge = `Basic realm=${quote(this.#config.htpasswd?.realm ?? "berth")}`;
@@ -434,6 +482,7 @@ function needOf(ctx: RequestContext): Need {
   const name = ctx.params.name;
   if (ctx.route === "admin") return { kind: "admin" };
   if (ctx.route === "base") return { kind: "base" };
+  if (ctx.route === "catalog") return { kind: "catalog" };
   if (name === undefined) return { kind: "open" };
   const method = ctx.method;
   let actions: RepositoryAction[];

@@ -6,6 +6,7 @@
  * @module
  */
 import { makeConfig } from "../config.ts";
+import { ConfigError } from "../config_file.ts";
 import { createRegistry } from "../services/registry.ts";
 import { fsStore } from "../storage/open_store.ts";
 import { UsageError } from "./usage_error.ts";
@@ -78,7 +79,13 @@ export function parseDuration(text: string): number {
 export async function gcCommand(args: string[]): Promise<number> {
   const options = gcOptions(args, (key) => Deno.env.get(key));
   const info = await Deno.stat(options.dataDir).catch(() => undefined);
-  if (!info?.isDirectory) throw new Error(`data directory ${options.dataDir} does not exist`);
+  if (!info?.isDirectory) {
+    throw new ConfigError(
+      `data directory ${options.dataDir} (--data, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY): ${
+        info ? "not a directory" : "does not exist"
+      }`,
+    );
+  }
   const store = fsStore(options.dataDir);
   const registry = createRegistry(
     makeConfig({ dataDir: options.dataDir }),

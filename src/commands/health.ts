@@ -23,6 +23,84 @@ export function localUrl(addr: string | undefined): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
+/** A response read off the wire: status and body text. */
+export interface RawResponse {
+  /** The status code. */
+  status: number;
+  /** The body, de-chunked. */
+  body: string;
+}
+
+/**
+ * GET `url` with a plain HTTP/1.1 request over a socket. Deno's `fetch` refuses ports browsers
+ * block (6000, 6665-6669, ...); a health probe must reach berth on whatever port it listens.
+ */
+export async function rawGet(url: URL, timeoutMs = 5_000): Promise<RawResponse> {
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(`unsupported scheme ${url.protocol} (use http: or https:)`);
+  }
+  const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
+  const conn = url.protocol === "https:"
+    ? await Deno.connectTls({ hostname, port })
+    : await Deno.connect({ hostname, port });
+  const timer = setTimeout(() => conn.close(), timeoutMs);
+  try {
+    const request = `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+      "User-Agent: berth-health\r\nAccept: application/json\r\nConnection: close\r\n\r\n";
+    const bytes = new TextEncoder().encode(request);
+    for (let written = 0; written < bytes.byteLength;) {
+      written += await conn.write(bytes.subarray(written));
+    }
+    const chunks: Uint8Array[] = [];
+    const buffer = new Uint8Array(16 * 1024);
+    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+      chunks.push(buffer.slice(0, n));
+    }
+    return parseResponse(new TextDecoder().decode(concat(chunks)));
+  } catch (error) {
+    if (error instanceof Deno.errors.BadResource) throw new Error(`no answer in ${timeoutMs} ms`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* closed by the timeout */ }
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/** Parse a whole HTTP/1.x response (the connection closed after it). */
+export function parseResponse(text: string): RawResponse {
+  const end = text.indexOf("\r\n\r\n");
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+  if (end < 0 || !status) throw new Error("not an HTTP response");
+  const head = text.slice(0, end);
+  let body = text.slice(end + 4);
+  if (/^transfer-encoding:\s*chunked\s*$/im.test(head)) {
+    let out = "";
+    let at = 0;
+    for (;;) {
+      const line = body.indexOf("\r\n", at);
+      const size = parseInt(body.slice(at, line), 16);
+      if (line < 0 || !(size > 0)) break;
+      out += body.slice(line + 2, line + 2 + size);
+      at = line + 2 + size + 2;
+    }
+    body = out;
+  }
+  return { status: Number(status[1]), body };
+}
+
 /** Run `health`. */
 export async function healthCommand(args: string[]): Promise<number> {
   if (args.length > 1) throw new UsageError(`unexpected argument ${args[1]}`);
@@ -34,13 +112,16 @@ export async function healthCommand(args: string[]): Promise<number> {
     } catch { /* no env permission: the default address */ }
     base = localUrl(addr);
   }
+  let url: URL;
   try {
-    const response = await fetch(`${base.replace(/\/+$/, "")}/healthz`, {
-      signal: AbortSignal.timeout(5_000),
-    });
-    const body = await response.text();
-    console.log(body);
-    return response.ok ? 0 : 1;
+    url = new URL(`${base.replace(/\/+$/, "")}/healthz`);
+  } catch {
+    throw new UsageError(`not a URL: ${base}`);
+  }
+  try {
+    const response = await rawGet(url);
+    console.log(response.body);
+    return response.status === 200 ? 0 : 1;
   } catch (error) {
     console.error(`berth health: ${base}: ${(error as Error).message}`);
     return 1;

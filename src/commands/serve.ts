@@ -7,13 +7,20 @@
  * @module
  */
 import { createApp } from "../app.ts";
-import { type Config, type GcConfig, parseAddr } from "../config.ts";
+import { RegistryError } from "../errors.ts";
+import { newContext } from "../http/context.ts";
+import type { Ops } from "../ops/ops.ts";
+import { createStore } from "../storage/open_store.ts";
+import type { Store } from "../storage/store.ts";
+import { type Config, DEFAULT_LIMITS, type GcConfig, parseAddr } from "../config.ts";
+import { checkHealth } from "../ops/health.ts";
 import {
   ConfigError,
   loadConfig,
   type LoadedConfig,
   parseDuration,
   parseSize,
+  parseTrustedProxies,
 } from "../config_file.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
@@ -34,6 +41,13 @@ Flags:
   --drain-timeout DUR    on SIGTERM/SIGINT, time in-flight requests get, e.g. 30s (default 10s;
                          http.draintimeout)
   --debug-addr HOST:PORT also serve /metrics and /healthz here (http.debug.addr)
+  --trusted-proxies LIST proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client
+                         for per-client limits (default none; http.trustedproxies)
+  --header-timeout DUR   close a connection whose request headers take longer (default 20s;
+                         http.headertimeout)
+  --idle-timeout DUR     close a keep-alive connection idle this long (default 60s;
+                         http.idletimeout)
+  --max-connections N    most connections open at once (default 1024; http.maxconnections)
   --max-manifest SIZE    largest manifest accepted (default 4MiB; limits.maxmanifestbytes)
   --manifest-cache SIZE  memory budget of the manifest cache, 0 for none (default 64MiB;
                          limits.manifestcachebytes)
@@ -76,6 +90,18 @@ export function parseServeArgs(args: string[]): ServeArgs {
       if (ms === undefined) throw new UsageError(`${flag}: not a duration: "${text}"`);
       return ms;
     };
+    const count = () => {
+      const text = value();
+      if (!/^\d{1,9}$/.test(text)) throw new UsageError(`${flag}: not a count: "${text}"`);
+      return Number(text);
+    };
+    const trustedProxies = (text: string) => {
+      try {
+        return parseTrustedProxies(text);
+      } catch (error) {
+        throw new UsageError(`${flag}: ${(error as Error).message.replace(/^http\.\w+: /, "")}`);
+      }
+    };
     const size = () => {
       const text = value();
       const bytes = parseSize(text);
@@ -94,6 +120,10 @@ export function parseServeArgs(args: string[]): ServeArgs {
       out.flags.logLevel = level as Config["logLevel"];
     } else if (flag === "--drain-timeout") out.flags.drainTimeoutMs = duration();
     else if (flag === "--debug-addr") out.flags.debugAddr = value();
+    else if (flag === "--trusted-proxies") out.flags.trustedProxies = trustedProxies(value());
+    else if (flag === "--header-timeout") out.flags.headerTimeoutMs = duration();
+    else if (flag === "--idle-timeout") out.flags.idleTimeoutMs = duration();
+    else if (flag === "--max-connections") out.flags.maxConnections = count();
     else if (flag === "--max-manifest") out.flags.maxManifestBytes = size();
     else if (flag === "--manifest-cache") out.flags.manifestCacheBytes = size();
     else if (flag === "--gc-interval") out.gc.intervalMs = duration();
@@ -137,6 +167,128 @@ export async function serveConfig(
   return loaded;
 }
 
+/** The auth mode, for the startup line. */
+function authMode(config: Config): string {
+  const { htpasswd, token } = config.auth ?? {};
+  if (htpasswd && token) return "token (issued by berth to htpasswd users)";
+  if (token) return "token (external issuer)";
+  if (htpasswd) return "htpasswd";
+  return "none";
+}
+
+/** What the startup line tells: address, storage, auth, modes and limits. */
+export function startupFields(config: Config, addr: string): Record<string, unknown> {
+  const limits = { ...DEFAULT_LIMITS, ...config.limits };
+  return {
+    addr,
+    ...(config.debugAddr !== undefined && { debugAddr: config.debugAddr }),
+    storage: config.storage === "memory" ? "memory" : `filesystem:${config.dataDir}`,
+    tls: config.tls !== undefined,
+    auth: authMode(config),
+    readOnly: config.readOnly,
+    deletes: config.deleteEnabled,
+    limits: {
+      maxBodyBytes: limits.maxBodyBytes,
+      maxHeaderBytes: limits.maxHeaderBytes,
+      maxManifestBytes: config.maxManifestBytes,
+      maxUploadsPerClient: limits.maxUploadsPerClient,
+      uploadSessionTimeoutMs: limits.uploadSessionTimeoutMs,
+      bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs,
+      manifestCacheBytes: config.manifestCacheBytes,
+      drainTimeoutMs: config.drainTimeoutMs,
+    },
+    gc: config.gc.intervalMs > 0
+      ? { intervalMs: config.gc.intervalMs, gracePeriodMs: config.gc.gracePeriodMs }
+      : "off",
+  };
+}
+
+/**
+ * Refuse a data directory berth could not use: not a directory, or (unless read-only) one that
+ * does not take a durable write into `store`. Creates it when missing.
+ */
+export async function checkDataDir(config: Config, store: Store): Promise<void> {
+  if (config.storage !== "filesystem") return;
+  const where = `storage.filesystem.rootdirectory (--data) ${config.dataDir}`;
+  const info = await Deno.stat(config.dataDir).catch(() => undefined);
+  if (info && !info.isDirectory) throw new ConfigError(`${where}: not a directory`);
+  try {
+    await Deno.mkdir(config.dataDir, { recursive: true });
+  } catch (error) {
+    throw new ConfigError(`${where}: cannot create it: ${reason(error)}`);
+  }
+  const report = await checkHealth(config, store);
+  if (report.status === "ok") return;
+  const problem = Object.entries(report.checks).find(([, result]) => result !== "ok");
+  const [check, result] = problem ?? ["storage", "unusable"];
+  const what = check === "writable" ? "not writable" : "not usable";
+  throw new ConfigError(`${where}: ${what}: ${result.replace(/^(failed|unreachable): /, "")}`);
+}
+
+/** An OS error's message without Deno's decoration. */
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Start an HTTP server, turning a failure into one line naming the address and setting. */
+function listen(
+  options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
+  handler: Deno.ServeHandler,
+  setting: string,
+): Deno.HttpServer<Deno.NetAddr> {
+  const addr = `${options.hostname}:${options.port}`;
+  try {
+    return Deno.serve(options, handler);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new ConfigError(`${setting} ${addr}: address already in use`);
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new ConfigError(`${setting} ${addr}: not an address of this machine`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new ConfigError(`${setting} ${addr}: permission denied (ports below 1024 need root)`);
+    }
+    const message = reason(error);
+    if (options.cert !== undefined) {
+      if (/KeyMismatch|not be consistent/i.test(message)) {
+        throw new ConfigError("http.tls: the certificate and the key do not match");
+      }
+      throw new ConfigError(`http.tls: certificate or key not usable: ${message}`);
+    }
+    throw new ConfigError(`${setting} ${addr}: cannot listen: ${message}`);
+  }
+}
+
+/** Read the TLS files the config names. */
+async function readTls(config: Config): Promise<Deno.TlsCertifiedKeyPem | undefined> {
+  if (!config.tls) return undefined;
+  const read = async (key: string, path: string) => {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (error) {
+      throw new ConfigError(`${key} ${path}: ${reason(error)}`);
+    }
+  };
+  return {
+    cert: await read("http.tls.certificate (--tls-cert)", config.tls.certificate),
+    key: await read("http.tls.key (--tls-key)", config.tls.key),
+  };
+}
+
+/** The debug address's handler: `/healthz` and `/metrics`, 404 for everything else. */
+function opsOnly(ops: Ops): Deno.ServeHandler {
+  return async (request) => {
+    const ctx = newContext(request, ops.requestId(request), "debug");
+    try {
+      return (await ops.endpoint(ctx)) ?? new Response("not found\n", { status: 404 });
+    } catch (error) {
+      if (error instanceof RegistryError) return error.toResponse(request.method);
+      throw error;
+    }
+  };
+}
+
 /** Run the registry until a signal stops it; returns the exit code. */
 export async function serveCommand(args: string[]): Promise<number> {
   const loaded = await serveConfig(args, Deno.env.toObject());
@@ -144,37 +296,48 @@ export async function serveCommand(args: string[]): Promise<number> {
   const log = createLogger(config.logLevel, consoleSink);
   for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
   checkAuthFiles(config);
-  if (config.storage === "filesystem") {
+  const store = createStore(config);
+  let app;
+  let tls: Deno.TlsCertifiedKeyPem | undefined;
+  try {
+    await checkDataDir(config, store);
+    tls = await readTls(config);
     try {
-      await Deno.mkdir(config.dataDir, { recursive: true });
+      app = createApp(config, { store });
     } catch (error) {
-      throw new ConfigError(`cannot create data directory ${config.dataDir}: ${error}`);
+      throw new ConfigError(`cannot start: ${reason(error)}`);
     }
+  } catch (error) {
+    store.close();
+    throw error;
   }
-  let tls: { cert: string; key: string } | undefined;
-  if (config.tls) {
-    try {
-      tls = {
-        cert: await Deno.readTextFile(config.tls.certificate),
-        key: await Deno.readTextFile(config.tls.key),
-      };
-    } catch (error) {
-      throw new ConfigError(`http.tls: ${(error as Error).message}`);
+  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  try {
+    const { hostname, port } = parseAddr(config.addr);
+    const { promise: bound, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
+    servers.push(listen({ hostname, port, ...tls, onListen }, app.handler, "http.addr (--addr)"));
+    if (config.debugAddr !== undefined) {
+      const debug = parseAddr(config.debugAddr);
+      servers.push(
+        listen(
+          { ...debug, onListen: () => {} },
+          opsOnly(app.ops),
+          "http.debug.addr (--debug-addr)",
+        ),
+      );
     }
+    const addr = await bound;
+    const debugAddr = servers[1]?.addr;
+    log.log("info", "listening", {
+      ...startupFields(config, `${addr.hostname}:${addr.port}`),
+      ...(debugAddr && { debugAddr: `${debugAddr.hostname}:${debugAddr.port}` }),
+    });
+  } catch (error) {
+    for (const server of servers) await server.shutdown();
+    await app.close();
+    throw error;
   }
-  const app = createApp(config);
-  const { hostname, port } = parseAddr(config.addr);
-  const server = Deno.serve({
-    hostname,
-    port,
-    ...tls,
-    onListen: (addr) =>
-      log.log("info", "listening", {
-        addr: `${addr.hostname}:${addr.port}`,
-        data: config.storage === "memory" ? "memory" : config.dataDir,
-        tls: tls !== undefined,
-      }),
-  }, app.handler);
+  const server = servers[0]!;
 
   const { promise: signalled, resolve: signal } = Promise.withResolvers<Deno.Signal>();
   let stopping = false;
@@ -191,32 +354,42 @@ export async function serveCommand(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGTERM", onTerm);
   Deno.addSignalListener("SIGINT", onInt);
   const timers: ReturnType<typeof setTimeout>[] = [];
-  const delay = (ms: number) =>
-    new Promise<"timeout">((resolve) => timers.push(setTimeout(() => resolve("timeout"), ms)));
+  const until = (at: number) =>
+    new Promise<"timeout">((resolve) =>
+      timers.push(setTimeout(() => resolve("timeout"), Math.max(0, at - performance.now())))
+    );
 
   // Deno's server.shutdown() cuts request bodies still arriving, so drain first: new requests
-  // get 503, in-flight ones finish (or their writes are aborted at the deadline), then shut down.
+  // get 503, in-flight ones finish, writes still running shortly before the deadline are aborted
+  // (trimmed, resumable), and the process exits by the deadline whatever is still open.
   let drained = true;
+  let deadline = Infinity;
   const stopped = signalled.then(async (name) => {
+    deadline = performance.now() + config.drainTimeoutMs;
     log.log("info", "shutting down", { signal: name, drainTimeoutMs: config.drainTimeoutMs });
     app.ops.startDrain();
-    if (await Promise.race([app.ops.idle(), delay(config.drainTimeoutMs)]) === "timeout") {
+    const margin = Math.min(500, config.drainTimeoutMs / 4);
+    if (await Promise.race([app.ops.idle(), until(deadline - margin)]) === "timeout") {
       drained = false;
-      log.log("warn", "drain timeout: aborting in-flight requests");
+      log.log("warn", "drain timeout: aborting in-flight writes");
       // Chunked uploads are aborted (trimmed to their last chunk); the rest are cut by the exit
       // and keep the prefix on disk. Both resume; no blob is ever torn (rename after verify).
+      app.registry.uploads.stopWrites();
       app.ops.abortWrites();
-      if (await Promise.race([app.ops.idle(), delay(1_000)]) === "timeout") {
-        log.log("warn", "requests still open after the drain timeout");
+      if (await Promise.race([app.ops.idle(), until(deadline)]) === "timeout") {
+        log.log("warn", "requests still open at the drain deadline: closing them");
       }
     }
-    await Promise.race([server.shutdown(), delay(1_000)]);
+    await Promise.race([Promise.all(servers.map((s) => s.shutdown())), until(deadline)]);
   });
   await Promise.race([server.finished, stopped]);
+  // Background work (a collection under way) gets what is left of the deadline (at least a
+  // moment); anything it leaves is crash-safe.
+  const closeBy = Math.max(Number.isFinite(deadline) ? deadline : 0, performance.now() + 250);
+  await Promise.race([app.close(), until(closeBy)]);
   for (const timer of timers) clearTimeout(timer);
   Deno.removeSignalListener("SIGTERM", onTerm);
   Deno.removeSignalListener("SIGINT", onInt);
-  await app.close();
   log.log("info", "stopped", { drained });
   return 0;
 }

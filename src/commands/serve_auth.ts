@@ -25,8 +25,9 @@ export const AUTH_USAGE =
   --tls-cert FILE        serve HTTPS with this certificate (PEM) ...
   --tls-key FILE         ... and this key
   --max-body BYTES       largest request body (default 64 GiB)
-  --max-uploads N        most open upload sessions per client address (default 64)
-  --upload-timeout SEC   remove upload sessions untouched this long (default 3600)
+  --max-uploads N        most open upload sessions per user, or per client address without
+                         auth (default 64)
+  --upload-timeout SEC   remove upload sessions untouched this long (default 120)
   --body-timeout SEC     drop a request body that sends nothing this long (default 60)`;
 
 /** Apply one auth/TLS/limits flag; returns `false` when `flag` is not one of them. */

@@ -13,12 +13,8 @@ export function catalogHandlers(registry: Registry): Record<"list", Handler> {
   return {
     async list({ url, identity }) {
       const page = parsePage(url, registry.config.maxListEntries);
-      const { authorizer } = registry;
-      const { entries, more } = await registry.catalog.list(
-        page.limit,
-        page.last,
-        (name) => authorizer.canPull(identity, name),
-      );
+      const view = registry.authorizer.catalogView(identity);
+      const { entries, more } = await registry.catalog.list(page.limit, page.last, view);
       return new Response(JSON.stringify({ repositories: entries }), {
         headers: pageHeaders(url.pathname, page, entries, more),
       });

@@ -13,15 +13,16 @@
  * 8. access: identity and the access decision, 401/403 (src/auth/access_control.ts)
  * 9. uploads: open upload sessions per client, 429 (src/http/limits.ts)
  * 10. handler: HTTP in, a service call, a response out (src/handlers/)
- * 11. error boundary: a thrown error becomes its response; an unreachable storage backend 503;
- *     anything unexpected one logged 500 (here)
+ * 11. error boundary: a thrown error becomes its response (invalid OCI input its registry code,
+ *     src/errors.ts); an unreachable storage backend 503; anything unexpected one logged 500
+ *     (here)
  * 12. settle: common headers, upload sessions noted, unread body released (here,
  *     src/http/limits.ts), then metrics and the access log (src/ops/ops.ts)
  *
  * @module
  */
 import type { AccessControl } from "../auth/access_control.ts";
-import { isStorageError, RegistryError } from "../errors.ts";
+import { asRegistryError, isStorageError, RegistryError } from "../errors.ts";
 import type { Ops } from "../ops/ops.ts";
 import { StorageUnavailable } from "../storage/unavailable.ts";
 import { AddressSet, clientAddress, peerOf } from "./client_address.ts";
@@ -96,7 +97,8 @@ export function createPipeline(parts: PipelineParts): ServeHandler {
 
   /** Stage 11: a thrown value as a registry error; unexpected ones are logged as one 500. */
   const boundary = (error: unknown, ctx: RequestContext): RegistryError => {
-    if (error instanceof RegistryError) return error;
+    const known = asRegistryError(error);
+    if (known) return known;
     if (error instanceof StorageUnavailable) {
       ops.metrics.storageError();
       return new RegistryError("STORAGE_UNAVAILABLE", null, { headers: { "Retry-After": "5" } });

@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash, type Hash } from "node:crypto";
-import { RegistryError } from "../errors.ts";
+import { OciError } from "./errors.ts";
 
 /** Hash algorithms berth stores content under, with the length of their hex encoding. */
 export const ALGORITHMS = { sha256: 64, sha512: 128 } as const;
@@ -33,13 +33,15 @@ export function isAlgorithm(algorithm: string): algorithm is Algorithm {
   return Object.hasOwn(ALGORITHMS, algorithm);
 }
 
-/** Parse a digest string, or throw `DIGEST_INVALID` (400). */
+/** Parse a digest string, or throw an {@link OciError} of kind `digest`. */
 export function parseDigest(input: string): Digest {
   const digest = tryParseDigest(input);
   if (!digest) {
-    throw new RegistryError("DIGEST_INVALID", { digest: input.slice(0, 200) }, {
-      message: "invalid digest: expected sha256:<64 hex> or sha512:<128 hex>",
-    });
+    throw new OciError(
+      "digest",
+      "invalid digest: expected sha256:<64 hex> or sha512:<128 hex>",
+      { digest: input.slice(0, 200) },
+    );
   }
   return digest;
 }

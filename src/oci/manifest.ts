@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { RegistryError } from "../errors.ts";
+import { OciError } from "./errors.ts";
 import { type Digest, tryParseDigest } from "./digest.ts";
 import {
   DOCKER_FOREIGN_LAYER,
@@ -50,8 +50,8 @@ export interface ParsedManifest {
   annotations?: Record<string, string>;
 }
 
-function invalid(message: string, detail?: unknown): RegistryError {
-  return new RegistryError("MANIFEST_INVALID", detail ?? null, { message });
+function invalid(message: string, detail?: unknown): OciError {
+  return new OciError("manifest", message, detail);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

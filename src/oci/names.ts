@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { RegistryError } from "../errors.ts";
+import { OciError } from "./errors.ts";
 import { type Digest, tryParseDigest } from "./digest.ts";
 
 const COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
@@ -19,10 +19,10 @@ export function isValidName(name: string): boolean {
   return name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name);
 }
 
-/** Check a repository name or throw `NAME_INVALID`. */
+/** Check a repository name or throw an {@link OciError} of kind `name`. */
 export function checkName(name: string): string {
   if (!isValidName(name)) {
-    throw new RegistryError("NAME_INVALID", { name: name.slice(0, 300) });
+    throw new OciError("name", "invalid repository name", { name: name.slice(0, 300) });
   }
   return name;
 }
@@ -35,21 +35,28 @@ export function isValidTag(tag: string): boolean {
 /** A manifest reference: a tag or a digest. */
 export type Reference = { kind: "tag"; tag: string } | { kind: "digest"; digest: Digest };
 
-/** Parse a manifest reference (tag or digest), or throw `MANIFEST_INVALID`/`DIGEST_INVALID`. */
+/** Parse a manifest reference (tag or digest), or throw an {@link OciError} (`digest`, `tag`). */
 export function parseReference(input: string): Reference {
   if (input.includes(":")) {
     const digest = tryParseDigest(input);
     if (!digest) {
-      throw new RegistryError("DIGEST_INVALID", { reference: input.slice(0, 200) }, {
-        message: "invalid digest reference",
-      });
+      throw new OciError("digest", "invalid digest reference", { reference: input.slice(0, 200) });
     }
     return { kind: "digest", digest };
   }
   if (!isValidTag(input)) {
-    throw new RegistryError("MANIFEST_INVALID", { reference: input.slice(0, 200) }, {
-      message: "invalid tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
+    throw new OciError("tag", "invalid tag: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}", {
+      reference: input.slice(0, 200),
     });
   }
   return { kind: "tag", tag: input };
+}
+
+/** Parse a manifest reference, or `undefined` when it is neither a valid tag nor a digest. */
+export function tryParseReference(input: string): Reference | undefined {
+  if (input.includes(":")) {
+    const digest = tryParseDigest(input);
+    return digest && { kind: "digest", digest };
+  }
+  return isValidTag(input) ? { kind: "tag", tag: input } : undefined;
 }

@@ -30,6 +30,48 @@ interface Histogram {
   count: number;
 }
 
+/** How old a background gauge's value may be before a scrape starts a new count. */
+export const GAUGE_MAX_AGE_MS = 15_000;
+
+/**
+ * A gauge whose count is expensive (it walks the store): a scrape answers the last count and,
+ * when that is older than `maxAgeMs`, starts a new one in the background. Only the first scrape
+ * waits for a count. At most one count runs at a time.
+ */
+export class BackgroundGauge {
+  readonly #count: () => Promise<number>;
+  readonly #maxAgeMs: number;
+  #value: number | undefined;
+  #countedAt = -Infinity;
+  #running: Promise<number> | undefined;
+
+  /** A gauge over `count`. */
+  constructor(count: () => Promise<number>, maxAgeMs = GAUGE_MAX_AGE_MS) {
+    this.#count = count;
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  /** The last count (waiting for the first); throws when the first count fails. */
+  async read(): Promise<number> {
+    if (performance.now() - this.#countedAt > this.#maxAgeMs) this.#refresh();
+    if (this.#value === undefined) return await this.#running!;
+    return this.#value;
+  }
+
+  #refresh(): void {
+    if (this.#running) return;
+    const running = this.#count().then((value) => {
+      this.#value = value;
+      this.#countedAt = performance.now();
+      return value;
+    }).finally(() => {
+      this.#running = undefined;
+    });
+    running.catch(() => {});
+    this.#running = running;
+  }
+}
+
 /** Gauges read at scrape time. */
 export interface GaugeSources {
   /** Open upload sessions in the store. */
@@ -109,7 +151,11 @@ export class Metrics {
     series("berth_http_response_bytes_total", this.#bytesOut);
     family("berth_http_requests_in_flight", "gauge", "Requests being answered now.");
     out.push(`berth_http_requests_in_flight ${this.#inFlight}`);
-    family("berth_upload_sessions_open", "gauge", "Upload sessions open in the store.");
+    family(
+      "berth_upload_sessions_open",
+      "gauge",
+      `Upload sessions open in the store (counted at most every ${GAUGE_MAX_AGE_MS / 1000} s).`,
+    );
     let sessions = Number.NaN;
     try {
       sessions = await gauges.uploadSessions();

@@ -11,7 +11,7 @@ import type { RequestContext } from "../http/context.ts";
 import type { Store } from "../storage/store.ts";
 import { checkHealth } from "./health.ts";
 import type { Logger } from "./log.ts";
-import { Metrics } from "./metrics.ts";
+import { BackgroundGauge, Metrics } from "./metrics.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** Path of the health endpoint. */
@@ -113,15 +113,15 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
     onIdle = undefined;
     wake?.();
   };
-  const gauges = {
-    uploadSessions: async () => {
-      let open = 0;
-      for (const name of await store.listRepositories()) {
-        open += (await store.listUploads(name)).length;
-      }
-      return open;
-    },
-  };
+  // Counting sessions walks every repository: done in the background, not per scrape.
+  const sessions = new BackgroundGauge(async () => {
+    let open = 0;
+    for (const name of await store.listRepositories()) {
+      open += (await store.listUploads(name)).length;
+    }
+    return open;
+  });
+  const gauges = { uploadSessions: () => sessions.read() };
 
   const endpoint = async (ctx: RequestContext): Promise<Response | undefined> => {
     const path = ctx.url.pathname;

@@ -6,7 +6,7 @@
 import { RegistryError } from "../errors.ts";
 import { type Digest, digestBytes } from "../oci/digest.ts";
 import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
-import { isValidTag, parseReference, type Reference } from "../oci/names.ts";
+import { isValidTag, parseReference, type Reference, tryParseReference } from "../oci/names.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import { concatBytes } from "../bytes.ts";
@@ -158,9 +158,14 @@ export class ManifestService {
     return reference.digest;
   }
 
-  /** Fetch a manifest by tag or digest. */
+  /**
+   * Fetch a manifest by tag or digest. A reference that is not a valid tag or digest names no
+   * manifest: `MANIFEST_UNKNOWN` (404), as the OCI conformance suite expects.
+   */
   async get(name: string, ref: string): Promise<StoredManifest> {
-    const digest = await this.resolve(name, parseReference(ref));
+    const reference = tryParseReference(ref);
+    if (!reference) throw unknownManifest(ref);
+    const digest = await this.resolve(name, reference);
     const stored = await this.load(digest);
     if (!stored) throw unknownManifest(ref);
     return stored;

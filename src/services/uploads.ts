@@ -30,11 +30,22 @@ export class UploadService {
   /** Hash state per session, always equal to the bytes on disk when present. */
   readonly #hashes = new Map<string, Digester>();
   readonly #guard: BlobGuard | undefined;
+  /** Set when the shutdown deadline passed: a chunk of declared length cut then keeps its prefix. */
+  #stopping = false;
 
   /** Uploads over `store`; commits and mounts count as uses for garbage collection (`guard`). */
   constructor(store: Store, guard?: BlobGuard) {
     this.#store = store;
     this.#guard = guard;
+  }
+
+  /**
+   * The shutdown deadline passed: chunks of declared length cut from now on keep the prefix that
+   * reached storage (the client resumes from the session's `Range`); chunked ones are still cut
+   * back to where they began.
+   */
+  stopWrites(): void {
+    this.#stopping = true;
   }
 
   /** Open a session; returns its id. */
@@ -136,7 +147,10 @@ export class UploadService {
     try {
       const options = {
         ...(usable && { observe: (bytes: Uint8Array) => usable.update(bytes) }),
-        ...(chunk.length !== undefined && { expectedLength: chunk.length }),
+        ...(chunk.length !== undefined && {
+          expectedLength: chunk.length,
+          keepPartial: (error: unknown) => this.#stopping && !(error instanceof SizeMismatch),
+        }),
       };
       const next = await this.#store.appendUpload(name, id, size, chunk.body, options);
       if (usable) this.#hashes.set(k, usable);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { S3Config } from "../../src/config.ts";
 import type { S3DriverOptions } from "../../src/storage/drivers/s3.ts";
 import { S3Client } from "../../src/storage/drivers/s3_client.ts";
 
@@ -81,5 +82,128 @@ export async function tempBucket(): Promise<{ name: string; remove(): Promise<vo
       await client.deleteMany(keys);
       await client.deleteBucket().catch(() => {});
     },
+  };
+}
+
+/** Berth's `storage.s3` settings for a bucket of the test store (Ceph: path-style, copies whole). */
+export function s3Config(bucket: string, overrides: Partial<S3Config> = {}): S3Config {
+  const env = s3TestEnv();
+  if (!env) throw new Error("no S3 test store");
+  return {
+    accessKey: env.accessKey,
+    secretKey: env.secretKey,
+    region: env.region,
+    regionEndpoint: env.endpoint,
+    bucket,
+    rootDirectory: "",
+    chunkSize: 5 * 1024 * 1024,
+    forcePathStyle: true,
+    multipartCopyThresholdSize: 5 * 1024 * 1024 * 1024,
+    multipartCopyChunkSize: 32 * 1024 * 1024,
+    redirect: true,
+    ...overrides,
+  };
+}
+
+/** A distribution 2.8.2 (`docker-registry`) serving a bucket of the test store. */
+export async function startS3Distribution(
+  bucket: string,
+  rootDirectory = "",
+): Promise<{ host: string; stop(): Promise<void> }> {
+  const env = s3TestEnv();
+  if (!env) throw new Error("no S3 test store");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const dir = await Deno.makeTempDir({ prefix: "berth-distribution-s3-" });
+  const config = `${dir}/config.yml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      "version: 0.1",
+      "log: {level: error}",
+      "storage:",
+      "  s3:",
+      `    accesskey: ${env.accessKey}`,
+      `    secretkey: ${env.secretKey}`,
+      `    region: ${env.region}`,
+      `    regionendpoint: ${env.endpoint}`,
+      `    bucket: ${bucket}`,
+      ...(rootDirectory ? [`    rootdirectory: /${rootDirectory}`] : []),
+      "    secure: false",
+      "    v4auth: true",
+      "    chunksize: 5242880",
+      "    multipartcopythresholdsize: 5368709120",
+      "  delete: {enabled: true}",
+      "  maintenance: {uploadpurging: {enabled: false}}",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "",
+    ].join("\n"),
+  );
+  // Its AWS SDK fails at start when AWS_CA_BUNDLE is set in the environment: give it a clean one.
+  const process = new Deno.Command("docker-registry", {
+    args: ["serve", config],
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: dir },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(process.stderr).text();
+  const host = `127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      process.kill("SIGTERM");
+    } catch { /* gone */ }
+    await process.status;
+    await stderr;
+    await Deno.remove(dir, { recursive: true });
+  };
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      const response = await fetch(`http://${host}/v2/`);
+      await response.body?.cancel();
+      if (response.status === 200) return { host, stop };
+    } catch { /* not up yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await stop();
+  throw new Error(`docker-registry did not start: ${await stderr}`);
+}
+
+/**
+ * A round-robin HTTP proxy on 127.0.0.1 in front of `backends` (base URLs): each request goes to
+ * the next one, as a load balancer without affinity does. Redirects are passed to the client.
+ */
+export function roundRobin(
+  backends: string[],
+): { url: string; host: string; close(): Promise<void> } {
+  let next = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      const target = backends[next++ % backends.length]!;
+      const url = new URL(request.url);
+      const response = await fetch(`${target}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        redirect: "manual",
+      });
+      const headers = new Headers(response.headers);
+      // Locations are relative to the registry: keep the client on the proxy.
+      const location = headers.get("location");
+      if (location?.startsWith(target)) headers.set("location", location.slice(target.length));
+      return new Response(request.method === "HEAD" ? null : response.body, {
+        status: response.status,
+        headers,
+      });
+    },
+  );
+  const port = server.addr.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    host: `127.0.0.1:${port}`,
+    close: () => server.shutdown(),
   };
 }

@@ -10,6 +10,7 @@
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { configToEnv } from "../../src/config_file.ts";
+import { s3Config, tempBucket } from "./s3.ts";
 
 /** A running test server. */
 export interface TestServer {
@@ -37,8 +38,14 @@ export interface StartOptions {
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "berth-test-" });
+  // BERTH_TEST_STORAGE=s3: servers that name no storage get a fresh bucket of the test S3 store.
+  const bucket = Deno.env.get("BERTH_TEST_STORAGE") === "s3" && !options.config?.storage
+    ? await tempBucket()
+    : undefined;
+  if (bucket) options = { ...options, config: { ...options.config, ...s3TestConfig(bucket.name) } };
   const cleanup = async () => {
     if (ownDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    await bucket?.remove();
   };
   // Child mode when asked, or for every server under BERTH_TEST_COMMAND whose config overrides
   // have REGISTRY_* variables (the others, e.g. maxManifestBytes, stay in-process).
@@ -72,6 +79,10 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       await cleanup();
     },
   };
+}
+
+function s3TestConfig(bucket: string): Partial<Config> {
+  return { storage: "s3", s3: s3Config(bucket) };
 }
 
 /** A berth child process. */

@@ -373,3 +373,41 @@ Deno.test("conformance: If-None-Match on a manifest takes a list, a weak tag or 
     await server.close();
   }
 });
+
+Deno.test("conformance: GET and HEAD of an invalid manifest reference answer 404 MANIFEST_UNKNOWN", async () => {
+  const server = await startServer();
+  try {
+    await pushImage(server.url, "conf/invalid", "latest");
+    // The suite's own nonexistent reference, a tag too long, and digests that cannot exist.
+    const references = [
+      ".INVALID_MANIFEST_NAME",
+      "t".repeat(129),
+      "sha256:totallywrong",
+      `sha256:${"0".repeat(63)}`,
+    ];
+    for (const reference of references) {
+      const url = `${server.url}/v2/conf/invalid/manifests/${reference}`;
+      await assertError(await fetch(url), 404, "MANIFEST_UNKNOWN").catch((error) => {
+        throw new Error(`GET ${reference}: ${error.message}`);
+      });
+      const head = await fetch(url, { method: "HEAD" });
+      await head.body?.cancel();
+      assert.equal(head.status, 404, `HEAD ${reference}`);
+    }
+    // A push under an invalid reference is still refused as invalid.
+    const image = await pushImageBlobs(server.url, "conf/invalid");
+    await assertError(
+      await putManifest(
+        server.url,
+        "conf/invalid",
+        ".INVALID_MANIFEST_NAME",
+        image.bytes,
+        MEDIA.ociManifest,
+      ),
+      400,
+      "MANIFEST_INVALID",
+    );
+  } finally {
+    await server.close();
+  }
+});

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { RegistryError } from "../../src/errors.ts";
+import { OciError } from "../../src/oci/errors.ts";
 import { digestBytes, Digester, parseDigest, tryParseDigest } from "../../src/oci/digest.ts";
 
 const SHA256 = "sha256:" + "a".repeat(64);
@@ -40,7 +40,7 @@ Deno.test("digest: malformed, unsupported or wrong-length digests are refused", 
     assert.equal(tryParseDigest(input), undefined, input);
     assert.throws(
       () => parseDigest(input),
-      (e) => e instanceof RegistryError && e.code === "DIGEST_INVALID" && e.status === 400,
+      (e) => e instanceof OciError && e.kind === "digest",
     );
   }
 });

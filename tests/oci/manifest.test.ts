@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RegistryError } from "../../src/errors.ts";
+import { OciError } from "../../src/oci/errors.ts";
 import { parseManifest } from "../../src/oci/manifest.ts";
 import {
   DOCKER_MANIFEST,
@@ -36,7 +36,7 @@ function assertInvalid(doc: unknown, contentType = "", pattern?: RegExp): void {
   assert.throws(
     () => parseManifest(bytes(doc), contentType),
     (e) =>
-      e instanceof RegistryError && e.code === "MANIFEST_INVALID" &&
+      e instanceof OciError && e.kind === "manifest" &&
       (pattern === undefined || pattern.test(e.message)),
     JSON.stringify(doc).slice(0, 200),
   );

@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { RegistryError } from "../../src/errors.ts";
+import { OciError } from "../../src/oci/errors.ts";
 import { checkName, isValidName, isValidTag, parseReference } from "../../src/oci/names.ts";
 
 Deno.test("names: valid repository names", () => {
@@ -51,7 +51,7 @@ Deno.test("names: invalid repository names", () => {
     assert.ok(!isValidName(name), JSON.stringify(name));
     assert.throws(
       () => checkName(name),
-      (e) => e instanceof RegistryError && e.code === "NAME_INVALID" && e.status === 400,
+      (e) => e instanceof OciError && e.kind === "name",
     );
   }
 });
@@ -72,10 +72,10 @@ Deno.test("names: references are tags or digests; bad ones say which", () => {
   assert.equal(ref.kind, "digest");
   assert.throws(
     () => parseReference("sha256:short"),
-    (e) => e instanceof RegistryError && e.code === "DIGEST_INVALID",
+    (e) => e instanceof OciError && e.kind === "digest",
   );
   assert.throws(
     () => parseReference(".."),
-    (e) => e instanceof RegistryError && e.code === "MANIFEST_INVALID",
+    (e) => e instanceof OciError && e.kind === "tag",
   );
 });

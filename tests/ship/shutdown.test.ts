@@ -97,7 +97,8 @@ Deno.test("shutdown: SIGTERM during a stalled upload exits within the drain time
     assert.equal(status.code, 0);
     // It waited for the stalled request (drain timeout 1 s), then aborted it and exited.
     assert.ok(elapsed >= 900, `exited after ${elapsed} ms: did not wait for the request`);
-    assert.ok(elapsed < 4000, `exited after ${elapsed} ms: past the deadline`);
+    // The deadline is kept: 1 s, plus the moment a process takes to exit.
+    assert.ok(elapsed < 1700, `exited after ${elapsed} ms: past the deadline`);
 
     const again = await spawnServer({ dataDir });
     try {
@@ -179,7 +180,7 @@ Deno.test("shutdown: SIGTERM during a stalled upload of declared length exits in
     conn.close();
     assert.equal(status.code, 0);
     assert.ok(elapsed >= 900, `exited after ${elapsed} ms: did not wait for the request`);
-    assert.ok(elapsed < 5000, `exited after ${elapsed} ms: past the deadline`);
+    assert.ok(elapsed < 1700, `exited after ${elapsed} ms: past the deadline`);
 
     const again = await spawnServer({ dataDir });
     try {

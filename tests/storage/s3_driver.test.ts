@@ -287,3 +287,20 @@ Deno.test({
     assert.match(await d.health(), /^unreachable/);
   },
 });
+
+Deno.test({
+  name:
+    "s3 driver: the root of an empty bucket (or prefix) is a folder; of a missing bucket, absent",
+  ignore,
+  async fn() {
+    const bucket = await tempBucket();
+    try {
+      const d = new S3Driver(s3Options(bucket.name, { rootDirectory: "fresh/prefix" }));
+      assert.equal((await d.stat("/"))?.isDir, true);
+      const missing = new S3Driver(s3Options(`${bucket.name}-missing`));
+      assert.equal(await missing.stat("/"), undefined);
+    } finally {
+      await bucket.remove();
+    }
+  },
+});

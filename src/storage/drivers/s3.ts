@@ -165,6 +165,11 @@ export class S3Driver implements StorageDriver {
   /** {@inheritDoc StorageDriver.stat} */
   async stat(path: string): Promise<FileInfo | undefined> {
     const key = this.key(path);
+    if (path === "/") {
+      // The root is there while the bucket is, even with nothing stored yet.
+      const exists = await this.#client.bucketExists();
+      return exists ? { path, size: 0, modifiedAt: new Date(0), isDir: true } : undefined;
+    }
     if (key !== "") {
       const info = await this.#client.head(key);
       if (info) return { path, size: info.size, modifiedAt: info.modifiedAt, isDir: false };
@@ -243,6 +248,14 @@ export class S3Driver implements StorageDriver {
     if (keys.length === 0) return false;
     await this.#client.deleteMany([...new Set(keys)]);
     return true;
+  }
+
+  /**
+   * Create a file only if nothing is at `path` (an S3 conditional write); `false` when something
+   * is. Leases are built on it.
+   */
+  async createExclusive(path: string, content: Uint8Array): Promise<boolean> {
+    return await this.#client.putIfAbsent(this.key(path), content.slice());
   }
 
   /** {@inheritDoc StorageDriver.redirectUrl} */

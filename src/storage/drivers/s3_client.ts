@@ -175,6 +175,20 @@ export class S3Client {
     return response.headers.get("etag") ?? "";
   }
 
+  /** Create an object only if its key is free (`If-None-Match: *`); `false` when it exists. */
+  async putIfAbsent(key: string, body: Uint8Array<ArrayBuffer> | string): Promise<boolean> {
+    const response = await this.#send("PUT", {
+      key,
+      body,
+      headers: { "if-none-match": "*" },
+      // A retry after a lost answer finds its own object: the caller checks the content.
+      idempotent: true,
+      accept: [409, 412],
+    });
+    await response.body?.cancel();
+    return response.ok;
+  }
+
   /** Delete an object (absent is fine). */
   async delete(key: string): Promise<void> {
     const response = await this.#send("DELETE", { key, idempotent: true, accept: [404] });

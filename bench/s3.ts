@@ -1,0 +1,370 @@
+/**
+ * `deno task bench:s3`: blob push and pull of 256 MiB and 1 GiB through berth and through
+ * distribution 2.8.2 (`docker-registry`), both on S3 storage in one Ceph radosgw, interleaved
+ * round by round, with the servers' peak RSS during each transfer. Prints a Markdown table and
+ * writes it to `bench/results/s3.md`.
+ *
+ * The store comes from `BERTH_TEST_S3_ENDPOINT`/`_ACCESS_KEY`/`_SECRET_KEY`, else
+ * `scripts/ceph_up.sh` starts one (and `scripts/ceph_down.sh` stops it after).
+ *
+ * @module
+ */
+import { readMemory } from "./servers.ts";
+import { configToEnv } from "../src/config_file.ts";
+import { S3Client } from "../src/storage/drivers/s3_client.ts";
+
+const MIB = 1024 * 1024;
+
+interface Store {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+}
+
+interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** One measured transfer. */
+interface Sample {
+  mbps: number;
+  peakRss: number;
+}
+
+const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
+
+async function main(): Promise<void> {
+  let rounds = 2;
+  let sizes = [256, 1024];
+  let chunkMib = 10;
+  let out: string | undefined = new URL("./results/s3.md", import.meta.url).pathname;
+  for (let i = 0; i < Deno.args.length; i++) {
+    const flag = Deno.args[i];
+    const value = Deno.args[++i] ?? "";
+    if (flag === "--rounds") rounds = Number(value);
+    else if (flag === "--sizes") sizes = value.split(",").map(Number);
+    else if (flag === "--chunk-mib") chunkMib = Number(value);
+    else if (flag === "--out") out = value === "-" ? undefined : value;
+    else {
+      console.error(usage);
+      Deno.exit(2);
+    }
+  }
+  const { store, started } = await findStore();
+  const bucket = `berth-bench-${crypto.randomUUID().slice(0, 8)}`;
+  const client = new S3Client({ ...store, bucket, pathStyle: true });
+  await client.createBucket();
+  const tmp = await Deno.makeTempDir({ prefix: "berth-bench-s3-" });
+  const load = [(await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ")];
+  const servers = [
+    await startBerth(store, bucket, chunkMib, tmp),
+    await startDistribution(store, bucket, chunkMib, tmp),
+  ];
+  const results = new Map<string, Sample[]>();
+  try {
+    for (const mib of sizes) {
+      const file = `${tmp}/blob-${mib}`;
+      const digest = await makeBlob(file, mib);
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? servers : [...servers].reverse();
+        for (const server of order) {
+          const repo = `bench/r${round}`;
+          const push = await measure(server, () => push1(server, repo, file, digest), mib);
+          add(results, `${server.name} push ${mib} MiB`, push);
+          const pull = await measure(server, () => pull1(server, repo, digest), mib);
+          add(results, `${server.name} pull ${mib} MiB`, pull);
+        }
+      }
+      await Deno.remove(file);
+    }
+  } finally {
+    for (const s of servers) await s.stop();
+    const keys: string[] = [];
+    for await (const e of client.list("")) if (e.kind === "object") keys.push(e.key);
+    await client.deleteMany(keys).catch(() => {});
+    await client.deleteBucket().catch(() => {});
+    await Deno.remove(tmp, { recursive: true });
+    if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
+  }
+  load.push((await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" "));
+  const table = report(results, sizes, rounds, chunkMib, load);
+  console.log(table);
+  if (out) await Deno.writeTextFile(out, table);
+}
+
+function add(results: Map<string, Sample[]>, key: string, sample: Sample): void {
+  results.set(key, [...(results.get(key) ?? []), sample]);
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function report(
+  results: Map<string, Sample[]>,
+  sizes: number[],
+  rounds: number,
+  chunkMib: number,
+  load: string[],
+): string {
+  const lines = [
+    `# S3 (Ceph radosgw): berth vs distribution 2.8.2`,
+    "",
+    `${rounds} rounds, order alternating; part size ${chunkMib} MiB for both; blob pull follows ` +
+    `the redirect to the presigned URL (both servers' default). Load average before: ${load[0]}, ` +
+    `after: ${load[1]}.`,
+    "",
+    "| scenario | berth MB/s | distribution MB/s | berth/distribution | berth peak RSS MiB | distribution peak RSS MiB |",
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const mib of sizes) {
+    for (const op of ["push", "pull"]) {
+      const b = results.get(`berth ${op} ${mib} MiB`) ?? [];
+      const d = results.get(`distribution ${op} ${mib} MiB`) ?? [];
+      const bm = median(b.map((s) => s.mbps));
+      const dm = median(d.map((s) => s.mbps));
+      const rss = (xs: Sample[]) => (Math.max(...xs.map((s) => s.peakRss)) / MIB).toFixed(0);
+      lines.push(
+        `| ${op} ${mib} MiB | ${bm.toFixed(0)} (${range(b)}) | ${dm.toFixed(0)} (${range(d)}) | ` +
+          `${(bm / dm).toFixed(2)}× | ${rss(b)} | ${rss(d)} |`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+function range(samples: Sample[]): string {
+  const v = samples.map((s) => s.mbps);
+  return `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}`;
+}
+
+/** Time `fn` and sample the server's RSS every 25 ms meanwhile. */
+async function measure(server: Server, fn: () => Promise<void>, mib: number): Promise<Sample> {
+  let peakRss = (await readMemory(server.pid))?.rss ?? 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peakRss = Math.max(peakRss, (await readMemory(server.pid))?.rss ?? 0);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  })();
+  const t0 = performance.now();
+  try {
+    await fn();
+  } finally {
+    sampling = false;
+    await sampler;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { mbps: (mib * MIB) / 1e6 / seconds, peakRss };
+}
+
+async function curl(args: string[]): Promise<string> {
+  const { success, stdout, stderr } = await new Deno.Command("curl", {
+    args: ["-sS", "--fail-with-body", ...args],
+  }).output();
+  const text = new TextDecoder().decode(stdout);
+  if (!success) {
+    throw new Error(`curl ${args.join(" ")}: ${text} ${new TextDecoder().decode(stderr)}`);
+  }
+  return text;
+}
+
+/** POST, one PATCH with the whole file (curl -T streams it), PUT ?digest=. */
+async function push1(server: Server, repo: string, file: string, digest: string): Promise<void> {
+  const header = (text: string, name: string) =>
+    new RegExp(`^${name}:\\s*(\\S+)`, "im").exec(text)?.[1] ?? "";
+  const started = await curl(["-i", "-X", "POST", `${server.url}/v2/${repo}/blobs/uploads/`]);
+  const location = absolute(server, header(started, "location"));
+  const patched = await curl([
+    "-i",
+    "-X",
+    "PATCH",
+    "-H",
+    "Content-Type: application/octet-stream",
+    "-T",
+    file,
+    location,
+  ]);
+  const next = absolute(server, header(patched, "location"));
+  const sep = next.includes("?") ? "&" : "?";
+  await curl(["-X", "PUT", "-o", "/dev/null", `${next}${sep}digest=${digest}`]);
+}
+
+/** GET the blob, following the redirect, to /dev/null. */
+async function pull1(server: Server, repo: string, digest: string): Promise<void> {
+  await curl(["-L", "-o", "/dev/null", `${server.url}/v2/${repo}/blobs/${digest}`]);
+}
+
+function absolute(server: Server, location: string): string {
+  return location.startsWith("http") ? location : `${server.url}${location}`;
+}
+
+async function makeBlob(file: string, mib: number): Promise<string> {
+  const f = await Deno.open(file, { write: true, create: true, truncate: true });
+  const piece = new Uint8Array(MIB);
+  for (let i = 0; i < mib; i++) {
+    crypto.getRandomValues(piece.subarray(0, 65536));
+    piece.set(piece.subarray(0, 65536), 65536 * (i % 15 + 1));
+    await f.write(piece);
+  }
+  f.close();
+  const { stdout } = await new Deno.Command("openssl", { args: ["dgst", "-sha256", "-r", file] })
+    .output();
+  return `sha256:${new TextDecoder().decode(stdout).split(" ")[0]}`;
+}
+
+function script(name: string): string {
+  return new URL(`../scripts/${name}`, import.meta.url).pathname;
+}
+
+async function findStore(): Promise<{ store: Store; started: boolean }> {
+  const get = (k: string) => Deno.env.get(`BERTH_TEST_S3_${k}`);
+  let started = false;
+  if (!get("ENDPOINT")) {
+    const { success, stdout } = await new Deno.Command("bash", { args: [script("ceph_up.sh")] })
+      .output();
+    if (!success) throw new Error("scripts/ceph_up.sh failed");
+    for (const line of new TextDecoder().decode(stdout).split("\n")) {
+      const [k, v] = line.split("=");
+      if (k && v) Deno.env.set(k, v);
+    }
+    started = true;
+  }
+  return {
+    store: {
+      endpoint: get("ENDPOINT")!,
+      accessKey: get("ACCESS_KEY")!,
+      secretKey: get("SECRET_KEY")!,
+      region: get("REGION") ?? "us-east-1",
+    },
+    started,
+  };
+}
+
+async function waitUp(url: string, process: Deno.ChildProcess): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    try {
+      const r = await fetch(`${url}/v2/`);
+      await r.body?.cancel();
+      if (r.status === 200) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  process.kill("SIGKILL");
+  throw new Error(`${url} did not start`);
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function startBerth(store: Store, bucket: string, chunkMib: number, tmp: string) {
+  const port = freePort();
+  const env = configToEnv({
+    storage: "s3",
+    s3: {
+      accessKey: store.accessKey,
+      secretKey: store.secretKey,
+      region: store.region,
+      regionEndpoint: store.endpoint,
+      bucket,
+      rootDirectory: "berth",
+      chunkSize: chunkMib * MIB,
+      forcePathStyle: true,
+      multipartCopyThresholdSize: 5 * 1024 * MIB,
+      multipartCopyChunkSize: 32 * MIB,
+      redirect: true,
+    },
+    accessLog: false,
+  })!;
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      main,
+      "serve",
+      "--addr",
+      `127.0.0.1:${port}`,
+      "--data",
+      `${tmp}/berth-data`,
+    ],
+    env,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(url, process);
+  return {
+    name: "berth",
+    url,
+    pid: process.pid,
+    stop: async () => {
+      process.kill("SIGTERM");
+      await process.status;
+    },
+  };
+}
+
+async function startDistribution(store: Store, bucket: string, chunkMib: number, tmp: string) {
+  const port = freePort();
+  const config = `${tmp}/distribution.yml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      "version: 0.1",
+      "log: {level: error, accesslog: {disabled: true}}",
+      "storage:",
+      "  s3:",
+      `    accesskey: ${store.accessKey}`,
+      `    secretkey: ${store.secretKey}`,
+      `    region: ${store.region}`,
+      `    regionendpoint: ${store.endpoint}`,
+      `    bucket: ${bucket}`,
+      "    rootdirectory: /distribution",
+      "    secure: false",
+      "    v4auth: true",
+      `    chunksize: ${chunkMib * MIB}`,
+      `    multipartcopythresholdsize: ${5 * 1024 * MIB}`,
+      "  cache: {blobdescriptor: inmemory}",
+      "  maintenance: {uploadpurging: {enabled: false}}",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "",
+    ].join("\n"),
+  );
+  // Its AWS SDK refuses to start when AWS_CA_BUNDLE is set: a clean environment.
+  const process = new Deno.Command("docker-registry", {
+    args: ["serve", config],
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", HOME: tmp },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(url, process);
+  return {
+    name: "distribution",
+    url,
+    pid: process.pid,
+    stop: async () => {
+      process.kill("SIGTERM");
+      await process.status;
+    },
+  };
+}
+
+if (import.meta.main) await main();

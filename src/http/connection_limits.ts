@@ -1,0 +1,23 @@
+/**
+ * Defaults of the connection limits the accept layer enforces (src/http/accept.ts).
+ *
+ * @module
+ */
+
+/** Connection limits. */
+export interface ConnectionLimits {
+  /** A connection whose request headers are not complete this long after they start (or after
+   * it opened) is closed, in milliseconds. */
+  headerTimeoutMs: number;
+  /** A keep-alive connection with no request for this long is closed, in milliseconds. */
+  idleTimeoutMs: number;
+  /** Most connections open at once; more are closed as they arrive. */
+  maxConnections: number;
+}
+
+/** Default connection limits. */
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  headerTimeoutMs: 20_000,
+  idleTimeoutMs: 60_000,
+  maxConnections: 1024,
+};

@@ -1,0 +1,301 @@
+/**
+ * Stateless replicas over one S3 bucket (a real Ceph radosgw): chunked uploads whose requests
+ * alternate replicas, tags and the catalog seen at once by every replica, skopeo through a
+ * round-robin proxy, a replica killed in the middle of a PATCH, and distribution 2.8.2 serving the
+ * same bucket.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { configToEnv } from "../../src/config_file.ts";
+import { type ChildServer, spawnServer, startServer, type TestServer } from "../helpers/server.ts";
+import {
+  roundRobin,
+  s3Config,
+  skipWithoutS3,
+  startS3Distribution,
+  tempBucket,
+} from "../helpers/s3.ts";
+import { run, skipWithout } from "../helpers/tools.ts";
+import { buildLayout, layoutRefs } from "../helpers/images.ts";
+import { digestOf, expectStatus, MEDIA, pushImage, randomBytes } from "../helpers/registry.ts";
+
+const MIB = 1024 * 1024;
+const ignoreS3 = skipWithoutS3();
+
+/** Run `fn` with `n` in-process berth servers on one fresh bucket. */
+async function withReplicas(
+  n: number,
+  fn: (servers: TestServer[], bucket: string) => Promise<void>,
+): Promise<void> {
+  const bucket = await tempBucket();
+  const servers: TestServer[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      servers.push(await startServer({ config: { storage: "s3", s3: s3Config(bucket.name) } }));
+    }
+    await fn(servers, bucket.name);
+  } finally {
+    for (const s of servers) await s.close();
+    await bucket.remove();
+  }
+}
+
+Deno.test({
+  name: "replicas(s3): a chunked upload whose PATCHes alternate replicas completes on a third",
+  ignore: ignoreS3,
+  fn: () =>
+    withReplicas(3, async ([a, b, c]) => {
+      const blob = randomBytes(12 * MIB + 777, 21);
+      const digest = digestOf(blob);
+      const start = await fetch(`${a!.url}/v2/rep/blob/blobs/uploads/`, { method: "POST" });
+      await expectStatus(start, 202);
+      let location = start.headers.get("location")!;
+      const cuts = [0, 3 * MIB, 9 * MIB, blob.length];
+      const replicas = [b!, a!, b!];
+      for (let i = 0; i < 3; i++) {
+        const piece = blob.slice(cuts[i], cuts[i + 1]);
+        const response = await fetch(`${replicas[i]!.url}${location}`, {
+          method: "PATCH",
+          headers: {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": `${cuts[i]}-${cuts[i + 1]! - 1}`,
+          },
+          body: piece,
+        });
+        await expectStatus(response, 202);
+        assert.equal(response.headers.get("range"), `0-${cuts[i + 1]! - 1}`);
+        location = response.headers.get("location")!;
+      }
+      const status = await fetch(`${c!.url}${location}`);
+      await expectStatus(status, 204);
+      assert.equal(status.headers.get("range"), `0-${blob.length - 1}`);
+      const sep = location.includes("?") ? "&" : "?";
+      const done = await fetch(`${c!.url}${location}${sep}digest=${digest}`, { method: "PUT" });
+      await expectStatus(done, 201);
+      for (const server of [a!, b!, c!]) {
+        const head = await fetch(`${server.url}/v2/rep/blob/blobs/${digest}`, { method: "HEAD" });
+        await expectStatus(head, 200);
+        assert.equal(head.headers.get("content-length"), String(blob.length));
+      }
+      const got = await fetch(`${a!.url}/v2/rep/blob/blobs/${digest}`);
+      assert.equal(got.status, 200, "redirects are followed by fetch");
+      assert.equal(digestOf(new Uint8Array(await got.arrayBuffer())), digest);
+    }),
+});
+
+Deno.test({
+  name: "replicas(s3): a tag pushed on one replica is seen at once by the others, with the catalog",
+  ignore: ignoreS3,
+  fn: () =>
+    withReplicas(2, async ([a, b]) => {
+      for (let round = 0; round < 3; round++) {
+        const image = await pushImage(a!.url, "rep/app", `v${round}`, { seed: 40 + round });
+        const got = await fetch(`${b!.url}/v2/rep/app/manifests/v${round}`, {
+          headers: { Accept: MEDIA.ociManifest },
+        });
+        await expectStatus(got, 200);
+        assert.equal(got.headers.get("docker-content-digest"), image.digest);
+        // Retag on b; a sees it at once.
+        const again = await fetch(`${b!.url}/v2/rep/app/manifests/latest`, {
+          method: "PUT",
+          headers: { "Content-Type": MEDIA.ociManifest },
+          body: image.bytes,
+        });
+        await expectStatus(again, 201);
+        const latest = await fetch(`${a!.url}/v2/rep/app/manifests/latest`, {
+          method: "HEAD",
+          headers: { Accept: MEDIA.ociManifest },
+        });
+        await expectStatus(latest, 200);
+        assert.equal(latest.headers.get("docker-content-digest"), image.digest);
+      }
+      await pushImage(b!.url, "rep/other", "x", { seed: 50 });
+      for (const server of [a!, b!]) {
+        const tags = await (await fetch(`${server.url}/v2/rep/app/tags/list`)).json();
+        assert.deepEqual(tags.tags.sort(), ["latest", "v0", "v1", "v2"]);
+        const catalog = await (await fetch(`${server.url}/v2/_catalog`)).json();
+        assert.deepEqual(catalog.repositories, ["rep/app", "rep/other"]);
+      }
+      const deleted = await fetch(`${a!.url}/v2/rep/app/manifests/v0`, { method: "DELETE" });
+      assert.ok(deleted.status === 202 || deleted.status === 400, `tag delete: ${deleted.status}`);
+      await deleted.body?.cancel();
+    }),
+});
+
+Deno.test({
+  name: "e2e(s3): skopeo pushes and pulls through two replicas behind a round-robin proxy",
+  ignore: ignoreS3 || skipWithout("skopeo", "umoci"),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "berth-s3-skopeo-" });
+    try {
+      const layout = await buildLayout(`${work}/layout`, { seed: 61 });
+      await withReplicas(2, async ([a, b]) => {
+        const proxy = roundRobin([a!.url, b!.url]);
+        try {
+          for (const [tag, all] of [["amd64", false], ["multi", true]] as const) {
+            await run("skopeo", [
+              "copy",
+              ...(all ? ["--all"] : []),
+              "--dest-tls-verify=false",
+              `oci:${layout.dir}:${tag}`,
+              `docker://${proxy.host}/rr/app:${tag}`,
+            ]);
+            await run("skopeo", [
+              "copy",
+              ...(all ? ["--all"] : []),
+              "--src-tls-verify=false",
+              `docker://${proxy.host}/rr/app:${tag}`,
+              `oci:${work}/pulled:${tag}`,
+            ]);
+          }
+          const pulled = await layoutRefs(`${work}/pulled`);
+          assert.equal(pulled.amd64, layout.refs.amd64);
+          assert.equal(pulled.multi, layout.refs.multi);
+        } finally {
+          await proxy.close();
+        }
+      });
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "e2e(s3): distribution 2.8.2 serves what berth wrote in the bucket, and the other way round",
+  ignore: ignoreS3 || skipWithout("skopeo", "umoci", "docker-registry"),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "berth-s3-interop-" });
+    const bucket = await tempBucket();
+    try {
+      const layout = await buildLayout(`${work}/layout`, { seed: 62 });
+      const root = "shared/root";
+      const berth = await startServer({
+        config: { storage: "s3", s3: s3Config(bucket.name, { rootDirectory: root }) },
+      });
+      const distribution = await startS3Distribution(bucket.name, root);
+      try {
+        const copy = (from: string, to: string, all = false) =>
+          run("skopeo", [
+            "copy",
+            ...(all ? ["--all"] : []),
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            from,
+            to,
+          ]);
+        // berth writes, distribution reads.
+        await copy(`oci:${layout.dir}:amd64`, `docker://${berth.host}/from/berth:v1`);
+        await copy(`oci:${layout.dir}:multi`, `docker://${berth.host}/from/berth:multi`, true);
+        await copy(`docker://${distribution.host}/from/berth:v1`, `oci:${work}/a:v1`);
+        await copy(`docker://${distribution.host}/from/berth:multi`, `oci:${work}/a:multi`, true);
+        const a = await layoutRefs(`${work}/a`);
+        assert.equal(a.v1, layout.refs.amd64);
+        assert.equal(a.multi, layout.refs.multi);
+        // distribution writes, berth reads.
+        await copy(`oci:${layout.dir}:amd64`, `docker://${distribution.host}/from/dist:v1`);
+        await copy(
+          `oci:${layout.dir}:multi`,
+          `docker://${distribution.host}/from/dist:multi`,
+          true,
+        );
+        await copy(`docker://${berth.host}/from/dist:v1`, `oci:${work}/b:v1`);
+        await copy(`docker://${berth.host}/from/dist:multi`, `oci:${work}/b:multi`, true);
+        const b = await layoutRefs(`${work}/b`);
+        assert.equal(b.v1, layout.refs.amd64);
+        assert.equal(b.multi, layout.refs.multi);
+        const tags = await (await fetch(`${berth.url}/v2/from/dist/tags/list`)).json();
+        assert.deepEqual(tags.tags.sort(), ["multi", "v1"]);
+      } finally {
+        await distribution.stop();
+        await berth.close();
+      }
+    } finally {
+      await bucket.remove();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "e2e(s3): kill -9 of a replica mid-PATCH: the other serves, the upload resumes, no torn blob",
+  ignore: ignoreS3,
+  async fn() {
+    const bucket = await tempBucket();
+    const dataDir = await Deno.makeTempDir({ prefix: "berth-s3-kill-" });
+    const env = configToEnv({ storage: "s3", s3: s3Config(bucket.name) })!;
+    const replicas: ChildServer[] = [];
+    try {
+      replicas.push(await spawnServer({ dataDir, env }));
+      replicas.push(await spawnServer({ dataDir, env }));
+      const [a, b] = replicas as [ChildServer, ChildServer];
+      const blob = randomBytes(16 * MIB + 5, 71);
+      const digest = digestOf(blob);
+      const start = await fetch(`${a.url}/v2/kill/me/blobs/uploads/`, { method: "POST" });
+      await expectStatus(start, 202);
+      const location = start.headers.get("location")!;
+      // Send 12 MiB, then stall: the replica has sent two 5 MiB parts and holds the rest.
+      let sent = 0;
+      const { promise: stalled, resolve } = Promise.withResolvers<void>();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent >= 12 * MIB) {
+            resolve();
+            return await new Promise(() => {});
+          }
+          controller.enqueue(blob.slice(sent, sent + MIB));
+          sent += MIB;
+        },
+      });
+      const patch = fetch(`${a.url}${location}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/octet-stream" },
+        body,
+      }).catch((error) => error);
+      await stalled;
+      let persisted = 0;
+      for (let i = 0; i < 200 && persisted < 10 * MIB; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        const status = await fetch(`${b.url}${location}`);
+        await status.body?.cancel();
+        persisted = Number(status.headers.get("range")?.split("-")[1] ?? -1) + 1;
+      }
+      assert.equal(persisted, 10 * MIB, "two parts reached the bucket before the kill");
+      await a.stop("SIGKILL");
+      await patch;
+      await body.cancel().catch(() => {});
+      // The other replica serves and the upload resumes from what reached the bucket.
+      const image = await pushImage(b.url, "kill/other", "v1", { seed: 72 });
+      assert.ok(image.digest);
+      const status = await fetch(`${b.url}${location}`);
+      await expectStatus(status, 204);
+      const range = status.headers.get("range")!;
+      const have = Number(range.split("-")[1]) + 1;
+      assert.equal(have, 10 * MIB);
+      const rest = await fetch(`${b.url}${location}`, {
+        method: "PATCH",
+        headers: {
+          "Content-Type": "application/octet-stream",
+          "Content-Range": `${have}-${blob.length - 1}`,
+        },
+        body: blob.slice(have),
+      });
+      await expectStatus(rest, 202);
+      const next = rest.headers.get("location")!;
+      const sep = next.includes("?") ? "&" : "?";
+      await expectStatus(
+        await fetch(`${b.url}${next}${sep}digest=${digest}`, { method: "PUT" }),
+        201,
+      );
+      const got = await fetch(`${b.url}/v2/kill/me/blobs/${digest}`);
+      assert.equal(digestOf(new Uint8Array(await got.arrayBuffer())), digest);
+    } finally {
+      for (const r of replicas) await r.stop("SIGKILL");
+      await Deno.remove(dataDir, { recursive: true });
+      await bucket.remove();
+    }
+  },
+});
