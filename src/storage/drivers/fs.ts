@@ -92,7 +92,7 @@ export class FsDriver implements StorageDriver {
     try {
       const local = this.localPath(path);
       if (!this.#cached?.(path)) return readOrUndefined(local);
-      // Synchronously: a page-cached link costs a few µs, an async read's round trip far more.
+      // Synchronously: a page-cached link is cheaper to read than an async read's round trip.
       return Promise.resolve(this.#links.readBytes(local, this.#epoch?.current()));
     } catch (error) {
       return Promise.reject(error);
@@ -165,7 +165,7 @@ export class FsDriver implements StorageDriver {
     return info && infoOf(path, info);
   }
 
-  /** {@link stat}, synchronously (a few µs for a cached inode; for loops of many lookups). */
+  /** {@link stat}, synchronously (cheap for a cached inode; for loops of many lookups). */
   statSync(path: string): FileInfo | undefined {
     const info = statSyncOrUndefined(this.localPath(path));
     return info && infoOf(path, info);
