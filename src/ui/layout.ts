@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Html, html } from "./html.ts";
+import { type Html, html, trusted } from "./html.ts";
 import { formatAge, UI_ROOT } from "./format.ts";
 
 /** What every page needs to know about the request. */
@@ -17,8 +17,8 @@ export interface PageContext {
   host: string;
   /** Now (for "2 hours ago"). */
   now: Date;
-  /** URL of the stylesheet (versioned). */
-  styleUrl: string;
+  /** The stylesheet, inlined (a constant; the page's CSP allows it by its hash). */
+  style: string;
   /** URL of the script (versioned). */
   scriptUrl: string;
 }
@@ -42,7 +42,7 @@ export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Htm
         <meta name="color-scheme" content="light dark">
         <title>${title} · berth</title>
         <link rel="icon" href="data:,">
-        <link rel="stylesheet" href="${ctx.styleUrl}">
+        <style>${trusted(ctx.style)}</style>
         <script src="${ctx.scriptUrl}" defer></script>
       </head>
       <body>

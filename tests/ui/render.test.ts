@@ -30,7 +30,7 @@ const CTX: PageContext = {
   signIn: false,
   host: "registry.example:5000",
   now: new Date("2026-12-02T12:00:00Z"),
-  styleUrl: "/ui/-/style.css?v=1",
+  style: "body{}",
   scriptUrl: "/ui/-/app.js?v=1",
 };
 
