@@ -66,14 +66,19 @@ export interface Authorizer {
   readonly enabled: boolean;
   /** Whether `identity` (as the access stage found it) may pull from repository `name`. */
   canPull(identity: Identity | undefined, name: string): boolean;
+  /** What `identity` may do on repository `name` (the web UI's delete buttons). */
+  actions(identity: Identity | undefined, name: string): ReadonlySet<RepositoryAction>;
   /** What `identity` may see in the catalog. */
   catalogView(identity: Identity | undefined): CatalogView;
 }
+
+const EVERY_ACTION: ReadonlySet<RepositoryAction> = new Set(["pull", "push", "delete"]);
 
 /** An authorizer that lets everyone do everything (no `auth` configured). */
 export const OPEN_AUTHORIZER: Authorizer = {
   enabled: false,
   canPull: () => true,
+  actions: () => EVERY_ACTION,
   catalogView: () => ({ prefixes: [""], visible: () => true }),
 };
 
@@ -249,11 +254,14 @@ export class AccessControl implements Authorizer {
 
   /** Whether `identity` (as {@link check} found it) may pull from `name`. */
   canPull(caller: Identity | undefined, name: string): boolean {
+    return this.actions(caller, name).has("pull");
+  }
+
+  /** What `identity` (as {@link check} found it) may do on `name`. */
+  actions(caller: Identity | undefined, name: string): ReadonlySet<RepositoryAction> {
     const identity = caller ?? ANONYMOUS;
-    if (identity.via === "token" && !identity.builtin) {
-      return this.#granted(identity, name).has("pull");
-    }
-    return this.#policy.actions(identity.user, name).has("pull");
+    if (identity.via === "token" && !identity.builtin) return this.#granted(identity, name);
+    return this.#policy.actions(identity.user, name);
   }
 
   /** What `identity` may see in the catalog: the policy's, or an external token's grants. */

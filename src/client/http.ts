@@ -11,6 +11,7 @@ import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
 import { ClientError, errorMessage } from "./errors.ts";
+import { type RawTls, rawUpload } from "./raw_upload.ts";
 
 /** TLS settings of a client. */
 export interface TlsOptions {
@@ -162,6 +163,7 @@ export class HttpSender {
   async #sendOnce(request: HttpRequest): Promise<Response> {
     const insecure = this.#tls.verify === false && request.url.startsWith("https:");
     const streamed = request.body !== undefined && !(request.body.open instanceof Uint8Array);
+    if (streamed && !insecure) return await this.#sendRaw(request);
     if (insecure || streamed) return await this.#sendNode(request, insecure);
     const headers = new Headers(request.headers);
     if (request.body) headers.set("Content-Length", String(request.body.length));
@@ -173,6 +175,27 @@ export class HttpSender {
       ...(request.signal && { signal: request.signal }),
       ...(this.#client && { client: this.#client }),
     });
+  }
+
+  async #sendRaw(request: HttpRequest): Promise<Response> {
+    const body = request.body!;
+    const open = body.open as () => Promise<ReadableStream<Uint8Array>>;
+    const tls: RawTls = {
+      ...(this.#tls.caCerts && { caCerts: this.#tls.caCerts }),
+      ...(this.#tls.cert !== undefined && this.#tls.key !== undefined &&
+        { cert: this.#tls.cert, key: this.#tls.key }),
+    };
+    return await rawUpload(
+      request.method,
+      new URL(request.url),
+      request.headers ?? {},
+      body.length,
+      await open(),
+      {
+        tls,
+        ...(request.signal && { signal: request.signal }),
+      },
+    );
   }
 
   async #sendNode(request: HttpRequest, insecure: boolean): Promise<Response> {
@@ -188,7 +211,9 @@ export class HttpSender {
     const tls = url.protocol === "https:"
       ? {
         rejectUnauthorized: !insecure,
-        ...(this.#tls.caCerts?.length && { ca: this.#tls.caCerts }),
+        // An explicit CA list (even empty) keeps node:tls from reading the system store, which
+        // needs --allow-sys; unverified connections do not use it anyway.
+        ca: this.#tls.caCerts ?? [],
         ...(this.#tls.cert !== undefined && { cert: this.#tls.cert, key: this.#tls.key }),
       }
       : {};

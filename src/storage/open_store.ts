@@ -54,7 +54,10 @@ export function createStore(config: Config): Store {
   if (config.storage === "s3") {
     if (!config.s3) throw new Error("storage.s3: no S3 configuration");
     // Replicas share the bucket: nothing single-owner is kept (the catalog walks the bucket).
-    return new LayoutStore(new S3Driver(s3DriverOptions(config.s3)), { shared: true });
+    return new LayoutStore(new S3Driver(s3DriverOptions(config.s3)), {
+      shared: true,
+      redirect: config.s3.redirect,
+    });
   }
   return config.storage === "memory" ? memoryStore() : fsStore(config.dataDir);
 }
