@@ -57,6 +57,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Longest wait in ms, `Retry-After` included (default 30 s). */
   maxDelayMs?: number;
+  /** Give up an attempt whose response headers take longer than this (ms); none by default. */
+  timeoutMs?: number;
 }
 
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
@@ -80,7 +82,8 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 export class HttpSender {
   #tls: TlsOptions;
   #client: Deno.HttpClient | undefined;
-  #retry: Required<RetryOptions>;
+  #retry: Required<Omit<RetryOptions, "timeoutMs">>;
+  #timeoutMs: number | undefined;
 
   /** A sender with TLS and retry settings. */
   constructor(tls: TlsOptions = {}, retry: RetryOptions = {}) {
@@ -90,6 +93,7 @@ export class HttpSender {
       baseDelayMs: retry.baseDelayMs ?? 250,
       maxDelayMs: retry.maxDelayMs ?? 30_000,
     };
+    this.#timeoutMs = retry.timeoutMs;
     const custom = (tls.caCerts?.length ?? 0) > 0 || tls.cert !== undefined;
     if (custom) {
       this.#client = Deno.createHttpClient({
@@ -110,10 +114,28 @@ export class HttpSender {
     const retries = request.retries ?? this.#retry.retries;
     for (let attempt = 0;; attempt++) {
       let response: Response;
+      // Streamed uploads take as long as their body: only the other requests get a deadline.
+      const deadline = this.#timeoutMs !== undefined &&
+          !(request.body && !(request.body.open instanceof Uint8Array))
+        ? new AbortController()
+        : undefined;
+      const timer = deadline && setTimeout(() => deadline.abort(), this.#timeoutMs);
       try {
-        response = await this.sendFollowing(request);
-      } catch (error) {
+        response = await this.sendFollowing(
+          deadline
+            ? {
+              ...request,
+              signal: request.signal
+                ? AbortSignal.any([request.signal, deadline.signal])
+                : deadline.signal,
+            }
+            : request,
+        );
+      } catch (caught) {
         if (request.signal?.aborted) throw abortError(request.signal);
+        const error = deadline?.signal.aborted
+          ? new Error(`no answer within ${this.#timeoutMs} ms`)
+          : caught;
         if (error instanceof ClientError || attempt >= retries) {
           throw error instanceof ClientError ? error : new ClientError(
             "unreachable",
@@ -123,6 +145,8 @@ export class HttpSender {
         }
         await sleep(this.#backoff(attempt), request.signal);
         continue;
+      } finally {
+        clearTimeout(timer);
       }
       if (!isRetryableStatus(response.status) || attempt >= retries) return response;
       const wait = retryAfterMs(response.headers.get("Retry-After")) ?? this.#backoff(attempt);

@@ -29,6 +29,7 @@ Copy an image. SRC and DST are one of
   oci:DIR[:TAG]                             an OCI image layout
   oci-archive:FILE[:TAG]                    an OCI layout in a tar file
   docker-archive:FILE[:REPO:TAG]            docker save format (one image)
+  dir:DIR                                   skopeo's directory format
 An index is copied with every manifest it lists, keeping every digest.
 
 Flags:
