@@ -24,7 +24,8 @@ export const BENCH_USAGE = `deno task bench [flags]
   --layers N           layers of the pushed image (default ${DEFAULT_OPTIONS.layers})
   --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
   --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
-  --only LIST          only these groups, comma-separated: push,get,manifest,image,tags,catalog
+  --only LIST          only these groups, comma-separated: push,patch,get,manifest,image,tags,
+                       catalog
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
 
