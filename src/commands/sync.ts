@@ -85,7 +85,7 @@ export async function syncCommand(args: string[]): Promise<number> {
   const quiet = flags.booleans.get("quiet") ?? false;
   const json = flags.booleans.get("json") ?? false;
   const dryRun = flags.booleans.get("dry-run") ?? false;
-  const jobs = positiveInt(flags, "jobs", 4);
+  const jobs = positiveInt(flags, "jobs", 6);
   let filter: RegExp | undefined;
   const tagsFlag = flags.strings.get("tags");
   if (tagsFlag !== undefined) {

@@ -301,3 +301,31 @@ Deno.test("client: small blobs go in one PUT, large ones in a PATCH with Content
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("client: an attempt without an answer in timeoutMs is retried, then fails as unreachable", async () => {
+  let calls = 0;
+  const hang = Promise.withResolvers<void>();
+  const server = await startFake(async (_request, url) => {
+    if (url.pathname === "/v2/") return new Response("{}");
+    calls++;
+    if (calls === 1 || url.pathname.includes("never")) await hang.promise;
+    return Response.json({ name: "a", tags: ["v1"] });
+  });
+  const client = new RegistryClient({
+    registry: server.url,
+    retry: { timeoutMs: 100, retries: 1, baseDelayMs: 1 },
+  });
+  try {
+    assert.deepEqual(await client.listTags("a"), ["v1"]);
+    assert.equal(calls, 2);
+    await assert.rejects(client.listTags("never"), (error: Error) => {
+      assert.ok(error instanceof ClientError && error.kind === "unreachable", error.message);
+      assert.match(error.message, /no answer within 100 ms/);
+      return true;
+    });
+  } finally {
+    hang.resolve();
+    client.close();
+    await server.close();
+  }
+});
