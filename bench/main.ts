@@ -15,6 +15,7 @@ export const BENCH_USAGE = `deno task bench [flags]
   --rounds N           rounds of every scenario (default ${DEFAULT_OPTIONS.rounds})
   --blob-mib N         size of the big blob in MiB (default 1024)
   --chunks N           PATCHes of the chunked push (default ${DEFAULT_OPTIONS.chunks})
+  --patch-mib N        the smaller blob of the one-PATCH pushes in MiB (default 256)
   --range-mib N        size of a range read in MiB (default 10)
   --seconds N          length of each load run (default ${DEFAULT_OPTIONS.load.seconds})
   --requests N         send N requests per load run instead of a timed run
@@ -32,6 +33,7 @@ export const BENCH_USAGE = `deno task bench [flags]
 /** Options for `--quick`. */
 export const QUICK_OPTIONS: Partial<BenchOptions> = {
   blobSize: 64 << 20,
+  patchSize: 16 << 20,
   rounds: 2,
   load: { seconds: 2 },
   tags: 200,
@@ -65,6 +67,9 @@ export function parseArgs(args: string[]): { options: BenchOptions; out: string 
         break;
       case "--blob-mib":
         options.blobSize = int() << 20;
+        break;
+      case "--patch-mib":
+        options.patchSize = int() << 20;
         break;
       case "--chunks":
         options.chunks = int();

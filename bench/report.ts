@@ -50,12 +50,12 @@ export const METRICS = {
   },
   patchLengthBig: {
     key: "patch.length.big",
-    label: "blob push, one PATCH with Content-Length, big blob",
+    label: "blob push, one PATCH with Content-Length, 1 GiB",
     unit: "MB/s",
   },
   patchChunkedBig: {
     key: "patch.chunked.big",
-    label: "blob push, one PATCH with Transfer-Encoding: chunked, big blob",
+    label: "blob push, one PATCH with Transfer-Encoding: chunked, 1 GiB",
     unit: "MB/s",
     target: { ratioAtLeast: 2 },
   },
@@ -172,10 +172,11 @@ export function formatReport(run: BenchRun): string {
       } |${more.map((m) => ` ${cell(run, metric, m)} |`).join("")}`,
     );
   }
-  const mib = (n: number) => `${+(n / (1 << 20)).toFixed(2)} MiB`;
   lines.push(
     "",
-    `Sizes: blob ${mib(o.blobSize)} (chunked: ${o.chunks} PATCHes); ${o.rangeReads} range reads ` +
+    `Sizes: blob ${mib(o.blobSize)} (chunked: ${o.chunks} PATCHes); one-PATCH pushes of ` +
+      `${mib(o.patchSize)} and ${mib(o.blobSize)} (the rows say the defaults); ` +
+      `${o.rangeReads} range reads ` +
       `of ${mib(o.rangeSize)} per round; load ${
         o.load.seconds !== undefined ? `${o.load.seconds} s` : `${o.load.requests} requests`
       } at ${o.connections} connections (${[...run.tools].join(", ") || "-"}); tags/list of ` +
@@ -196,8 +197,8 @@ export function formatReport(run: BenchRun): string {
 /** How much longer a chunked PATCH takes than a Content-Length one, e.g. "1.1× (256 MiB)". */
 function chunkedCost(run: BenchRun, server: string): string {
   const pairs = [
-    ["256 MiB", METRICS.patchLength256, METRICS.patchChunked256],
-    ["big blob", METRICS.patchLengthBig, METRICS.patchChunkedBig],
+    [mib(run.options.patchSize), METRICS.patchLength256, METRICS.patchChunked256],
+    [mib(run.options.blobSize), METRICS.patchLengthBig, METRICS.patchChunkedBig],
   ] as const;
   const costs = pairs.flatMap(([size, length, chunked]) => {
     const l = medianOf(run, length, server);
@@ -205,4 +206,8 @@ function chunkedCost(run: BenchRun, server: string): string {
     return l !== undefined && c !== undefined && c > 0 ? [`${format(l / c)}× (${size})`] : [];
   });
   return costs.join(", ") || "?";
+}
+
+function mib(bytes: number): string {
+  return `${+(bytes / (1 << 20)).toFixed(2)} MiB`;
 }

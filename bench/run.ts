@@ -28,6 +28,8 @@ export interface BenchOptions {
   chunks: number;
   /** Rounds of every scenario. */
   rounds: number;
+  /** Size of the smaller blob of the one-PATCH pushes (the big blob is the other), bytes. */
+  patchSize: number;
   /** Size of one range read, bytes. */
   rangeSize: number;
   /** Range reads per round. */
@@ -64,6 +66,7 @@ export interface BenchOptions {
 export const DEFAULT_OPTIONS: BenchOptions = {
   blobSize: 1 << 30,
   chunks: 8,
+  patchSize: 256 << 20,
   rounds: 3,
   rangeSize: 10 << 20,
   rangeReads: 20,
@@ -164,12 +167,12 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       }
     }
     // One PATCH of the same bytes with a Content-Length, then with Transfer-Encoding: chunked (what
-    // podman and docker send for a layer compressed on the fly): 256 MiB, then the big blob.
+    // podman and docker send for a layer compressed on the fly): patchSize, then the big blob.
     const patchBlobs: { blob: BigBlob; length: Metric; chunked: Metric }[] = [];
     if (runs("patch")) {
-      if (big.size > 256 << 20) {
-        log("generating a 256 MiB blob");
-        const blob = await makeBigBlob(`${work}/blob256`, 256 << 20, 1);
+      if (options.patchSize < big.size) {
+        log(`generating a ${options.patchSize} byte blob`);
+        const blob = await makeBigBlob(`${work}/patch-blob`, options.patchSize, 1);
         patchBlobs.push({
           blob,
           length: METRICS.patchLength256,
