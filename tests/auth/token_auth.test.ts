@@ -443,3 +443,20 @@ Deno.test("token auth: random garbage in Authorization never answers anything bu
     }
   });
 });
+
+Deno.test("token auth: berth's own key also trusted as an external certificate still makes berth's tokens", async () => {
+  const signer = new TokenSigner();
+  const jwk = await signer.publicJwk();
+  const keys = new TrustedKeys();
+  keys.addJwk(jwk);
+  keys.addOwnKey(jwk);
+  const now = Math.floor(Date.now() / 1000);
+  const token = await signer.sign({ iss: "i", sub: "s", aud: "a", exp: now + 60 });
+  assert.equal((await verifyToken(token, keys, { issuer: "i", audience: "a" })).origin, "berth");
+  const external = new TrustedKeys();
+  external.addJwk(jwk);
+  assert.equal(
+    (await verifyToken(token, external, { issuer: "i", audience: "a" })).origin,
+    "external",
+  );
+});
