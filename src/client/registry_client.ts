@@ -320,15 +320,28 @@ export class RegistryClient {
     repository: string,
     digest: string,
     options: CallOptions & { push?: boolean } = {},
-  ) {
+  ): Promise<boolean> {
+    return (await this.statBlob(repository, digest, options)) !== undefined;
+  }
+
+  /** A blob's size and media type (HEAD), or undefined when the repository lacks it. */
+  async statBlob(
+    repository: string,
+    digest: string,
+    options: CallOptions & { push?: boolean } = {},
+  ): Promise<{ size: number; mediaType: string } | undefined> {
     const response = await this.request("HEAD", `/v2/${repository}/blobs/${digest}`, {
       scopes: [options.push ? pushScope(repository) : pullScope(repository)],
       ...(options.signal && { signal: options.signal }),
     });
     await response.body?.cancel();
-    if (response.status === 404) return false;
-    if (response.ok) return true;
-    throw await this.fail(response, `${this.registry}/${repository}@${digest}`);
+    if (response.status === 404) return undefined;
+    if (!response.ok) throw await this.fail(response, `${this.registry}/${repository}@${digest}`);
+    const length = response.headers.get("Content-Length");
+    return {
+      size: length === null ? -1 : Number(length),
+      mediaType: response.headers.get("Content-Type") ?? "application/octet-stream",
+    };
   }
 
   /**
