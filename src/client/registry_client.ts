@@ -4,7 +4,18 @@
  * Bearer token for the request's scopes (cached, renewed on a 401). Downloads are verified against
  * their digest while they stream and resume with `Range` after a dropped connection; uploads skip
  * blobs that exist, mount across repositories, and send exact lengths. Used by `berth copy` and
- * reusable by anything else in berth that talks to another registry.
+ * meant for anything else in berth that talks to another registry (a pull-through cache):
+ *
+ * ```ts
+ * const upstream = new RegistryClient({
+ *   registry: "https://registry-1.docker.io", // or host[:port]
+ *   credentials: { username, password }, // optional
+ *   retry: { retries: 2, timeoutMs: 5_000 }, // give up on a silent upstream
+ * });
+ * const head = await upstream.headManifest("library/alpine", "3.20"); // digest, type, size
+ * const manifest = await upstream.getManifest("library/alpine", "3.20"); // exact bytes + digest
+ * const blob = await upstream.getBlob("library/alpine", { digest, size }); // verified stream
+ * ```
  *
  * @module
  */
