@@ -299,7 +299,6 @@ export async function serveCommand(args: string[]): Promise<number> {
   const loaded = await serveConfig(args, Deno.env.toObject());
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
-  for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
   checkAuthFiles(config);
   const store = createStore(config);
   let app;
@@ -337,6 +336,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       ...startupFields(config, `${addr.hostname}:${addr.port}`),
       ...(debugAddr && { debugAddr: `${debugAddr.hostname}:${debugAddr.port}` }),
     });
+    // After the start succeeded: a failed start says one thing, its cause.
+    for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
   } catch (error) {
     for (const server of servers) await server.shutdown();
     await app.close();
