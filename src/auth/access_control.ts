@@ -7,12 +7,15 @@
  * - Authorization: each route needs an action on its repository (GET/HEAD → pull; uploads and
  *   manifest PUT → push; DELETE → delete; a cross-repository mount also pull on `from`). Basic
  *   and anonymous callers are judged by the policy, Bearer callers by their token's `access`.
- *   `/v2/` needs any identity, `/v2/_catalog` a caller who may see something (it lists only
- *   what {@link Authorizer.catalogView} shows; an anonymous caller who may see nothing gets the
- *   challenge), and
- *   routes outside `/v2/` (admin endpoints) need a user the policy names in `admins`.
+ *   `/v2/` needs any identity; `/v2/_catalog` lists only what {@link Authorizer.catalogView}
+ *   shows (an anonymous caller who may see nothing gets the challenge); routes outside `/v2/`
+ *   (admin endpoints) need a user the policy names in `admins`. Whose token it is comes from
+ *   the key that verified it, never from a claim.
+ * - Passwords: bcrypt in a worker pool, remembered logins, failed logins limited per user and
+ *   per client address (src/auth/htpasswd.ts, bcrypt_pool.ts, login_limiter.ts).
  * - Refusals: 401 `UNAUTHORIZED` with the `WWW-Authenticate` challenge (no, bad or
- *   insufficient credentials), 403 `DENIED` (a known user the policy refuses).
+ *   insufficient credentials), 403 `DENIED` (a known user the policy refuses), 429
+ *   `TOOMANYREQUESTS` (too many failed logins).
  * - The built-in token endpoint, `GET /auth/token`.
  *
  * @module

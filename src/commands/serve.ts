@@ -26,6 +26,7 @@ import {
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
+import { DENO_VERSION } from "../version.ts";
 
 /** Help text of `serve`. */
 export const SERVE_USAGE = `Usage: berth serve [CONFIG_FILE] [flags]
@@ -338,6 +339,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     });
     // After the start succeeded: a failed start says one thing, its cause.
     for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+    if (Deno.version.deno !== DENO_VERSION) {
+      log.log(
+        "warn",
+        `Deno ${Deno.version.deno}: berth runs on Deno ${DENO_VERSION}; 2.8.3 to 2.9.x ` +
+          "freeze on fast chunked uploads (docs/chunked_uploads.md)",
+      );
+    }
   } catch (error) {
     for (const server of servers) await server.shutdown();
     await app.close();
