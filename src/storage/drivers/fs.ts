@@ -203,17 +203,20 @@ export class FsDriver implements StorageDriver {
   async delete(path: string): Promise<boolean> {
     const local = this.localPath(path);
     const removed = await removeIfExists(local);
-    if (removed) await this.#changed(path, local);
+    if (removed) await this.#changed(path, local, true);
     return removed;
   }
 
-  /** A file that may be cached changed: drop it here, and tell other processes. */
-  async #changed(path: string, local: string): Promise<void> {
+  /**
+   * A file (or, when `folder`, everything under a removed path) that may be cached changed: drop
+   * it here, and tell other processes.
+   */
+  async #changed(path: string, local: string, folder = false): Promise<void> {
     if (!this.#cached) return;
     if (this.#cached(path)) {
       this.#links.forget(local);
       await this.#epoch?.bump();
-    } else if (this.#links.forgetUnder(`${local}/`)) {
+    } else if (folder && this.#links.forgetUnder(`${local}/`)) {
       await this.#epoch?.bump();
     }
   }
@@ -271,7 +274,6 @@ class FsWriter implements FileWriter {
   async commit(): Promise<void> {
     const file = this.#open();
     try {
-      await file.truncate(this.#size);
       await file.sync();
     } finally {
       this.#release();
