@@ -358,6 +358,8 @@ Deno.test("client: an upload the registry fails with a 5xx is restarted from a f
     assert.equal(opened, 2);
     assert.equal(server.seen.filter((s) => s.method === "PUT").length, 2);
     assert.equal(await client.hasBlob("x/y", digest), true);
+    assert.equal((await client.statBlob("x/y", digest))?.size, bytes.length);
+    assert.equal(await client.statBlob("x/y", digestBytes(randomBytes(10, 99)).value), undefined);
   } finally {
     client.close();
     await server.close();
