@@ -140,7 +140,6 @@ export class ManifestService {
     this.#cache = new ManifestCache(options.cacheBytes);
   }
 
-
   /** The digest a reference names in `name`, or `MANIFEST_UNKNOWN`. */
   async resolve(name: string, reference: Reference): Promise<Digest> {
     if (reference.kind === "tag") {
