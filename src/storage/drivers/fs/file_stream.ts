@@ -4,8 +4,11 @@
  * @module
  */
 
-/** Largest piece read per pull. */
-const READ_CHUNK = 1 << 20;
+/**
+ * Largest piece read per pull. Each pull allocates a new buffer (the stream hands it on); a small
+ * one is reused memory of the allocator, a large one fresh pages the kernel has to fault in.
+ */
+const READ_CHUNK = 64 * 1024;
 
 /**
  * The next `length` bytes of an open file (from its current position) as a stream; the file is
