@@ -141,7 +141,9 @@ export class FsDriver implements StorageDriver {
         file = await Deno.open(local, { read: true, write: true });
       } catch (error) {
         if (isNotFound(error) || isDirectory(error)) return undefined;
-        throw error;
+        // A read-only data directory still tells a session's size; a write then fails.
+        if (!(error instanceof Deno.errors.PermissionDenied || isReadOnly(error))) throw error;
+        file = await Deno.open(local, { read: true });
       }
     } else {
       const flags = { read: true, write: true, create: true, truncate: true, mode: 0o644 };
@@ -203,17 +205,20 @@ export class FsDriver implements StorageDriver {
   async delete(path: string): Promise<boolean> {
     const local = this.localPath(path);
     const removed = await removeIfExists(local);
-    if (removed) await this.#changed(path, local);
+    if (removed) await this.#changed(path, local, true);
     return removed;
   }
 
-  /** A file that may be cached changed: drop it here, and tell other processes. */
-  async #changed(path: string, local: string): Promise<void> {
+  /**
+   * A file (or, when `folder`, everything under a removed path) that may be cached changed: drop
+   * it here, and tell other processes.
+   */
+  async #changed(path: string, local: string, folder = false): Promise<void> {
     if (!this.#cached) return;
     if (this.#cached(path)) {
       this.#links.forget(local);
       await this.#epoch?.bump();
-    } else if (this.#links.forgetUnder(`${local}/`)) {
+    } else if (folder && this.#links.forgetUnder(`${local}/`)) {
       await this.#epoch?.bump();
     }
   }
@@ -271,7 +276,6 @@ class FsWriter implements FileWriter {
   async commit(): Promise<void> {
     const file = this.#open();
     try {
-      await file.truncate(this.#size);
       await file.sync();
     } finally {
       this.#release();
@@ -323,6 +327,11 @@ async function listNames(local: string): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(local)) names.push(entry.name);
   return names;
+}
+
+/** Whether an error means the filesystem is mounted read-only. */
+function isReadOnly(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "EROFS";
 }
 
 /** Whether an error means the path is a folder where a file was expected. */
