@@ -150,6 +150,7 @@ export class AccessControl implements Authorizer {
   readonly #htpasswd: Htpasswd | undefined;
   readonly #pool: BcryptPool | undefined;
   readonly #limiter: LoginLimiter;
+  readonly #log: Logger["log"];
   readonly #keys: TrustedKeys | undefined;
   readonly #signer: TokenSigner | undefined;
   #ready: Promise<void> | undefined;
@@ -159,7 +160,7 @@ export class AccessControl implements Authorizer {
     this.#config = config;
     this.#policy = new Policy(config.policy);
     this.#limiter = new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS);
-    const log = options.log ?? (() => {});
+    const log = this.#log = options.log ?? (() => {});
     const files = readAuthFiles(config);
     if (config.htpasswd && files.users) {
       const pool = this.#pool = new BcryptPool();
@@ -381,7 +382,16 @@ export class AccessControl implements Authorizer {
       });
     }
     if (ok) this.#limiter.succeeded(user);
-    else this.#limiter.failed(user, client);
+    else {
+      const limited = this.#limiter.failed(user, client);
+      if (limited) {
+        this.#log("warn", "too many failed logins: password checks refused for a while", {
+          limited,
+          user: user.slice(0, 100),
+          remote: client,
+        });
+      }
+    }
     return ok ? user : undefined;
   }
 
