@@ -4,7 +4,8 @@
 #
 #   docker build -t berth .
 #   docker run -d -p 5000:5000 -v berth-data:/var/lib/registry berth
-ARG DENO_VERSION=2.9.6
+# The Deno release berth ships with (DENO_VERSION in src/version.ts; docs/chunked_uploads.md).
+ARG DENO_VERSION=2.8.2
 
 FROM denoland/deno:debian-${DENO_VERSION} AS build
 WORKDIR /src
@@ -31,6 +32,6 @@ LABEL org.opencontainers.image.title="berth" \
 EXPOSE 5000
 VOLUME /var/lib/registry
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=10s CMD ["/usr/bin/deno", "run", "--allow-net", "--allow-env", "/app/berth.js", "health"]
+HEALTHCHECK --interval=30s --timeout=10s CMD ["/usr/bin/deno", "run", "--allow-net", "--allow-env", "--allow-read", "/app/berth.js", "health", "--config", "/etc/docker/registry/config.yml"]
 ENTRYPOINT ["/usr/bin/deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "/app/berth.js"]
 CMD ["serve", "/etc/docker/registry/config.yml"]

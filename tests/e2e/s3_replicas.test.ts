@@ -12,10 +12,13 @@ import { type ChildServer, spawnServer, startServer, type TestServer } from "../
 import {
   roundRobin,
   s3Config,
+  s3Options,
   skipWithoutS3,
   startS3Distribution,
   tempBucket,
 } from "../helpers/s3.ts";
+import { S3Driver } from "../../src/storage/drivers/s3.ts";
+import { StorageLease } from "../../src/storage/lease.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
 import { buildLayout, layoutRefs } from "../helpers/images.ts";
 import { digestOf, expectStatus, MEDIA, pushImage, randomBytes } from "../helpers/registry.ts";
@@ -348,3 +351,69 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "replicas(s3): GC spares a blob another replica just used; one collector at a time",
+  ignore: ignoreS3,
+  async fn() {
+    const bucket = await tempBucket();
+    const servers: TestServer[] = [];
+    try {
+      const gc = { intervalMs: 0, gracePeriodMs: 1500, adminEndpoint: true };
+      for (let i = 0; i < 2; i++) {
+        servers.push(
+          await startServer({ config: { storage: "s3", s3: s3Config(bucket.name), gc } }),
+        );
+      }
+      const [a, b] = servers as [TestServer, TestServer];
+      const collect = async (server: TestServer) => {
+        const response = await fetch(`${server.url}/admin/gc`, { method: "POST" });
+        assert.equal(response.status, 200);
+        return await response.json();
+      };
+      const blob = randomBytes(2000, 81);
+      const digest = digestOf(blob);
+      await pushBlobTo(a.url, "gc/app", blob);
+      await new Promise((r) => setTimeout(r, 2000));
+      // b uses the (old, unreferenced) blob; a's collection must spare it.
+      await expectStatus(
+        await fetch(`${b.url}/v2/gc/app/blobs/${digest}`, { method: "HEAD" }),
+        200,
+      );
+      const spared = await collect(a);
+      assert.equal(spared.blobsDeleted.length, 0, JSON.stringify(spared));
+      assert.ok(spared.blobsSpared >= 1);
+      // Another process holds the lease: b's collection does nothing.
+      const driver = new S3Driver(s3Options(bucket.name));
+      const other = new StorageLease(driver, "/docker/registry/v2/_berth/leases/gc", "x", 60_000);
+      assert.equal(await other.acquire(), true);
+      const skipped = await collect(b);
+      assert.match(skipped.skipped, /lease/);
+      await other.release();
+      // Left alone past the grace period, the blob goes.
+      await new Promise((r) => setTimeout(r, 2000));
+      const swept = await collect(b);
+      assert.deepEqual(swept.blobsDeleted.map((d: { digest: string }) => d.digest), [digest]);
+      await expectStatus(
+        await fetch(`${a.url}/v2/gc/app/blobs/${digest}`, { method: "HEAD" }),
+        404,
+      );
+    } finally {
+      for (const s of servers) await s.close();
+      await bucket.remove();
+    }
+  },
+});
+
+async function pushBlobTo(
+  base: string,
+  name: string,
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<void> {
+  const response = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${digestOf(bytes)}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/octet-stream" },
+    body: bytes,
+  });
+  await expectStatus(response, 201);
+}
