@@ -184,7 +184,11 @@ export function startupFields(config: Config, addr: string): Record<string, unkn
   return {
     addr,
     ...(config.debugAddr !== undefined && { debugAddr: config.debugAddr }),
-    storage: config.storage === "memory" ? "memory" : `filesystem:${config.dataDir}`,
+    storage: config.storage === "memory"
+      ? "memory"
+      : config.storage === "s3"
+      ? `s3:${config.s3?.bucket ?? ""}`
+      : `filesystem:${config.dataDir}`,
     tls: config.tls !== undefined,
     auth: authMode(config),
     readOnly: config.readOnly,
@@ -300,14 +304,6 @@ export async function serveCommand(args: string[]): Promise<number> {
   const loaded = await serveConfig(args, Deno.env.toObject());
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
-  for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
-  if (Deno.version.deno !== DENO_VERSION) {
-    log.log(
-      "warn",
-      `Deno ${Deno.version.deno}: berth runs on Deno ${DENO_VERSION}; 2.8.3 to 2.9.x ` +
-        "freeze on fast chunked uploads (docs/chunked_uploads.md)",
-    );
-  }
   checkAuthFiles(config);
   const store = createStore(config);
   let app;
@@ -345,6 +341,15 @@ export async function serveCommand(args: string[]): Promise<number> {
       ...startupFields(config, `${addr.hostname}:${addr.port}`),
       ...(debugAddr && { debugAddr: `${debugAddr.hostname}:${debugAddr.port}` }),
     });
+    // After the start succeeded: a failed start says one thing, its cause.
+    for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+    if (Deno.version.deno !== DENO_VERSION) {
+      log.log(
+        "warn",
+        `Deno ${Deno.version.deno}: berth runs on Deno ${DENO_VERSION}; 2.8.3 to 2.9.x ` +
+          "freeze on fast chunked uploads (docs/chunked_uploads.md)",
+      );
+    }
   } catch (error) {
     for (const server of servers) await server.shutdown();
     await app.close();

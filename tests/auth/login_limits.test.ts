@@ -55,12 +55,12 @@ Deno.test("login limits: wrong passwords are limited per user, then per address,
 Deno.test("login limits: a window ends, and a success forgets the user's failures", () => {
   let now = 0;
   const limiter = new LoginLimiter({ perUser: 2, perAddress: 3, windowMs: 10_000 }, () => now);
-  limiter.failed("bob", "10.0.0.1");
-  limiter.failed("bob", "10.0.0.1");
+  assert.equal(limiter.failed("bob", "10.0.0.1"), undefined);
+  assert.equal(limiter.failed("bob", "10.0.0.1"), "user", "the failure that reaches the limit");
   assert.deepEqual(limiter.refusal("bob", "10.0.0.2"), { reason: "user", retryAfterSeconds: 10 });
   assert.equal(limiter.refusal("carol", "10.0.0.2"), undefined);
   now = 4_000;
-  limiter.failed("carol", "10.0.0.1");
+  assert.equal(limiter.failed("carol", "10.0.0.1"), "address");
   assert.deepEqual(limiter.refusal("dave", "10.0.0.1"), {
     reason: "address",
     retryAfterSeconds: 6,

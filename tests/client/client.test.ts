@@ -329,3 +329,80 @@ Deno.test("client: an attempt without an answer in timeoutMs is retried, then fa
     await server.close();
   }
 });
+
+Deno.test("client: an upload the registry fails with a 5xx is restarted from a fresh stream", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-client-" });
+  const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+    logError: () => {},
+    log: () => {},
+  });
+  let failed = false;
+  const server = await startFake(async (request) => {
+    if (request.method === "PUT" && !failed) {
+      failed = true;
+      await request.body?.cancel();
+      return new Response("{}", { status: 503 });
+    }
+    return await app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>);
+  });
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const bytes = randomBytes(20_000, 4);
+    let opened = 0;
+    const open = () => {
+      opened++;
+      return Promise.resolve(new Response(bytes).body!);
+    };
+    const digest = digestBytes(bytes).value;
+    assert.equal(await client.pushBlob("x/y", { digest, size: bytes.length }, open), "uploaded");
+    assert.equal(opened, 2);
+    assert.equal(server.seen.filter((s) => s.method === "PUT").length, 2);
+    assert.equal(await client.hasBlob("x/y", digest), true);
+    assert.equal((await client.statBlob("x/y", digest))?.size, bytes.length);
+    assert.equal(await client.statBlob("x/y", digestBytes(randomBytes(10, 99)).value), undefined);
+  } finally {
+    client.close();
+    await server.close();
+    await app.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("client: with a proxy configured, uploads go through fetch (chunked) and still land", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-client-" });
+  const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+    logError: () => {},
+    log: () => {},
+  });
+  const server = await startFake((request) =>
+    app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>)
+  );
+  Deno.env.set("HTTP_PROXY", "http://127.0.0.1:9"); // never used: NO_PROXY covers the registry
+  Deno.env.set("NO_PROXY", "127.0.0.1");
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const bytes = randomBytes(30_000, 5);
+    const digest = digestBytes(bytes).value;
+    const open = () =>
+      Promise.resolve(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(bytes.slice(0, 10_000));
+            controller.enqueue(bytes.slice(10_000));
+            controller.close();
+          },
+        }),
+      );
+    assert.equal(await client.pushBlob("x/y", { digest, size: bytes.length }, open), "uploaded");
+    const put = server.seen.find((s) => s.method === "PUT")!;
+    assert.equal(put.headers.get("Transfer-Encoding"), "chunked");
+    assert.equal(await client.hasBlob("x/y", digest), true);
+  } finally {
+    Deno.env.delete("HTTP_PROXY");
+    Deno.env.delete("NO_PROXY");
+    client.close();
+    await server.close();
+    await app.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

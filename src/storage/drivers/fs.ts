@@ -90,10 +90,13 @@ export class FsDriver implements StorageDriver {
   /** A file's content; for `contentCache` paths the same array while unchanged (read-only). */
   getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
     try {
-      const local = this.localPath(path);
-      if (!this.#cached?.(path)) return readOrUndefined(local);
-      // Synchronously: a page-cached link is cheaper to read than an async read's round trip.
-      return Promise.resolve(this.#links.readBytes(local, this.#epoch?.current()));
+      if (!this.#cached?.(path)) return readOrUndefined(this.localPath(path));
+      // From memory when the epoch allows (only checked paths are ever kept), else synchronously:
+      // a page-cached link is cheaper to read than an async read's round trip.
+      const epoch = this.#epoch?.current();
+      const kept = this.#links.peekBytes(this.root + path, epoch);
+      if (kept) return Promise.resolve(kept);
+      return Promise.resolve(this.#links.readBytes(this.localPath(path), epoch));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -123,7 +126,7 @@ export class FsDriver implements StorageDriver {
       const start = Math.min(options.offset ?? 0, size);
       const length = Math.min(options.length ?? size - start, size - start);
       if (start > 0) await file.seek(start, Deno.SeekMode.Start);
-      return { size, body: fileStream(file, length, options.signal) };
+      return { size, body: fileStream(file, length, options.signal, start + length === size) };
     } catch (error) {
       file.close();
       throw error;
@@ -138,7 +141,9 @@ export class FsDriver implements StorageDriver {
         file = await Deno.open(local, { read: true, write: true });
       } catch (error) {
         if (isNotFound(error) || isDirectory(error)) return undefined;
-        throw error;
+        // A read-only data directory still tells a session's size; a write then fails.
+        if (!(error instanceof Deno.errors.PermissionDenied || isReadOnly(error))) throw error;
+        file = await Deno.open(local, { read: true });
       }
     } else {
       const flags = { read: true, write: true, create: true, truncate: true, mode: 0o644 };
@@ -171,14 +176,16 @@ export class FsDriver implements StorageDriver {
     return info && infoOf(path, info);
   }
 
-  async list(path: string): Promise<string[] | undefined> {
-    const local = this.localPath(path);
-    if (this.#listed?.(path)) return await this.#listings.list(local, () => listNames(local));
+  list(path: string): Promise<string[] | undefined> {
     try {
-      return await listNames(local);
+      const local = this.localPath(path);
+      if (this.#listed?.(path)) return this.#listings.list(local, () => listNames(local));
+      return listNames(local).catch((error) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      });
     } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
+      return Promise.reject(error);
     }
   }
 
@@ -198,17 +205,20 @@ export class FsDriver implements StorageDriver {
   async delete(path: string): Promise<boolean> {
     const local = this.localPath(path);
     const removed = await removeIfExists(local);
-    if (removed) await this.#changed(path, local);
+    if (removed) await this.#changed(path, local, true);
     return removed;
   }
 
-  /** A file that may be cached changed: drop it here, and tell other processes. */
-  async #changed(path: string, local: string): Promise<void> {
+  /**
+   * A file (or, when `folder`, everything under a removed path) that may be cached changed: drop
+   * it here, and tell other processes.
+   */
+  async #changed(path: string, local: string, folder = false): Promise<void> {
     if (!this.#cached) return;
     if (this.#cached(path)) {
       this.#links.forget(local);
       await this.#epoch?.bump();
-    } else if (this.#links.forgetUnder(`${local}/`)) {
+    } else if (folder && this.#links.forgetUnder(`${local}/`)) {
       await this.#epoch?.bump();
     }
   }
@@ -266,7 +276,6 @@ class FsWriter implements FileWriter {
   async commit(): Promise<void> {
     const file = this.#open();
     try {
-      await file.truncate(this.#size);
       await file.sync();
     } finally {
       this.#release();
@@ -318,6 +327,11 @@ async function listNames(local: string): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(local)) names.push(entry.name);
   return names;
+}
+
+/** Whether an error means the filesystem is mounted read-only. */
+function isReadOnly(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "EROFS";
 }
 
 /** Whether an error means the path is a folder where a file was expected. */

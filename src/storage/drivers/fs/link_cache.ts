@@ -66,6 +66,16 @@ export class LinkCache {
     return entry.bytes ??= encoder.encode(entry.text);
   }
 
+  /**
+   * The bytes kept for `path` when memory alone can answer (checked at `epoch` less than
+   * {@link RECHECK_MS} ago), else `undefined`: touches no disk, so the path needs no checking.
+   */
+  peekBytes(path: string, epoch = NaN): Uint8Array<ArrayBuffer> | undefined {
+    const hit = this.#entries.get(path);
+    if (!hit || hit.epoch !== epoch || this.#now() - hit.checkedAt >= RECHECK_MS) return undefined;
+    return hit.bytes ??= encoder.encode(hit.text);
+  }
+
   #read(
     path: string,
     epoch: number,
