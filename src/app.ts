@@ -53,7 +53,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
-  const ops = createOps(config, store, logger);
+  const ops = createOps(config, store, logger, registry.mirrors);
   const handler = createPipeline({
     ops,
     router: buildRouter(registry),
@@ -68,6 +68,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits.close();
     access?.close();
     await registry.maintenance.close();
+    registry.mirrors?.close();
     store.close();
   };
   return { handler, ops, registry, close };

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ProxyConfig } from "./proxy/mirrors.ts";
 
 /** Upload purging, as distribution's `storage.maintenance.uploadpurging`. */
 export interface UploadPurging {
@@ -65,6 +66,8 @@ export interface Config {
   drainTimeoutMs: number;
   /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
   debugAddr?: string;
+  /** Pull-through cache: the mirrored upstreams (`proxy`); none: every repository is local. */
+  proxy?: ProxyConfig;
 }
 
 /** Distribution's `storage.s3` (plus `storage.redirect.disable`), with its defaults applied. */
