@@ -7,7 +7,7 @@
  * {@link Config}; common keys that change nothing berth does (caches, response headers,
  * distribution's own health checks) are accepted with a warning so a stock config starts
  * unchanged; keys whose absence would change behaviour or security (other storage drivers,
- * proxy, middleware, unknown auth schemes) and unknown keys are refused with an error naming the
+ * middleware, unknown auth schemes) and unknown keys are refused with an error naming the
  * key.
  *
  * @module
