@@ -62,6 +62,8 @@ interface Connection {
   /** When bytes last moved either way. */
   lastActivity: number;
   closed: boolean;
+  /** After the server closed its side: when to stop waiting for the client to close (0: not). */
+  lingerUntil: number;
   /** Resolves when both directions have ended. */
   ended: Promise<unknown>;
 }
@@ -69,6 +71,8 @@ interface Connection {
 /** Relay buffer of a direction while bytes stream, and while it waits (idle keep-alive). */
 const BUFFER = 256 * 1024;
 const SMALL_BUFFER = 16 * 1024;
+/** How long a connection the server has closed waits for the client to close it. */
+const LINGER_MS = 2000;
 
 /** Serve `handler` behind the accept layer. Throws like `Deno.serve` when it cannot listen. */
 export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): GuardedServer {
@@ -125,7 +129,11 @@ export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): Gu
     }
   };
 
-  /** Copy `from` into `to` until either ends; `inbound` bytes may start a request. */
+  /**
+   * Copy `from` into `to` until `from` ends, then pass the end on (half-close). `inbound` bytes
+   * may start a request; once the server has closed its side, they are read and dropped, so the
+   * client sees the response and a clean close rather than a reset (lingering close).
+   */
   const relay = async (conn: Connection, from: Deno.Conn, to: Deno.Conn, inbound: boolean) => {
     const small = new Uint8Array(SMALL_BUFFER);
     let buffer = small;
@@ -136,20 +144,38 @@ export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): Gu
         const now = performance.now();
         conn.lastActivity = now;
         if (inbound && conn.inFlight === 0 && conn.startedAt === 0) conn.startedAt = now;
-        let written = 0;
-        while (written < n) written += await to.write(buffer.subarray(written, n));
-        conn.lastActivity = performance.now();
+        if (!(inbound && conn.lingerUntil > 0)) {
+          try {
+            let written = 0;
+            while (written < n) written += await to.write(buffer.subarray(written, n));
+          } catch (error) {
+            // The server stopped reading (it answered early): drop the rest of the request.
+            if (!inbound) throw error;
+            conn.lingerUntil = performance.now() + LINGER_MS;
+          }
+          conn.lastActivity = performance.now();
+        }
         // A full read means a stream: read big; a short one means it ended: wait small.
         if (n === buffer.length && buffer !== small) continue;
         buffer = n === buffer.length ? new Uint8Array(BUFFER) : small;
       }
-    } catch { /* reset or closed: end the pair */ }
-    close(conn);
+    } catch {
+      // A reset or a closed socket ends the pair.
+      close(conn);
+      return;
+    }
+    if (conn.closed) return;
+    if (!inbound) conn.lingerUntil = performance.now() + LINGER_MS;
+    await to.closeWrite().catch(() => {});
   };
 
   const sweep = () => {
     const now = performance.now();
     for (const conn of open) {
+      if (conn.lingerUntil > 0) {
+        if (now > conn.lingerUntil) close(conn);
+        continue;
+      }
       if (conn.inFlight > 0) continue;
       // A request's headers: from the connection's start, or from the first byte of a later one.
       const headerStart = conn.startedAt > 0 ? conn.startedAt : conn.served ? 0 : conn.idleSince;
@@ -183,6 +209,7 @@ export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): Gu
         served: false,
         lastActivity: now,
         closed: false,
+        lingerUntil: 0,
         ended: Promise.resolve(),
       };
       open.add(conn);
@@ -199,7 +226,7 @@ export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): Gu
       conn.ended = Promise.all([
         relay(conn, conn.client, upstream, true),
         relay(conn, upstream, conn.client, false),
-      ]);
+      ]).then(() => close(conn));
     } catch {
       close(conn);
     }
