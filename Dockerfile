@@ -4,7 +4,8 @@
 #
 #   docker build -t berth .
 #   docker run -d -p 5000:5000 -v berth-data:/var/lib/registry berth
-ARG DENO_VERSION=2.9.6
+# The Deno release berth ships with (DENO_VERSION in src/version.ts; docs/chunked_uploads.md).
+ARG DENO_VERSION=2.8.2
 
 FROM denoland/deno:debian-${DENO_VERSION} AS build
 WORKDIR /src

@@ -15,6 +15,7 @@ export const BENCH_USAGE = `deno task bench [flags]
   --rounds N           rounds of every scenario (default ${DEFAULT_OPTIONS.rounds})
   --blob-mib N         size of the big blob in MiB (default 1024)
   --chunks N           PATCHes of the chunked push (default ${DEFAULT_OPTIONS.chunks})
+  --patch-mib N        the smaller blob of the one-PATCH pushes in MiB (default 256)
   --range-mib N        size of a range read in MiB (default 10)
   --seconds N          length of each load run (default ${DEFAULT_OPTIONS.load.seconds})
   --requests N         send N requests per load run instead of a timed run
@@ -24,13 +25,15 @@ export const BENCH_USAGE = `deno task bench [flags]
   --layers N           layers of the pushed image (default ${DEFAULT_OPTIONS.layers})
   --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
   --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
-  --only LIST          only these groups, comma-separated: push,get,manifest,image,tags,catalog
+  --only LIST          only these groups, comma-separated: push,patch,get,manifest,image,tags,
+                       catalog
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
 
 /** Options for `--quick`. */
 export const QUICK_OPTIONS: Partial<BenchOptions> = {
   blobSize: 64 << 20,
+  patchSize: 16 << 20,
   rounds: 2,
   load: { seconds: 2 },
   tags: 200,
@@ -64,6 +67,9 @@ export function parseArgs(args: string[]): { options: BenchOptions; out: string 
         break;
       case "--blob-mib":
         options.blobSize = int() << 20;
+        break;
+      case "--patch-mib":
+        options.patchSize = int() << 20;
         break;
       case "--chunks":
         options.chunks = int();

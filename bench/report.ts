@@ -37,6 +37,34 @@ export const METRICS = {
     label: "server CPU per GiB of monolithic push (lower is better)",
     unit: "CPU s/GiB",
   },
+  patchLength256: {
+    key: "patch.length.256",
+    label: "blob push, one PATCH with Content-Length, 256 MiB",
+    unit: "MB/s",
+  },
+  patchChunked256: {
+    key: "patch.chunked.256",
+    label: "blob push, one PATCH with Transfer-Encoding: chunked, 256 MiB",
+    unit: "MB/s",
+    target: { ratioAtLeast: 2 },
+  },
+  patchLengthBig: {
+    key: "patch.length.big",
+    label: "blob push, one PATCH with Content-Length, 1 GiB",
+    unit: "MB/s",
+  },
+  patchChunkedBig: {
+    key: "patch.chunked.big",
+    label: "blob push, one PATCH with Transfer-Encoding: chunked, 1 GiB",
+    unit: "MB/s",
+    target: { ratioAtLeast: 2 },
+  },
+  rssPatch: {
+    key: "rss.patch",
+    label: "RSS peak during the one-PATCH pushes (sampled VmRSS)",
+    unit: "MiB",
+    target: { berthAtMostMiB: 300 },
+  },
   blobGet: { key: "blob.get", label: "blob GET", unit: "MB/s", target: { ratioAtLeast: 1 } },
   rangeGet: { key: "blob.range", label: "blob range GET", unit: "MB/s" },
   manifestHead: {
@@ -144,19 +172,42 @@ export function formatReport(run: BenchRun): string {
       } |${more.map((m) => ` ${cell(run, metric, m)} |`).join("")}`,
     );
   }
-  const mib = (n: number) => `${+(n / (1 << 20)).toFixed(2)} MiB`;
   lines.push(
     "",
-    `Sizes: blob ${mib(o.blobSize)} (chunked: ${o.chunks} PATCHes); ${o.rangeReads} range reads ` +
+    `Sizes: blob ${mib(o.blobSize)} (chunked: ${o.chunks} PATCHes); one-PATCH pushes of ` +
+      `${mib(o.patchSize)} and ${mib(o.blobSize)} (the rows say the defaults); ` +
+      `${o.rangeReads} range reads ` +
       `of ${mib(o.rangeSize)} per round; load ${
         o.load.seconds !== undefined ? `${o.load.seconds} s` : `${o.load.requests} requests`
       } at ${o.connections} connections (${[...run.tools].join(", ") || "-"}); tags/list of ` +
       `${o.tags} tags; catalog of ${o.repositories} repositories walked ${o.catalogPage} per ` +
       `page; image push = ${o.layers} layers of ${o.layerSize} B + config + manifest, blobs ` +
       `${o.imageConcurrency} at a time (HEAD, POST, PUT), ${o.imagePushes} images per round.`,
+    `One-PATCH pushes: the same bytes sent by \`curl -T\` with a Content-Length, then with ` +
+      `\`Transfer-Encoding: chunked\`; ${berth} takes ${chunkedCost(run, berth)} the time ` +
+      `of its Content-Length PATCH (target ≤ 2×).`,
     `Bulk transfers by curl over loopback; load average before/after: ${run.loadavg[0]} / ` +
-      `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs.`,
+      `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs; ${berth} on Deno ` +
+      `${run.runtime}.`,
     "",
   );
   return lines.join("\n");
+}
+
+/** How much longer a chunked PATCH takes than a Content-Length one, e.g. "1.1× (256 MiB)". */
+function chunkedCost(run: BenchRun, server: string): string {
+  const pairs = [
+    [mib(run.options.patchSize), METRICS.patchLength256, METRICS.patchChunked256],
+    [mib(run.options.blobSize), METRICS.patchLengthBig, METRICS.patchChunkedBig],
+  ] as const;
+  const costs = pairs.flatMap(([size, length, chunked]) => {
+    const l = medianOf(run, length, server);
+    const c = medianOf(run, chunked, server);
+    return l !== undefined && c !== undefined && c > 0 ? [`${format(l / c)}× (${size})`] : [];
+  });
+  return costs.join(", ") || "?";
+}
+
+function mib(bytes: number): string {
+  return `${+(bytes / (1 << 20)).toFixed(2)} MiB`;
 }

@@ -28,6 +28,8 @@ export interface BenchOptions {
   chunks: number;
   /** Rounds of every scenario. */
   rounds: number;
+  /** Size of the smaller blob of the one-PATCH pushes (the big blob is the other), bytes. */
+  patchSize: number;
   /** Size of one range read, bytes. */
   rangeSize: number;
   /** Range reads per round. */
@@ -52,7 +54,7 @@ export interface BenchOptions {
   imageConcurrency: number;
   /** Also run a bare `Deno.serve` doing the same I/O (push, get and manifest scenarios). */
   bare?: boolean;
-  /** Run only these scenario groups (`push`, `get`, `manifest`, `image`, `tags`, `catalog`). */
+  /** Run only these groups (`push`, `patch`, `get`, `manifest`, `image`, `tags`, `catalog`). */
   only?: string[];
   /** Where temporary files and data directories go (a fresh folder is made under it). */
   tmpDir?: string;
@@ -64,6 +66,7 @@ export interface BenchOptions {
 export const DEFAULT_OPTIONS: BenchOptions = {
   blobSize: 1 << 30,
   chunks: 8,
+  patchSize: 256 << 20,
   rounds: 3,
   rangeSize: 10 << 20,
   rangeReads: 20,
@@ -92,6 +95,8 @@ export interface BenchRun {
   loadavg: [string, string];
   /** When it started and ended. */
   time: [Date, Date];
+  /** The Deno release berth ran on. */
+  runtime: string;
 }
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -158,6 +163,42 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           record(METRICS.pushChunked, server, await pushChunked(server, big, round));
         } finally {
           record(METRICS.rssPush, server, await sampler.stop());
+        }
+      }
+    }
+    // One PATCH of the same bytes with a Content-Length, then with Transfer-Encoding: chunked (what
+    // podman and docker send for a layer compressed on the fly): patchSize, then the big blob.
+    const patchBlobs: { blob: BigBlob; length: Metric; chunked: Metric }[] = [];
+    if (runs("patch")) {
+      if (options.patchSize < big.size) {
+        log(`generating a ${options.patchSize} byte blob`);
+        const blob = await makeBigBlob(`${work}/patch-blob`, options.patchSize, 1);
+        patchBlobs.push({
+          blob,
+          length: METRICS.patchLength256,
+          chunked: METRICS.patchChunked256,
+        });
+      }
+      patchBlobs.push({
+        blob: big,
+        length: METRICS.patchLengthBig,
+        chunked: METRICS.patchChunkedBig,
+      });
+    }
+    for (const round of patchBlobs.length ? rounds : []) {
+      for (const server of order(round)) {
+        const sampler = new RssSampler(server.pid);
+        try {
+          for (const [i, { blob, length, chunked }] of patchBlobs.entries()) {
+            for (const [metric, encoding] of [[length, "length"], [chunked, "chunked"]] as const) {
+              log(`round ${round + 1}: ${server.name}: one PATCH, ${blob.size} bytes, ${encoding}`);
+              await warmMemory(`${work}/warm`, blob.size);
+              const repo = `bench/patch-${encoding}-${i}-${round}`;
+              record(metric, server, await pushOnePatch(server, blob, repo, encoding));
+            }
+          }
+        } finally {
+          record(METRICS.rssPatch, server, await sampler.stop());
         }
       }
     }
@@ -244,6 +285,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     tools,
     loadavg: [loadBefore, await loadavg()],
     time: [started, new Date()],
+    runtime: Deno.version.deno,
   };
 }
 
@@ -357,6 +399,24 @@ async function pushChunked(server: BenchServer, big: BigBlob, round: number): Pr
   }
   await request(withDigest(session, big.digest), { method: "PUT", expect: 201 });
   return big.size / 1e6 / seconds(t0);
+}
+
+/** POST, one PATCH of the whole blob (`curl -T`), PUT `?digest=`; MB/s over the three. */
+async function pushOnePatch(
+  server: BenchServer,
+  blob: BigBlob,
+  repo: string,
+  encoding: "length" | "chunked",
+): Promise<number> {
+  const t0 = performance.now();
+  const session = await openUpload(server, repo);
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  if (encoding === "chunked") headers["Transfer-Encoding"] = "chunked";
+  const [patch] = await curl([{ url: session.href, method: "PATCH", upload: blob.path, headers }]);
+  expectStatus(server, `PATCH (${encoding})`, patch!.status, 202);
+  const next = new URL(patch!.location, server.url);
+  await request(withDigest(next, blob.digest), { method: "PUT", expect: 201 });
+  return blob.size / 1e6 / seconds(t0);
 }
 
 /** Whole reads of the blob measured per round (the round's value is their median). */

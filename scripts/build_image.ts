@@ -14,7 +14,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { VERSION } from "../src/version.ts";
+import { DENO_VERSION, VERSION } from "../src/version.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const RUN_FLAGS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
@@ -26,7 +26,10 @@ const IMAGE_CONFIG = `${ROOT}deploy/config.yml`;
 export interface ImageOptions {
   /** The OCI layout folder to write (replaced). */
   output: string;
-  /** The Deno binary to ship (default: the one running this script, links resolved). */
+  /**
+   * The Deno binary to ship (default: the one running this script, links resolved); it must be
+   * release `DENO_VERSION` (src/version.ts).
+   */
   deno?: string;
   /** Extra tag besides `latest` (default: berth's version). */
   tag?: string;
@@ -99,6 +102,13 @@ async function writeBlob(layout: string, mediaType: string, bytes: Uint8Array) {
 /** Build the image layout; returns its digest and sizes. */
 export async function buildImage(options: ImageOptions): Promise<ImageResult> {
   const deno = await Deno.realPath(options.deno ?? Deno.execPath());
+  const release = /^deno (\S+)/.exec(await command(deno, ["--version"]))?.[1];
+  if (release !== DENO_VERSION) {
+    throw new Error(
+      `${deno} is Deno ${release}; the image ships Deno ${DENO_VERSION} (docs/chunked_uploads.md): ` +
+        `run \`npx -y deno@${DENO_VERSION} task image\` or pass --deno with a ${DENO_VERSION} binary`,
+    );
+  }
   const tags = ["latest", options.tag ?? VERSION];
   const work = await Deno.makeTempDir({ prefix: "berth-image-" });
   try {

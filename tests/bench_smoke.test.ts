@@ -16,6 +16,7 @@ Deno.test({
       ...DEFAULT_OPTIONS,
       blobSize: 256 * 1024 + 17,
       chunks: 3,
+      patchSize: 64 * 1024 + 5,
       rounds: 2,
       rangeSize: 4096,
       rangeReads: 3,

@@ -7,12 +7,15 @@
  * - Authorization: each route needs an action on its repository (GET/HEAD → pull; uploads and
  *   manifest PUT → push; DELETE → delete; a cross-repository mount also pull on `from`). Basic
  *   and anonymous callers are judged by the policy, Bearer callers by their token's `access`.
- *   `/v2/` needs any identity, `/v2/_catalog` a caller who may see something (it lists only
- *   what {@link Authorizer.catalogView} shows; an anonymous caller who may see nothing gets the
- *   challenge), and
- *   routes outside `/v2/` (admin endpoints) need a user the policy names in `admins`.
+ *   `/v2/` needs any identity; `/v2/_catalog` lists only what {@link Authorizer.catalogView}
+ *   shows (an anonymous caller who may see nothing gets the challenge); routes outside `/v2/`
+ *   (admin endpoints) need a user the policy names in `admins`. Whose token it is comes from
+ *   the key that verified it, never from a claim.
+ * - Passwords: bcrypt in a worker pool, remembered logins, failed logins limited per user and
+ *   per client address (src/auth/htpasswd.ts, bcrypt_pool.ts, login_limiter.ts).
  * - Refusals: 401 `UNAUTHORIZED` with the `WWW-Authenticate` challenge (no, bad or
- *   insufficient credentials), 403 `DENIED` (a known user the policy refuses).
+ *   insufficient credentials), 403 `DENIED` (a known user the policy refuses), 429
+ *   `TOOMANYREQUESTS` (too many failed logins).
  * - The built-in token endpoint, `GET /auth/token`.
  *
  * @module
@@ -66,14 +69,19 @@ export interface Authorizer {
   readonly enabled: boolean;
   /** Whether `identity` (as the access stage found it) may pull from repository `name`. */
   canPull(identity: Identity | undefined, name: string): boolean;
+  /** What `identity` may do on repository `name` (the web UI's delete buttons). */
+  actions(identity: Identity | undefined, name: string): ReadonlySet<RepositoryAction>;
   /** What `identity` may see in the catalog. */
   catalogView(identity: Identity | undefined): CatalogView;
 }
+
+const EVERY_ACTION: ReadonlySet<RepositoryAction> = new Set(["pull", "push", "delete"]);
 
 /** An authorizer that lets everyone do everything (no `auth` configured). */
 export const OPEN_AUTHORIZER: Authorizer = {
   enabled: false,
   canPull: () => true,
+  actions: () => EVERY_ACTION,
   catalogView: () => ({ prefixes: [""], visible: () => true }),
 };
 
@@ -249,11 +257,14 @@ export class AccessControl implements Authorizer {
 
   /** Whether `identity` (as {@link check} found it) may pull from `name`. */
   canPull(caller: Identity | undefined, name: string): boolean {
+    return this.actions(caller, name).has("pull");
+  }
+
+  /** What `identity` (as {@link check} found it) may do on `name`. */
+  actions(caller: Identity | undefined, name: string): ReadonlySet<RepositoryAction> {
     const identity = caller ?? ANONYMOUS;
-    if (identity.via === "token" && !identity.builtin) {
-      return this.#granted(identity, name).has("pull");
-    }
-    return this.#policy.actions(identity.user, name).has("pull");
+    if (identity.via === "token" && !identity.builtin) return this.#granted(identity, name);
+    return this.#policy.actions(identity.user, name);
   }
 
   /** What `identity` may see in the catalog: the policy's, or an external token's grants. */

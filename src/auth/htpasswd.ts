@@ -129,7 +129,11 @@ export class Htpasswd {
     this.#now = options.now ?? Date.now;
     this.#users = options.users ?? readHtpasswdSync(path);
     this.#dummy = dummyHash(this.#users);
-    this.#version = versionOf(Deno.statSync(path));
+    try {
+      this.#version = versionOf(Deno.statSync(path));
+    } catch {
+      this.#version = ""; // gone since it was read: the next check sees it missing
+    }
     this.#checkedAt = this.#now();
   }
 

@@ -178,7 +178,10 @@ export class TrustedKeys {
     const { kty, crv } = ALGORITHMS[alg];
     const usable = this.#keys.filter((k) => k.jwk.kty === kty && (!crv || k.jwk.crv === crv));
     const byKid = usable.filter((k) => k.kid !== undefined && k.kid === header.kid);
-    const chosen = byKid.length > 0 ? byKid : usable;
+    // berth's own key first: when it is also in a trusted bundle, its tokens stay berth's.
+    const chosen = (byKid.length > 0 ? byKid : usable).toSorted((a, b) =>
+      Number(a.origin !== "berth") - Number(b.origin !== "berth")
+    );
     return await Promise.all(
       chosen.map(async (k) => ({ key: await this.#import(k.jwk, alg), origin: k.origin })),
     );

@@ -21,6 +21,8 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perUser: 10, perAddress: 30, 
 
 /** Most user names and addresses tracked at once (the oldest windows are dropped beyond). */
 const MAX_TRACKED = 10_000;
+/** Longest part of a user name kept as a key (names up to the header limit would cost memory). */
+const MAX_KEY = 256;
 
 /** A refusal: who is limited and for how long. */
 export interface LoginRefusal {
@@ -49,22 +51,22 @@ export class LoginLimiter {
 
   /** Why a password check for `user` from `address` is refused now, or `undefined`. */
   refusal(user: string, address: string): LoginRefusal | undefined {
-    const byUser = this.#blocked(`u:${user}`, this.#limits.perUser);
+    const byUser = this.#blocked(userKey(user), this.#limits.perUser);
     if (byUser !== undefined) return { reason: "user", retryAfterSeconds: byUser };
-    const byAddress = this.#blocked(`a:${address}`, this.#limits.perAddress);
+    const byAddress = this.#blocked(`a:${address.slice(0, MAX_KEY)}`, this.#limits.perAddress);
     if (byAddress !== undefined) return { reason: "address", retryAfterSeconds: byAddress };
     return undefined;
   }
 
   /** Count a wrong password (or unknown user) for `user` from `address`. */
   failed(user: string, address: string): void {
-    this.#count(`u:${user}`);
-    this.#count(`a:${address}`);
+    this.#count(userKey(user));
+    this.#count(`a:${address.slice(0, MAX_KEY)}`);
   }
 
   /** A correct password: the user's failures are forgotten (the address's are not). */
   succeeded(user: string): void {
-    this.#windows.delete(`u:${user}`);
+    this.#windows.delete(userKey(user));
   }
 
   /** Seconds left when `key` is at its limit, else `undefined`. */
@@ -108,4 +110,8 @@ export class LoginLimiter {
       this.#windows.delete(key);
     }
   }
+}
+
+function userKey(user: string): string {
+  return `u:${user.slice(0, MAX_KEY)}`;
 }

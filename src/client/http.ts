@@ -11,6 +11,7 @@ import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
 import { ClientError, errorMessage } from "./errors.ts";
+import { type RawTls, rawUpload } from "./raw_upload.ts";
 
 /** TLS settings of a client. */
 export interface TlsOptions {
@@ -56,6 +57,8 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Longest wait in ms, `Retry-After` included (default 30 s). */
   maxDelayMs?: number;
+  /** Give up an attempt whose response headers take longer than this (ms); none by default. */
+  timeoutMs?: number;
 }
 
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
@@ -79,7 +82,8 @@ export function retryAfterMs(value: string | null, now = Date.now()): number | u
 export class HttpSender {
   #tls: TlsOptions;
   #client: Deno.HttpClient | undefined;
-  #retry: Required<RetryOptions>;
+  #retry: Required<Omit<RetryOptions, "timeoutMs">>;
+  #timeoutMs: number | undefined;
 
   /** A sender with TLS and retry settings. */
   constructor(tls: TlsOptions = {}, retry: RetryOptions = {}) {
@@ -89,6 +93,7 @@ export class HttpSender {
       baseDelayMs: retry.baseDelayMs ?? 250,
       maxDelayMs: retry.maxDelayMs ?? 30_000,
     };
+    this.#timeoutMs = retry.timeoutMs;
     const custom = (tls.caCerts?.length ?? 0) > 0 || tls.cert !== undefined;
     if (custom) {
       this.#client = Deno.createHttpClient({
@@ -109,10 +114,28 @@ export class HttpSender {
     const retries = request.retries ?? this.#retry.retries;
     for (let attempt = 0;; attempt++) {
       let response: Response;
+      // Streamed uploads take as long as their body: only the other requests get a deadline.
+      const deadline = this.#timeoutMs !== undefined &&
+          !(request.body && !(request.body.open instanceof Uint8Array))
+        ? new AbortController()
+        : undefined;
+      const timer = deadline && setTimeout(() => deadline.abort(), this.#timeoutMs);
       try {
-        response = await this.sendFollowing(request);
-      } catch (error) {
+        response = await this.sendFollowing(
+          deadline
+            ? {
+              ...request,
+              signal: request.signal
+                ? AbortSignal.any([request.signal, deadline.signal])
+                : deadline.signal,
+            }
+            : request,
+        );
+      } catch (caught) {
         if (request.signal?.aborted) throw abortError(request.signal);
+        const error = deadline?.signal.aborted
+          ? new Error(`no answer within ${this.#timeoutMs} ms`)
+          : caught;
         if (error instanceof ClientError || attempt >= retries) {
           throw error instanceof ClientError ? error : new ClientError(
             "unreachable",
@@ -122,6 +145,8 @@ export class HttpSender {
         }
         await sleep(this.#backoff(attempt), request.signal);
         continue;
+      } finally {
+        clearTimeout(timer);
       }
       if (!isRetryableStatus(response.status) || attempt >= retries) return response;
       const wait = retryAfterMs(response.headers.get("Retry-After")) ?? this.#backoff(attempt);
@@ -162,6 +187,7 @@ export class HttpSender {
   async #sendOnce(request: HttpRequest): Promise<Response> {
     const insecure = this.#tls.verify === false && request.url.startsWith("https:");
     const streamed = request.body !== undefined && !(request.body.open instanceof Uint8Array);
+    if (streamed && !insecure) return await this.#sendRaw(request);
     if (insecure || streamed) return await this.#sendNode(request, insecure);
     const headers = new Headers(request.headers);
     if (request.body) headers.set("Content-Length", String(request.body.length));
@@ -173,6 +199,27 @@ export class HttpSender {
       ...(request.signal && { signal: request.signal }),
       ...(this.#client && { client: this.#client }),
     });
+  }
+
+  async #sendRaw(request: HttpRequest): Promise<Response> {
+    const body = request.body!;
+    const open = body.open as () => Promise<ReadableStream<Uint8Array>>;
+    const tls: RawTls = {
+      ...(this.#tls.caCerts && { caCerts: this.#tls.caCerts }),
+      ...(this.#tls.cert !== undefined && this.#tls.key !== undefined &&
+        { cert: this.#tls.cert, key: this.#tls.key }),
+    };
+    return await rawUpload(
+      request.method,
+      new URL(request.url),
+      request.headers ?? {},
+      body.length,
+      await open(),
+      {
+        tls,
+        ...(request.signal && { signal: request.signal }),
+      },
+    );
   }
 
   async #sendNode(request: HttpRequest, insecure: boolean): Promise<Response> {
@@ -188,7 +235,9 @@ export class HttpSender {
     const tls = url.protocol === "https:"
       ? {
         rejectUnauthorized: !insecure,
-        ...(this.#tls.caCerts?.length && { ca: this.#tls.caCerts }),
+        // An explicit CA list (even empty) keeps node:tls from reading the system store, which
+        // needs --allow-sys; unverified connections do not use it anyway.
+        ca: this.#tls.caCerts ?? [],
         ...(this.#tls.cert !== undefined && { cert: this.#tls.cert, key: this.#tls.key }),
       }
       : {};

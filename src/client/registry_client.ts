@@ -4,7 +4,18 @@
  * Bearer token for the request's scopes (cached, renewed on a 401). Downloads are verified against
  * their digest while they stream and resume with `Range` after a dropped connection; uploads skip
  * blobs that exist, mount across repositories, and send exact lengths. Used by `berth copy` and
- * reusable by anything else in berth that talks to another registry.
+ * meant for anything else in berth that talks to another registry (a pull-through cache):
+ *
+ * ```ts
+ * const upstream = new RegistryClient({
+ *   registry: "https://registry-1.docker.io", // or host[:port]
+ *   credentials: { username, password }, // optional
+ *   retry: { retries: 2, timeoutMs: 5_000 }, // give up on a silent upstream
+ * });
+ * const head = await upstream.headManifest("library/alpine", "3.20"); // digest, type, size
+ * const manifest = await upstream.getManifest("library/alpine", "3.20"); // exact bytes + digest
+ * const blob = await upstream.getBlob("library/alpine", { digest, size }); // verified stream
+ * ```
  *
  * @module
  */
@@ -320,15 +331,28 @@ export class RegistryClient {
     repository: string,
     digest: string,
     options: CallOptions & { push?: boolean } = {},
-  ) {
+  ): Promise<boolean> {
+    return (await this.statBlob(repository, digest, options)) !== undefined;
+  }
+
+  /** A blob's size and media type (HEAD), or undefined when the repository lacks it. */
+  async statBlob(
+    repository: string,
+    digest: string,
+    options: CallOptions & { push?: boolean } = {},
+  ): Promise<{ size: number; mediaType: string } | undefined> {
     const response = await this.request("HEAD", `/v2/${repository}/blobs/${digest}`, {
       scopes: [options.push ? pushScope(repository) : pullScope(repository)],
       ...(options.signal && { signal: options.signal }),
     });
     await response.body?.cancel();
-    if (response.status === 404) return false;
-    if (response.ok) return true;
-    throw await this.fail(response, `${this.registry}/${repository}@${digest}`);
+    if (response.status === 404) return undefined;
+    if (!response.ok) throw await this.fail(response, `${this.registry}/${repository}@${digest}`);
+    const length = response.headers.get("Content-Length");
+    return {
+      size: length === null ? -1 : Number(length),
+      mediaType: response.headers.get("Content-Type") ?? "application/octet-stream",
+    };
   }
 
   /**

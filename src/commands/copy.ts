@@ -29,6 +29,7 @@ Copy an image. SRC and DST are one of
   oci:DIR[:TAG]                             an OCI image layout
   oci-archive:FILE[:TAG]                    an OCI layout in a tar file
   docker-archive:FILE[:REPO:TAG]            docker save format (one image)
+  dir:DIR                                   skopeo's directory format
 An index is copied with every manifest it lists, keeping every digest.
 
 Flags:
@@ -36,7 +37,7 @@ Flags:
                       copy only that platform's manifest of an index (unchanged)
   --all, -a           copy every platform (the default; accepted for skopeo users)
   -r, --referrers     also copy referrers (signatures, SBOMs, ...), recursively
-  --jobs N            blobs copied in parallel (default 4)
+  --jobs N            blobs copied in parallel (default 6)
   --dest-tag TAG      also tag the copy TAG (repeatable)
   -q, --quiet         print nothing but errors
   --json              print a JSON summary on stdout
@@ -82,7 +83,7 @@ export async function copyCommand(args: string[]): Promise<number> {
   const quiet = flags.booleans.get("quiet") ?? false;
   const json = flags.booleans.get("json") ?? false;
   const platformFlag = flags.strings.get("platform");
-  const jobs = positiveInt(flags, "jobs", 4);
+  const jobs = positiveInt(flags, "jobs", 6);
   const srcPool = new ClientPool(sideOptions(flags, "src"));
   const destPool = new ClientPool(sideOptions(flags, "dest"));
   let source: ImageSource | undefined;

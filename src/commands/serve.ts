@@ -8,6 +8,7 @@
  */
 import { createApp } from "../app.ts";
 import { RegistryError } from "../errors.ts";
+import { DEFAULT_CONNECTION_LIMITS } from "../http/connection_limits.ts";
 import { newContext } from "../http/context.ts";
 import type { Ops } from "../ops/ops.ts";
 import { createStore } from "../storage/open_store.ts";
@@ -27,6 +28,7 @@ import type { ConnectionLimits } from "../http/connection_limits.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
+import { DENO_VERSION } from "../version.ts";
 
 /** Help text of `serve`. */
 export const SERVE_USAGE = `Usage: berth serve [CONFIG_FILE] [flags]
@@ -197,8 +199,12 @@ export function startupFields(config: Config, addr: string): Record<string, unkn
       uploadSessionTimeoutMs: limits.uploadSessionTimeoutMs,
       bodyIdleTimeoutMs: limits.bodyIdleTimeoutMs,
       manifestCacheBytes: config.manifestCacheBytes,
+      headerTimeoutMs: config.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+      maxConnections: config.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
       drainTimeoutMs: config.drainTimeoutMs,
     },
+    trustedProxies: config.trustedProxies?.length ?? 0,
     gc: config.gc.intervalMs > 0
       ? { intervalMs: config.gc.intervalMs, gracePeriodMs: config.gc.gracePeriodMs }
       : "off",
@@ -314,7 +320,6 @@ export async function serveCommand(args: string[]): Promise<number> {
   const loaded = await serveConfig(args, Deno.env.toObject());
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
-  for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
   checkAuthFiles(config);
   const store = createStore(config);
   let app;
@@ -359,6 +364,15 @@ export async function serveCommand(args: string[]): Promise<number> {
       ...startupFields(config, `${addr.hostname}:${addr.port}`),
       ...(debugAddr && { debugAddr: `${debugAddr.hostname}:${debugAddr.port}` }),
     });
+    // After the start succeeded: a failed start says one thing, its cause.
+    for (const warning of loaded.warnings) log.log("warn", `config: ${warning}`);
+    if (Deno.version.deno !== DENO_VERSION) {
+      log.log(
+        "warn",
+        `Deno ${Deno.version.deno}: berth runs on Deno ${DENO_VERSION}; 2.8.3 to 2.9.x ` +
+          "freeze on fast chunked uploads (docs/chunked_uploads.md)",
+      );
+    }
   } catch (error) {
     for (const server of servers) await server.shutdown();
     await app.close();

@@ -16,7 +16,8 @@ export const AUTH_USAGE =
   --token-service NAME   Bearer token auth for service NAME; with --htpasswd, berth issues
                          tokens itself at /auth/token
   --token-issuer NAME    issuer of tokens (default "berth")
-  --token-realm URL      token endpoint clients are sent to (default: this server's /auth/token)
+  --token-realm URL      token endpoint clients are sent to (default: /auth/token on each
+                         request's Host header; berth warns at start: set it)
   --token-certs FILE     also trust tokens signed by keys of these X.509 certificates (PEM)
   --token-jwks FILE      also trust tokens signed by keys of this JWKS
   --token-key FILE       sign berth's tokens with this EC P-256 key (PEM; default: made at start)

@@ -11,7 +11,11 @@ import { copyImage } from "../copy/copy.ts";
 import { parsePlatform } from "../copy/platform.ts";
 import { ClientPool } from "../transports/client_pool.ts";
 import { openDestination, openSource, splitTransport } from "../transports/mod.ts";
-import { splitPathAndTag } from "../transports/oci_layout.ts";
+import { dirname } from "node:path";
+import { exists } from "../transports/files.ts";
+import { OciArchiveDestination } from "../transports/oci_archive.ts";
+import { openOciDestination, splitPathAndTag } from "../transports/oci_layout.ts";
+import { extractTar } from "../transports/tar.ts";
 import {
   parseFlags,
   positiveInt,
@@ -33,6 +37,7 @@ Copy every tag of a repository, or of every repository of a registry, keeping di
        oci:DIR                every tag of a layout
   DST  docker://HOST[/PATH]   a registry: REPO goes to PATH (a repository SRC) or PATH/REPO
        oci:DIR                a layout (repository SRC only)
+       oci-archive:FILE       an OCI archive (repository SRC only; rewritten at the end)
 Tags whose digest already matches at DST are skipped and reported as up to date.
 
 Flags:
@@ -85,7 +90,7 @@ export async function syncCommand(args: string[]): Promise<number> {
   const quiet = flags.booleans.get("quiet") ?? false;
   const json = flags.booleans.get("json") ?? false;
   const dryRun = flags.booleans.get("dry-run") ?? false;
-  const jobs = positiveInt(flags, "jobs", 4);
+  const jobs = positiveInt(flags, "jobs", 6);
   let filter: RegExp | undefined;
   const tagsFlag = flags.strings.get("tags");
   if (tagsFlag !== undefined) {
@@ -98,17 +103,33 @@ export async function syncCommand(args: string[]): Promise<number> {
   const srcPool = new ClientPool(sideOptions(flags, "src"));
   const destPool = new ClientPool(sideOptions(flags, "dest"));
   const outcomes: Outcome[] = [];
+  let staging: string | undefined;
+  let archive: string | undefined;
   const say = (line: string) => {
     if (!quiet && !json) console.log(line);
   };
   try {
     const platformFlag = flags.strings.get("platform");
     const platform = platformFlag === undefined ? undefined : parsePlatform(platformFlag);
-    const items = await plan(src, dst, srcPool, filter);
+    // An archive is synced as a layout (seeded from the archive, for incremental runs) and
+    // archived again at the end.
+    let target = dst;
+    if (dst.startsWith("oci-archive:")) {
+      const { path, tag } = splitPathAndTag(dst.slice("oci-archive:".length));
+      if (tag !== undefined) throw new UsageError("sync takes an archive without a tag as DST");
+      staging = await Deno.makeTempDir({ dir: dirname(path) || ".", prefix: ".berth-sync-" });
+      archive = path;
+      if (await exists(path)) await extractTar(path, staging);
+      target = `oci:${staging}`;
+    }
+    const items = (await plan(src, target, srcPool, filter)).map((item) => ({
+      ...item,
+      shown: item.dst.replace(target, dst),
+    }));
     await withInterrupt(async (signal) => {
       for (const item of items) {
         if (signal.aborted) throw signal.reason;
-        const outcome: Outcome = { source: item.src, destination: item.dst, status: "failed" };
+        const outcome: Outcome = { source: item.src, destination: item.shown, status: "failed" };
         outcomes.push(outcome);
         try {
           const source = await openSource(item.src, srcPool);
@@ -131,7 +152,7 @@ export async function syncCommand(args: string[]): Promise<number> {
               await destination.abort();
               outcome.status = "would-copy";
               if (wanted) outcome.digest = wanted;
-              say(`would copy ${item.label} → ${item.dst}`);
+              say(`would copy ${item.label} → ${item.shown}`);
               continue;
             }
             const result = await copyImage(source, destination, {
@@ -156,6 +177,11 @@ export async function syncCommand(args: string[]): Promise<number> {
         }
       }
     });
+    if (archive !== undefined && staging !== undefined && !dryRun) {
+      const layout = await openOciDestination(staging, undefined, dst);
+      await new OciArchiveDestination(archive, staging, layout).commit();
+      staging = undefined;
+    }
     if (json) console.log(JSON.stringify({ source: src, destination: dst, tags: outcomes }));
     else if (!quiet) {
       const count = (s: Outcome["status"]) => outcomes.filter((o) => o.status === s).length;
@@ -169,6 +195,7 @@ export async function syncCommand(args: string[]): Promise<number> {
   } catch (error) {
     return reportFailure("sync", error, `${src} → ${dst}`);
   } finally {
+    if (staging !== undefined) await Deno.remove(staging, { recursive: true }).catch(() => {});
     await srcPool.close();
     await destPool.close();
   }

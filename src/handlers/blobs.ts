@@ -29,6 +29,16 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) {
         return new Response(null, { status: 304, headers });
       }
+      // Object stores: the client fetches the bytes from the store (Range and all), as distribution.
+      const redirect = request.method === "GET"
+        ? await registry.blobs.redirectUrl(digest)
+        : undefined;
+      if (redirect) {
+        return new Response(null, {
+          status: 307,
+          headers: { Location: redirect, "Docker-Content-Digest": digest.value },
+        });
+      }
       let range = parseRange(request.headers.get("Range"), size);
       const ifRange = request.headers.get("If-Range");
       if (range && ifRange !== null && ifRange.trim() !== etag) range = undefined;

@@ -24,8 +24,8 @@ export function requireDeletes(registry: Registry): void {
 }
 
 /**
- * A response with a body, its headers set after it is built: Deno's constructor spends ~0.7 µs on
- * each header of `init` when a body is given, `set` ~0.2 µs (a manifest GET's 3.5 → 1.4 µs).
+ * A response with a body, its headers set after it is built: Deno's constructor is slower per
+ * header of `init` when a body is given than `set` is (figures: bench/measurements.md).
  */
 export function respond(
   body: BodyInit | null,

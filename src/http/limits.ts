@@ -54,7 +54,7 @@ export class RequestLimits {
   admit(ctx: RequestContext, drain: AbortSignal): void {
     const { request } = ctx;
     let headerBytes = request.url.length;
-    // `forEach`, not `for...of`: Deno's iterator sorts the names first (~1.1 against ~0.2 µs).
+    // `forEach`, not `for...of`: Deno's iterator sorts the names first.
     request.headers.forEach((value, key) => headerBytes += key.length + value.length + 4);
     if (headerBytes > this.limits.maxHeaderBytes) {
       throw new RegistryError("HEADERS_TOO_LARGE", { limit: this.limits.maxHeaderBytes });

@@ -134,6 +134,10 @@ export function createPipeline(parts: PipelineParts): ServeHandler {
     for (const key in COMMON_HEADERS) {
       response.headers.set(key, COMMON_HEADERS[key as keyof typeof COMMON_HEADERS]);
     }
+    // Deno 2.8's server gzips compressible bodies (JSON, manifests) when the client accepts it, and
+    // drops the Content-Length set here: registry bytes go out exactly as stored.
+    const cache = response.headers.get("Cache-Control");
+    response.headers.set("Cache-Control", cache ? `${cache}, no-transform` : "no-transform");
     limits.settle(ctx, response);
     return await ops.finish(ctx, response);
   };

@@ -11,6 +11,7 @@ import { referrerHandlers } from "../handlers/referrers.ts";
 import { tagHandlers } from "../handlers/tags.ts";
 import { uploadHandlers } from "../handlers/uploads.ts";
 import type { Registry } from "../services/registry.ts";
+import { uiHandlers } from "../ui/ui.ts";
 import { Router } from "./router.ts";
 
 const NAME = ":name(.+)";
@@ -24,6 +25,7 @@ export function buildRouter(registry: Registry): Router {
   const catalog = catalogHandlers(registry);
   const referrers = referrerHandlers(registry);
   const admin = adminHandlers(registry);
+  const ui = uiHandlers(registry);
   const base = () =>
     new Response("{}", { headers: { "Content-Type": "application/json; charset=utf-8" } });
   return new Router()
@@ -52,5 +54,8 @@ export function buildRouter(registry: Registry): Router {
       GET: referrers.list,
       HEAD: referrers.list,
     })
-    .route("admin", "/admin/gc", { POST: admin.gc });
+    .route("admin", "/admin/gc", { POST: admin.gc })
+    .route("ui", "/ui/:path(.*)", { GET: ui.get, HEAD: ui.get, POST: ui.post })
+    .route("ui", "/ui", { GET: ui.root, HEAD: ui.root })
+    .route("ui", "/", { GET: ui.root, HEAD: ui.root });
 }

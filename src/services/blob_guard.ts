@@ -11,6 +11,7 @@
  * @module
  */
 import type { Digest } from "../oci/digest.ts";
+import type { ReplicaFence } from "./replica_fence.ts";
 
 /** Uses remembered at most (the oldest are forgotten first; beyond the grace period anyway). */
 const MAX_ENTRIES = 1_000_000;
@@ -22,10 +23,15 @@ export class BlobGuard {
   /** Digest → the removal under way. */
   readonly #dying = new Map<string, Promise<void>>();
   readonly #now: () => number;
+  readonly #fence: ReplicaFence | undefined;
 
-  /** A guard reading time from `now` (tests pass a fake clock). */
-  constructor(now: () => number = Date.now) {
+  /**
+   * A guard reading time from `now` (tests pass a fake clock); with `fence`, uses and removals
+   * are also coordinated with the other processes sharing the storage (replicas).
+   */
+  constructor(now: () => number = Date.now, fence?: ReplicaFence) {
     this.#now = now;
+    this.#fence = fence;
   }
 
   /** Record that `digests` are being used now, then wait for removals of them under way. */
@@ -40,6 +46,7 @@ export class BlobGuard {
       if (oldest !== undefined) this.#used.delete(oldest);
     }
     for (const digest of digests) await this.#dying.get(digest.value);
+    await this.#fence?.use(digests);
   }
 
   /** Whether `digest` was used at or after `since` (ms). */
@@ -49,18 +56,26 @@ export class BlobGuard {
 
   /**
    * Claim `digest` for removal unless it was used at or after `since`: returns a function that
-   * runs the removal (waiters wake when it ends), or `undefined` when the blob must be kept.
+   * runs the removal (waiters wake when it ends) and tells whether it ran (another process sharing
+   * the storage may have used the blob), or `undefined` when the blob must be kept.
    */
   claim(
     digest: Digest,
     since: number,
-  ): ((remove: () => Promise<void>) => Promise<void>) | undefined {
+  ): ((remove: () => Promise<void>) => Promise<boolean>) | undefined {
     if (this.usedSince(digest, since) || this.#dying.has(digest.value)) return undefined;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#dying.set(digest.value, promise);
+    const fence = this.#fence;
     return async (remove) => {
       try {
-        await remove();
+        if (fence && !(await fence.claim(digest, since))) return false;
+        try {
+          await remove();
+        } finally {
+          await fence?.release(digest);
+        }
+        return true;
       } finally {
         this.#dying.delete(digest.value);
         resolve();

@@ -40,6 +40,14 @@ export class BlobService {
     return content;
   }
 
+  /**
+   * Where the client may fetch a blob that {@link stat} has just found (a presigned object-store
+   * URL), or `undefined` when berth serves it itself.
+   */
+  async redirectUrl(digest: Digest): Promise<string | undefined> {
+    return await this.#store.blobUrl?.(digest);
+  }
+
   /** Unlink a blob from `name`. */
   async delete(name: string, digest: Digest): Promise<void> {
     if (!(await this.#store.deleteLink(name, "layer", digest))) throw unknownBlob(digest);

@@ -18,6 +18,7 @@
  * @module
  */
 import { type Digest, tryParseDigest } from "../oci/digest.ts";
+import type { StorageLease } from "../storage/lease.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import type { ManifestService } from "./manifests.ts";
@@ -54,6 +55,8 @@ export interface GcReport {
   startedAt: string;
   /** How long it took. */
   durationMs: number;
+  /** Why nothing was done (another replica holds the collection lease), when so. */
+  skipped?: string;
 }
 
 /** Runs collections over one store, one at a time. */
@@ -62,6 +65,7 @@ export class GarbageCollector {
   readonly #manifests: ManifestService;
   readonly #guard: BlobGuard;
   readonly #now: () => number;
+  readonly #lease: StorageLease | undefined;
   #running: Promise<unknown> = Promise.resolve();
 
   /** A collector over `store`, parsing through `manifests`, coordinating through `guard`. */
@@ -70,18 +74,43 @@ export class GarbageCollector {
     manifests: ManifestService,
     guard: BlobGuard,
     now: () => number = Date.now,
+    lease?: StorageLease,
   ) {
     this.#store = store;
     this.#manifests = manifests;
     this.#guard = guard;
     this.#now = now;
+    this.#lease = lease;
   }
 
   /** Run a collection (after the one under way, if any). */
   run(options: GcRunOptions = {}): Promise<GcReport> {
-    const next = this.#running.then(() => this.#collect(options));
+    const next = this.#running.then(() => this.#leased(options));
     this.#running = next.catch(() => {});
     return next;
+  }
+
+  /** With a lease (replicas sharing the storage), collect only while holding it. */
+  async #leased(options: GcRunOptions): Promise<GcReport> {
+    const lease = this.#lease;
+    if (!lease) return await this.#collect(options);
+    if (!(await lease.acquire())) {
+      const report = emptyReport(options.dryRun ?? false, this.#now());
+      report.skipped = "another process holds the collection lease";
+      return report;
+    }
+    try {
+      return await this.#collect(options);
+    } finally {
+      await lease.release().catch(() => {});
+    }
+  }
+
+  /** Whether the sweep may go on: the lease (if any) is held, renewed when half spent. */
+  async #mayContinue(): Promise<boolean> {
+    const lease = this.#lease;
+    if (!lease) return true;
+    return lease.held && (!lease.renewDue || await lease.renew());
   }
 
   async #collect(options: GcRunOptions): Promise<GcReport> {
@@ -89,17 +118,7 @@ export class GarbageCollector {
     const dryRun = options.dryRun ?? false;
     const grace = Math.max(0, options.gracePeriodMs ?? 0);
     const log = options.log ?? (() => {});
-    const report: GcReport = {
-      dryRun,
-      repositories: 0,
-      blobsMarked: 0,
-      manifestsDeleted: [],
-      blobsDeleted: [],
-      blobsSpared: 0,
-      bytesFreed: 0,
-      startedAt: new Date(started).toISOString(),
-      durationMs: 0,
-    };
+    const report = emptyReport(dryRun, started);
     const marked = new Set<string>();
     const mark = (name: string, digest: Digest, what: string) => {
       if (marked.has(digest.value)) return;
@@ -165,12 +184,19 @@ export class GarbageCollector {
         log(`blob eligible for deletion: ${digest.value}`);
         continue;
       }
+      if (!(await this.#mayContinue())) {
+        report.skipped = "the collection lease was lost: the sweep stopped";
+        break;
+      }
       const remove = this.#guard.claim(digest, since);
       if (!remove) {
         report.blobsSpared++;
         continue;
       }
-      await remove(() => this.#store.deleteBlob(digest));
+      if (!(await remove(() => this.#store.deleteBlob(digest)))) {
+        report.blobsSpared++;
+        continue;
+      }
       report.blobsDeleted.push({ digest: digest.value, size });
       report.bytesFreed += size;
       log(`deleting blob: ${digest.value} (${size} bytes)`);
@@ -221,6 +247,20 @@ export class GarbageCollector {
     const subject = manifest?.parsed.subject?.digest;
     if (subject) await this.#store.deleteReferrer(name, subject, digest);
   }
+}
+
+function emptyReport(dryRun: boolean, started: number): GcReport {
+  return {
+    dryRun,
+    repositories: 0,
+    blobsMarked: 0,
+    manifestsDeleted: [],
+    blobsDeleted: [],
+    blobsSpared: 0,
+    bytesFreed: 0,
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+  };
 }
 
 /**

@@ -5,6 +5,8 @@
  */
 import { type Authorizer, OPEN_AUTHORIZER } from "../auth/access_control.ts";
 import type { Config } from "../config.ts";
+import { LayoutStore } from "../storage/layout/layout_store.ts";
+import { StorageLease } from "../storage/lease.ts";
 import type { Store } from "../storage/store.ts";
 import { BlobGuard } from "./blob_guard.ts";
 import { BlobService } from "./blobs.ts";
@@ -13,6 +15,7 @@ import { GarbageCollector } from "./gc.ts";
 import { Maintenance, type MaintenanceLog } from "./maintenance.ts";
 import { ManifestService } from "./manifests.ts";
 import { ReferrerService } from "./referrers.ts";
+import { ReplicaFence } from "./replica_fence.ts";
 import { TagService } from "./tags.ts";
 import { UploadService } from "./uploads.ts";
 
@@ -42,13 +45,32 @@ export interface Registry {
   authorizer: Authorizer;
 }
 
+/** How long an online collection holds its lease before renewing it. */
+const GC_LEASE_MS = 10 * 60_000;
+
+/** This process among the replicas (host, pid, a random part). */
+function replicaId(): string {
+  return `${Deno.hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
 /** Build the services of a registry over a store. */
 export function createRegistry(
   config: Config,
   store: Store,
   log: MaintenanceLog,
 ): Registry {
-  const guard = new BlobGuard();
+  // Replicas over one bucket: blob uses and sweeps meet in the bucket, one collector at a time.
+  const shared = config.storage === "s3" && store instanceof LayoutStore ? store : undefined;
+  const coordination = shared ? `${shared.paths.base}/_berth` : "";
+  const guard = new BlobGuard(
+    Date.now,
+    shared && new ReplicaFence(shared.driver, `${coordination}/fence`, {
+      // A use mark must stay younger than the grace period while it is not rewritten.
+      refreshMs: Math.min(5 * 60_000, config.gc.gracePeriodMs / 4),
+    }),
+  );
+  const lease = shared &&
+    new StorageLease(shared.driver, `${coordination}/leases/gc`, replicaId(), GC_LEASE_MS);
   const manifests = new ManifestService(store, {
     maxBytes: config.maxManifestBytes,
     cacheBytes: config.manifestCacheBytes,
@@ -64,7 +86,7 @@ export function createRegistry(
     referrers: new ReferrerService(store, manifests),
     tags: new TagService(store),
     catalog: new CatalogService(store),
-    gc: new GarbageCollector(store, manifests, guard),
+    gc: new GarbageCollector(store, manifests, guard, Date.now, lease),
     authorizer: OPEN_AUTHORIZER,
   };
   return { ...services, maintenance: new Maintenance(services, log) };

@@ -3,8 +3,8 @@
  * which `src/storage/layout/` draws distribution's tree. A driver knows paths and bytes, nothing
  * of registries: no digests, tags or repositories.
  *
- * Paths are absolute, `/`-separated, without `.`/`..` or empty segments, made of
- * `[A-Za-z0-9._:+=@-]` and `/` (the layout builds them from validated names, tags and digests);
+ * Paths are absolute, `/`-separated, without empty segments or segments starting with `.`, made
+ * of `[A-Za-z0-9._:+=@-]` and `/` (the layout builds them from validated names, tags, digests);
  * a driver refuses any other path with {@link InvalidPath}. A path names a file (bytes) or a
  * directory (a prefix of other paths); directories exist only while they hold a file
  * (object stores have none), and writing a file creates its parents.
@@ -196,8 +196,8 @@ export class InvalidPath extends Error {
   }
 }
 
-/** Segments of allowed characters, none of them `.` or `..`. */
-const PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._:+=@-]+)+$/;
+/** Segments of allowed characters, none starting with `.` (so never `.` or `..`). */
+const PATH = /^(?:\/[A-Za-z0-9_:+=@-][A-Za-z0-9._:+=@-]*)+$/;
 
 /** Throw {@link InvalidPath} unless `path` is a valid driver path (`/` itself is allowed). */
 export function checkPath(path: string): string {

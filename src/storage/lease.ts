@@ -58,6 +58,11 @@ export class StorageLease {
     return this.#generation !== undefined && this.#now() < this.#expiresAt;
   }
 
+  /** Whether half of the held time is spent (time to renew). */
+  get renewDue(): boolean {
+    return this.#expiresAt - this.#now() < this.#ttlMs / 2;
+  }
+
   /** Take the lease unless another owner holds it unexpired; `true` when this handle holds it. */
   async acquire(): Promise<boolean> {
     if (!this.#driver.createExclusive) {

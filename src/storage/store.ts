@@ -112,6 +112,11 @@ export interface Store {
   /** Rebuild derived indexes (the catalog) from the tree, e.g. after garbage collection. */
   reindex(): Promise<void>;
   /** Whether the storage is reachable and, when `write`, takes a durable write. */
+  /**
+   * A URL the client may fetch a blob from directly (a presigned object-store URL; `GET` only),
+   * or `undefined` when the registry streams it itself.
+   */
+  blobUrl?(digest: Digest): Promise<string | undefined>;
   checkHealth(write: boolean): Promise<HealthCheck>;
 
   /** Record that manifest `referrer` of repository `name` has `subject` as its subject. */

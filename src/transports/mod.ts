@@ -14,6 +14,7 @@ import {
 } from "./docker_archive.ts";
 import { openOciArchiveDestination, openOciArchiveSource } from "./oci_archive.ts";
 import { openOciDestination, openOciSource, splitPathAndTag } from "./oci_layout.ts";
+import { DirSource, openDirDestination } from "./dir.ts";
 import type { ImageDestination, ImageSource } from "./types.ts";
 
 /** One transport: how to open its references. */
@@ -46,6 +47,10 @@ const TRANSPORTS: Record<string, Transport> = {
       const { path, tag } = splitPathAndTag(value);
       return openOciArchiveDestination(path, tag, name);
     },
+  },
+  "dir:": {
+    source: (value, name) => Promise.resolve(new DirSource(value, name)),
+    destination: (value, name) => openDirDestination(value, name),
   },
   "docker-archive:": {
     source: (value, name) => {

@@ -406,3 +406,57 @@ Deno.test("token auth: an external token whose jti starts with berth- is not tak
     assert.match(secret.challenge, /error="insufficient_scope"/);
   });
 });
+
+Deno.test("token auth: random garbage in Authorization never answers anything but 401", async () => {
+  await withServer(builtIn, async (server) => {
+    // A fixed seed: the same cases on every run.
+    let seed = 12345;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/.%";
+    const part = () =>
+      Array.from({ length: next(40) }, () => alphabet[next(alphabet.length)]).join("");
+    const json = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)));
+    const headers = [
+      { alg: "ES256" },
+      { alg: "RS256", kid: 5 },
+      { alg: "ES384", x5c: "nope" },
+      { alg: "ES256", x5c: [] },
+      { alg: "RS512", x5c: [part()] },
+      { alg: "ES256", jwk: {} },
+    ];
+    for (let i = 0; i < 120; i++) {
+      const token = i % 3 === 0
+        ? `${part()}.${part()}.${part()}`
+        : `${json(headers[next(headers.length)])}.${
+          json({ iss: ISSUER, aud: SERVICE, exp: "x" })
+        }.${part()}`;
+      const scheme = ["Bearer", "bearer", "Basic", "BEARER"][next(4)];
+      const response = await fetch(`${server.url}/v2/team/app/manifests/latest`, {
+        headers: { Authorization: `${scheme} ${token}` },
+      });
+      const text = await response.text();
+      assert.equal(response.status, 401, `${scheme} ${token}: ${text}`);
+      assert.equal(JSON.parse(text).errors[0].code, "UNAUTHORIZED");
+    }
+  });
+});
+
+Deno.test("token auth: berth's own key also trusted as an external certificate still makes berth's tokens", async () => {
+  const signer = new TokenSigner();
+  const jwk = await signer.publicJwk();
+  const keys = new TrustedKeys();
+  keys.addJwk(jwk);
+  keys.addOwnKey(jwk);
+  const now = Math.floor(Date.now() / 1000);
+  const token = await signer.sign({ iss: "i", sub: "s", aud: "a", exp: now + 60 });
+  assert.equal((await verifyToken(token, keys, { issuer: "i", audience: "a" })).origin, "berth");
+  const external = new TrustedKeys();
+  external.addJwk(jwk);
+  assert.equal(
+    (await verifyToken(token, external, { issuer: "i", audience: "a" })).origin,
+    "external",
+  );
+});

@@ -301,3 +301,69 @@ Deno.test("client: small blobs go in one PUT, large ones in a PATCH with Content
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("client: an attempt without an answer in timeoutMs is retried, then fails as unreachable", async () => {
+  let calls = 0;
+  const hang = Promise.withResolvers<void>();
+  const server = await startFake(async (_request, url) => {
+    if (url.pathname === "/v2/") return new Response("{}");
+    calls++;
+    if (calls === 1 || url.pathname.includes("never")) await hang.promise;
+    return Response.json({ name: "a", tags: ["v1"] });
+  });
+  const client = new RegistryClient({
+    registry: server.url,
+    retry: { timeoutMs: 100, retries: 1, baseDelayMs: 1 },
+  });
+  try {
+    assert.deepEqual(await client.listTags("a"), ["v1"]);
+    assert.equal(calls, 2);
+    await assert.rejects(client.listTags("never"), (error: Error) => {
+      assert.ok(error instanceof ClientError && error.kind === "unreachable", error.message);
+      assert.match(error.message, /no answer within 100 ms/);
+      return true;
+    });
+  } finally {
+    hang.resolve();
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("client: an upload the registry fails with a 5xx is restarted from a fresh stream", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-client-" });
+  const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+    logError: () => {},
+    log: () => {},
+  });
+  let failed = false;
+  const server = await startFake(async (request) => {
+    if (request.method === "PUT" && !failed) {
+      failed = true;
+      await request.body?.cancel();
+      return new Response("{}", { status: 503 });
+    }
+    return await app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>);
+  });
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const bytes = randomBytes(20_000, 4);
+    let opened = 0;
+    const open = () => {
+      opened++;
+      return Promise.resolve(new Response(bytes).body!);
+    };
+    const digest = digestBytes(bytes).value;
+    assert.equal(await client.pushBlob("x/y", { digest, size: bytes.length }, open), "uploaded");
+    assert.equal(opened, 2);
+    assert.equal(server.seen.filter((s) => s.method === "PUT").length, 2);
+    assert.equal(await client.hasBlob("x/y", digest), true);
+    assert.equal((await client.statBlob("x/y", digest))?.size, bytes.length);
+    assert.equal(await client.statBlob("x/y", digestBytes(randomBytes(10, 99)).value), undefined);
+  } finally {
+    client.close();
+    await server.close();
+    await app.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

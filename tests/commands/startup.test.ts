@@ -35,7 +35,14 @@ Deno.test("startup: a port in use is one line naming the address and the setting
     const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     try {
       const { port } = taken.addr;
-      const result = await berth(["serve", "--addr", `127.0.0.1:${port}`, "--data", dir]);
+      // A config with keys berth ignores: their warnings do not bury the cause.
+      await Deno.writeTextFile(
+        `${dir}/config.yml`,
+        "version: 0.1\nstorage:\n  cache: {blobdescriptor: inmemory}\nhttp:\n  headers: {X-Content-Type-Options: [nosniff]}\n",
+      );
+      const result = await berth(
+        ["serve", `${dir}/config.yml`, "--addr", `127.0.0.1:${port}`, "--data", `${dir}/data`],
+      );
       assertOneLine(
         result,
         new RegExp(

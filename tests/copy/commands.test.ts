@@ -71,7 +71,7 @@ Deno.test("sync: matching tags of a repository, then incrementally, with --dry-r
   });
 });
 
-Deno.test("sync: a whole registry through its catalog, under a prefix; and into an OCI layout", async () => {
+Deno.test("sync: a whole registry through its catalog, under a prefix; into an OCI layout and an archive", async () => {
   await withTwo(async (a, b) => {
     await pushImage(a.url, "one", "v1", { seed: 1 });
     await pushImage(a.url, "two/deep", "v1", { seed: 2 });

@@ -131,3 +131,38 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "e2e(interop): a repository docker-registry creates while berth runs on the data dir appears in berth's _catalog",
+  ignore: skipWithout("skopeo", "umoci", "docker-registry"),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "berth-interop-" });
+    const dataDir = `${work}/data`;
+    await Deno.mkdir(dataDir);
+    try {
+      const layout = await buildLayout(`${work}/layout`, { seed: 6 });
+      const berth = await startServer({ dataDir });
+      try {
+        await pushBlob(berth.url, "mine/first", text("a blob"));
+        const catalog = async () => (await (await fetch(`${berth.url}/v2/_catalog`)).json());
+        assert.deepEqual(await catalog(), { repositories: ["mine/first"] });
+        const distribution = await startDistribution(dataDir);
+        try {
+          await copyLayout(layout.dir, `${distribution.host}/theirs/app`);
+          await copyLayout(layout.dir, `${distribution.host}/mine/second`);
+        } finally {
+          await distribution.stop();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.deepEqual(await catalog(), {
+          repositories: ["mine/first", "mine/second", "theirs/app"],
+        });
+      } finally {
+        await berth.close();
+      }
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});

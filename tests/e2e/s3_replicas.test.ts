@@ -12,10 +12,13 @@ import { type ChildServer, spawnServer, startServer, type TestServer } from "../
 import {
   roundRobin,
   s3Config,
+  s3Options,
   skipWithoutS3,
   startS3Distribution,
   tempBucket,
 } from "../helpers/s3.ts";
+import { S3Driver } from "../../src/storage/drivers/s3.ts";
+import { StorageLease } from "../../src/storage/lease.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
 import { buildLayout, layoutRefs } from "../helpers/images.ts";
 import { digestOf, expectStatus, MEDIA, pushImage, randomBytes } from "../helpers/registry.ts";
@@ -299,3 +302,118 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "s3: blob GET redirects to a presigned URL (Range works there); disabled, berth streams",
+  ignore: ignoreS3,
+  async fn() {
+    const bucket = await tempBucket();
+    const servers: TestServer[] = [];
+    try {
+      const redirecting = await startServer({
+        config: { storage: "s3", s3: s3Config(bucket.name) },
+      });
+      servers.push(redirecting);
+      const streaming = await startServer({
+        config: { storage: "s3", s3: s3Config(bucket.name, { redirect: false }) },
+      });
+      servers.push(streaming);
+      const image = await pushImage(redirecting.url, "redir/app", "v1", { layerSize: 100_000 });
+      const digest = digestOf(image.layer);
+      const url = `${redirecting.url}/v2/redir/app/blobs/${digest}`;
+      const moved = await fetch(url, { redirect: "manual" });
+      await expectStatus(moved, 307);
+      const location = moved.headers.get("location")!;
+      assert.match(location, /X-Amz-Signature=/);
+      assert.equal(moved.headers.get("docker-content-digest"), digest);
+      const part = await fetch(location, { headers: { Range: "bytes=10-19" } });
+      assert.equal(part.status, 206);
+      assert.deepEqual(new Uint8Array(await part.arrayBuffer()), image.layer.slice(10, 20));
+      const head = await fetch(url, { method: "HEAD" });
+      await expectStatus(head, 200);
+      assert.equal(head.headers.get("content-length"), String(image.layer.length));
+      const unknown = await fetch(
+        `${redirecting.url}/v2/redir/app/blobs/${digestOf(randomBytes(9))}`,
+        {
+          redirect: "manual",
+        },
+      );
+      await expectStatus(unknown, 404);
+      const streamed = await fetch(`${streaming.url}/v2/redir/app/blobs/${digest}`, {
+        redirect: "manual",
+        headers: { Range: "bytes=5-9" },
+      });
+      assert.equal(streamed.status, 206);
+      assert.deepEqual(new Uint8Array(await streamed.arrayBuffer()), image.layer.slice(5, 10));
+    } finally {
+      for (const s of servers) await s.close();
+      await bucket.remove();
+    }
+  },
+});
+
+Deno.test({
+  name: "replicas(s3): GC spares a blob another replica just used; one collector at a time",
+  ignore: ignoreS3,
+  async fn() {
+    const bucket = await tempBucket();
+    const servers: TestServer[] = [];
+    try {
+      const gc = { intervalMs: 0, gracePeriodMs: 1500, adminEndpoint: true };
+      for (let i = 0; i < 2; i++) {
+        servers.push(
+          await startServer({ config: { storage: "s3", s3: s3Config(bucket.name), gc } }),
+        );
+      }
+      const [a, b] = servers as [TestServer, TestServer];
+      const collect = async (server: TestServer) => {
+        const response = await fetch(`${server.url}/admin/gc`, { method: "POST" });
+        assert.equal(response.status, 200);
+        return await response.json();
+      };
+      const blob = randomBytes(2000, 81);
+      const digest = digestOf(blob);
+      await pushBlobTo(a.url, "gc/app", blob);
+      await new Promise((r) => setTimeout(r, 2000));
+      // b uses the (old, unreferenced) blob; a's collection must spare it.
+      await expectStatus(
+        await fetch(`${b.url}/v2/gc/app/blobs/${digest}`, { method: "HEAD" }),
+        200,
+      );
+      const spared = await collect(a);
+      assert.equal(spared.blobsDeleted.length, 0, JSON.stringify(spared));
+      assert.ok(spared.blobsSpared >= 1);
+      // Another process holds the lease: b's collection does nothing.
+      const driver = new S3Driver(s3Options(bucket.name));
+      const other = new StorageLease(driver, "/docker/registry/v2/_berth/leases/gc", "x", 60_000);
+      assert.equal(await other.acquire(), true);
+      const skipped = await collect(b);
+      assert.match(skipped.skipped, /lease/);
+      await other.release();
+      // Left alone past the grace period, the blob goes.
+      await new Promise((r) => setTimeout(r, 2000));
+      const swept = await collect(b);
+      assert.deepEqual(swept.blobsDeleted.map((d: { digest: string }) => d.digest), [digest]);
+      await expectStatus(
+        await fetch(`${a.url}/v2/gc/app/blobs/${digest}`, { method: "HEAD" }),
+        404,
+      );
+    } finally {
+      for (const s of servers) await s.close();
+      await bucket.remove();
+    }
+  },
+});
+
+async function pushBlobTo(
+  base: string,
+  name: string,
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<void> {
+  const response = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${digestOf(bytes)}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/octet-stream" },
+    body: bytes,
+  });
+  await expectStatus(response, 201);
+}

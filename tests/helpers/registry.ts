@@ -267,7 +267,13 @@ export async function rawRequest(
   base: string,
   method: string,
   path: string,
-  options: { headers?: Record<string, string>; body?: string; timeoutMs?: number } = {},
+  options: {
+    headers?: Record<string, string>;
+    body?: string;
+    timeoutMs?: number;
+    /** Half-close after sending (a body shorter than its Content-Length then ends). */
+    closeWrite?: boolean;
+  } = {},
 ): Promise<RawResponse> {
   const url = new URL(base);
   const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
@@ -284,7 +290,8 @@ export async function rawRequest(
     }
     const head = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
     await conn.write(text(`${method} ${path} HTTP/1.1\r\n${head}\r\n${options.body ?? ""}`));
-    await conn.closeWrite();
+    // Only on request: Deno 2.8's server drops its answer to a client that half-closes early.
+    if (options.closeWrite) await conn.closeWrite();
     const chunks: Uint8Array[] = [];
     const buffer = new Uint8Array(16384);
     while (true) {

@@ -105,6 +105,7 @@ Deno.test("restart: a failed chunk leaves the session's digest state correct", a
     const failed = await rawRequest(server.url, "PATCH", location, {
       headers: { "Content-Length": "100000" },
       body: "x".repeat(60_000),
+      closeWrite: true,
     });
     assert.equal(failed.status, 400);
     await expectStatus(

@@ -333,6 +333,7 @@ Deno.test("uploads: a body shorter than its Content-Length answers 400 SIZE_INVA
     const { raw } = await rawRequest(server.url, "PATCH", url.pathname, {
       headers: { "Content-Length": "100" },
       body: "a".repeat(50),
+      closeWrite: true,
     });
     assert.match(raw, /^HTTP\/1\.1 400 /);
     assert.match(raw, /"code":"SIZE_INVALID"/);

@@ -75,3 +75,47 @@ Deno.test("catalog index: a journal that cannot be written never fails a push; p
     assert.deepEqual(await store.repositoryPage("a", 10), ["b", "c"]);
   });
 });
+
+/** Make a repository the way another program would: folders and a link file, no journal. */
+async function foreignRepository(root: string, name: string): Promise<void> {
+  const dir = `${root}/docker/registry/v2/repositories/${name}/_layers/sha256/${digest.hex}`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/link`, digest.value);
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("catalog index: repositories another program creates appear without a rebuild", async () => {
+  await withRoot(async (root) => {
+    const store = fsStore(root);
+    try {
+      await store.putTag("library/app", "latest", digest);
+      await store.putTag("solo", "latest", digest);
+      assert.deepEqual(await store.repositoryPage(undefined, 10), ["library/app", "solo"]);
+      // Top level, in a known namespace, in a new namespace, and one made in two steps.
+      await foreignRepository(root, "ext");
+      await foreignRepository(root, "library/other");
+      await foreignRepository(root, "team/a/b");
+      await Deno.mkdir(`${root}/docker/registry/v2/repositories/later`, { recursive: true });
+      await pause(300);
+      assert.deepEqual(await store.repositoryPage(undefined, 10), [
+        "ext",
+        "library/app",
+        "library/other",
+        "solo",
+        "team/a/b",
+      ]);
+      await pause(300);
+      await foreignRepository(root, "later");
+      await foreignRepository(root, "library/third");
+      await pause(300);
+      const page = await store.repositoryPage(undefined, 10);
+      assert.ok(page.includes("later") && page.includes("library/third"), page.join(","));
+      // Recorded in the journal: a fresh process sees them without looking.
+      const journal = await Deno.readTextFile(root + store.paths.catalog);
+      assert.match(journal, /\+team\/a\/b\n/);
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -174,3 +174,51 @@ Deno.test({
     });
   },
 });
+
+Deno.test("transports: dir: round trip keeps the index and digests; a foreign folder is not replaced", async () => {
+  await withTempDir("berth-transports-", async (dir) => {
+    const layout = await writeTestLayout(`${dir}/src`);
+    await copy(`oci:${dir}/src:multi`, `dir:${dir}/d`);
+    assert.equal(await Deno.readTextFile(`${dir}/d/version`), "Directory Transport Version: 1.1\n");
+    assert.ok(await Deno.stat(`${dir}/d/${layout.tags.amd64!.slice(7)}.manifest.json`));
+    const back = await copy(`dir:${dir}/d`, `oci:${dir}/back:m`);
+    assert.equal(back.digest, layout.tags.multi);
+    assert.equal(back.manifests, 3);
+    await copy(`oci:${dir}/src:arm64`, `dir:${dir}/d`); // replaces the previous copy
+    assert.equal((await copy(`dir:${dir}/d`, `oci:${dir}/back2:a`)).digest, layout.tags.arm64);
+    await Deno.mkdir(`${dir}/mine`);
+    await Deno.writeTextFile(`${dir}/mine/notes.txt`, "keep me");
+    await assert.rejects(copy(`oci:${dir}/src:arm64`, `dir:${dir}/mine`), /not a dir: image/);
+    assert.equal(await Deno.readTextFile(`${dir}/mine/notes.txt`), "keep me");
+  });
+});
+
+Deno.test({
+  name: "transports(e2e): skopeo reads berth's dir: and berth reads skopeo's, digests identical",
+  ignore: skipWithout("skopeo"),
+  async fn() {
+    await withTempDir("berth-transports-", async (dir) => {
+      const layout = await writeTestLayout(`${dir}/src`);
+      await copy(`oci:${dir}/src:multi`, `dir:${dir}/ours`);
+      await run("skopeo", [
+        "copy",
+        "--all",
+        "--preserve-digests",
+        `dir:${dir}/ours`,
+        `oci:${dir}/viaskopeo:m`,
+      ]);
+      assert.equal((await refsOf(`${dir}/viaskopeo`)).m, layout.tags.multi);
+      await run("skopeo", [
+        "copy",
+        "--all",
+        "--preserve-digests",
+        `oci:${dir}/src:multi`,
+        `dir:${dir}/theirs`,
+      ]);
+      assert.equal(
+        (await copy(`dir:${dir}/theirs`, `oci:${dir}/back:m`)).digest,
+        layout.tags.multi,
+      );
+    });
+  },
+});

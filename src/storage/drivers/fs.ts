@@ -90,10 +90,13 @@ export class FsDriver implements StorageDriver {
   /** A file's content; for `contentCache` paths the same array while unchanged (read-only). */
   getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
     try {
-      const local = this.localPath(path);
-      if (!this.#cached?.(path)) return readOrUndefined(local);
-      // Synchronously: a page-cached link costs a few µs, an async read's round trip far more.
-      return Promise.resolve(this.#links.readBytes(local, this.#epoch?.current()));
+      if (!this.#cached?.(path)) return readOrUndefined(this.localPath(path));
+      // From memory when the epoch allows (only checked paths are ever kept), else synchronously:
+      // a page-cached link is cheaper to read than an async read's round trip.
+      const epoch = this.#epoch?.current();
+      const kept = this.#links.peekBytes(this.root + path, epoch);
+      if (kept) return Promise.resolve(kept);
+      return Promise.resolve(this.#links.readBytes(this.localPath(path), epoch));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -165,20 +168,22 @@ export class FsDriver implements StorageDriver {
     return info && infoOf(path, info);
   }
 
-  /** {@link stat}, synchronously (a few µs for a cached inode; for loops of many lookups). */
+  /** {@link stat}, synchronously (cheap for a cached inode; for loops of many lookups). */
   statSync(path: string): FileInfo | undefined {
     const info = statSyncOrUndefined(this.localPath(path));
     return info && infoOf(path, info);
   }
 
-  async list(path: string): Promise<string[] | undefined> {
-    const local = this.localPath(path);
-    if (this.#listed?.(path)) return await this.#listings.list(local, () => listNames(local));
+  list(path: string): Promise<string[] | undefined> {
     try {
-      return await listNames(local);
+      const local = this.localPath(path);
+      if (this.#listed?.(path)) return this.#listings.list(local, () => listNames(local));
+      return listNames(local).catch((error) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      });
     } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
+      return Promise.reject(error);
     }
   }
 
@@ -198,17 +203,20 @@ export class FsDriver implements StorageDriver {
   async delete(path: string): Promise<boolean> {
     const local = this.localPath(path);
     const removed = await removeIfExists(local);
-    if (removed) await this.#changed(path, local);
+    if (removed) await this.#changed(path, local, true);
     return removed;
   }
 
-  /** A file that may be cached changed: drop it here, and tell other processes. */
-  async #changed(path: string, local: string): Promise<void> {
+  /**
+   * A file (or, when `folder`, everything under a removed path) that may be cached changed: drop
+   * it here, and tell other processes.
+   */
+  async #changed(path: string, local: string, folder = false): Promise<void> {
     if (!this.#cached) return;
     if (this.#cached(path)) {
       this.#links.forget(local);
       await this.#epoch?.bump();
-    } else if (this.#links.forgetUnder(`${local}/`)) {
+    } else if (folder && this.#links.forgetUnder(`${local}/`)) {
       await this.#epoch?.bump();
     }
   }
@@ -266,7 +274,6 @@ class FsWriter implements FileWriter {
   async commit(): Promise<void> {
     const file = this.#open();
     try {
-      await file.truncate(this.#size);
       await file.sync();
     } finally {
       this.#release();

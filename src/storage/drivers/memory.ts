@@ -39,7 +39,7 @@ export class MemoryDriver implements StorageDriver {
   getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
     return attempt(() => {
       const file = this.#files.get(checkPath(path));
-      return (file && file.bytes.slice(0, file.size));
+      return file && file.bytes.slice(0, file.size);
     });
   }
 
@@ -73,7 +73,7 @@ export class MemoryDriver implements StorageDriver {
           controller.enqueue(piece);
         },
       });
-      return ({ size: file.size, body });
+      return { size: file.size, body };
     });
   }
 
@@ -85,10 +85,10 @@ export class MemoryDriver implements StorageDriver {
       } else {
         this.#put(path, { bytes: new Uint8Array(0), size: 0, modifiedAt: new Date() });
       }
-      return (new MemoryWriter(
+      return new MemoryWriter(
         () => this.#files.get(path),
         () => this.#files.has(path) && this.#remove(path),
-      ));
+      );
     });
   }
 
@@ -97,10 +97,10 @@ export class MemoryDriver implements StorageDriver {
       checkPath(path);
       const file = this.#files.get(path);
       if (file) {
-        return ({ path, size: file.size, modifiedAt: file.modifiedAt, isDir: false });
+        return { path, size: file.size, modifiedAt: file.modifiedAt, isDir: false };
       }
       if (this.#dirs.has(path)) {
-        return ({ path, size: 0, modifiedAt: new Date(0), isDir: true });
+        return { path, size: 0, modifiedAt: new Date(0), isDir: true };
       }
       return undefined;
     });
@@ -109,7 +109,7 @@ export class MemoryDriver implements StorageDriver {
   list(path: string): Promise<string[] | undefined> {
     return attempt(() => {
       const children = this.#dirs.get(checkPath(path));
-      return (children && [...children]);
+      return children && [...children];
     });
   }
 
@@ -117,10 +117,10 @@ export class MemoryDriver implements StorageDriver {
     return attempt(() => {
       const file = this.#files.get(checkPath(from));
       checkPath(to);
-      if (!file) return (false);
+      if (!file) return false;
       this.#remove(from);
       this.#put(to, file);
-      return (true);
+      return true;
     });
   }
 
@@ -129,13 +129,27 @@ export class MemoryDriver implements StorageDriver {
       checkPath(path);
       if (this.#files.has(path)) {
         this.#remove(path);
-        return (true);
+        return true;
       }
-      if (path === "/" || !this.#dirs.has(path)) return (false);
-      const prefix = `${path}/`;
-      for (const file of [...this.#files.keys()]) if (file.startsWith(prefix)) this.#remove(file);
-      return (true);
+      if (path === "/" || !this.#dirs.has(path)) return false;
+      for (const file of this.#filesUnder(path)) this.#remove(file);
+      return true;
     });
+  }
+
+  /** Every file under folder `dir`, through the folder tree (not a scan of every file). */
+  #filesUnder(dir: string): string[] {
+    const files: string[] = [];
+    const pending = [dir];
+    while (pending.length > 0) {
+      const folder = pending.pop()!;
+      for (const name of this.#dirs.get(folder) ?? []) {
+        const child = folder === "/" ? `/${name}` : `${folder}/${name}`;
+        if (this.#files.has(child)) files.push(child);
+        else pending.push(child);
+      }
+    }
+    return files;
   }
 
   #put(path: string, file: File): void {

@@ -42,7 +42,12 @@ export interface LayoutOptions {
   index?: (source: CatalogSource) => RepositoryIndex;
   /** A faster, synchronous repository check for catalog pages (the fs driver's `statSync`). */
   existsSync?: (name: string) => boolean;
+  /** Blob GETs redirect to the driver's URLs (object stores), as distribution's `storage.redirect`. */
+  redirect?: boolean;
 }
+
+/** How long a redirect URL stays valid (distribution's 20 minutes). */
+const REDIRECT_SECONDS = 20 * 60;
 
 /** A {@link Store} in distribution's layout over a driver. */
 export class LayoutStore implements Store {
@@ -54,10 +59,12 @@ export class LayoutStore implements Store {
   readonly catalog: RepositoryIndex;
   /** Digests parsed from link contents, by the array's identity (no state beyond the driver's). */
   readonly #parsed = new WeakMap<Uint8Array, Digest | undefined>();
+  readonly #redirect: boolean;
 
   /** The layout over `driver`. */
   constructor(driver: StorageDriver, options: LayoutOptions = {}) {
     this.driver = driver;
+    this.#redirect = options.redirect ?? false;
     const existsSync = options.existsSync;
     const source: CatalogSource = {
       walk: () => this.listRepositories(),
@@ -112,6 +119,14 @@ export class LayoutStore implements Store {
         }
       }
     }
+  }
+
+  async blobUrl(digest: Digest): Promise<string | undefined> {
+    if (!this.#redirect || !this.driver.redirectUrl) return undefined;
+    return await this.driver.redirectUrl(this.paths.blobData(digest), {
+      method: "GET",
+      expiresIn: REDIRECT_SECONDS,
+    });
   }
 
   async blobInfo(digest: Digest): Promise<BlobInfo | undefined> {

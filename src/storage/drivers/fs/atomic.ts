@@ -99,8 +99,8 @@ export async function readTextOrUndefined(path: string): Promise<string | undefi
 
 /**
  * Read a tiny text file (a link) synchronously, or `undefined` when absent. For the request hot
- * path: a page-cached 71-byte read costs ~6 µs of the main thread, while the async read's
- * thread-pool round trip costs ~25–30 µs of CPU per call (measured under load on 2 cores).
+ * path: a page-cached small read on the main thread costs less than an async read's thread-pool
+ * round trip (figures: bench/measurements.md).
  */
 export function readTextSyncOrUndefined(path: string): string | undefined {
   try {

@@ -14,7 +14,7 @@
  * file open and copies what it holds after the rename, and a writer re-appends when the journal's
  * inode changed under its write. Names whose repository has gone are skipped when a page is read
  * (one `stat` per returned name). Repositories created by another program (distribution) after
- * the journal exists are seen after the next rebuild (`berth gc` rebuilds it).
+ * the journal exists are found by watching folder mtimes (see `NewRepositories`) and recorded.
  *
  * @module
  */
@@ -22,12 +22,15 @@ import { isValidName } from "../../../oci/names.ts";
 import { dirname, isNotFound, statOrUndefined, writeFileAtomic } from "./atomic.ts";
 import { upperBound } from "../../sorted_names.ts";
 import type { CatalogSource, RepositoryIndex } from "../../layout/catalog.ts";
+import { NewRepositories } from "./new_repositories.ts";
 import { concatBytes } from "../../../bytes.ts";
 
 /** How long a walk stands in for a journal that cannot be written. */
 const VOLATILE_MS = 30_000;
 /** First line of a complete journal. */
 const HEADER = "berth-catalog v1";
+/** Least time between two looks for repositories other programs created, in ms. */
+const LOOK_MS = 250;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -48,12 +51,19 @@ export class CatalogIndex implements RepositoryIndex {
   #noted = new Set<string>();
   /** The load or rebuild in progress, shared by concurrent callers. */
   #refreshing: Promise<void> | undefined;
+  /** Finds repositories other programs create (absent: only journal records are seen). */
+  readonly #watcher: NewRepositories | undefined;
+  #lookedAt = -Infinity;
 
-  /** An index journaled at `path`, writing temporary files in `tmp`. */
-  constructor(path: string, tmp: string, source: CatalogSource) {
+  /**
+   * An index journaled at `path`, writing temporary files in `tmp`; with `repositories` (the
+   * local `repositories/` folder) it also finds repositories other programs create there.
+   */
+  constructor(path: string, tmp: string, source: CatalogSource, repositories?: string) {
     this.#path = path;
     this.#tmp = tmp;
     this.#source = source;
+    this.#watcher = repositories === undefined ? undefined : new NewRepositories(repositories);
   }
 
   /** Record that repository `name` exists (cheap when already known). */
@@ -75,6 +85,7 @@ export class CatalogIndex implements RepositoryIndex {
   /** Up to `limit` existing repository names sorted after `last`. */
   async page(last: string | undefined, limit: number): Promise<string[]> {
     await this.#refresh();
+    await this.#lookForNew();
     const page: string[] = [];
     let after = last;
     while (page.length < limit) {
@@ -123,6 +134,7 @@ export class CatalogIndex implements RepositoryIndex {
       const names = [...new Set(walked ?? await this.#source.walk())].sort(compare);
       this.#names = names;
       this.#set = new Set(names);
+      for (const name of names) this.#watcher?.know(name);
       this.#loaded = { ino: null, offset: 0, volatile: Date.now() + VOLATILE_MS };
       return;
     }
@@ -187,6 +199,7 @@ export class CatalogIndex implements RepositoryIndex {
     }
     this.#names = [...new Set(records.names)].sort(compare);
     this.#set = new Set(this.#names);
+    for (const name of this.#names) this.#watcher?.know(name);
     this.#loaded = { ino, offset: encoder.encode(text.slice(0, end)).byteLength };
     this.#noted.clear();
   }
@@ -209,8 +222,25 @@ export class CatalogIndex implements RepositoryIndex {
     }
   }
 
+  /** Add the repositories other programs created since the last look (at most every LOOK_MS). */
+  async #lookForNew(): Promise<void> {
+    if (!this.#watcher || Date.now() - this.#lookedAt < LOOK_MS) return;
+    this.#lookedAt = Date.now();
+    const found = await this.#watcher.look((name) => this.#set.has(name));
+    const fresh = found.filter((name) => !this.#set.has(name));
+    if (fresh.length === 0) return;
+    try {
+      // Recorded for the other berth processes too (derived data: never fails the request).
+      if (this.#loaded && !this.#loaded.volatile) await this.#append(fresh);
+    } catch {
+      // A read-only data directory: kept in memory only.
+    }
+    for (const name of fresh) this.#insert(name);
+  }
+
   #insert(name: string): void {
     if (this.#set.has(name)) return;
+    this.#watcher?.know(name);
     this.#set.add(name);
     this.#names.splice(upperBound(this.#names, name), 0, name);
   }

@@ -11,9 +11,7 @@
  * berth replaces a link by rename (a new inode); distribution rewrites it in place (same inode and
  * size, new mtime). Timestamps are coarse, so a content is kept only when the file's last change is
  * older than {@link SETTLE_MS}: a later rewrite then always has a later mtime.
- *
- * Measured (manifest GET by tag through `app.handler`, 2-core machine): reading the link ~8 µs of
- * a ~15 µs request; with a `stat` per lookup ~13.5 µs, with the epoch ~10.2 µs.
+ * Reading the link was about half of a manifest GET by tag (figures: bench/measurements.md).
  *
  * @module
  */
@@ -66,6 +64,16 @@ export class LinkCache {
     const entry = this.#read(path, epoch);
     if (!entry) return undefined;
     return entry.bytes ??= encoder.encode(entry.text);
+  }
+
+  /**
+   * The bytes kept for `path` when memory alone can answer (checked at `epoch` less than
+   * {@link RECHECK_MS} ago), else `undefined`: touches no disk, so the path needs no checking.
+   */
+  peekBytes(path: string, epoch = NaN): Uint8Array<ArrayBuffer> | undefined {
+    const hit = this.#entries.get(path);
+    if (!hit || hit.epoch !== epoch || this.#now() - hit.checkedAt >= RECHECK_MS) return undefined;
+    return hit.bytes ??= encoder.encode(hit.text);
   }
 
   #read(

@@ -9,9 +9,8 @@
  * only when the folder did not change while it was read and its last change is older than
  * {@link SETTLE_MS}; any later change then gets a strictly later mtime. (Local filesystems: a
  * network filesystem's server clock may disagree with ours.)
- *
- * Measured (1,000 tags, 2-core machine): reading the folder ~2.3 ms and sorting ~0.3 ms per
- * request, against ~3 µs for the `stat` of a hit.
+ * A hit costs one `stat` instead of reading and sorting the folder (figures:
+ * bench/measurements.md).
  *
  * @module
  */
@@ -93,8 +92,8 @@ function compare(a: string, b: string): number {
 }
 
 /**
- * `Deno.statSync`, or `undefined` when absent. Synchronous on purpose: one metadata lookup of a
- * cached inode costs a few µs, an async `stat` ~20–40 µs of CPU for its thread-pool round trip.
+ * `Deno.statSync`, or `undefined` when absent. Synchronous on purpose: a lookup of a cached inode
+ * costs far less than an async `stat`'s thread-pool round trip.
  */
 export function statSyncOrUndefined(path: string): Deno.FileInfo | undefined {
   try {

@@ -3,10 +3,9 @@
  * them moves or deletes a tag. It is the length of `_berth/tag-changes`, which grows by one byte
  * after each change (appended after the tag's link file is in place).
  *
- * Reading it is one `lseek` on a descriptor held open (~0.3 µs), where checking a tag's link file
- * is a `stat` of a twelve-level path (~2.5 µs in a loop; dropping it from a manifest GET by tag
- * took the handler from ~13.5 to ~10.2 µs). So a cached tag read after the epoch it was checked
- * at is still valid without touching its file. Programs other than berth do not bump the epoch: the link cache still
+ * Reading it is one `lseek` on a descriptor held open, where checking a tag's link file is a
+ * `stat` of a twelve-level path (figures: bench/measurements.md). So a cached tag read after the
+ * epoch it was checked at is still valid without touching its file. Programs other than berth do not bump the epoch: the link cache still
  * checks every entry's file at least once a second (see `LinkCache`).
  *
  * The order makes it safe: a writer bumps after its link is renamed into place; a reader takes the

@@ -1,0 +1,292 @@
+/**
+ * `deno task bench:copy`: registry → registry copies, `berth copy` against `skopeo copy` in the
+ * same run, both between two Debian `docker-registry` (distribution 2.8.2) processes so the client
+ * is the only difference: one image with a single big layer (1 GiB by default) and one with many
+ * small layers (50 × 2 MiB). Each copy goes to a fresh destination registry (nothing to skip or
+ * mount); the client's peak RSS is sampled from `/proc`. Prints a Markdown table and writes it to
+ * `bench/results/copy.md`.
+ *
+ * @module
+ */
+import { RegistryClient } from "../src/client/registry_client.ts";
+import { digestBytes, Digester } from "../src/oci/digest.ts";
+import { type BenchServer, RssSampler, startDistribution } from "./servers.ts";
+
+/** Options of the copy benchmark. */
+interface CopyBenchOptions {
+  bigMib: number;
+  layers: number;
+  layerMib: number;
+  rounds: number;
+  jobs: number;
+  tmp: string | undefined;
+  out: string | undefined;
+}
+
+const USAGE =
+  `deno task bench:copy [--big-mib N] [--layers N] [--layer-mib N] [--rounds N] [--jobs N]
+                      [--tmp DIR] [--out FILE|-]
+  --big-mib N   size of the single-layer image's layer (default 1024)
+  --layers N    layers of the many-layer image (default 50), each --layer-mib (default 2)
+  --rounds N    copies per client and image (default 2; medians reported)
+  --jobs N      berth's parallel blobs (default 6, skopeo's own default parallelism)`;
+
+function parse(args: string[]): CopyBenchOptions {
+  const options: CopyBenchOptions = {
+    bigMib: 1024,
+    layers: 50,
+    layerMib: 2,
+    rounds: 2,
+    jobs: 6,
+    tmp: undefined,
+    out: new URL("./results/copy.md", import.meta.url).pathname,
+  };
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    const value = args[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
+    const int = () => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer`);
+      return n;
+    };
+    if (flag === "--big-mib") options.bigMib = int();
+    else if (flag === "--layers") options.layers = int();
+    else if (flag === "--layer-mib") options.layerMib = int();
+    else if (flag === "--rounds") options.rounds = int();
+    else if (flag === "--jobs") options.jobs = int();
+    else if (flag === "--tmp") options.tmp = value;
+    else if (flag === "--out") options.out = value === "-" ? undefined : value;
+    else throw new Error(`unknown flag ${flag}\n${USAGE}`);
+  }
+  return options;
+}
+
+/** Write `size` pseudo-random bytes to `path`; returns its digest. */
+async function writeLayer(path: string, size: number, seed: number): Promise<string> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const digester = new Digester();
+  const chunk = new Uint8Array(1 << 20);
+  crypto.getRandomValues(chunk.subarray(0, 65536));
+  for (let i = 65536; i < chunk.length; i += 65536) chunk.copyWithin(i, 0, 65536);
+  try {
+    for (let written = 0, n = 0; written < size; n++) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, size - written));
+      new DataView(piece.buffer).setUint32(0, seed * 1_000_003 + n); // every MiB differs
+      digester.update(piece);
+      let done = 0;
+      while (done < piece.length) done += await file.write(piece.subarray(done));
+      written += piece.length;
+    }
+  } finally {
+    file.close();
+  }
+  return digester.peek().value;
+}
+
+/** Push an image of the given layer files (and a config) to `registry/repository:v1`. */
+async function pushImage(
+  client: RegistryClient,
+  repository: string,
+  layers: { path: string; digest: string; size: number }[],
+) {
+  for (const layer of layers) {
+    await client.pushBlob(repository, layer, async () => (await Deno.open(layer.path)).readable);
+  }
+  const config = new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
+  }));
+  const configDigest = digestBytes(config).value;
+  await client.pushBlob(
+    repository,
+    { digest: configDigest, size: config.length },
+    () => Promise.resolve(new Response(config).body!),
+  );
+  const manifest = new TextEncoder().encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: {
+      mediaType: "application/vnd.oci.image.config.v1+json",
+      digest: configDigest,
+      size: config.length,
+    },
+    layers: layers.map((l) => ({
+      mediaType: "application/vnd.oci.image.layer.v1.tar",
+      digest: l.digest,
+      size: l.size,
+    })),
+  }));
+  await client.putManifest(repository, "v1", {
+    bytes: manifest,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+  });
+}
+
+/** Run one client copy as a child process; returns seconds and peak RSS in bytes. */
+async function timed(command: string, args: string[]): Promise<{ seconds: number; rss: number }> {
+  const start = performance.now();
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).spawn();
+  const sampler = new RssSampler(child.pid, 20);
+  const output = await child.output();
+  const seconds = (performance.now() - start) / 1000;
+  const rss = await sampler.stop();
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`,
+    );
+  }
+  return { seconds, rss };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const options = parse(Deno.args);
+  const work = await Deno.makeTempDir({
+    prefix: "berth-bench-copy-",
+    ...(options.tmp && { dir: options.tmp }),
+  });
+  const servers: BenchServer[] = [];
+  try {
+    const source = await startDistribution(`${work}/source`);
+    servers.push(source);
+    const host = new URL(source.url).host;
+    const client = new RegistryClient({ registry: source.url });
+    const big = { path: `${work}/big.bin`, size: options.bigMib << 20, digest: "" };
+    big.digest = await writeLayer(big.path, big.size, 1);
+    await pushImage(client, "bench/big", [big]);
+    await Deno.remove(big.path);
+    const small = [];
+    for (let i = 0; i < options.layers; i++) {
+      const layer = { path: `${work}/l${i}.bin`, size: options.layerMib << 20, digest: "" };
+      layer.digest = await writeLayer(layer.path, layer.size, 100 + i);
+      small.push(layer);
+    }
+    await pushImage(client, "bench/many", small);
+    for (const layer of small) await Deno.remove(layer.path);
+    client.close();
+
+    const main = new URL("../main.ts", import.meta.url).pathname;
+    const berth = [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      main,
+    ];
+    await timed(berth[0]!, [...berth.slice(1), "version"]); // compile once, unmeasured
+    const images = [
+      { name: `single layer (${options.bigMib} MiB)`, repo: "bench/big", bytes: big.size },
+      {
+        name: `${options.layers} layers × ${options.layerMib} MiB`,
+        repo: "bench/many",
+        bytes: options.layers * (options.layerMib << 20),
+      },
+    ];
+    const clients = [
+      {
+        name: "berth copy",
+        run: (src: string, dst: string) =>
+          timed(berth[0]!, [
+            ...berth.slice(1),
+            "copy",
+            "-q",
+            "--jobs",
+            String(options.jobs),
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            src,
+            dst,
+          ]),
+      },
+      {
+        name: "skopeo copy",
+        run: (src: string, dst: string) =>
+          timed("skopeo", [
+            "copy",
+            "-q",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            src,
+            dst,
+          ]),
+      },
+    ];
+    const results = new Map<string, { seconds: number[]; rss: number[] }>();
+    let counter = 0;
+    for (let round = 0; round < options.rounds; round++) {
+      for (const image of images) {
+        const order = round % 2 === 0 ? clients : [...clients].reverse();
+        for (const c of order) {
+          const dest = await startDistribution(`${work}/dest-${counter++}`);
+          try {
+            const r = await c.run(
+              `docker://${host}/${image.repo}:v1`,
+              `docker://${new URL(dest.url).host}/${image.repo}:v1`,
+            );
+            const key = `${image.name}|${c.name}`;
+            const entry = results.get(key) ?? { seconds: [], rss: [] };
+            entry.seconds.push(r.seconds);
+            entry.rss.push(r.rss);
+            results.set(key, entry);
+            console.error(
+              `round ${round + 1}: ${image.name}, ${c.name}: ${r.seconds.toFixed(2)} s, RSS ${
+                (r.rss / 2 ** 20).toFixed(0)
+              } MiB`,
+            );
+          } finally {
+            await dest.stop();
+            await Deno.remove(dest.dataDir, { recursive: true }).catch(() => {});
+          }
+        }
+      }
+    }
+    const lines = [
+      `# berth copy vs skopeo copy (registry → registry, distribution 2.8.2 on both ends)`,
+      "",
+      `${
+        new Date().toISOString()
+      }, ${options.rounds} rounds, medians; berth --jobs ${options.jobs}; load ${
+        Deno.loadavg().map((l) => l.toFixed(2)).join(" ")
+      }`,
+      "",
+      "| image | client | seconds | MB/s | peak RSS MiB | berth/skopeo throughput |",
+      "| --- | --- | ---: | ---: | ---: | ---: |",
+    ];
+    for (const image of images) {
+      const berthS = median(results.get(`${image.name}|berth copy`)!.seconds);
+      const skopeoS = median(results.get(`${image.name}|skopeo copy`)!.seconds);
+      for (const c of clients) {
+        const entry = results.get(`${image.name}|${c.name}`)!;
+        const s = median(entry.seconds);
+        const ratio = c.name === "berth copy" ? `${(skopeoS / berthS).toFixed(2)}×` : "";
+        lines.push(
+          `| ${image.name} | ${c.name} | ${s.toFixed(2)} | ${
+            (image.bytes / 1e6 / s).toFixed(0)
+          } | ${(Math.max(...entry.rss) / 2 ** 20).toFixed(0)} | ${ratio} |`,
+        );
+      }
+    }
+    lines.push(
+      "",
+      "Goals (issue 12): ≥ 1.5× skopeo on the single layer, ≥ 2× on the many-layer image, RSS ≤ 150 MiB.",
+      "",
+    );
+    const table = lines.join("\n");
+    console.log(table);
+    if (options.out) await Deno.writeTextFile(options.out, table);
+  } finally {
+    for (const server of servers) await server.stop();
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,69 @@
+/**
+ * CSRF protection of the UI's state-changing requests: the request must come from the UI's own
+ * origin (`Sec-Fetch-Site`, `Origin`), and its form must carry a token only this process can make
+ * for the signed-in user (an HMAC under a key made at startup).
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+/** Makes and checks the UI's form tokens. */
+export class CsrfTokens {
+  readonly #key: Promise<CryptoKey>;
+
+  /** Tokens under a fresh random key (tokens of an earlier process are refused). */
+  constructor() {
+    this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]) as Promise<CryptoKey>;
+  }
+
+  /** The token of a user's forms (`undefined`: anonymous). */
+  async token(user: string | undefined): Promise<string> {
+    const mac = await crypto.subtle.sign("HMAC", await this.#key, message(user));
+    return toBase64Url(new Uint8Array(mac));
+  }
+
+  /** Whether `token` is the one {@link token} makes for `user`. */
+  async verify(token: string, user: string | undefined): Promise<boolean> {
+    const mac = fromBase64Url(token);
+    if (!mac || mac.byteLength !== 32) return false;
+    return await crypto.subtle.verify("HMAC", await this.#key, mac, message(user));
+  }
+}
+
+/** Whether a request comes from a page of the same origin (browsers send one header or both). */
+export function isSameOrigin(request: Request): boolean {
+  const site = request.headers.get("Sec-Fetch-Site");
+  if (site !== null && site !== "same-origin") return false;
+  const origin = request.headers.get("Origin");
+  if (origin === null) return true;
+  const host = request.headers.get("Host") ?? new URL(request.url).host;
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    // `Origin: null` (sandboxed or privacy-sensitive contexts) is not our page.
+    return false;
+  }
+}
+
+function message(user: string | undefined): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`berth-ui-csrf\n${user === undefined ? "" : `user:${user}`}`);
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^[A-Za-z0-9_-]{1,100}$/.test(text)) return undefined;
+  try {
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}

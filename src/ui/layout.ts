@@ -1,0 +1,86 @@
+/**
+ * The frame every UI page shares: document head, top bar (who is signed in), breadcrumbs, and
+ * the main landmark.
+ *
+ * @module
+ */
+import { type Html, html } from "./html.ts";
+import { formatAge, UI_ROOT } from "./format.ts";
+
+/** What every page needs to know about the request. */
+export interface PageContext {
+  /** The signed-in user, `undefined` when anonymous. */
+  user?: string;
+  /** Whether a sign-in link is offered (Basic auth is configured and the caller is anonymous). */
+  signIn: boolean;
+  /** The registry's host as clients reach it (for pull commands). */
+  host: string;
+  /** Now (for "2 hours ago"). */
+  now: Date;
+  /** URL of the stylesheet (versioned). */
+  styleUrl: string;
+  /** URL of the script (versioned). */
+  scriptUrl: string;
+}
+
+/** One breadcrumb: a label and its link (the last one is the current page). */
+export interface Crumb {
+  /** Text. */
+  label: string;
+  /** Link; absent for the current page. */
+  href?: string;
+}
+
+/** A whole HTML document around `body`. */
+export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Html): Html {
+  return html`
+    <!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <meta name="color-scheme" content="light dark">
+        <title>${title} · berth</title>
+        <link rel="icon" href="data:,">
+        <link rel="stylesheet" href="${ctx.styleUrl}">
+        <script src="${ctx.scriptUrl}" defer></script>
+      </head>
+      <body>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <a class="brand" href="${UI_ROOT}">berth</a>
+          <span class="who">${ctx.user !== undefined
+            ? html`Signed in as <strong>${ctx.user}</strong>`
+            : ctx.signIn
+            ? html`<a href="${UI_ROOT}-/sign-in">Sign in</a>`
+            : "Anonymous"}</span>
+        </header>
+        <main id="main">
+    ${crumbs.length > 1 ? breadcrumbs(crumbs) : ""}
+    ${body}
+        </main>
+      </body>
+    </html>
+  `;
+}
+
+function breadcrumbs(crumbs: Crumb[]): Html {
+  return html`
+    <nav class="crumbs" aria-label="Breadcrumb">
+      <ol>${crumbs.map((crumb) =>
+        crumb.href === undefined
+          ? html`<li aria-current="page">${crumb.label}</li>`
+          : html`<li><a href="${crumb.href}">${crumb.label}</a></li>`
+      )}</ol>
+    </nav>
+  `;
+}
+
+/** A `<time>` element: the age as text, the exact time in its title and `datetime`. */
+export function timeElement(date: Date | undefined, now: Date): Html {
+  if (!date) return html`<span class="muted">–</span>`;
+  const iso = date.toISOString();
+  return html`<time datetime="${iso}" title="${iso.slice(0, 19).replace("T", " ")} UTC">${
+    formatAge(date, now)
+  }</time>`;
+}

@@ -1,0 +1,321 @@
+/// <reference lib="dom" />
+/**
+ * The web UI in headless Chromium (Debian's `chromium`, driven by puppeteer-core; no browser
+ * download): list → filter → repository → tag → manifest → referrers, copy buttons, delete with
+ * its confirmation, auth on and off, stored payloads that must not run, reading without
+ * JavaScript, dark theme and a phone-sized screen, and no console errors on the way.
+ *
+ * With `UI_SCREENSHOTS=<dir>` the main pages are saved there as PNG (`deno task ui-screenshots`
+ * refreshes the ones in docs/).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import bcrypt from "bcryptjs";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import type { Config } from "../../src/config.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { skipWithout } from "../helpers/tools.ts";
+import { PAYLOADS, type Seeded, seedRegistry } from "./fixtures.ts";
+
+const ignore = skipWithout("chromium");
+const SCREENSHOTS = Deno.env.get("UI_SCREENSHOTS");
+/** Puppeteer keeps a WebSocket and child process whose ops outlive single awaits. */
+const LOOSE = { sanitizeOps: false, sanitizeResources: false };
+
+async function launch(): Promise<Browser> {
+  const executablePath = new TextDecoder().decode(
+    new Deno.Command("sh", { args: ["-c", "command -v chromium"], stdout: "piped" }).outputSync()
+      .stdout,
+  ).trim();
+  return await puppeteer.launch({
+    executablePath,
+    headless: true,
+    // The sandbox needs user namespaces root does not get here.
+    args: [...(Deno.uid() === 0 ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"],
+  });
+}
+
+/** A page that records console errors, uncaught exceptions and failed loads. */
+async function watchedPage(browser: Browser): Promise<{ page: Page; problems: string[] }> {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error" || message.type() === "warn") {
+      problems.push(`console ${message.type()}: ${message.text()}`);
+    }
+  });
+  page.on("pageerror", (error) => problems.push(`page error: ${String(error)}`));
+  page.on("requestfailed", (request) => problems.push(`failed: ${request.url()}`));
+  page.on("dialog", (dialog) => {
+    problems.push(`dialog: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  return { page, problems };
+}
+
+async function withSeeded(
+  config: Partial<Config>,
+  body: (server: TestServer, seeded: Seeded, browser: Browser) => Promise<void>,
+): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-ui-browser-" });
+  let browser: Browser | undefined;
+  try {
+    const seeding = await startServer({ dataDir });
+    const seeded = await seedRegistry(seeding.url);
+    await seeding.close();
+    const server = await startServer({ dataDir, config });
+    try {
+      browser = await launch();
+      await body(server, seeded, browser);
+    } finally {
+      await browser?.close();
+      await server.close();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  if (!SCREENSHOTS) return;
+  await Deno.mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png` as `${string}.png`, fullPage: true });
+}
+
+async function visibleRows(page: Page, table: string): Promise<string[]> {
+  return await page.$$eval(
+    `#${table} tbody tr`,
+    (rows) => rows.filter((row) => !row.hidden).map((row) => row.dataset.key ?? ""),
+  );
+}
+
+/** Click a link and wait for the page it opens. */
+async function follow(page: Page, selector: string): Promise<void> {
+  await Promise.all([page.waitForNavigation(), page.click(selector)]);
+}
+
+Deno.test({
+  name: "ui browser: list → filter → repository → tag → manifest → referrers, no console errors",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    await withSeeded({}, async (server, seeded, browser) => {
+      const { page, problems } = await watchedPage(browser);
+      await page.setViewport({ width: 1200, height: 800 });
+      const response = await page.goto(`${server.url}/`);
+      assert.equal(response?.status(), 200);
+      assert.equal(new URL(page.url()).pathname, "/ui/");
+      assert.equal(await page.$eval("h1", (h) => h.textContent), "Repositories");
+      assert.deepEqual(await visibleRows(page, "repositories"), seeded.repositories);
+      await screenshot(page, "repositories");
+
+      // The script narrows the list as you type.
+      await page.type("#filter", "team");
+      assert.deepEqual(await visibleRows(page, "repositories"), ["team/api", "team/web"]);
+      assert.match(await page.$eval("#filter-status", (p) => p.textContent ?? ""), /2 of 6 shown/);
+      await page.$eval("#filter", (input) => (input as HTMLInputElement).value = "");
+      await page.type("#filter", "alp");
+      assert.deepEqual(await visibleRows(page, "repositories"), ["library/alpine"]);
+      // Enter searches on the server (a real URL).
+      await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+      assert.equal(new URL(page.url()).search, "?q=alp");
+      assert.deepEqual(await visibleRows(page, "repositories"), ["library/alpine"]);
+
+      await follow(page, 'a[href="/ui/library/alpine"]');
+      assert.equal(new URL(page.url()).pathname, "/ui/library/alpine");
+      assert.deepEqual(await visibleRows(page, "tags"), ["3.20", "latest"]);
+      await screenshot(page, "repository");
+      // Copy buttons appear with the script and say when they copied.
+      const copy = await page.$("p.commands button.copy");
+      assert.ok(copy);
+      await copy.click();
+      await page.waitForFunction(() =>
+        document.querySelector("p.commands button.copy")?.textContent === "Copied"
+      );
+
+      await follow(page, 'tr[data-key="latest"] th a');
+      assert.equal(new URL(page.url()).pathname, "/ui/library/alpine/-/manifest/latest");
+      const platforms = await page.$$eval(
+        "#platforms tbody th a",
+        (as) => as.map((a) => a.textContent),
+      );
+      assert.deepEqual(platforms, ["linux/amd64", "linux/arm64/v8"]);
+      await screenshot(page, "index");
+
+      await follow(page, "#platforms tbody tr:first-child th a");
+      assert.equal(
+        decodeURIComponent(new URL(page.url()).pathname),
+        `/ui/library/alpine/-/manifest/${seeded.platforms[0]}`,
+      );
+      const headings = await page.$$eval("h3", (hs) => hs.map((h) => h.textContent ?? ""));
+      for (const title of ["Signatures", "SBOMs", "Attestations"]) {
+        assert.ok(headings.some((h) => h.startsWith(title)), `${title} in ${headings}`);
+      }
+      await screenshot(page, "manifest");
+      await follow(
+        page,
+        `a[href="/ui/library/alpine/-/manifest/${encodeURIComponent(seeded.referrers.sbom)}"]`,
+      );
+      assert.match(await page.$eval("main", (m) => m.textContent ?? ""), /application\/spdx\+json/);
+      // Links are real URLs: the back button returns to the manifest.
+      await page.goBack();
+      assert.equal(
+        decodeURIComponent(new URL(page.url()).pathname),
+        `/ui/library/alpine/-/manifest/${seeded.platforms[0]}`,
+      );
+      assert.deepEqual(problems, []);
+    });
+  },
+});
+
+Deno.test({
+  name: "ui browser: delete asks for confirmation and removes the tag",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    await withSeeded({}, async (server, _seeded, browser) => {
+      const { page, problems } = await watchedPage(browser);
+      await page.goto(`${server.url}/ui/team/api`);
+      await follow(page, 'a[aria-label="Delete tag v1.0.0"]');
+      assert.equal(new URL(page.url()).pathname, "/ui/team/api/-/delete/v1.0.0");
+      assert.match(await page.$eval("main", (m) => m.textContent ?? ""), /Delete tag v1\.0\.0/);
+      // Cancel goes back and deletes nothing.
+      await follow(page, "form a.button");
+      assert.ok((await visibleRows(page, "tags")).includes("v1.0.0"));
+      await follow(page, 'a[aria-label="Delete tag v1.0.0"]');
+      await follow(page, "form button.danger");
+      assert.equal(new URL(page.url()).pathname, "/ui/team/api");
+      assert.match(await page.$eval("p.notice", (p) => p.textContent ?? ""), /Deleted v1\.0\.0/);
+      assert.deepEqual(await visibleRows(page, "tags"), ["latest", "v1.1.0", "v2.0.0"]);
+      const head = await fetch(`${server.url}/v2/team/api/manifests/v1.0.0`, { method: "HEAD" });
+      assert.equal(head.status, 404);
+      assert.deepEqual(problems, []);
+    });
+  },
+});
+
+Deno.test({
+  name: "ui browser: stored HTML/JS payloads show as text and never run",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    await withSeeded({}, async (server, _seeded, browser) => {
+      const { page, problems } = await watchedPage(browser);
+      for (const path of ["/ui/", "/ui/xss/app", "/ui/xss/app/-/manifest/v1"]) {
+        await page.goto(server.url + path);
+        await page.$$eval("details", (ds) => ds.forEach((d) => d.open = true));
+        const state = await page.evaluate(() => ({
+          xss: (globalThis as { __xss?: unknown }).__xss,
+          injected:
+            document.querySelectorAll("main img, main svg, main iframe, main script").length,
+          text: document.querySelector("main")?.textContent ?? "",
+        }));
+        assert.equal(state.xss, undefined, path);
+        assert.equal(state.injected, 0, path);
+        if (path.includes("manifest")) {
+          for (const payload of PAYLOADS) assert.ok(state.text.includes(payload), payload);
+        }
+      }
+      assert.deepEqual(problems, []);
+    });
+  },
+});
+
+Deno.test({
+  name: "ui browser: pages read without JavaScript, follow the dark theme, fit a phone",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    await withSeeded({}, async (server, seeded, browser) => {
+      const { page, problems } = await watchedPage(browser);
+      await page.setJavaScriptEnabled(false);
+      await page.goto(`${server.url}/ui/library/alpine`);
+      assert.deepEqual(await visibleRows(page, "tags"), ["3.20", "latest"]);
+      assert.equal(await page.$$eval("button.copy", (bs) => bs.length), 0);
+      assert.equal(await page.$eval("#filter", (i) => i.closest("[hidden]") !== null), true);
+      await page.setJavaScriptEnabled(true);
+
+      await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
+      await page.goto(`${server.url}/ui/`);
+      const background = await page.$eval("body", (b) => getComputedStyle(b).backgroundColor);
+      assert.equal(background, "rgb(13, 17, 23)");
+      await screenshot(page, "repositories-dark");
+
+      await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "light" }]);
+      await page.setViewport({ width: 390, height: 844, isMobile: true, hasTouch: true });
+      await page.goto(`${server.url}/ui/library/alpine/-/manifest/${seeded.platforms[0]}`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - 390);
+      assert.ok(overflow <= 0, `page scrolls sideways by ${overflow}px`);
+      await screenshot(page, "manifest-phone");
+      // Keyboard: the skip link comes first, then the top bar's links.
+      await page.keyboard.press("Tab");
+      assert.equal(
+        await page.evaluate(() => document.activeElement?.textContent),
+        "Skip to content",
+      );
+      assert.deepEqual(problems, []);
+    });
+  },
+});
+
+const PASSWORDS = { alice: "alice-pw", bob: "bob-pw" };
+
+Deno.test({
+  name: "ui browser: with htpasswd, the Basic prompt signs in and the policy decides what shows",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
+    const path = `${dir}/htpasswd`;
+    await Deno.writeTextFile(
+      path,
+      Object.entries(PASSWORDS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 4)}\n`).join(""),
+    );
+    const config: Partial<Config> = {
+      auth: {
+        htpasswd: { realm: "berth-ui", path },
+        policy: {
+          rules: [
+            { repositories: ["**"], users: ["alice"], actions: ["*"] },
+            { repositories: ["team/*"], users: ["bob"], actions: ["pull"] },
+          ],
+        },
+      },
+    };
+    try {
+      await withSeeded(config, async (server, _seeded, browser) => {
+        // Anonymous: nothing to see, the browser is asked for credentials (puppeteer, having
+        // none to give, cancels the prompt).
+        const anonymous = await watchedPage(browser);
+        await assert.rejects(
+          anonymous.page.goto(`${server.url}/ui/`),
+          /ERR_INVALID_AUTH_CREDENTIALS/,
+        );
+
+        const bob = await watchedPage(browser);
+        await bob.page.authenticate({ username: "bob", password: PASSWORDS.bob });
+        assert.equal((await bob.page.goto(`${server.url}/ui/`))?.status(), 200);
+        assert.deepEqual(await visibleRows(bob.page, "repositories"), ["team/api", "team/web"]);
+        assert.match(await bob.page.$eval("header .who", (w) => w.textContent ?? ""), /bob/);
+        await follow(bob.page, 'a[href="/ui/team/api"]');
+        assert.equal(await bob.page.$$eval('a[href*="/-/delete/"]', (as) => as.length), 0);
+        assert.deepEqual(bob.problems, []);
+
+        const alice = await watchedPage(browser);
+        await alice.page.authenticate({ username: "alice", password: PASSWORDS.alice });
+        await alice.page.goto(`${server.url}/ui/team/api`);
+        await follow(alice.page, 'a[aria-label="Delete tag latest"]');
+        await follow(alice.page, "form button.danger");
+        assert.match(
+          await alice.page.$eval("p.notice", (p) => p.textContent ?? ""),
+          /Deleted latest/,
+        );
+        assert.deepEqual(alice.problems, []);
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1,0 +1,426 @@
+/**
+ * The web UI over HTTP against a real server: redirects, the three pages from pushed content,
+ * pagination over the catalog, deletes with their confirmation and CSRF checks, auth on and off,
+ * and escaping of stored payloads.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import bcrypt from "bcryptjs";
+import { createApp } from "../../src/app.ts";
+import { type Config, makeConfig } from "../../src/config.ts";
+import { digestBytes } from "../../src/oci/digest.ts";
+import { memoryStore } from "../../src/storage/open_store.ts";
+import { LIST_PAGE_SIZE } from "../../src/ui/ui.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { PAYLOADS, type Seeded, seedRegistry } from "./fixtures.ts";
+
+/** A server with the fixtures pushed, optionally restarted with other settings on its data. */
+async function withSeeded(
+  config: Partial<Config>,
+  body: (server: TestServer, seeded: Seeded) => Promise<void>,
+): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-ui-" });
+  try {
+    const seeding = await startServer({ dataDir });
+    const seeded = await seedRegistry(seeding.url);
+    await seeding.close();
+    const server = await startServer({ dataDir, config });
+    try {
+      await body(server, seeded);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+async function page(
+  server: TestServer,
+  path: string,
+  init: RequestInit = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
+  const response = await fetch(server.url + path, { redirect: "manual", ...init });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** The CSRF token of a delete confirmation page. */
+function tokenOf(text: string): string {
+  const token = /name="csrf" value="([^"]+)"/.exec(text)?.[1];
+  assert.ok(token, "the confirmation form carries a token");
+  return token;
+}
+
+function postDelete(
+  server: TestServer,
+  path: string,
+  token: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
+  return page(server, path, {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Origin: server.url,
+      "Sec-Fetch-Site": "same-origin",
+      ...headers,
+    },
+    body: new URLSearchParams({ csrf: token }).toString(),
+  });
+}
+
+Deno.test("ui: / and /ui redirect to /ui/; assets are versioned and cached", async () => {
+  await withSeeded({}, async (server) => {
+    for (const path of ["/", "/ui"]) {
+      const response = await page(server, path);
+      assert.equal(response.status, 303);
+      assert.equal(response.headers.get("Location"), "/ui/");
+    }
+    const list = await page(server, "/ui/");
+    assert.equal(list.status, 200);
+    assert.equal(list.headers.get("Content-Type"), "text/html; charset=utf-8");
+    assert.match(list.headers.get("Content-Security-Policy") ?? "", /script-src 'self'/);
+    const css = /href="(\/ui\/-\/style\.css\?v=[0-9a-f]+)"/.exec(list.text)?.[1];
+    const js = /src="(\/ui\/-\/app\.js\?v=[0-9a-f]+)"/.exec(list.text)?.[1];
+    assert.ok(css && js);
+    const style = await page(server, css);
+    assert.equal(style.status, 200);
+    assert.equal(style.headers.get("Content-Type"), "text/css; charset=utf-8");
+    assert.match(style.headers.get("Cache-Control") ?? "", /immutable/);
+    assert.match(style.text, /prefers-color-scheme: dark/);
+    const script = await page(server, js, { method: "HEAD" });
+    assert.equal(script.status, 200);
+    assert.equal(script.text, "");
+    const again = await page(server, js, {
+      headers: { "If-None-Match": script.headers.get("ETag") ?? "" },
+    });
+    assert.equal(again.status, 304);
+    const head = await page(server, "/ui/library/alpine", { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.text, "");
+    assert.equal((await page(server, "/ui/NOT_A_NAME")).status, 404);
+    assert.equal((await page(server, "/ui/library/alpine/-/manifest/nope")).status, 404);
+    assert.equal((await page(server, "/ui/nothing/here")).status, 404);
+  });
+});
+
+Deno.test("ui: the list shows every repository with tag counts and filters on the server", async () => {
+  await withSeeded({}, async (server, seeded) => {
+    const list = await page(server, "/ui/");
+    for (const name of seeded.repositories) {
+      assert.match(list.text, new RegExp(`<a href="/ui/${name}">${name}</a>`));
+    }
+    assert.match(
+      list.text,
+      /<a href="\/ui\/team\/api">team\/api<\/a><\/td>\s*<td class="num">4<\/td>/,
+    );
+    assert.match(list.text, /<time datetime="[^"]+"[^>]*>just now<\/time>/);
+    const filtered = await page(server, "/ui/?q=team");
+    const names = [...filtered.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(names, ["team/api", "team/web"]);
+  });
+});
+
+Deno.test("ui: the repository page lists tags with digests, sizes, platforms; sorts by link", async () => {
+  await withSeeded({}, async (server, seeded) => {
+    const repo = await page(server, "/ui/library/alpine");
+    assert.equal(repo.status, 200);
+    assert.match(repo.text, />latest<\/a>/);
+    assert.match(repo.text, />3\.20<\/a>/);
+    assert.match(repo.text, />linux\/amd64<\/a>/);
+    assert.match(repo.text, />linux\/arm64\/v8<\/a>/);
+    assert.ok(repo.text.includes(`data-copy="${seeded.index}"`));
+    assert.ok(
+      repo.text.includes(
+        `/ui/library/alpine/-/manifest/${encodeURIComponent(seeded.platforms[0]!)}`,
+      ),
+    );
+    const byName = await page(server, "/ui/team/api?sort=name&order=desc");
+    const tags = [...byName.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(tags, ["v2.0.0", "v1.1.0", "v1.0.0", "latest"]);
+    const bySize = await page(server, "/ui/team/api?sort=size&order=asc");
+    const sized = [...bySize.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    // Layer sizes grow with the fixtures' seed: v1.0.0 < v1.1.0 < v2.0.0 = latest.
+    assert.deepEqual(sized, ["v1.0.0", "v1.1.0", "latest", "v2.0.0"]);
+    assert.match(bySize.text, /aria-sort="ascending"/);
+  });
+});
+
+Deno.test("ui: the manifest page shows config, layers, annotations, platforms and referrers", async () => {
+  await withSeeded({}, async (server, seeded) => {
+    const index = await page(server, "/ui/library/alpine/-/manifest/latest");
+    assert.match(index.text, /Index \(multi-platform\)/);
+    for (const digest of seeded.platforms) {
+      assert.ok(
+        index.text.includes(`href="/ui/library/alpine/-/manifest/${encodeURIComponent(digest)}"`),
+      );
+    }
+    assert.match(index.text, /podman pull 127\.0\.0\.1:\d+\/library\/alpine:latest/);
+    assert.ok(index.text.includes(`docker pull ${server.host}/library/alpine@${seeded.index}`));
+    const image = await page(server, `/ui/library/alpine/-/manifest/${seeded.platforms[0]}`);
+    assert.equal(image.status, 200);
+    for (
+      const expected of [
+        /<dt>Created<\/dt>\s*<dd>2026-11-30T12:00:00Z<\/dd>/,
+        /<dt>Platform<\/dt>\s*<dd>linux\/amd64<\/dd>/,
+        /\[&quot;\/docker-entrypoint\.sh&quot;\]/,
+        /org\.opencontainers\.image\.version/,
+        /History \(2 steps\)/,
+        /application\/vnd\.oci\.image\.layer\.v1\.tar\+gzip/,
+        /Total size/,
+      ]
+    ) assert.match(image.text, expected);
+    const order = ["Signatures", "SBOMs", "Attestations"].map((t) =>
+      image.text.indexOf(`<h3>${t} `)
+    );
+    assert.ok(
+      order.every((i) => i > 0) && order[0]! < order[1]! && order[1]! < order[2]!,
+      String(order),
+    );
+    for (const digest of Object.values(seeded.referrers)) {
+      assert.ok(
+        image.text.includes(`href="/ui/library/alpine/-/manifest/${encodeURIComponent(digest)}"`),
+      );
+    }
+    const signature = await page(
+      server,
+      `/ui/library/alpine/-/manifest/${seeded.referrers.signature}`,
+    );
+    assert.match(signature.text, /<dt>Kind<\/dt>\s*<dd>Artifact<\/dd>/);
+    assert.ok(signature.text.includes(seeded.platforms[0]!), "links its subject");
+  });
+});
+
+Deno.test("ui: stored HTML/JS payloads are escaped on every page", async () => {
+  await withSeeded({}, async (server) => {
+    for (const path of ["/ui/", "/ui/xss/app", "/ui/xss/app/-/manifest/v1"]) {
+      const { text } = await page(server, path);
+      for (const payload of PAYLOADS) assert.ok(!text.includes(payload), `${path}: ${payload}`);
+      assert.doesNotMatch(text, /<(img|svg|iframe)\b/i);
+    }
+    const manifest = await page(server, "/ui/xss/app/-/manifest/v1");
+    assert.ok(manifest.text.includes("&lt;img src=x onerror=&quot;window.__xss"));
+  });
+});
+
+Deno.test("ui: delete asks for confirmation, checks origin and token, then deletes", async () => {
+  await withSeeded({}, async (server) => {
+    const repo = await page(server, "/ui/team/api");
+    assert.match(repo.text, /href="\/ui\/team\/api\/-\/delete\/v1\.0\.0"/);
+    const confirm = await page(server, "/ui/team/api/-/delete/v1.0.0");
+    assert.equal(confirm.status, 200);
+    assert.match(confirm.text, /Delete tag <strong>v1\.0\.0<\/strong>/);
+    const token = tokenOf(confirm.text);
+    const path = "/ui/team/api/-/delete/v1.0.0";
+    assert.equal((await postDelete(server, path, "forged")).status, 403);
+    assert.equal(
+      (await postDelete(server, path, token, { "Sec-Fetch-Site": "cross-site" })).status,
+      403,
+    );
+    assert.equal(
+      (await postDelete(server, path, token, { Origin: "http://evil.example" })).status,
+      403,
+    );
+    assert.equal((await postDelete(server, path, token, { Origin: "null" })).status, 403);
+    assert.equal(
+      (await fetch(`${server.url}/v2/team/api/manifests/v1.0.0`, { method: "HEAD" })).status,
+      200,
+    );
+    const done = await postDelete(server, path, token);
+    assert.equal(done.status, 303);
+    assert.equal(done.headers.get("Location"), "/ui/team/api?deleted=v1.0.0");
+    assert.equal(
+      (await fetch(`${server.url}/v2/team/api/manifests/v1.0.0`, { method: "HEAD" })).status,
+      404,
+    );
+    const after = await page(server, "/ui/team/api?deleted=v1.0.0");
+    assert.match(after.text, /Deleted v1\.0\.0\./);
+    assert.doesNotMatch(after.text, /data-key="v1\.0\.0"/);
+    // By digest: the manifest and its tags go.
+    const digest = (await fetch(`${server.url}/v2/team/api/manifests/v2.0.0`, { method: "HEAD" }))
+      .headers.get("Docker-Content-Digest")!;
+    const byDigest = await page(server, `/ui/team/api/-/delete/${digest}`);
+    assert.match(
+      byDigest.text,
+      /these tags go with it: <strong>latest<\/strong>, <strong>v2\.0\.0<\/strong>/,
+    );
+    const gone = await postDelete(
+      server,
+      `/ui/team/api/-/delete/${digest}`,
+      tokenOf(byDigest.text),
+    );
+    assert.equal(gone.status, 303);
+    assert.equal(
+      (await fetch(`${server.url}/v2/team/api/manifests/latest`, { method: "HEAD" })).status,
+      404,
+    );
+    assert.equal((await postDelete(server, path, token)).status, 404);
+  });
+});
+
+Deno.test("ui: with deletes disabled there are no delete links and a POST is refused", async () => {
+  await withSeeded({ deleteEnabled: false }, async (server) => {
+    const repo = await page(server, "/ui/team/api");
+    assert.doesNotMatch(repo.text, /-\/delete\//);
+    assert.equal((await page(server, "/ui/team/api/-/delete/v1.0.0")).status, 403);
+    assert.equal((await postDelete(server, "/ui/team/api/-/delete/v1.0.0", "x")).status, 403);
+    assert.equal(
+      (await fetch(`${server.url}/v2/team/api/manifests/v1.0.0`, { method: "HEAD" })).status,
+      200,
+    );
+  });
+});
+
+const PASSWORDS = { alice: "alice-pw", bob: "bob-pw", eve: "eve-pw" };
+
+/** An htpasswd file (bcrypt, low cost for speed) and a policy: alice admin, bob team/*, anonymous library/**. */
+async function authConfig(dir: string): Promise<Partial<Config>> {
+  const path = `${dir}/htpasswd`;
+  await Deno.writeTextFile(
+    path,
+    Object.entries(PASSWORDS).map(([u, p]) => `${u}:${bcrypt.hashSync(p, 4)}\n`).join(""),
+  );
+  return {
+    auth: {
+      htpasswd: { realm: "berth-ui", path },
+      policy: {
+        rules: [
+          { repositories: ["**"], users: ["alice"], actions: ["*"] },
+          { repositories: ["team/*"], users: ["bob"], actions: ["pull"] },
+          { repositories: ["library/**"], anonymous: true, actions: ["pull"] },
+        ],
+      },
+    },
+  };
+}
+
+function basic(user: keyof typeof PASSWORDS): Record<string, string> {
+  return { Authorization: `Basic ${btoa(`${user}:${PASSWORDS[user]}`)}` };
+}
+
+Deno.test("ui auth: users see what they may pull, delete links where they may delete", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
+  try {
+    await withSeeded(await authConfig(dir), async (server) => {
+      const names = (text: string) =>
+        [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+      const anonymous = await page(server, "/ui/");
+      assert.equal(anonymous.status, 200);
+      assert.deepEqual(names(anonymous.text), ["library/alpine"]);
+      assert.match(anonymous.text, /href="\/ui\/-\/sign-in"/);
+      const signIn = await page(server, "/ui/-/sign-in");
+      assert.equal(signIn.status, 401);
+      assert.equal(
+        signIn.headers.get("WWW-Authenticate"),
+        'Basic realm="berth-ui", charset="UTF-8"',
+      );
+      const signedIn = await page(server, "/ui/-/sign-in", { headers: basic("bob") });
+      assert.equal(signedIn.status, 303);
+
+      const bob = await page(server, "/ui/", { headers: basic("bob") });
+      assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+      assert.match(bob.text, /Signed in as <strong>bob<\/strong>/);
+      const bobRepo = await page(server, "/ui/team/api", { headers: basic("bob") });
+      assert.equal(bobRepo.status, 200);
+      assert.doesNotMatch(bobRepo.text, /-\/delete\//);
+      assert.equal((await page(server, "/ui/xss/app", { headers: basic("bob") })).status, 403);
+      assert.equal(
+        (await page(server, "/ui/xss/app/-/manifest/v1", { headers: basic("bob") })).status,
+        403,
+      );
+      assert.equal(
+        (await page(server, "/ui/team/api/-/delete/v1.0.0", { headers: basic("bob") })).status,
+        403,
+      );
+      // Anonymous callers are asked to sign in for what they may not see.
+      const hidden = await page(server, "/ui/team/api");
+      assert.equal(hidden.status, 401);
+      assert.match(hidden.headers.get("WWW-Authenticate") ?? "", /^Basic /);
+      const wrong = await page(server, "/ui/", {
+        headers: { Authorization: `Basic ${btoa("bob:nope")}` },
+      });
+      assert.equal(wrong.status, 401);
+
+      const alice = await page(server, "/ui/", { headers: basic("alice") });
+      assert.equal(names(alice.text).length, 6);
+      const aliceRepo = await page(server, "/ui/team/api", { headers: basic("alice") });
+      assert.match(aliceRepo.text, /-\/delete\/v1\.0\.0/);
+      // A token is bound to its user: bob cannot use alice's, and cannot delete with his own.
+      const confirm = await page(server, "/ui/team/api/-/delete/v1.0.0", {
+        headers: basic("alice"),
+      });
+      const token = tokenOf(confirm.text);
+      assert.equal(
+        (await postDelete(server, "/ui/team/api/-/delete/v1.0.0", token, basic("bob"))).status,
+        403,
+      );
+      assert.equal(
+        (await postDelete(server, "/ui/team/api/-/delete/v1.0.0", token, basic("eve"))).status,
+        403,
+      );
+      const done = await postDelete(server, "/ui/team/api/-/delete/v1.0.0", token, basic("alice"));
+      assert.equal(done.status, 303);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ui auth: anonymous callers who may pull nothing get the sign-in prompt", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
+  try {
+    const config = await authConfig(dir);
+    config.auth!.policy!.rules = config.auth!.policy!.rules.filter((r) => !r.anonymous);
+    await withSeeded(config, async (server) => {
+      const list = await page(server, "/ui/");
+      assert.equal(list.status, 401);
+      assert.equal(list.headers.get("WWW-Authenticate"), 'Basic realm="berth-ui", charset="UTF-8"');
+      assert.doesNotMatch(list.text, /library\/alpine/);
+      assert.equal((await page(server, "/ui/library/alpine")).status, 401);
+      assert.equal((await page(server, "/ui/", { headers: basic("eve") })).status, 200);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ui: the list pages through a large catalog, 100 per page, under 100 KB", async () => {
+  const store = memoryStore();
+  const app = createApp(makeConfig({ storage: "memory" }), {
+    store,
+    logError: () => {},
+    log: () => {},
+  });
+  try {
+    const digest = digestBytes(new TextEncoder().encode("m"));
+    const names = Array.from(
+      { length: 250 },
+      (_, i) => `org${i % 7}/service-${String(i).padStart(4, "0")}`,
+    );
+    for (const name of names) await store.putTag(name, "latest", digest);
+    const sorted = [...names].sort();
+    const get = async (path: string) => {
+      const response = await app.handler(new Request(`http://registry.test${path}`));
+      return { status: response.status, text: await response.text() };
+    };
+    const seen: string[] = [];
+    let path = "/ui/";
+    for (let pages = 0; pages < 5; pages++) {
+      const { status, text } = await get(path);
+      assert.equal(status, 200);
+      assert.ok(new TextEncoder().encode(text).byteLength < 100_000, "page weight");
+      seen.push(...[...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]!));
+      const next = /rel="next" href="([^"]+)"/.exec(text)?.[1];
+      if (!next) break;
+      path = next.replaceAll("&amp;", "&");
+    }
+    assert.deepEqual(seen, sorted);
+    assert.equal(LIST_PAGE_SIZE, 100);
+    const filtered = await get("/ui/?q=org3%2F");
+    const rows = [...filtered.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(rows, sorted.filter((n) => n.startsWith("org3/")));
+  } finally {
+    await app.close();
+  }
+});
