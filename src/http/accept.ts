@@ -155,9 +155,9 @@ export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): Gu
           }
           conn.lastActivity = performance.now();
         }
-        // A full read means a stream: read big; a short one means it ended: wait small.
-        if (n === buffer.length && buffer !== small) continue;
-        buffer = n === buffer.length ? new Uint8Array(BUFFER) : small;
+        // A full small read means a stream: read big until a read comes back short.
+        if (buffer === small && n === small.length) buffer = new Uint8Array(BUFFER);
+        else if (buffer !== small && n < small.length) buffer = small;
       }
     } catch {
       // A reset or a closed socket ends the pair.
