@@ -32,6 +32,6 @@ LABEL org.opencontainers.image.title="berth" \
 EXPOSE 5000
 VOLUME /var/lib/registry
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=10s CMD ["/usr/bin/deno", "run", "--allow-net", "--allow-env", "/app/berth.js", "health"]
+HEALTHCHECK --interval=30s --timeout=10s CMD ["/usr/bin/deno", "run", "--allow-net", "--allow-env", "--allow-read", "/app/berth.js", "health", "--config", "/etc/docker/registry/config.yml"]
 ENTRYPOINT ["/usr/bin/deno", "run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "/app/berth.js"]
 CMD ["serve", "/etc/docker/registry/config.yml"]

@@ -267,10 +267,17 @@ export class AccessControl implements Authorizer {
     return this.#policy.actions(identity.user, name);
   }
 
-  /** What `identity` may see in the catalog: the policy's, or an external token's grants. */
+  /**
+   * What `identity` may see in the catalog: the policy's; for an external issuer's token, every
+   * repository when it grants `registry:catalog:*` (as distribution lists), else its grants.
+   */
   catalogView(caller: Identity | undefined): CatalogView {
     const identity = caller ?? ANONYMOUS;
     if (identity.via === "token" && !identity.builtin) {
+      const catalog = (identity.access ?? []).some((entry) =>
+        entry.type === "registry" && entry.name === "catalog" && entry.actions.includes("*")
+      );
+      if (catalog) return { prefixes: [""], visible: () => true };
       const names = (identity.access ?? []).filter((entry) =>
         entry.type === "repository" && entry.actions.some((a) => a === "pull" || a === "*")
       ).map((entry) => entry.name);

@@ -84,6 +84,7 @@ export class HttpSender {
   #client: Deno.HttpClient | undefined;
   #retry: Required<Omit<RetryOptions, "timeoutMs">>;
   #timeoutMs: number | undefined;
+  #proxied = proxyConfigured();
 
   /** A sender with TLS and retry settings. */
   constructor(tls: TlsOptions = {}, retry: RetryOptions = {}) {
@@ -187,7 +188,8 @@ export class HttpSender {
   async #sendOnce(request: HttpRequest): Promise<Response> {
     const insecure = this.#tls.verify === false && request.url.startsWith("https:");
     const streamed = request.body !== undefined && !(request.body.open instanceof Uint8Array);
-    if (streamed && !insecure) return await this.#sendRaw(request);
+    if (streamed && !insecure && !this.#proxied) return await this.#sendRaw(request);
+    if (streamed && !insecure) return await this.#sendFetchStream(request);
     if (insecure || streamed) return await this.#sendNode(request, insecure);
     const headers = new Headers(request.headers);
     if (request.body) headers.set("Content-Length", String(request.body.length));
@@ -196,6 +198,19 @@ export class HttpSender {
       headers,
       redirect: "manual",
       ...(request.body && { body: request.body.open as Uint8Array<ArrayBuffer> }),
+      ...(request.signal && { signal: request.signal }),
+      ...(this.#client && { client: this.#client }),
+    });
+  }
+
+  /** Through an HTTP proxy only `fetch` knows the way: the body goes chunked. */
+  async #sendFetchStream(request: HttpRequest): Promise<Response> {
+    const open = request.body!.open as () => Promise<ReadableStream<Uint8Array>>;
+    return await fetch(request.url, {
+      method: request.method,
+      headers: request.headers ?? {},
+      redirect: "manual",
+      body: await open(),
       ...(request.signal && { signal: request.signal }),
       ...(this.#client && { client: this.#client }),
     });
@@ -318,6 +333,16 @@ async function writeStream(req: http.ClientRequest, source: ReadableStream<Uint8
     req.end();
   } finally {
     reader.releaseLock();
+  }
+}
+
+/** Whether an HTTP proxy is configured in the environment (fetch honours it, raw sockets not). */
+function proxyConfigured(): boolean {
+  try {
+    return ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+      .some((key) => Boolean(Deno.env.get(key)));
+  } catch {
+    return false;
   }
 }
 

@@ -5,22 +5,42 @@
  * @module
  */
 import { parseAddr } from "../config.ts";
+import { loadConfig } from "../config_file.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Help text of `health`. */
-export const HEALTH_USAGE = `Usage: berth health [URL]
+export const HEALTH_USAGE = `Usage: berth health [URL | --config FILE]
 
-Ask a running berth whether it is healthy (GET URL/healthz). URL defaults to the local address
-of REGISTRY_HTTP_ADDR, else http://127.0.0.1:5000. Needs --allow-net (and --allow-env).
+Ask a running berth whether it is healthy (GET URL/healthz) over a plain socket, so any port
+works. URL defaults to the local address of REGISTRY_HTTP_ADDR, else http://127.0.0.1:5000.
+With --config, the address comes from the config file as serve reads it (with REGISTRY_*
+variables): http.debug.addr when set, else http.addr (https when http.tls is on). Needs
+--allow-net and --allow-env (and --allow-read for --config).
 
 Exit codes: 0 healthy, 1 unhealthy or unreachable, 2 usage.`;
 
 /** The base URL to probe when none is given. */
-export function localUrl(addr: string | undefined): string {
-  if (!addr) return "http://127.0.0.1:5000";
+export function localUrl(addr: string | undefined, scheme = "http"): string {
+  if (!addr) return `${scheme}://127.0.0.1:5000`;
   const { hostname, port } = parseAddr(addr);
   const host = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
-  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** The base URL of the server a config file describes: its debug address first. */
+export async function configUrl(file: string, env: Record<string, string>): Promise<string> {
+  const { config } = await loadConfig(file, { env });
+  if (config.debugAddr !== undefined) return localUrl(config.debugAddr);
+  return localUrl(config.addr, config.tls ? "https" : "http");
+}
+
+/** The environment, or nothing without the permission to read it. */
+function envOrEmpty(): Record<string, string> {
+  try {
+    return Deno.env.toObject();
+  } catch {
+    return {};
+  }
 }
 
 /** A response read off the wire: status and body text. */
@@ -103,14 +123,17 @@ export function parseResponse(text: string): RawResponse {
 
 /** Run `health`. */
 export async function healthCommand(args: string[]): Promise<number> {
-  if (args.length > 1) throw new UsageError(`unexpected argument ${args[1]}`);
-  let base = args[0];
-  if (base === undefined) {
-    let addr: string | undefined;
-    try {
-      addr = Deno.env.get("REGISTRY_HTTP_ADDR");
-    } catch { /* no env permission: the default address */ }
-    base = localUrl(addr);
+  let base: string | undefined;
+  if (args[0] === "--config" || args[0]?.startsWith("--config=")) {
+    const file = args[0].includes("=") ? args[0].slice("--config=".length) : args[1];
+    if (!file) throw new UsageError("--config needs a FILE");
+    if (args.length > (args[0].includes("=") ? 1 : 2)) {
+      throw new UsageError(`unexpected argument ${args.at(-1)}`);
+    }
+    base = await configUrl(file, envOrEmpty());
+  } else {
+    if (args.length > 1) throw new UsageError(`unexpected argument ${args[1]}`);
+    base = args[0] ?? localUrl(envOrEmpty().REGISTRY_HTTP_ADDR);
   }
   let url: URL;
   try {

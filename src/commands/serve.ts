@@ -186,7 +186,11 @@ export function startupFields(config: Config, addr: string): Record<string, unkn
   return {
     addr,
     ...(config.debugAddr !== undefined && { debugAddr: config.debugAddr }),
-    storage: config.storage === "memory" ? "memory" : `filesystem:${config.dataDir}`,
+    storage: config.storage === "memory"
+      ? "memory"
+      : config.storage === "s3"
+      ? `s3:${config.s3?.bucket ?? ""}`
+      : `filesystem:${config.dataDir}`,
     tls: config.tls !== undefined,
     auth: authMode(config),
     readOnly: config.readOnly,

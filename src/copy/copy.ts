@@ -128,6 +128,12 @@ async function run(
     rootDoc = parseDoc(root, name);
   }
 
+  if (destination.digest !== undefined && destination.digest !== root.digest) {
+    throw new ClientError(
+      "invalid",
+      `${destination.name}: the copied image is ${root.digest}, not ${destination.digest}`,
+    );
+  }
   const ordered: Manifest[] = [];
   const seen = new Set<string>();
   const blobs = new Map<string, BlobInfo>();

@@ -97,6 +97,8 @@ export class DockerDestination implements ImageDestination {
   readonly capabilities: DestinationCapabilities = { indexes: true, referrers: true };
   /** The reference's tag. */
   readonly tag: string | undefined;
+  /** The reference's digest. */
+  readonly digest: string | undefined;
   #ref: ImageReference;
   #client: RegistryClient;
 
@@ -106,6 +108,7 @@ export class DockerDestination implements ImageDestination {
     this.#ref = ref;
     this.#client = client;
     this.tag = ref.tag;
+    this.digest = ref.digest;
   }
 
   /** HEAD the blob. */

@@ -91,4 +91,6 @@ export interface ImageDestination {
   abort(): Promise<void>;
   /** The tag the reference names, if any (the engine tags the root with it). */
   readonly tag: string | undefined;
+  /** The digest the reference names, if any: the copied root must have it. */
+  readonly digest?: string | undefined;
 }

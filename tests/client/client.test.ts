@@ -367,3 +367,42 @@ Deno.test("client: an upload the registry fails with a 5xx is restarted from a f
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("client: with a proxy configured, uploads go through fetch (chunked) and still land", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-client-" });
+  const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+    logError: () => {},
+    log: () => {},
+  });
+  const server = await startFake((request) =>
+    app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>)
+  );
+  Deno.env.set("HTTP_PROXY", "http://127.0.0.1:9"); // never used: NO_PROXY covers the registry
+  Deno.env.set("NO_PROXY", "127.0.0.1");
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const bytes = randomBytes(30_000, 5);
+    const digest = digestBytes(bytes).value;
+    const open = () =>
+      Promise.resolve(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(bytes.slice(0, 10_000));
+            controller.enqueue(bytes.slice(10_000));
+            controller.close();
+          },
+        }),
+      );
+    assert.equal(await client.pushBlob("x/y", { digest, size: bytes.length }, open), "uploaded");
+    const put = server.seen.find((s) => s.method === "PUT")!;
+    assert.equal(put.headers.get("Transfer-Encoding"), "chunked");
+    assert.equal(await client.hasBlob("x/y", digest), true);
+  } finally {
+    Deno.env.delete("HTTP_PROXY");
+    Deno.env.delete("NO_PROXY");
+    client.close();
+    await server.close();
+    await app.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -351,3 +351,19 @@ Deno.test("copy: the command's usage errors exit 2, missing images exit 1 with o
     assert.match(missing.stderr, /no\/such:v1: not found/);
   });
 });
+
+Deno.test("copy: a destination named by digest must receive exactly that image", async () => {
+  await withServers(1, async ([a]) => {
+    const image = await pushImage(a!.url, "src/app", "v1", { seed: 11 });
+    const other = await pushImage(a!.url, "src/app", "v2", { seed: 12 });
+    const ok = await copy(
+      `docker://${a!.host}/src/app:v1`,
+      `docker://${a!.host}/by/digest@${image.digest}`,
+    );
+    assert.equal(ok.digest, image.digest);
+    await assert.rejects(
+      copy(`docker://${a!.host}/src/app:v1`, `docker://${a!.host}/by/digest@${other.digest}`),
+      /not sha256:/,
+    );
+  });
+});

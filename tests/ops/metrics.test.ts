@@ -9,7 +9,7 @@ import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
 import { BackgroundGauge } from "../../src/ops/metrics.ts";
 import { memoryStore } from "../../src/storage/open_store.ts";
-import { spawnServer } from "../helpers/server.ts";
+import { berthCommand, spawnServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/temp.ts";
 import { freePort } from "../helpers/images.ts";
 
@@ -61,10 +61,15 @@ Deno.test("metrics: a background gauge answers its last count and recounts when 
   assert.equal(counts, 2);
 });
 
-Deno.test("metrics: --debug-addr serves /metrics and /healthz apart from the API", async () => {
+Deno.test("metrics: http.debug.addr serves /metrics and /healthz apart from the API; health --config probes it", async () => {
   await withTempDir("berth-debug-", async (dir) => {
     const port = freePort();
-    const server = await spawnServer({ dataDir: dir, args: ["--debug-addr", `127.0.0.1:${port}`] });
+    const config = `${dir}/config.yml`;
+    await Deno.writeTextFile(
+      config,
+      `version: 0.1\nhttp:\n  debug:\n    addr: 127.0.0.1:${port}\n`,
+    );
+    const server = await spawnServer({ dataDir: `${dir}/data`, args: [config] });
     try {
       const metricsUrl = `http://127.0.0.1:${port}`;
       const metrics = await fetch(`${metricsUrl}/metrics`);
@@ -79,6 +84,15 @@ Deno.test("metrics: --debug-addr serves /metrics and /healthz apart from the API
       const main = await fetch(`${server.url}/metrics`);
       await main.body?.cancel();
       assert.equal(main.status, 200);
+      // `berth health --config` probes the debug address the file names.
+      const [cmd, ...pre] = berthCommand();
+      const probe = await new Deno.Command(cmd!, {
+        args: [...pre, "health", "--config", config],
+        env: {},
+        stdin: "null",
+      }).output();
+      assert.equal(probe.code, 0, new TextDecoder().decode(probe.stderr));
+      assert.equal(JSON.parse(new TextDecoder().decode(probe.stdout)).status, "ok");
     } finally {
       await server.stop("SIGTERM");
     }

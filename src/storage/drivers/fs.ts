@@ -141,7 +141,9 @@ export class FsDriver implements StorageDriver {
         file = await Deno.open(local, { read: true, write: true });
       } catch (error) {
         if (isNotFound(error) || isDirectory(error)) return undefined;
-        throw error;
+        // A read-only data directory still tells a session's size; a write then fails.
+        if (!(error instanceof Deno.errors.PermissionDenied || isReadOnly(error))) throw error;
+        file = await Deno.open(local, { read: true });
       }
     } else {
       const flags = { read: true, write: true, create: true, truncate: true, mode: 0o644 };
@@ -325,6 +327,11 @@ async function listNames(local: string): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(local)) names.push(entry.name);
   return names;
+}
+
+/** Whether an error means the filesystem is mounted read-only. */
+function isReadOnly(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "EROFS";
 }
 
 /** Whether an error means the path is a folder where a file was expected. */
