@@ -110,6 +110,23 @@ interface AuthFiles {
   signer?: TokenSigner;
 }
 
+/** Warnings about an auth config that works but may not do what is meant (an implicit realm). */
+export function authWarnings(
+  config: AuthConfig,
+): { msg: string; fields: Record<string, string> }[] {
+  if (!config.token || config.token.realm) return [];
+  return [{
+    msg: "auth.token.realm is not set: challenges name each request's Host",
+    fields: {
+      realm: `<scheme>://<Host header>${TOKEN_PATH}`,
+      hint: config.htpasswd
+        ? "set auth.token.realm (--token-realm) to this registry's public token URL"
+        : "set auth.token.realm (--token-realm) to the external issuer's token URL: " +
+          "this registry has no token endpoint without auth.htpasswd",
+    },
+  }];
+}
+
 /**
  * Read and check the files an auth config names (htpasswd, certificates, JWKS, signing key);
  * throws one line naming the setting at fault. `serve` and `config check` both run it.
@@ -150,6 +167,7 @@ export class AccessControl implements Authorizer {
   readonly #htpasswd: Htpasswd | undefined;
   readonly #pool: BcryptPool | undefined;
   readonly #limiter: LoginLimiter;
+  readonly #log: Logger["log"];
   readonly #keys: TrustedKeys | undefined;
   readonly #signer: TokenSigner | undefined;
   #ready: Promise<void> | undefined;
@@ -159,7 +177,7 @@ export class AccessControl implements Authorizer {
     this.#config = config;
     this.#policy = new Policy(config.policy);
     this.#limiter = new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS);
-    const log = options.log ?? (() => {});
+    const log = this.#log = options.log ?? (() => {});
     const files = readAuthFiles(config);
     if (config.htpasswd && files.users) {
       const pool = this.#pool = new BcryptPool();
@@ -171,15 +189,7 @@ export class AccessControl implements Authorizer {
     }
     this.#keys = files.keys;
     this.#signer = files.signer;
-    if (config.token && !config.token.realm) {
-      log("warn", "auth.token.realm is not set: challenges name each request's Host", {
-        realm: `<scheme>://<Host header>${TOKEN_PATH}`,
-        hint: this.#signer
-          ? "set auth.token.realm (--token-realm) to this registry's public token URL"
-          : "set auth.token.realm (--token-realm) to the external issuer's token URL: " +
-            "this registry has no token endpoint without auth.htpasswd",
-      });
-    }
+    for (const warning of authWarnings(config)) log("warn", warning.msg, warning.fields);
   }
 
   /** Stop the password workers. */
@@ -267,10 +277,17 @@ export class AccessControl implements Authorizer {
     return this.#policy.actions(identity.user, name);
   }
 
-  /** What `identity` may see in the catalog: the policy's, or an external token's grants. */
+  /**
+   * What `identity` may see in the catalog: the policy's; for an external issuer's token, every
+   * repository when it grants `registry:catalog:*` (as distribution lists), else its grants.
+   */
   catalogView(caller: Identity | undefined): CatalogView {
     const identity = caller ?? ANONYMOUS;
     if (identity.via === "token" && !identity.builtin) {
+      const catalog = (identity.access ?? []).some((entry) =>
+        entry.type === "registry" && entry.name === "catalog" && entry.actions.includes("*")
+      );
+      if (catalog) return { prefixes: [""], visible: () => true };
       const names = (identity.access ?? []).filter((entry) =>
         entry.type === "repository" && entry.actions.some((a) => a === "pull" || a === "*")
       ).map((entry) => entry.name);
@@ -374,7 +391,16 @@ export class AccessControl implements Authorizer {
       });
     }
     if (ok) this.#limiter.succeeded(user);
-    else this.#limiter.failed(user, client);
+    else {
+      const limited = this.#limiter.failed(user, client);
+      if (limited) {
+        this.#log("warn", "too many failed logins: password checks refused for a while", {
+          limited,
+          user: user.slice(0, 100),
+          remote: client,
+        });
+      }
+    }
     return ok ? user : undefined;
   }
 

@@ -58,10 +58,14 @@ export class LoginLimiter {
     return undefined;
   }
 
-  /** Count a wrong password (or unknown user) for `user` from `address`. */
-  failed(user: string, address: string): void {
-    this.#count(userKey(user));
-    this.#count(`a:${address.slice(0, MAX_KEY)}`);
+  /**
+   * Count a wrong password (or unknown user) for `user` from `address`; returns what this failure
+   * brought to its limit (`user`, `address`), or `undefined`.
+   */
+  failed(user: string, address: string): LoginRefusal["reason"] | undefined {
+    const byUser = this.#count(userKey(user)) === this.#limits.perUser;
+    const byAddress = this.#count(`a:${address.slice(0, MAX_KEY)}`) === this.#limits.perAddress;
+    return byUser ? "user" : byAddress ? "address" : undefined;
   }
 
   /** A correct password: the user's failures are forgotten (the address's are not). */
@@ -87,14 +91,13 @@ export class LoginLimiter {
     return window;
   }
 
-  #count(key: string): void {
+  /** Count one failure for `key`; returns the failures of its window. */
+  #count(key: string): number {
     const window = this.#current(key);
-    if (window) {
-      window.failures++;
-      return;
-    }
+    if (window) return ++window.failures;
     if (this.#windows.size >= MAX_TRACKED) this.#evict();
     this.#windows.set(key, { failures: 1, startedAt: this.#now() });
+    return 1;
   }
 
   /** Drop ended windows; when none ended, the oldest tenth. */

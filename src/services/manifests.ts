@@ -140,11 +140,6 @@ export class ManifestService {
     this.#cache = new ManifestCache(options.cacheBytes);
   }
 
-  /** The cache's use: entries and bytes held. */
-  cacheUse(): { entries: number; bytes: number } {
-    return { entries: this.#cache.size, bytes: this.#cache.bytes };
-  }
-
   /** The digest a reference names in `name`, or `MANIFEST_UNKNOWN`. */
   async resolve(name: string, reference: Reference): Promise<Digest> {
     if (reference.kind === "tag") {

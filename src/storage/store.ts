@@ -1,6 +1,8 @@
 /**
- * The storage interface every backend implements: a global content-addressed blob store,
- * per-repository links (layers and manifest revisions), tags, and upload sessions.
+ * The registry-level storage interface the services use: a global content-addressed blob store,
+ * per-repository links (layers and manifest revisions), tags, referrers, the catalog and upload
+ * sessions. `LayoutStore` (src/storage/layout/) implements it over any `StorageDriver`
+ * (src/storage/driver.ts); `open_store.ts` builds one from the configuration.
  *
  * Absence is `undefined` (or `false`); only real I/O failures throw.
  *

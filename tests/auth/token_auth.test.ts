@@ -460,3 +460,38 @@ Deno.test("token auth: berth's own key also trusted as an external certificate s
     "external",
   );
 });
+
+Deno.test("token auth: an external token's catalog is its grants, or everything with registry:catalog:*", async () => {
+  let keyPem = "";
+  await withServer(async (dir) => {
+    await run("openssl", ["genrsa", "-out", `${dir}/rsa.pem`, "2048"]);
+    keyPem = await Deno.readTextFile(`${dir}/rsa.pem`);
+    const jwk = createPublicKey(keyPem).export({ format: "jwk" });
+    await Deno.writeTextFile(`${dir}/jwks.json`, JSON.stringify({ keys: [{ ...jwk, kid: "k1" }] }));
+    return { token: { service: SERVICE, issuer: "external-issuer", jwks: `${dir}/jwks.json` } };
+  }, async (server) => {
+    const token = (access: unknown[]) => signJwt(keyPem, externalClaims({ access }), { kid: "k1" });
+    const writer = token(["ext/app", "other/app"].map((name) => ({
+      type: "repository",
+      name,
+      actions: ["pull", "push"],
+    })));
+    for (const repo of ["ext/app", "other/app"]) {
+      assert.equal((await call(server, "POST", `/v2/${repo}/blobs/uploads/`, writer)).status, 201);
+    }
+    const catalog = async (bearer: string) => {
+      const response = await fetch(`${server.url}/v2/_catalog`, {
+        headers: { Authorization: `Bearer ${bearer}` },
+      });
+      const body = await response.json();
+      return { status: response.status, body, challenge: response.headers.get("WWW-Authenticate") };
+    };
+    const one = token([{ type: "repository", name: "ext/app", actions: ["pull"] }]);
+    assert.deepEqual((await catalog(one)).body.repositories, ["ext/app"]);
+    const all = token([{ type: "registry", name: "catalog", actions: ["*"] }]);
+    assert.deepEqual((await catalog(all)).body.repositories, ["ext/app", "other/app"]);
+    const none = await catalog(token([]));
+    assert.equal(none.status, 401);
+    assert.match(none.challenge ?? "", /scope="registry:catalog:\*",error="insufficient_scope"/);
+  });
+});

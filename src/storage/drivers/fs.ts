@@ -126,7 +126,7 @@ export class FsDriver implements StorageDriver {
       const start = Math.min(options.offset ?? 0, size);
       const length = Math.min(options.length ?? size - start, size - start);
       if (start > 0) await file.seek(start, Deno.SeekMode.Start);
-      return { size, body: fileStream(file, length, options.signal) };
+      return { size, body: fileStream(file, length, options.signal, start + length === size) };
     } catch (error) {
       file.close();
       throw error;
