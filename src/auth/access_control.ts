@@ -110,6 +110,23 @@ interface AuthFiles {
   signer?: TokenSigner;
 }
 
+/** Warnings about an auth config that works but may not do what is meant (an implicit realm). */
+export function authWarnings(
+  config: AuthConfig,
+): { msg: string; fields: Record<string, string> }[] {
+  if (!config.token || config.token.realm) return [];
+  return [{
+    msg: "auth.token.realm is not set: challenges name each request's Host",
+    fields: {
+      realm: `<scheme>://<Host header>${TOKEN_PATH}`,
+      hint: config.htpasswd
+        ? "set auth.token.realm (--token-realm) to this registry's public token URL"
+        : "set auth.token.realm (--token-realm) to the external issuer's token URL: " +
+          "this registry has no token endpoint without auth.htpasswd",
+    },
+  }];
+}
+
 /**
  * Read and check the files an auth config names (htpasswd, certificates, JWKS, signing key);
  * throws one line naming the setting at fault. `serve` and `config check` both run it.
@@ -172,15 +189,7 @@ export class AccessControl implements Authorizer {
     }
     this.#keys = files.keys;
     this.#signer = files.signer;
-    if (config.token && !config.token.realm) {
-      log("warn", "auth.token.realm is not set: challenges name each request's Host", {
-        realm: `<scheme>://<Host header>${TOKEN_PATH}`,
-        hint: this.#signer
-          ? "set auth.token.realm (--token-realm) to this registry's public token URL"
-          : "set auth.token.realm (--token-realm) to the external issuer's token URL: " +
-            "this registry has no token endpoint without auth.htpasswd",
-      });
-    }
+    for (const warning of authWarnings(config)) log("warn", warning.msg, warning.fields);
   }
 
   /** Stop the password workers. */

@@ -27,7 +27,7 @@ export async function configCommand(args: string[]): Promise<number> {
   if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`);
   const loaded = await loadConfig(file, { env: Deno.env.toObject() });
   for (const warning of loaded.warnings) console.error(`warning: ${warning}`);
-  checkAuthFiles(loaded.config);
+  for (const warning of checkAuthFiles(loaded.config)) console.error(`warning: ${warning}`);
   console.log(JSON.stringify(loaded.config, null, 2));
   console.error(`${file}: ok`);
   return 0;

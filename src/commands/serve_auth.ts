@@ -5,7 +5,7 @@
  * @module
  */
 import type { AuthConfig, Config, LimitsConfig, PolicyConfig, TokenConfig } from "../config.ts";
-import { readAuthFiles } from "../auth/access_control.ts";
+import { authWarnings, readAuthFiles } from "../auth/access_control.ts";
 import { checkPolicy } from "../auth/policy.ts";
 import { ConfigError } from "../config_file.ts";
 
@@ -104,17 +104,19 @@ export function checkAuthConfig(config: Config): void {
 
 /**
  * Read and check the files auth names (htpasswd, token certificates, JWKS, signing key), as the
- * app will at start: `serve` and `config check` run it, so they agree. Throws a one-line
+ * app will at start: `serve` and `config check` run it, so they agree; returns the warnings the
+ * app will log (an implicit token realm). Throws a one-line
  * {@link ConfigError} naming the setting (e.g. `auth.htpasswd.path: /etc/docker/registry is not
  * a file`).
  */
-export function checkAuthFiles(config: Config): void {
-  if (!config.auth) return;
+export function checkAuthFiles(config: Config): string[] {
+  if (!config.auth) return [];
   try {
     readAuthFiles(config.auth);
   } catch (error) {
     throw new ConfigError(error instanceof Error ? error.message : String(error));
   }
+  return authWarnings(config.auth).map((w) => `${w.msg} (${w.fields.hint})`);
 }
 
 /** Read and check a JSON policy file. */

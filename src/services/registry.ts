@@ -48,9 +48,9 @@ export interface Registry {
 /** How long an online collection holds its lease before renewing it. */
 const GC_LEASE_MS = 10 * 60_000;
 
-/** This process among the replicas (host, pid, a random part). */
+/** This process among the replicas (pid and a random part; the host name needs --allow-sys). */
 function replicaId(): string {
-  return `${Deno.hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  return `${Deno.pid}-${crypto.randomUUID()}`;
 }
 
 /** Build the services of a registry over a store. */

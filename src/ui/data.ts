@@ -28,7 +28,7 @@ export interface Viewer {
 }
 
 /** Most repository names looked at to fill one page of a filtered list. */
-export const SCAN_BUDGET = 20_000;
+export const SCAN_BUDGET = 2_000;
 /** Largest image config read for the manifest page. */
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 const IMAGE_CONFIG_TYPES = [

@@ -5,7 +5,7 @@
  * @module
  */
 import { deleteUrl, manifestUrl, repositoryUrl, UI_ROOT } from "./format.ts";
-import { type Html, html } from "./html.ts";
+import { type Html, markup } from "./html.ts";
 import { page, type PageContext } from "./layout.ts";
 
 /** What is about to be deleted. */
@@ -27,26 +27,26 @@ export function deletePage(ctx: PageContext, view: DeleteView): Html {
   const { name, reference } = view;
   const byDigest = reference.includes(":");
   const what = byDigest
-    ? html`Delete manifest <code>${reference}</code> from <strong>${name}</strong>?`
-    : html`Delete tag <strong>${reference}</strong> from <strong>${name}</strong>?`;
+    ? markup`Delete manifest <code>${reference}</code> from <strong>${name}</strong>?`
+    : markup`Delete tag <strong>${reference}</strong> from <strong>${name}</strong>?`;
   const consequence = byDigest
     ? view.tags.length === 0
-      ? html`The manifest can no longer be pulled from this repository.`
-      : html`The manifest can no longer be pulled from this repository, and these tags go with it: ${
-        view.tags.map((tag, i) => html`${i > 0 ? ", " : ""}<strong>${tag}</strong>`)
+      ? markup`The manifest can no longer be pulled from this repository.`
+      : markup`The manifest can no longer be pulled from this repository, and these tags go with it: ${
+        view.tags.map((tag, i) => markup`${i > 0 ? ", " : ""}<strong>${tag}</strong>`)
       }.`
-    : html`Only the tag goes; the manifest stays, reachable by its digest.`;
-  const body = html`
+    : markup`Only the tag goes; the manifest stays, reachable by its digest.`;
+  const body = markup`
     <h1>Confirm delete</h1>
-    ${view.problem ? html`<p class="notice error" role="alert">${view.problem}</p>` : ""}
+    ${view.problem ? markup`<p class="notice error" role="alert">${view.problem}</p>` : ""}
     <p>${what}</p>
     <p>${consequence}</p>
     <form method="post" action="${deleteUrl(name, reference)}">
       <input type="hidden" name="csrf" value="${view.token}">
       <button type="submit" class="danger">Delete</button>
-      <a class="button" href="${byDigest
-        ? manifestUrl(name, reference)
-        : repositoryUrl(name)}">Cancel</a>
+      <a class="button" href="${
+    byDigest ? manifestUrl(name, reference) : repositoryUrl(name)
+  }">Cancel</a>
     </form>
   `;
   return page(ctx, "Confirm delete", [
@@ -62,7 +62,7 @@ export function messagePage(ctx: PageContext, title: string, message: Html | str
     ctx,
     title,
     [{ label: "Repositories", href: UI_ROOT }, { label: title }],
-    html`
+    markup`
       <h1>${title}</h1>
       <p>${message}</p>
       <p><a href="${UI_ROOT}">All repositories</a></p>

@@ -7,7 +7,7 @@
 
 /** A fragment of markup that is safe to insert as it is. */
 export class Html {
-  /** Wrap markup that is already safe (built by {@link html} or a constant). */
+  /** Wrap markup that is already safe (built by {@link markup} or a constant). */
   constructor(readonly text: string) {}
 
   /** The markup. */
@@ -40,7 +40,7 @@ function render(value: Interpolated): string {
 }
 
 /** Build markup: literal parts are kept, every value is escaped (arrays are joined). */
-export function html(strings: TemplateStringsArray, ...values: Interpolated[]): Html {
+export function markup(strings: TemplateStringsArray, ...values: Interpolated[]): Html {
   let text = strings[0]!;
   for (let i = 0; i < values.length; i++) text += render(values[i]!) + strings[i + 1]!;
   return new Html(text);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Html, html } from "./html.ts";
+import { type Html, markup, trusted } from "./html.ts";
 import { formatAge, UI_ROOT } from "./format.ts";
 
 /** What every page needs to know about the request. */
@@ -17,8 +17,8 @@ export interface PageContext {
   host: string;
   /** Now (for "2 hours ago"). */
   now: Date;
-  /** URL of the stylesheet (versioned). */
-  styleUrl: string;
+  /** The stylesheet, inlined (a constant; the page's CSP allows it by its hash). */
+  style: string;
   /** URL of the script (versioned). */
   scriptUrl: string;
 }
@@ -33,8 +33,8 @@ export interface Crumb {
 
 /** A whole HTML document around `body`. */
 export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Html): Html {
-  return html`
-    <!doctype html>
+  return markup`
+    <!DOCTYPE html>
     <html lang="en">
       <head>
         <meta charset="utf-8">
@@ -42,22 +42,27 @@ export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Htm
         <meta name="color-scheme" content="light dark">
         <title>${title} · berth</title>
         <link rel="icon" href="data:,">
-        <link rel="stylesheet" href="${ctx.styleUrl}">
+        <style>${trusted(ctx.style)}</style>
         <script src="${ctx.scriptUrl}" defer></script>
       </head>
       <body>
         <a class="skip" href="#main">Skip to content</a>
         <header class="top">
           <a class="brand" href="${UI_ROOT}">berth</a>
-          <span class="who">${ctx.user !== undefined
-            ? html`Signed in as <strong>${ctx.user}</strong>`
-            : ctx.signIn
-            ? html`<a href="${UI_ROOT}-/sign-in">Sign in</a>`
-            : "Anonymous"}</span>
+          <span class="who">${
+    ctx.user !== undefined
+      ? markup`
+              Signed in as <strong>${ctx.user}</strong>
+            `
+      : ctx.signIn
+      ? markup`
+              <a href="${UI_ROOT}-/sign-in">Sign in</a>
+            `
+      : "Anonymous"
+  }</span>
         </header>
         <main id="main">
-    ${crumbs.length > 1 ? breadcrumbs(crumbs) : ""}
-    ${body}
+          ${crumbs.length > 1 ? breadcrumbs(crumbs) : ""} ${body}
         </main>
       </body>
     </html>
@@ -65,22 +70,37 @@ export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Htm
 }
 
 function breadcrumbs(crumbs: Crumb[]): Html {
-  return html`
+  return markup`
     <nav class="crumbs" aria-label="Breadcrumb">
-      <ol>${crumbs.map((crumb) =>
-        crumb.href === undefined
-          ? html`<li aria-current="page">${crumb.label}</li>`
-          : html`<li><a href="${crumb.href}">${crumb.label}</a></li>`
-      )}</ol>
+      <ol>${
+    crumbs.map((crumb) =>
+      crumb.href === undefined
+        ? markup`
+            <li aria-current="page">${crumb.label}</li>
+          `
+        : markup`
+            <li><a href="${crumb.href}">${crumb.label}</a></li>
+          `
+    )
+  }</ol>
     </nav>
   `;
 }
 
 /** A `<time>` element: the age as text, the exact time in its title and `datetime`. */
 export function timeElement(date: Date | undefined, now: Date): Html {
-  if (!date) return html`<span class="muted">–</span>`;
+  if (!date) {
+    return markup`
+      <span class="muted">–</span>
+    `;
+  }
   const iso = date.toISOString();
-  return html`<time datetime="${iso}" title="${iso.slice(0, 19).replace("T", " ")} UTC">${
-    formatAge(date, now)
-  }</time>`;
+  return markup`
+    <time datetime="${iso}" title="${iso.slice(0, 19).replace("T", " ")} UTC">${
+    formatAge(
+      date,
+      now,
+    )
+  }</time>
+  `;
 }

@@ -6,14 +6,14 @@
  */
 import type { RepositoryList } from "./data.ts";
 import { listUrl, repositoryUrl } from "./format.ts";
-import { type Html, html } from "./html.ts";
+import { type Html, markup } from "./html.ts";
 import { page, type PageContext, timeElement } from "./layout.ts";
 
 /** Render a page of the repository list. */
 export function listPage(ctx: PageContext, list: RepositoryList, filter: string): Html {
   const more = list.next !== undefined;
   const rows = list.rows.map((row) =>
-    html`
+    markup`
       <tr data-key="${row.name}">
         <td><a href="${repositoryUrl(row.name)}">${row.name}</a></td>
         <td class="num">${row.tagCount}</td>
@@ -21,12 +21,14 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
       </tr>
     `
   );
-  const table = list.rows.length === 0 ? emptyState(ctx, filter) : html`
+  const table = list.rows.length === 0 ? emptyState(ctx, filter) : markup`
     <div class="table-wrap">
       <table id="repositories">
-        <caption class="visually-hidden">Repositories${filter === "" ? "" : html`
+        <caption class="visually-hidden">Repositories${
+    filter === "" ? "" : markup`
           matching “${filter}”
-        `}</caption>
+        `
+  }</caption>
         <thead>
           <tr>
             <th scope="col">Repository</th>
@@ -41,17 +43,21 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
     </div>
   `;
   const pager = more
-    ? html`
+    ? markup`
       <nav class="pager"
-        aria-label="Pages">${list.partial
-          ? html`<span class="muted">Searched part of the catalog.</span>`
-          : html`<span></span>`}<a rel="next" href="${listUrl({
-            q: filter,
-            last: list.next,
-          })}">${list.partial ? "Search further" : "Next page"} →</a></nav>
+        aria-label="Pages">${
+      list.partial
+        ? markup`<span class="muted">Searched part of the catalog.</span>`
+        : markup`<span></span>`
+    }<a rel="next" href="${
+      listUrl({
+        q: filter,
+        last: list.next,
+      })
+    }">${list.partial ? "Search further" : "Next page"} →</a></nav>
     `
     : "";
-  const body = html`
+  const body = markup`
     <h1>Repositories</h1>
     <form class="filter" role="search" method="get" action="${listUrl()}" data-more="${more}">
       <label for="filter">Filter</label>
@@ -68,12 +74,11 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
 
 function emptyState(ctx: PageContext, filter: string): Html {
   if (filter !== "") {
-    return html`<p>No repository you may see matches “${filter}” on this page.</p>`;
+    return markup`<p>No repository you may see matches “${filter}” on this page.</p>`;
   }
-  return html`
+  return markup`
     <p>No repositories${ctx.user === undefined ? "" : " you may pull"} yet. Push one, e.g.:</p>
     <p
-      class="commands"><code data-copy="" data-copy-label="push command">skopeo copy --dest-tls-verify=false docker-archive:image.tar docker://${ctx
-        .host}/my/app:v1</code></p>
+      class="commands"><code data-copy="" data-copy-label="push command">skopeo copy --dest-tls-verify=false docker-archive:image.tar docker://${ctx.host}/my/app:v1</code></p>
   `;
 }

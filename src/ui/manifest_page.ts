@@ -16,7 +16,7 @@ import {
   shortDigest,
   UI_ROOT,
 } from "./format.ts";
-import { type Html, html } from "./html.ts";
+import { type Html, markup } from "./html.ts";
 import { page, type PageContext } from "./layout.ts";
 
 /** Render a manifest's page. */
@@ -24,7 +24,7 @@ export function manifestPage(ctx: PageContext, detail: ManifestDetail, canDelete
   const { name } = detail;
   const byTag = !detail.reference.includes(":");
   const title = byTag ? `${name}:${detail.reference}` : `${name}@${shortDigest(detail.digest)}`;
-  const body = html`<h1>${title}</h1>
+  const body = markup`<h1>${title}</h1>
 ${summary(detail)}
 ${pullCommands(ctx, detail, byTag)}
 ${detail.kind === "index" ? platforms(detail) : ""}
@@ -34,12 +34,14 @@ ${pairs("Annotations", "annotations", detail.annotations)}
 ${referrers(detail)}
 ${
     canDelete
-      ? html`
+      ? markup`
         <h2>Delete</h2>
-        <p><a class="button danger" href="${deleteUrl(
+        <p><a class="button danger" href="${
+        deleteUrl(
           name,
           detail.digest,
-        )}">Delete this manifest…</a></p>
+        )
+      }">Delete this manifest…</a></p>
       `
       : ""
   }`;
@@ -56,13 +58,13 @@ function summary(detail: ManifestDetail): Html {
     : detail.kind === "artifact"
     ? "Artifact"
     : "Image";
-  return html`<dl class="facts">
+  return markup`<dl class="facts">
 <dt>Kind</dt><dd>${kind}</dd>
 <dt>Digest</dt><dd><code data-copy="" data-copy-label="digest">${detail.digest}</code></dd>
 <dt>Media type</dt><dd><code>${detail.mediaType}</code></dd>
 ${
     detail.artifactType
-      ? html`
+      ? markup`
         <dt>Artifact type</dt>
         <dd><code>${detail.artifactType}</code></dd>
       `
@@ -70,27 +72,32 @@ ${
   }
 <dt>Manifest size</dt><dd>${formatBytes(detail.manifestSize)}</dd>
 ${
-    detail.totalSize === undefined ? "" : html`
+    detail.totalSize === undefined ? "" : markup`
       <dt>Total size</dt>
-      <dd>${formatBytes(
+      <dd>${
+      formatBytes(
         detail.totalSize,
-      )} <span class="muted">(config and layers, compressed)</span></dd>
+      )
+    } <span class="muted">(config and layers, compressed)</span></dd>
     `
   }
 ${
-    detail.tags.length === 0 ? "" : html`
+    detail.tags.length === 0 ? "" : markup`
       <dt>Tags</dt>
-      <dd>${detail.tags.map((tag, i) =>
-        html`${i > 0 ? ", " : ""}<a href="${manifestUrl(detail.name, tag)}">${tag}</a>`
-      )}</dd>
+      <dd>${
+      detail.tags.map((tag, i) =>
+        markup`${i > 0 ? ", " : ""}<a href="${manifestUrl(detail.name, tag)}">${tag}</a>`
+      )
+    }</dd>
     `
   }
 ${
     detail.subject
-      ? html`
+      ? markup`
         <dt>Refers to</dt>
-        <dd><a class="mono" href="${manifestUrl(detail.name, detail.subject)}">${detail
-          .subject}</a></dd>
+        <dd><a class="mono" href="${
+        manifestUrl(detail.name, detail.subject)
+      }">${detail.subject}</a></dd>
       `
       : ""
   }
@@ -104,10 +111,10 @@ function pullCommands(ctx: PageContext, detail: ManifestDetail, byTag: boolean):
   ];
   const items = refs.flatMap((ref) =>
     ["podman", "docker"].map((tool) =>
-      html`<li><code data-copy="" data-copy-label="${tool} pull command">${tool} pull ${ref}</code></li>`
+      markup`<li><code data-copy="" data-copy-label="${tool} pull command">${tool} pull ${ref}</code></li>`
     )
   );
-  return html`
+  return markup`
     <h2>Pull</h2>
     <ul class="plain commands">${items}</ul>
   `;
@@ -115,24 +122,25 @@ function pullCommands(ctx: PageContext, detail: ManifestDetail, byTag: boolean):
 
 function platforms(detail: ManifestDetail): Html {
   if (detail.platforms.length === 0) {
-    return html`
+    return markup`
       <h2>Platforms</h2>
       <p>This index lists no manifests.</p>
     `;
   }
   const row = (p: PlatformRow) =>
-    html`
+    markup`
       <tr>
-        <th scope="row"><a href="${manifestUrl(detail.name, p.digest)}">${p.artifact
-          ? "attestation"
-          : platformLabel(p.platform)}</a></th>
-        <td><a class="mono" href="${manifestUrl(detail.name, p.digest)}" title="${p
-          .digest}">${shortDigest(p.digest)}</a></td>
+        <th scope="row"><a href="${manifestUrl(detail.name, p.digest)}">${
+      p.artifact ? "attestation" : platformLabel(p.platform)
+    }</a></th>
+        <td><a class="mono" href="${manifestUrl(detail.name, p.digest)}" title="${p.digest}">${
+      shortDigest(p.digest)
+    }</a></td>
         <td class="num">${p.size === undefined ? "–" : formatBytes(p.size)}</td>
         <td class="hide-narrow"><code>${p.mediaType}</code></td>
       </tr>
     `;
-  return html`
+  return markup`
     <h2>Platforms</h2>
     <div class="table-wrap">
       <table id="platforms">
@@ -152,7 +160,7 @@ function platforms(detail: ManifestDetail): Html {
 
 function imageConfig(image: ImageConfig): Html {
   const command = (parts: string[] | undefined) =>
-    parts === undefined ? undefined : html`<code>${JSON.stringify(parts)}</code>`;
+    parts === undefined ? undefined : markup`<code>${JSON.stringify(parts)}</code>`;
   const facts: [string, Html | string | undefined][] = [
     ["Created", image.created],
     ["Platform", image.os || image.architecture ? platformLabel(image) : undefined],
@@ -162,19 +170,19 @@ function imageConfig(image: ImageConfig): Html {
     ["User", image.user],
     ["Exposed ports", image.exposedPorts.length > 0 ? image.exposedPorts.join(", ") : undefined],
   ];
-  return html`<h2>Image config</h2>
+  return markup`<h2>Image config</h2>
 <dl class="facts">${
     facts.filter(([, value]) => value !== undefined && value !== "").map(([label, value]) =>
-      html`
+      markup`
         <dt>${label}</dt>
         <dd>${value}</dd>
       `
     )
   }</dl>
 ${
-    image.env.length === 0 ? "" : html`
+    image.env.length === 0 ? "" : markup`
       <h3>Environment</h3>
-      <ul class="plain">${image.env.map((entry) => html`<li><code>${entry}</code></li>`)}</ul>
+      <ul class="plain">${image.env.map((entry) => markup`<li><code>${entry}</code></li>`)}</ul>
     `
   }
 ${pairs("Labels", "labels", image.labels, "h3")}
@@ -182,7 +190,7 @@ ${image.history.length === 0 ? "" : history(image)}`;
 }
 
 function history(image: ImageConfig): Html {
-  return html`
+  return markup`
     <details>
       <summary>History (${image.history.length} steps)</summary>
       <div class="table-wrap">
@@ -194,17 +202,19 @@ function history(image: ImageConfig): Html {
               <th scope="col" class="hide-narrow">Created</th>
             </tr>
           </thead>
-          <tbody>${image.history.map((step, i) =>
-            html`
+          <tbody>${
+    image.history.map((step, i) =>
+      markup`
               <tr>
                 <td class="num">${i + 1}</td>
-                <td><pre class="mono">${step.createdBy ?? ""}</pre>${step.comment
-                  ? html`<div class="muted">${step.comment}</div>`
-                  : ""}${step.emptyLayer ? html`<span class="badge">no layer</span>` : ""}</td>
+                <td><pre class="mono">${step.createdBy ?? ""}</pre>${
+        step.comment ? markup`<div class="muted">${step.comment}</div>` : ""
+      }${step.emptyLayer ? markup`<span class="badge">no layer</span>` : ""}</td>
                 <td class="hide-narrow">${step.created ?? ""}</td>
               </tr>
             `
-          )}</tbody>
+    )
+  }</tbody>
         </table>
       </div>
     </details>
@@ -216,18 +226,22 @@ function layers(detail: ManifestDetail): Html {
   const config = detail.config;
   const row = (d: Descriptor, label: string) => {
     const title = d.annotations?.["org.opencontainers.image.title"];
-    return html`
+    return markup`
       <tr>
-        <td>${label}${typeof title === "string" ? html`<div class="muted">${title}</div>` : ""}</td>
-        <td><span class="mono" title="${d.digest}">${shortDigest(
-          d.digest,
-        )}</span><span hidden data-copy="${d.digest}" data-copy-label="digest"></span></td>
+        <td>${label}${
+      typeof title === "string" ? markup`<div class="muted">${title}</div>` : ""
+    }</td>
+        <td><span class="mono" title="${d.digest}">${
+      shortDigest(
+        d.digest,
+      )
+    }</span><span hidden data-copy="${d.digest}" data-copy-label="digest"></span></td>
         <td class="num">${formatBytes(d.size)}</td>
         <td class="hide-narrow"><code>${d.mediaType}</code></td>
       </tr>
     `;
   };
-  return html`
+  return markup`
     <h2>${heading}</h2>
     <div class="table-wrap">
       <table id="layers">
@@ -239,9 +253,9 @@ function layers(detail: ManifestDetail): Html {
             <th scope="col" class="hide-narrow">Media type</th>
           </tr>
         </thead>
-        <tbody>${config ? row(config, "config") : ""}${detail.layers.map((d, i) =>
-          row(d, String(i + 1))
-        )}</tbody>
+        <tbody>${config ? row(config, "config") : ""}${
+    detail.layers.map((d, i) => row(d, String(i + 1)))
+  }</tbody>
       </table>
     </div>
   `;
@@ -254,8 +268,8 @@ function pairs(
   level = "h2",
 ): Html | string {
   if (entries.length === 0) return "";
-  const heading = level === "h3" ? html`<h3>${title}</h3>` : html`<h2>${title}</h2>`;
-  return html`
+  const heading = level === "h3" ? markup`<h3>${title}</h3>` : markup`<h2>${title}</h2>`;
+  return markup`
     ${heading}<div class="table-wrap">
       <table id="${id}">
         <thead>
@@ -264,8 +278,9 @@ function pairs(
             <th scope="col">Value</th>
           </tr>
         </thead>
-        <tbody>${entries.map(([key, value]) =>
-          html`
+        <tbody>${
+    entries.map(([key, value]) =>
+      markup`
             <tr>
               <th scope="row"><code>${key}</code></th>
               <td>
@@ -273,7 +288,8 @@ function pairs(
               </td>
             </tr>
           `
-        )}</tbody>
+    )
+  }</tbody>
       </table>
     </div>
   `;
@@ -281,30 +297,36 @@ function pairs(
 
 function referrers(detail: ManifestDetail): Html {
   if (detail.referrers.length === 0) {
-    return html`
+    return markup`
       <h2>Referrers</h2>
       <p class="muted">No signatures, SBOMs or attestations refer to this manifest.</p>
     `;
   }
-  return html`<h2>Referrers</h2>${
+  return markup`<h2>Referrers</h2>${
     detail.referrers.map((group) =>
-      html`
-        <section aria-label="${KIND_TITLES[group.kind]}: ${group.artifactType ||
-          "no artifact type"}">
-          <h3>${KIND_TITLES[group.kind]} <code class="muted">${group.artifactType ||
-            "(no artifact type)"}</code></h3>
-          <ul class="plain referrers">${group.referrers.map((r) => {
-            const created = r.annotations?.["org.opencontainers.image.created"];
-            return html`<li><a class="mono" href="${manifestUrl(detail.name, r.digest)}">${
-              shortDigest(r.digest)
-            }</a> <span class="muted">${formatBytes(r.size)}${
-              typeof created === "string"
-                ? html`
+      markup`
+        <section aria-label="${KIND_TITLES[group.kind]}: ${
+        group.artifactType ||
+        "no artifact type"
+      }">
+          <h3>${KIND_TITLES[group.kind]} <code class="muted">${
+        group.artifactType ||
+        "(no artifact type)"
+      }</code></h3>
+          <ul class="plain referrers">${
+        group.referrers.map((r) => {
+          const created = r.annotations?.["org.opencontainers.image.created"];
+          return markup`<li><a class="mono" href="${manifestUrl(detail.name, r.digest)}">${
+            shortDigest(r.digest)
+          }</a> <span class="muted">${formatBytes(r.size)}${
+            typeof created === "string"
+              ? markup`
                   · ${created}
                 `
-                : ""
-            }</span></li>`;
-          })}</ul>
+              : ""
+          }</span></li>`;
+        })
+      }</ul>
         </section>
       `
     )

@@ -14,7 +14,7 @@ import {
   shortDigest,
   UI_ROOT,
 } from "./format.ts";
-import { type Html, html } from "./html.ts";
+import { type Html, markup } from "./html.ts";
 import { page, type PageContext, timeElement } from "./layout.ts";
 
 /** What the repository page shows. */
@@ -42,17 +42,19 @@ export function repositoryPage(ctx: PageContext, view: RepositoryView): Html {
     const descending = active ? !view.descending : key !== "name";
     const href = repositoryUrl(name, { sort: key, order: descending ? "desc" : "asc" });
     const state = active ? (view.descending ? "descending" : "ascending") : undefined;
-    return html`
+    return markup`
       <th scope="col" class="${extra}"
-        ${state
-          ? html`
+        ${
+      state
+        ? markup`
             aria-sort="${state}"
           `
-          : ""}><a href="${href}">${label}${active ? (view.descending ? " ↓" : " ↑") : ""}</a></th>
+        : ""
+    }><a href="${href}">${label}${active ? (view.descending ? " ↓" : " ↑") : ""}</a></th>
     `;
   };
   const rows = tags.rows.map((row) => tagRow(ctx, view, row));
-  const table = tags.total === 0 ? html`<p>This repository has no tags.</p>` : html`
+  const table = tags.total === 0 ? markup`<p>This repository has no tags.</p>` : markup`
     <div class="filter" role="search" data-script-only hidden>
       <label for="filter">Filter tags</label>
       <input id="filter" type="search" placeholder="tag contains…" autocomplete="off" spellcheck="false"
@@ -63,12 +65,14 @@ export function repositoryPage(ctx: PageContext, view: RepositoryView): Html {
       <table id="tags">
         <caption class="visually-hidden">Tags of ${name}</caption>
         <thead>
-          <tr>${header("name", "Tag")}<th scope="col">Digest</th>${header(
-            "size",
-            "Size / platforms",
-          )}${header("pushed", "Last pushed", "hide-narrow")}${view.canDelete
-            ? html`<th scope="col"><span class="visually-hidden">Actions</span></th>`
-            : ""}</tr>
+          <tr>${header("name", "Tag")}<th scope="col">Digest</th>${
+    header(
+      "size",
+      "Size / platforms",
+    )
+  }${header("pushed", "Last pushed", "hide-narrow")}${
+    view.canDelete ? markup`<th scope="col"><span class="visually-hidden">Actions</span></th>` : ""
+  }</tr>
         </thead>
         <tbody>
     ${rows}
@@ -77,18 +81,17 @@ export function repositoryPage(ctx: PageContext, view: RepositoryView): Html {
     </div>
     ${pager(view)}
   `;
-  const body = html`<h1>${name}</h1>
+  const body = markup`<h1>${name}</h1>
 ${
     view.deleted === undefined
       ? ""
-      : html`<p class="notice" role="status">Deleted ${view.deleted}.</p>`
+      : markup`<p class="notice" role="status">Deleted ${view.deleted}.</p>`
   }
 <p class="muted">${tags.total} ${tags.total === 1 ? "tag" : "tags"}</p>
 ${
-    pullTag === undefined ? "" : html`
+    pullTag === undefined ? "" : markup`
       <p
-        class="commands">Pull: <code data-copy="" data-copy-label="pull command">podman pull ${ctx
-          .host}/${name}:${pullTag}</code></p>
+        class="commands">Pull: <code data-copy="" data-copy-label="pull command">podman pull ${ctx.host}/${name}:${pullTag}</code></p>
     `
   }
 ${table}`;
@@ -98,22 +101,22 @@ ${table}`;
 function tagRow(ctx: PageContext, view: RepositoryView, row: TagRow): Html {
   const { name } = view;
   const size = row.platforms
-    ? html`<ul class="plain">${
+    ? markup`<ul class="plain">${
       row.platforms.filter((p) => !p.artifact).map((p) =>
-        html`<li><a href="${manifestUrl(name, p.digest)}">${platformLabel(p.platform)}</a>${
-          p.size === undefined ? "" : html`
+        markup`<li><a href="${manifestUrl(name, p.digest)}">${platformLabel(p.platform)}</a>${
+          p.size === undefined ? "" : markup`
             <span class="muted">${formatBytes(p.size)}</span>
           `
         }</li>`
       )
     }</ul>`
     : row.size === undefined
-    ? html`<span class="muted">–</span>`
-    : html`${formatBytes(row.size)}`;
-  return html`<tr data-key="${row.tag}">
+    ? markup`<span class="muted">–</span>`
+    : markup`${formatBytes(row.size)}`;
+  return markup`<tr data-key="${row.tag}">
 <th scope="row"><a href="${manifestUrl(name, row.tag)}">${row.tag}</a>${
-    row.artifactType ? html`<span class="badge" title="${row.artifactType}">artifact</span>` : ""
-  }${row.platforms ? html`<span class="badge">index</span>` : ""}</th>
+    row.artifactType ? markup`<span class="badge" title="${row.artifactType}">artifact</span>` : ""
+  }${row.platforms ? markup`<span class="badge">index</span>` : ""}</th>
 <td><a class="mono" href="${manifestUrl(name, row.digest)}" title="${row.digest}">${
     shortDigest(row.digest)
   }</a><span hidden data-copy="${row.digest}" data-copy-label="digest of ${row.tag}"></span></td>
@@ -121,7 +124,7 @@ function tagRow(ctx: PageContext, view: RepositoryView, row: TagRow): Html {
 <td class="hide-narrow">${timeElement(row.pushed, ctx.now)}</td>
 ${
     view.canDelete
-      ? html`<td><a href="${
+      ? markup`<td><a href="${
         deleteUrl(name, row.tag)
       }" aria-label="Delete tag ${row.tag}">Delete</a></td>`
       : ""
@@ -138,13 +141,16 @@ function pager(view: RepositoryView): Html | string {
       order: view.descending ? "desc" : undefined,
       page: String(n),
     });
-  return html`
+  return markup`
     <nav class="pager"
-      aria-label="Pages">${tags.page > 1
-        ? html`<a rel="prev" href="${link(tags.page - 1)}">← Previous</a>`
-        : html`<span></span>`}<span class="muted">Page ${tags.page} of ${tags
-        .pages}</span>${tags.page < tags.pages
-        ? html`<a rel="next" href="${link(tags.page + 1)}">Next →</a>`
-        : html`<span></span>`}</nav>
+      aria-label="Pages">${
+    tags.page > 1
+      ? markup`<a rel="prev" href="${link(tags.page - 1)}">← Previous</a>`
+      : markup`<span></span>`
+  }<span class="muted">Page ${tags.page} of ${tags.pages}</span>${
+    tags.page < tags.pages
+      ? markup`<a rel="next" href="${link(tags.page + 1)}">Next →</a>`
+      : markup`<span></span>`
+  }</nav>
   `;
 }

@@ -9,6 +9,7 @@ import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from "../../src/auth/login_limiter
 import { startServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/temp.ts";
 import { basic, USERS, writeHtpasswd } from "./fixtures.ts";
+import { run } from "../helpers/tools.ts";
 
 async function get(url: string, auth: string) {
   const response = await fetch(`${url}/v2/`, { headers: { Authorization: auth } });
@@ -71,4 +72,32 @@ Deno.test("login limits: a window ends, and a success forgets the user's failure
   limiter.succeeded("bob");
   limiter.failed("bob", "10.0.0.3");
   assert.equal(limiter.refusal("bob", "10.0.0.4"), undefined);
+});
+
+Deno.test("login limits: wrong-password loops do not hold up a remembered login (bcrypt runs in workers)", async () => {
+  await withTempDir("berth-limits-", async (dir) => {
+    // Cost 12: one comparison is a few hundred milliseconds of CPU; unknown users cost as much.
+    const path = `${dir}/htpasswd`;
+    await run("htpasswd", ["-cbB", "-C", "12", path, "alice", USERS.alice]);
+    const server = await startServer({ config: { auth: { htpasswd: { realm: "r", path } } } });
+    try {
+      const alice = basic("alice", USERS.alice);
+      assert.equal((await get(server.url, alice)).status, 200);
+      let wrongAnswered = 0;
+      const loops = [1, 2, 3, 4].map(async (k) => {
+        for (let i = 0; i < 2; i++) {
+          assert.equal((await get(server.url, basic(`user${k}`, `wrong-${i}`))).status, 401);
+          wrongAnswered++;
+        }
+      });
+      // Remembered logins answer while the comparisons run: none of those has finished yet.
+      // (On the main thread, bcrypt's slices held each of these up behind every comparison.)
+      for (let i = 0; i < 6; i++) assert.equal((await get(server.url, alice)).status, 200);
+      const answeredMeanwhile = wrongAnswered;
+      await Promise.all(loops);
+      assert.equal(answeredMeanwhile, 0, "valid logins waited for wrong-password checks");
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -102,3 +102,28 @@ Deno.test("startup: an htpasswd path that is a directory (Debian's stock config)
     }
   });
 });
+
+Deno.test("startup: config check prints the realm warning serve would log", async () => {
+  await withTempDir("berth-startup-", async (dir) => {
+    await startupWarnings(dir);
+    const yaml = (realm: string) =>
+      [
+        "version: 0.1",
+        "auth:",
+        "  token:",
+        "    service: svc",
+        "    issuer: iss",
+        `    jwks: ${dir}/jwks.json`,
+        ...(realm ? [`    realm: ${realm}`] : []),
+        "",
+      ].join("\n");
+    await Deno.writeTextFile(`${dir}/implicit.yml`, yaml(""));
+    await Deno.writeTextFile(`${dir}/explicit.yml`, yaml("https://auth.example.test/token"));
+    const implicit = await berth(["config", "check", `${dir}/implicit.yml`]);
+    assert.equal(implicit.code, 0, implicit.stderr);
+    assert.match(implicit.stderr, /warning: auth\.token\.realm is not set/);
+    const explicit = await berth(["config", "check", `${dir}/explicit.yml`]);
+    assert.equal(explicit.code, 0, explicit.stderr);
+    assert.doesNotMatch(explicit.stderr, /auth\.token\.realm/);
+  });
+});

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { S3Client } from "../../src/storage/drivers/s3_client.ts";
+import { s3Options } from "./s3.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 
@@ -227,6 +229,8 @@ export async function pushIndexAndSignature(
 
 /** Every file under a directory, as paths relative to it. */
 export async function listFiles(dir: string): Promise<string[]> {
+  const onS3 = await s3Files(dir);
+  if (onS3) return onS3;
   const files: string[] = [];
   const walk = async (path: string, prefix: string) => {
     let entries: Deno.DirEntry[];
@@ -246,10 +250,34 @@ export async function listFiles(dir: string): Promise<string[]> {
   return files.sort();
 }
 
+/**
+ * Under `BERTH_TEST_STORAGE=s3` a test server's data lives in a bucket named in its data
+ * directory (see `server.ts`): the files under `dir` are then the bucket's keys below it.
+ */
+async function s3Files(dir: string): Promise<string[] | undefined> {
+  const at = dir.indexOf("/docker/registry/v2");
+  if (at < 0) return undefined;
+  let bucket: string;
+  try {
+    bucket = (await Deno.readTextFile(`${dir.slice(0, at)}/${S3_BUCKET_FILE}`)).trim();
+  } catch {
+    return undefined;
+  }
+  const prefix = `${dir.slice(at + 1).replace(/\/+$/, "")}/`;
+  const files: string[] = [];
+  for await (const entry of new S3Client(s3Options(bucket)).list(prefix)) {
+    if (entry.kind === "object") files.push(entry.key.slice(prefix.length));
+  }
+  return files.sort();
+}
+
 /** The blob data files of a data directory (relative to `blobs/`). */
 export async function blobFiles(dataDir: string): Promise<string[]> {
   return await listFiles(`${dataDir}/docker/registry/v2/blobs`);
 }
+
+/** The file in a test server's data directory naming its bucket (`BERTH_TEST_STORAGE=s3`). */
+export const S3_BUCKET_FILE = ".berth-test-s3-bucket";
 
 /** A response read off a raw socket. */
 export interface RawResponse {

@@ -10,6 +10,7 @@
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { configToEnv } from "../../src/config_file.ts";
+import { S3_BUCKET_FILE } from "./registry.ts";
 import { s3Config, tempBucket } from "./s3.ts";
 
 /** A running test server. */
@@ -38,14 +39,18 @@ export interface StartOptions {
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "berth-test-" });
-  // BERTH_TEST_STORAGE=s3: servers that name no storage get a fresh bucket of the test S3 store.
-  const bucket = Deno.env.get("BERTH_TEST_STORAGE") === "s3" && !options.config?.storage
-    ? await tempBucket()
-    : undefined;
-  if (bucket) options = { ...options, config: { ...options.config, ...s3TestConfig(bucket.name) } };
+  // BERTH_TEST_STORAGE=s3: servers that name no storage keep their data in the test S3 store: a
+  // fresh bucket, or, for a data directory the test gives (restarts), one bucket per directory
+  // (it stays until scripts/ceph_down.sh).
+  const onS3 = Deno.env.get("BERTH_TEST_STORAGE") === "s3" && !options.config?.storage;
+  const bucket = onS3 ? await dirBucket(dataDir) : undefined;
+  if (bucket) {
+    options = { ...options, config: { ...options.config, ...s3TestConfig(bucket.name) } };
+    await Deno.writeTextFile(`${dataDir}/${S3_BUCKET_FILE}`, bucket.name);
+  }
   const cleanup = async () => {
     if (ownDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-    await bucket?.remove();
+    if (ownDir) await bucket?.remove();
   };
   // Child mode when asked, or for every server under BERTH_TEST_COMMAND whose config overrides
   // have REGISTRY_* variables (the others, e.g. maxManifestBytes, stay in-process).
@@ -81,8 +86,18 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   };
 }
 
+/** The bucket standing for a data directory (created when missing; `remove` empties and drops it). */
+async function dirBucket(dataDir: string): Promise<{ name: string; remove(): Promise<void> }> {
+  const hash = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(dataDir)),
+  );
+  const hex = [...hash.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await tempBucket(`berth-test-dir-${hex}`);
+}
+
 function s3TestConfig(bucket: string): Partial<Config> {
-  return { storage: "s3", s3: s3Config(bucket) };
+  // Blob GETs stream (the suite checks registry headers); redirects have their own tests.
+  return { storage: "s3", s3: s3Config(bucket, { redirect: false }) };
 }
 
 /** A berth child process. */

@@ -7,10 +7,12 @@
  */
 import assert from "node:assert/strict";
 import bcrypt from "bcryptjs";
+import { createHash } from "node:crypto";
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { memoryStore } from "../../src/storage/open_store.ts";
+import { SCAN_BUDGET } from "../../src/ui/data.ts";
 import { LIST_PAGE_SIZE } from "../../src/ui/ui.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { PAYLOADS, type Seeded, seedRegistry } from "./fixtures.ts";
@@ -81,16 +83,17 @@ Deno.test("ui: / and /ui redirect to /ui/; assets are versioned and cached", asy
     assert.equal(list.status, 200);
     assert.equal(list.headers.get("Content-Type"), "text/html; charset=utf-8");
     assert.match(list.headers.get("Content-Security-Policy") ?? "", /script-src 'self'/);
-    const css = /href="(\/ui\/-\/style\.css\?v=[0-9a-f]+)"/.exec(list.text)?.[1];
+    // The stylesheet is inline, allowed by its hash; no other inline style would apply.
+    const css = /<style>([^<]*)<\/style>/.exec(list.text)?.[1];
     const js = /src="(\/ui\/-\/app\.js\?v=[0-9a-f]+)"/.exec(list.text)?.[1];
     assert.ok(css && js);
-    const style = await page(server, css);
-    assert.equal(style.status, 200);
-    assert.equal(style.headers.get("Content-Type"), "text/css; charset=utf-8");
-    assert.match(style.headers.get("Cache-Control") ?? "", /immutable/);
-    assert.match(style.text, /prefers-color-scheme: dark/);
+    assert.match(css, /prefers-color-scheme: dark/);
+    const hash = createHash("sha256").update(css).digest("base64");
+    assert.ok(list.headers.get("Content-Security-Policy")?.includes(`style-src 'sha256-${hash}'`));
     const script = await page(server, js, { method: "HEAD" });
     assert.equal(script.status, 200);
+    assert.equal(script.headers.get("Content-Type"), "text/javascript; charset=utf-8");
+    assert.match(script.headers.get("Cache-Control") ?? "", /immutable/);
     assert.equal(script.text, "");
     const again = await page(server, js, {
       headers: { "If-None-Match": script.headers.get("ETag") ?? "" },
@@ -422,5 +425,60 @@ Deno.test("ui: the list pages through a large catalog, 100 per page, under 100 K
     assert.deepEqual(rows, sorted.filter((n) => n.startsWith("org3/")));
   } finally {
     await app.close();
+  }
+});
+
+Deno.test("ui: a filter reads a bounded part of the catalog per page and links to the rest", async () => {
+  const store = memoryStore();
+  const app = createApp(makeConfig({ storage: "memory" }), {
+    store,
+    logError: () => {},
+    log: () => {},
+  });
+  try {
+    const digest = digestBytes(new TextEncoder().encode("m"));
+    const count = SCAN_BUDGET + 700;
+    const names = Array.from({ length: count }, (_, i) => `repo-${String(i).padStart(5, "0")}`);
+    for (const name of names) await store.putTag(name, "latest", digest);
+    const get = async (path: string) =>
+      await (await app.handler(new Request(`http://registry.test${path}`))).text();
+    // Only names past the budget match: the first page is empty and says where it stopped.
+    const wanted = names.slice(-3);
+    const first = await get(`/ui/?q=${"repo-0" + String(count - 3).slice(0, 3)}`);
+    const matches = (text: string) =>
+      [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    assert.deepEqual(matches(first).filter((n) => wanted.includes(n!)), []);
+    assert.match(first, /Searched part of the catalog/);
+    const next = /rel="next" href="([^"]+)"/.exec(first)?.[1]?.replaceAll("&amp;", "&");
+    assert.ok(next);
+    const second = await get(next);
+    assert.ok(wanted.every((n) => matches(second).includes(n)), matches(second).join(","));
+    assert.doesNotMatch(second, /rel="next"/);
+  } finally {
+    await app.close();
+  }
+});
+
+Deno.test("ui auth: with token auth and htpasswd, the browser signs in with Basic to the same users", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
+  try {
+    const config = await authConfig(dir);
+    config.auth!.token = { service: "berth-test", issuer: "berth-test" };
+    await withSeeded(config, async (server) => {
+      const names = (text: string) =>
+        [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+      const signIn = await page(server, "/ui/-/sign-in");
+      assert.equal(signIn.status, 401);
+      assert.match(signIn.headers.get("WWW-Authenticate") ?? "", /^Basic realm="berth-ui"/);
+      const bob = await page(server, "/ui/", { headers: basic("bob") });
+      assert.equal(bob.status, 200);
+      assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+      // The API itself still answers with the Bearer challenge of the token endpoint.
+      const api = await fetch(`${server.url}/v2/team/api/tags/list`);
+      await api.body?.cancel();
+      assert.match(api.headers.get("WWW-Authenticate") ?? "", /^Bearer realm=/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

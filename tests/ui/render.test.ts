@@ -16,7 +16,7 @@ import {
   shortDigest,
   toPlatform,
 } from "../../src/ui/format.ts";
-import { escapeHtml, html, trusted } from "../../src/ui/html.ts";
+import { escapeHtml, markup, trusted } from "../../src/ui/html.ts";
 import type { PageContext } from "../../src/ui/layout.ts";
 import { listPage } from "../../src/ui/list_page.ts";
 import { manifestPage } from "../../src/ui/manifest_page.ts";
@@ -30,7 +30,7 @@ const CTX: PageContext = {
   signIn: false,
   host: "registry.example:5000",
   now: new Date("2026-12-02T12:00:00Z"),
-  styleUrl: "/ui/-/style.css?v=1",
+  style: "body{}",
   scriptUrl: "/ui/-/app.js?v=1",
 };
 
@@ -48,13 +48,13 @@ Deno.test("ui html: every interpolated value is escaped, Html fragments are kept
     "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;",
   );
   const value = `"><script>alert(1)</script>`;
-  const out = html`<p title="${value}">${value}${html`<b>${value}</b>`}${[value, 1]}</p>`;
+  const out = markup`<p title="${value}">${value}${markup`<b>${value}</b>`}${[value, 1]}</p>`;
   assert.equal(
     out.text,
     '<p title="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;' +
       "<b>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</b>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;1</p>",
   );
-  assert.equal(html`${undefined}${null}${false}${trusted("<br>")}`.text, "<br>");
+  assert.equal(markup`${undefined}${null}${false}${trusted("<br>")}`.text, "<br>");
 });
 
 Deno.test("ui format: sizes in decimal units, short digests, ages", () => {

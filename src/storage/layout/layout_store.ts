@@ -152,7 +152,9 @@ export class LayoutStore implements Store {
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
     const link = this.paths.link(name, kind, digest);
     if (!(await this.driver.delete(link))) return false;
-    await this.driver.delete(parent(link));
+    // The folder left empty goes too (a link written into it meanwhile is kept).
+    const folder = parent(link);
+    if ((await this.driver.list(folder))?.length === 0) await this.driver.delete(folder);
     return true;
   }
 
