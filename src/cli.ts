@@ -9,6 +9,7 @@ import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
 import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
 import { INSPECT_USAGE, inspectCommand } from "./commands/inspect.ts";
 import { LIST_TAGS_USAGE, listTagsCommand } from "./commands/list_tags.ts";
+import { RETENTION_USAGE, retentionCommand } from "./commands/retention.ts";
 import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
 import { SYNC_USAGE, syncCommand } from "./commands/sync.ts";
 import { UsageError } from "./commands/usage_error.ts";
@@ -41,6 +42,11 @@ const COMMANDS: Record<string, Command> = {
     summary: "list a repository's tags",
     usage: LIST_TAGS_USAGE,
     run: listTagsCommand,
+  },
+  retention: {
+    summary: "apply the retention policies now (--dry-run: list only)",
+    usage: RETENTION_USAGE,
+    run: retentionCommand,
   },
   config: {
     summary: "check a config file: config check FILE",
