@@ -3,55 +3,93 @@
  *
  * @module
  */
-import { COPY_USAGE, copyCommand } from "./commands/copy.ts";
-import { GC_USAGE, gcCommand } from "./commands/gc.ts";
-import { CONFIG_USAGE, configCommand } from "./commands/config_check.ts";
-import { HEALTH_USAGE, healthCommand } from "./commands/health.ts";
-import { INSPECT_USAGE, inspectCommand } from "./commands/inspect.ts";
-import { LIST_TAGS_USAGE, listTagsCommand } from "./commands/list_tags.ts";
-import { RETENTION_USAGE, retentionCommand } from "./commands/retention.ts";
-import { SERVE_USAGE, serveCommand } from "./commands/serve.ts";
-import { SYNC_USAGE, syncCommand } from "./commands/sync.ts";
 import { UsageError } from "./commands/usage_error.ts";
-import { VERSION_USAGE, versionCommand } from "./commands/version.ts";
 
-/** A subcommand: what it does in one line, its usage, and how to run it (returns an exit code). */
-interface Command {
-  summary: string;
+/** A loaded subcommand: its usage, and how to run it (returns an exit code). */
+interface LoadedCommand {
   usage: string;
   run(args: string[]): Promise<number>;
 }
 
+/**
+ * A subcommand: what it does in one line, and its module, loaded on use (a client command then
+ * starts without loading the server and its dependencies).
+ */
+interface Command {
+  summary: string;
+  load(): Promise<LoadedCommand>;
+}
+
 const COMMANDS: Record<string, Command> = {
-  serve: { summary: "run the registry (the default)", usage: SERVE_USAGE, run: serveCommand },
-  gc: { summary: "collect garbage in a data directory (offline)", usage: GC_USAGE, run: gcCommand },
-  version: { summary: "print the version", usage: VERSION_USAGE, run: versionCommand },
-  health: { summary: "probe a running berth's /healthz", usage: HEALTH_USAGE, run: healthCommand },
-  copy: { summary: "copy an image: copy SRC DST", usage: COPY_USAGE, run: copyCommand },
+  serve: {
+    summary: "run the registry (the default)",
+    load: async () => {
+      const m = await import("./commands/serve.ts");
+      return { usage: m.SERVE_USAGE, run: m.serveCommand };
+    },
+  },
+  gc: {
+    summary: "collect garbage in a data directory (offline)",
+    load: async () => {
+      const m = await import("./commands/gc.ts");
+      return { usage: m.GC_USAGE, run: m.gcCommand };
+    },
+  },
+  version: {
+    summary: "print the version",
+    load: async () => {
+      const m = await import("./commands/version.ts");
+      return { usage: m.VERSION_USAGE, run: m.versionCommand };
+    },
+  },
+  health: {
+    summary: "probe a running berth's /healthz",
+    load: async () => {
+      const m = await import("./commands/health.ts");
+      return { usage: m.HEALTH_USAGE, run: m.healthCommand };
+    },
+  },
+  copy: {
+    summary: "copy an image: copy SRC DST",
+    load: async () => {
+      const m = await import("./commands/copy.ts");
+      return { usage: m.COPY_USAGE, run: m.copyCommand };
+    },
+  },
   sync: {
     summary: "copy every tag of a repository or registry",
-    usage: SYNC_USAGE,
-    run: syncCommand,
+    load: async () => {
+      const m = await import("./commands/sync.ts");
+      return { usage: m.SYNC_USAGE, run: m.syncCommand };
+    },
   },
   inspect: {
     summary: "show an image (skopeo inspect's JSON)",
-    usage: INSPECT_USAGE,
-    run: inspectCommand,
+    load: async () => {
+      const m = await import("./commands/inspect.ts");
+      return { usage: m.INSPECT_USAGE, run: m.inspectCommand };
+    },
   },
   "list-tags": {
     summary: "list a repository's tags",
-    usage: LIST_TAGS_USAGE,
-    run: listTagsCommand,
+    load: async () => {
+      const m = await import("./commands/list_tags.ts");
+      return { usage: m.LIST_TAGS_USAGE, run: m.listTagsCommand };
+    },
   },
   retention: {
     summary: "apply the retention policies now (--dry-run: list only)",
-    usage: RETENTION_USAGE,
-    run: retentionCommand,
+    load: async () => {
+      const m = await import("./commands/retention.ts");
+      return { usage: m.RETENTION_USAGE, run: m.retentionCommand };
+    },
   },
   config: {
     summary: "check a config file: config check FILE",
-    usage: CONFIG_USAGE,
-    run: configCommand,
+    load: async () => {
+      const m = await import("./commands/config_check.ts");
+      return { usage: m.CONFIG_USAGE, run: m.configCommand };
+    },
   },
 };
 
@@ -70,14 +108,16 @@ export function usage(): string {
 /** Run the command line; returns the process exit code. */
 export async function runCli(args: string[]): Promise<number> {
   const [first, ...rest] = args;
-  if (first === "--version" || first === "-V") return await versionCommand([]);
+  if (first === "--version" || first === "-V") {
+    return await (await COMMANDS.version!.load()).run([]);
+  }
   if (first === "help" || first === "--help" || first === "-h") {
     const command = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
     if (rest[0] !== undefined && !command) {
       console.error(`berth: unknown command "${rest[0]}"\n\n${usage()}`);
       return 2;
     }
-    console.log(command ? command.usage : usage());
+    console.log(command ? (await command.load()).usage : usage());
     return 0;
   }
   const name = first === undefined || first.startsWith("-") ? "serve" : first;
@@ -87,18 +127,19 @@ export async function runCli(args: string[]): Promise<number> {
     return 2;
   }
   const commandArgs = name === first ? rest : args;
+  const loaded = await command.load();
   if (commandArgs.includes("--help") || commandArgs.includes("-h")) {
-    console.log(command.usage);
+    console.log(loaded.usage);
     return 0;
   }
   try {
-    return await command.run(commandArgs);
+    return await loaded.run(commandArgs);
   } catch (error) {
     // One line naming the cause: startup failures are the operator's to fix, not stack traces.
     const message = error instanceof Error ? error.message : String(error);
     console.error(`berth ${name}: ${message.split("\n")[0]}`);
     if (error instanceof UsageError) {
-      console.error(`\n${command.usage}`);
+      console.error(`\n${loaded.usage}`);
       return 2;
     }
     return 1;

@@ -23,6 +23,8 @@ import {
   parseSize,
   parseTrustedProxies,
 } from "../config_file.ts";
+import { type GuardedServer, serveGuarded } from "../http/accept.ts";
+import type { ConnectionLimits } from "../http/connection_limits.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
 import { UsageError } from "./usage_error.ts";
@@ -240,14 +242,32 @@ function reason(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Start an HTTP server, turning a failure into one line naming the address and setting. */
+/**
+ * Start an HTTP server, turning a failure into one line naming the address and setting. With
+ * `limits`, behind the accept layer (header and idle timeouts, connection cap).
+ */
 function listen(
   options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
-  handler: Deno.ServeHandler,
+  handler: Deno.ServeHandler<Deno.NetAddr>,
   setting: string,
-): Deno.HttpServer<Deno.NetAddr> {
+  limits?: Partial<ConnectionLimits>,
+): GuardedServer {
   const addr = `${options.hostname}:${options.port}`;
   try {
+    if (limits) {
+      const { hostname = "0.0.0.0", port = 0, cert, key, onListen } = options;
+      return serveGuarded(
+        {
+          hostname,
+          port,
+          ...(cert !== undefined && { cert }),
+          ...(key !== undefined && { key }),
+          ...(onListen && { onListen }),
+          ...limits,
+        },
+        (request, info) => handler(request, info as Deno.ServeHandlerInfo<Deno.NetAddr>),
+      );
+    }
     return Deno.serve(options, handler);
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
@@ -320,11 +340,18 @@ export async function serveCommand(args: string[]): Promise<number> {
     store.close();
     throw error;
   }
-  const servers: Deno.HttpServer<Deno.NetAddr>[] = [];
+  const servers: GuardedServer[] = [];
   try {
     const { hostname, port } = parseAddr(config.addr);
     const { promise: bound, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
-    servers.push(listen({ hostname, port, ...tls, onListen }, app.handler, "http.addr (--addr)"));
+    const connections: Partial<ConnectionLimits> = {
+      ...(config.headerTimeoutMs !== undefined && { headerTimeoutMs: config.headerTimeoutMs }),
+      ...(config.idleTimeoutMs !== undefined && { idleTimeoutMs: config.idleTimeoutMs }),
+      ...(config.maxConnections !== undefined && { maxConnections: config.maxConnections }),
+    };
+    servers.push(
+      listen({ hostname, port, ...tls, onListen }, app.handler, "http.addr (--addr)", connections),
+    );
     if (config.debugAddr !== undefined) {
       const debug = parseAddr(config.debugAddr);
       servers.push(

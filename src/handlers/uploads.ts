@@ -10,7 +10,7 @@ import type { Handler, RequestContext } from "../http/router.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { checkName } from "../oci/names.ts";
 import type { Registry } from "../services/registry.ts";
-import { type Chunk, rangeHeader, uploadLocation } from "../services/uploads.ts";
+import type { Chunk } from "../services/uploads.ts";
 import { empty, repoName } from "./common.ts";
 
 /** Handlers of `/v2/<name>/blobs/uploads/[<id>]`. */
@@ -57,7 +57,7 @@ export function uploadHandlers(
     async patch(ctx) {
       const name = repoName(ctx.params);
       const id = ctx.params.id ?? "";
-      const size = await uploads.append(name, id, chunkOf(ctx, true));
+      const size = await onSession(name, id, () => uploads.append(name, id, chunkOf(ctx, true)));
       return empty(202, sessionHeaders(name, id, size));
     },
 
@@ -79,7 +79,7 @@ export function uploadHandlers(
         });
       }
       const digest = parseDigest(digestParam);
-      await uploads.complete(name, id, digest, chunkOf(ctx, true));
+      await onSession(name, id, () => uploads.complete(name, id, digest, chunkOf(ctx, true)));
       return created(name, digest.value);
     },
 
@@ -121,4 +121,36 @@ function chunkOf(ctx: RequestContext, withRange: boolean): Chunk {
     }
   }
   return chunk;
+}
+
+/** The `Range` header of a session holding `size` bytes (`0-0` when empty, as distribution). */
+export function rangeHeader(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+/** The URL of an upload session. */
+export function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+/**
+ * Run a chunk's append: a chunk out of order (the service reports the offset it expected)
+ * answers with the session's `Range` and `Location`, so the client can resume.
+ */
+async function onSession<T>(name: string, id: string, append: () => Promise<T>): Promise<T> {
+  try {
+    return await append();
+  } catch (error) {
+    const expected = (error as RegistryError).detail as { expected?: unknown } | null;
+    if (
+      error instanceof RegistryError && error.kind === "UPLOAD_RANGE_INVALID" &&
+      typeof expected?.expected === "number"
+    ) {
+      throw new RegistryError(error.kind, error.detail, {
+        message: error.message,
+        headers: { Range: rangeHeader(expected.expected), Location: uploadLocation(name, id) },
+      });
+    }
+    throw error;
+  }
 }

@@ -133,7 +133,6 @@ export class UploadService {
       await chunk.body?.cancel().catch(() => {});
       throw new RegistryError("UPLOAD_RANGE_INVALID", { expected: size, received: chunk.start }, {
         message: `chunk out of order: it must start at ${size}`,
-        headers: { Range: rangeHeader(size), Location: uploadLocation(name, id) },
       });
     }
     if (!chunk.body) {
@@ -199,14 +198,4 @@ function unknownUpload(id: string): RegistryError {
 
 function sizeInvalid(expected: number, received: number): RegistryError {
   return new RegistryError("SIZE_INVALID", { expected, received });
-}
-
-/** The `Range` header of a session holding `size` bytes (`0-0` when empty, as distribution). */
-export function rangeHeader(size: number): string {
-  return `0-${Math.max(0, size - 1)}`;
-}
-
-/** The URL of an upload session. */
-export function uploadLocation(name: string, id: string): string {
-  return `/v2/${name}/blobs/uploads/${id}`;
 }

@@ -14,6 +14,8 @@ const README = Deno.readTextFileSync(new URL("../../README.md", import.meta.url)
 Deno.test("README: every limit has a row with its default, key, flag and variable", () => {
   const rows = README.split("\n").filter((line) => line.startsWith("| "));
   const defaults = makeConfig();
+  const keys = BOUNDED_SETTINGS.map((setting) => setting.key);
+  assert.deepEqual(keys, [...new Set(keys)], "each setting once");
   for (const setting of BOUNDED_SETTINGS) {
     const row = rows.find((line) => line.includes(`| \`${setting.key}\` `));
     assert.ok(row, `no README row for ${setting.key}`);

@@ -458,3 +458,27 @@ Deno.test("ui: a filter reads a bounded part of the catalog per page and links t
     await app.close();
   }
 });
+
+Deno.test("ui auth: with token auth and htpasswd, the browser signs in with Basic to the same users", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
+  try {
+    const config = await authConfig(dir);
+    config.auth!.token = { service: "berth-test", issuer: "berth-test" };
+    await withSeeded(config, async (server) => {
+      const names = (text: string) =>
+        [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+      const signIn = await page(server, "/ui/-/sign-in");
+      assert.equal(signIn.status, 401);
+      assert.match(signIn.headers.get("WWW-Authenticate") ?? "", /^Basic realm="berth-ui"/);
+      const bob = await page(server, "/ui/", { headers: basic("bob") });
+      assert.equal(bob.status, 200);
+      assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+      // The API itself still answers with the Bearer challenge of the token endpoint.
+      const api = await fetch(`${server.url}/v2/team/api/tags/list`);
+      await api.body?.cancel();
+      assert.match(api.headers.get("WWW-Authenticate") ?? "", /^Bearer realm=/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
