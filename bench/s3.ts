@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { readMemory } from "./servers.ts";
+import { readMemory, readProc } from "./servers.ts";
 import { configToEnv } from "../src/config_file.ts";
 import { S3Client } from "../src/storage/drivers/s3_client.ts";
 
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const client = new S3Client({ ...store, bucket, pathStyle: true });
   await client.createBucket();
   const tmp = await Deno.makeTempDir({ prefix: "berth-bench-s3-" });
-  const load = [(await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ")];
+  const load = [(await readProc("/proc/loadavg") ?? "").split(" ").slice(0, 3).join(" ")];
   const servers = [
     await startBerth(store, bucket, chunkMib, tmp),
     await startDistribution(store, bucket, chunkMib, tmp),
@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     await Deno.remove(tmp, { recursive: true });
     if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
   }
-  load.push((await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" "));
+  load.push((await readProc("/proc/loadavg") ?? "").split(" ").slice(0, 3).join(" "));
   const table = report(results, sizes, rounds, chunkMib, load);
   console.log(table);
   if (out) await Deno.writeTextFile(out, table);

@@ -723,7 +723,7 @@ export const BOUNDED_SETTINGS: BoundedSetting[] = [
     key: "http.headertimeout",
     flag: "--header-timeout",
     unit: "duration",
-    min: 1,
+    min: 0,
     max: DAY,
     read: (c) => c.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
   },

@@ -417,3 +417,39 @@ async function pushBlobTo(
   });
   await expectStatus(response, 201);
 }
+
+Deno.test("s3: an unreachable store answers 503 UNAVAILABLE (no stack), and /healthz says so", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const server = await startServer({
+    config: {
+      storage: "s3",
+      s3: {
+        accessKey: "a",
+        secretKey: "b",
+        region: "us-east-1",
+        regionEndpoint: `http://127.0.0.1:${port}`,
+        bucket: "nowhere",
+        rootDirectory: "",
+        chunkSize: 5 * MIB,
+        forcePathStyle: true,
+        multipartCopyThresholdSize: 32 * MIB,
+        multipartCopyChunkSize: 32 * MIB,
+        redirect: true,
+      },
+    },
+  });
+  try {
+    const response = await fetch(`${server.url}/v2/some/repo/manifests/latest`);
+    assert.equal(response.status, 503);
+    const body = await response.json();
+    assert.equal(body.errors[0].code, "UNAVAILABLE");
+    assert.doesNotMatch(JSON.stringify(body), /at .*\.ts/);
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 503);
+    await health.body?.cancel();
+  } finally {
+    await server.close();
+  }
+});
