@@ -5,6 +5,7 @@
  * @module
  */
 import type { ProxyConfig } from "./proxy/mirrors.ts";
+import type { NotificationsConfig, RepositoryPolicy } from "./config_events.ts";
 
 /** Upload purging, as distribution's `storage.maintenance.uploadpurging`. */
 export interface UploadPurging {
@@ -68,6 +69,10 @@ export interface Config {
   debugAddr?: string;
   /** Pull-through cache: the mirrored upstreams (`proxy`); none: every repository is local. */
   proxy?: ProxyConfig;
+  /** Immutable tags and retention, first matching entry wins (berth's `policies`). */
+  policies?: RepositoryPolicy[];
+  /** Webhooks (distribution's `notifications`), from a durable queue. */
+  notifications?: NotificationsConfig;
 }
 
 /** Distribution's `storage.s3` (plus `storage.redirect.disable`), with its defaults applied. */

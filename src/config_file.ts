@@ -33,6 +33,7 @@ import {
   parseAddr,
   type TokenConfig,
 } from "./config.ts";
+import { parseNotifications, parsePolicies } from "./config_events.ts";
 
 /** The result of loading: the config and warnings. */
 export interface LoadedConfig {
@@ -70,7 +71,8 @@ type Rule =
   | { kind: "list"; item: Rule }
   | { kind: "value"; type: ValueType }
   | { kind: "ignore"; why: string }
-  | { kind: "refuse"; why: string };
+  | { kind: "refuse"; why: string }
+  | { kind: "raw" };
 
 const section = (keys: Record<string, Rule>): Rule => ({ kind: "section", keys });
 const STRING: Rule = { kind: "value", type: "string" };
@@ -80,6 +82,8 @@ const INT: Rule = { kind: "value", type: "int" };
 const SIZE: Rule = { kind: "value", type: "size" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
+/** Checked by its own parser (lists of entries: `policies`, `notifications`). */
+const RAW: Rule = { kind: "raw" };
 
 const OTHER_DRIVER = refuse("berth stores data on the filesystem, in S3 or in memory only");
 
@@ -188,7 +192,9 @@ export const CONFIG_SCHEMA: Rule = section({
     policy: STRING,
   }),
   health: ignore("berth serves /healthz; distribution's health checks are not configurable"),
-  notifications: ignore("webhook notifications are not supported"),
+  notifications: RAW,
+  // berth's own: immutable tags and retention (src/config_events.ts).
+  policies: RAW,
   redis: ignore("berth uses no redis"),
   reporting: ignore("error reporting services are not supported"),
   catalog: section({ maxentries: INT }),
@@ -348,6 +354,8 @@ function check(
     }
     case "value":
       return checkValue(rule.type, value, at(path, origins));
+    case "raw":
+      return value;
   }
 }
 
@@ -795,7 +803,7 @@ export const BOUNDED_SETTINGS: BoundedSetting[] = [
     key: "http.headertimeout",
     flag: "--header-timeout",
     unit: "duration",
-    min: 1,
+    min: 0,
     max: DAY,
     read: (c) => c.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
   },
@@ -988,11 +996,23 @@ export function parseConfig(
   const fromConfig: Partial<Config> = {
     ...mapCore(checked, warnings, sources.env ?? {}),
     ...mapAuthAndTls(checked),
+    ...mapEvents(checked),
   };
   const config = makeConfig(withFlags(fromConfig, sources.flags));
   if (sources.gcFlags) config.gc = { ...config.gc, ...sources.gcFlags };
   checkBounds(config);
   return { config, warnings };
+}
+
+/** `policies` and `notifications` (src/config_events.ts). */
+function mapEvents(tree: Tree): Pick<Config, "policies" | "notifications"> {
+  const fail = (message: string) => new ConfigError(message);
+  const policies = parsePolicies(tree.policies, parseDuration, fail);
+  const notifications = parseNotifications(tree.notifications, parseDuration, fail);
+  return {
+    ...(policies.length > 0 && { policies }),
+    ...(notifications && { notifications }),
+  };
 }
 
 /** Read a config file (optional), the environment and flags into a {@link LoadedConfig}. */

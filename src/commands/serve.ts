@@ -48,7 +48,7 @@ Flags:
   --trusted-proxies LIST proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client
                          for per-client limits (default none; http.trustedproxies)
   --header-timeout DUR   close a connection whose request headers take longer (default 20s;
-                         http.headertimeout)
+                         0: no header/idle timeouts nor connection cap; http.headertimeout)
   --idle-timeout DUR     close a keep-alive connection idle this long (default 60s;
                          http.idletimeout)
   --max-connections N    most connections open at once (default 1024; http.maxconnections)
@@ -349,8 +349,16 @@ export async function serveCommand(args: string[]): Promise<number> {
       ...(config.idleTimeoutMs !== undefined && { idleTimeoutMs: config.idleTimeoutMs }),
       ...(config.maxConnections !== undefined && { maxConnections: config.maxConnections }),
     };
+    // A header timeout of 0 serves without the accept layer (a reverse proxy in front does its
+    // job): no header or idle timeouts, no connection cap.
+    const guarded = config.headerTimeoutMs !== 0;
     servers.push(
-      listen({ hostname, port, ...tls, onListen }, app.handler, "http.addr (--addr)", connections),
+      listen(
+        { hostname, port, ...tls, onListen },
+        app.handler,
+        "http.addr (--addr)",
+        guarded ? connections : undefined,
+      ),
     );
     if (config.debugAddr !== undefined) {
       const debug = parseAddr(config.debugAddr);

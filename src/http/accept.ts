@@ -213,6 +213,8 @@ export function serveGuarded(options: AcceptOptions, handler: AcceptHandler): Gu
         ended: Promise.resolve(),
       };
       open.add(conn);
+      // Small responses go out at once (Nagle's delay would meet the client's delayed ACK).
+      if ("setNoDelay" in client) (client as Deno.TcpConn).setNoDelay(true);
       connectUpstream(conn);
     }
   };

@@ -19,6 +19,7 @@ import { CatalogService } from "./catalog.ts";
 import { GarbageCollector } from "./gc.ts";
 import { Maintenance, type MaintenanceLog } from "./maintenance.ts";
 import { ManifestService } from "./manifests.ts";
+import { PolicyService } from "./policies.ts";
 import { ReferrerService } from "./referrers.ts";
 import { ReplicaFence } from "./replica_fence.ts";
 import { TagService } from "./tags.ts";
@@ -46,6 +47,8 @@ export interface Registry {
   gc: GarbageCollector;
   /** Background work: scheduled collection, upload purging (started and stopped by the app). */
   maintenance: Maintenance;
+  /** Immutable tags and retention. */
+  policies: PolicyService;
   /** Who may pull what (for `_catalog` to list only what the caller may pull). */
   authorizer: Authorizer;
   /** The mirrored upstreams (pull-through cache), when `proxy` is configured. */
@@ -78,7 +81,11 @@ export function createRegistry(
   );
   const lease = shared &&
     new StorageLease(shared.driver, `${coordination}/leases/gc`, replicaId(), GC_LEASE_MS);
+  const policies = new PolicyService(store, config.policies ?? [], {
+    log: (level, msg, fields) => log(level, msg, fields),
+  });
   const manifestOptions = {
+    policies,
     maxBytes: config.maxManifestBytes,
     cacheBytes: config.manifestCacheBytes,
     sparseIndexes: config.sparseIndexes,
@@ -96,6 +103,7 @@ export function createRegistry(
     blobs: mirrors ? new MirroredBlobs(store, guard, mirrors, log) : new BlobService(store, guard),
     uploads: mirrors ? new MirroredUploads(store, guard, mirrors) : new UploadService(store, guard),
     manifests,
+    policies,
     referrers: mirrors
       ? new MirroredReferrers(store, manifests, mirrors, log)
       : new ReferrerService(store, manifests),
