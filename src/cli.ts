@@ -77,6 +77,13 @@ const COMMANDS: Record<string, Command> = {
       return { usage: m.LIST_TAGS_USAGE, run: m.listTagsCommand };
     },
   },
+  retention: {
+    summary: "apply the retention policies now (--dry-run: list only)",
+    load: async () => {
+      const m = await import("./commands/retention.ts");
+      return { usage: m.RETENTION_USAGE, run: m.retentionCommand };
+    },
+  },
   config: {
     summary: "check a config file: config check FILE",
     load: async () => {

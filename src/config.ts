@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { NotificationsConfig, RepositoryPolicy } from "./config_events.ts";
+
 /** Upload purging, as distribution's `storage.maintenance.uploadpurging`. */
 export interface UploadPurging {
   /** Whether stale sessions are purged. */
@@ -65,6 +67,10 @@ export interface Config {
   drainTimeoutMs: number;
   /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
   debugAddr?: string;
+  /** Immutable tags and retention, first matching entry wins (berth's `policies`). */
+  policies?: RepositoryPolicy[];
+  /** Webhooks (distribution's `notifications`), from a durable queue. */
+  notifications?: NotificationsConfig;
 }
 
 /** Distribution's `storage.s3` (plus `storage.redirect.disable`), with its defaults applied. */

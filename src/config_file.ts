@@ -26,6 +26,7 @@ import {
   parseAddr,
   type TokenConfig,
 } from "./config.ts";
+import { parseNotifications, parsePolicies } from "./config_events.ts";
 
 /** The result of loading: the config and warnings. */
 export interface LoadedConfig {
@@ -62,7 +63,8 @@ type Rule =
   | { kind: "section"; keys: Record<string, Rule> }
   | { kind: "value"; type: ValueType }
   | { kind: "ignore"; why: string }
-  | { kind: "refuse"; why: string };
+  | { kind: "refuse"; why: string }
+  | { kind: "raw" };
 
 const section = (keys: Record<string, Rule>): Rule => ({ kind: "section", keys });
 const STRING: Rule = { kind: "value", type: "string" };
@@ -72,6 +74,8 @@ const INT: Rule = { kind: "value", type: "int" };
 const SIZE: Rule = { kind: "value", type: "size" };
 const ignore = (why: string): Rule => ({ kind: "ignore", why });
 const refuse = (why: string): Rule => ({ kind: "refuse", why });
+/** Checked by its own parser (lists of entries: `policies`, `notifications`). */
+const RAW: Rule = { kind: "raw" };
 
 const OTHER_DRIVER = refuse("berth stores data on the filesystem, in S3 or in memory only");
 
@@ -180,7 +184,9 @@ export const CONFIG_SCHEMA: Rule = section({
     policy: STRING,
   }),
   health: ignore("berth serves /healthz; distribution's health checks are not configurable"),
-  notifications: ignore("webhook notifications are not supported"),
+  notifications: RAW,
+  // berth's own: immutable tags and retention (src/config_events.ts).
+  policies: RAW,
   redis: ignore("berth uses no redis"),
   reporting: ignore("error reporting services are not supported"),
   catalog: section({ maxentries: INT }),
@@ -314,6 +320,8 @@ function check(
     }
     case "value":
       return checkValue(rule.type, value, at(path, origins));
+    case "raw":
+      return value;
   }
 }
 
@@ -908,11 +916,23 @@ export function parseConfig(
   const fromConfig: Partial<Config> = {
     ...mapCore(checked, warnings, sources.env ?? {}),
     ...mapAuthAndTls(checked),
+    ...mapEvents(checked),
   };
   const config = makeConfig(withFlags(fromConfig, sources.flags));
   if (sources.gcFlags) config.gc = { ...config.gc, ...sources.gcFlags };
   checkBounds(config);
   return { config, warnings };
+}
+
+/** `policies` and `notifications` (src/config_events.ts). */
+function mapEvents(tree: Tree): Pick<Config, "policies" | "notifications"> {
+  const fail = (message: string) => new ConfigError(message);
+  const policies = parsePolicies(tree.policies, parseDuration, fail);
+  const notifications = parseNotifications(tree.notifications, parseDuration, fail);
+  return {
+    ...(policies.length > 0 && { policies }),
+    ...(notifications && { notifications }),
+  };
 }
 
 /** Read a config file (optional), the environment and flags into a {@link LoadedConfig}. */

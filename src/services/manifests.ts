@@ -9,6 +9,7 @@ import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isValidTag, parseReference, type Reference, tryParseReference } from "../oci/names.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
+import type { PolicyService } from "./policies.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** A stored manifest. */
@@ -33,6 +34,8 @@ export interface ManifestOptions {
   guard?: BlobGuard;
   /** Memory budget of the cache of manifests read or pushed, in bytes (0: no cache). */
   cacheBytes: number;
+  /** Immutable tags and retention (src/services/policies.ts). */
+  policies?: PolicyService;
 }
 
 /** Options of a manifest push. */
@@ -207,18 +210,23 @@ export class ManifestService {
     const parsed = parseManifest(bytes, contentType);
     await this.#options.guard?.use([digest, ...parsed.blobs, ...parsed.manifests]);
     await this.#checkReferences(name, parsed);
+    const policies = this.#options.policies;
+    const allTags = reference.kind === "tag" ? [reference.tag, ...tags] : tags;
+    await policies?.checkTagWrite(name, allTags, digest);
     await this.#store.putBlob(digest, bytes);
     await this.#store.putLink(name, "manifest", digest);
     if (parsed.subject) await this.#store.putReferrer(name, parsed.subject.digest, digest);
     if (reference.kind === "tag") await this.#store.putTag(name, reference.tag, digest);
     for (const tag of tags) await this.#store.putTag(name, tag, digest);
     this.#cache.set({ digest, mediaType: parsed.mediaType, bytes, parsed });
+    if (policies?.active) await policies.afterPush(name, this);
     return { digest, tags, ...(parsed.subject && { subject: parsed.subject.digest }) };
   }
 
   /** Delete by digest (the manifest and every tag on it) or by tag (the tag only). */
   async delete(name: string, ref: string): Promise<void> {
     const reference = parseReference(ref);
+    await this.#options.policies?.checkDelete(name, reference);
     if (reference.kind === "tag") {
       if (!(await this.#store.deleteTag(name, reference.tag))) throw unknownManifest(ref);
       return;

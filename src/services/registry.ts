@@ -14,6 +14,7 @@ import { CatalogService } from "./catalog.ts";
 import { GarbageCollector } from "./gc.ts";
 import { Maintenance, type MaintenanceLog } from "./maintenance.ts";
 import { ManifestService } from "./manifests.ts";
+import { PolicyService } from "./policies.ts";
 import { ReferrerService } from "./referrers.ts";
 import { ReplicaFence } from "./replica_fence.ts";
 import { TagService } from "./tags.ts";
@@ -41,6 +42,8 @@ export interface Registry {
   gc: GarbageCollector;
   /** Background work: scheduled collection, upload purging (started and stopped by the app). */
   maintenance: Maintenance;
+  /** Immutable tags and retention. */
+  policies: PolicyService;
   /** Who may pull what (for `_catalog` to list only what the caller may pull). */
   authorizer: Authorizer;
 }
@@ -71,7 +74,11 @@ export function createRegistry(
   );
   const lease = shared &&
     new StorageLease(shared.driver, `${coordination}/leases/gc`, replicaId(), GC_LEASE_MS);
+  const policies = new PolicyService(store, config.policies ?? [], {
+    log: (level, msg, fields) => log(level, msg, fields),
+  });
   const manifests = new ManifestService(store, {
+    policies,
     maxBytes: config.maxManifestBytes,
     cacheBytes: config.manifestCacheBytes,
     sparseIndexes: config.sparseIndexes,
@@ -83,6 +90,7 @@ export function createRegistry(
     blobs: new BlobService(store, guard),
     uploads: new UploadService(store, guard),
     manifests,
+    policies,
     referrers: new ReferrerService(store, manifests),
     tags: new TagService(store),
     catalog: new CatalogService(store),
