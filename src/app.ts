@@ -12,6 +12,7 @@ import { buildRouter } from "./http/routes.ts";
 import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Ops } from "./ops/ops.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
+import { MirroredBlobs } from "./proxy/blobs.ts";
 import { createStore } from "./storage/open_store.ts";
 import type { Store } from "./storage/store.ts";
 
@@ -53,7 +54,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
-  const ops = createOps(config, store, logger);
+  const ops = createOps(config, store, logger, registry.mirrors);
   const handler = createPipeline({
     ops,
     router: buildRouter(registry),
@@ -68,6 +69,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits.close();
     access?.close();
     await registry.maintenance.close();
+    if (registry.blobs instanceof MirroredBlobs) await registry.blobs.settle();
+    registry.mirrors?.close();
     store.close();
   };
   return { handler, ops, registry, close };

@@ -72,6 +72,14 @@ async function measure(
   });
 }
 
+/** What the pull-through cache adds: its metrics, and the mirror a repository belongs to. */
+export interface MirrorReport {
+  /** The mirrors' counters in the exposition format. */
+  render(): string;
+  /** The mirror's label of a repository, or `undefined` for a local one. */
+  label(name: string): string | undefined;
+}
+
 /** Operations state of one app. */
 export interface Ops {
   /** The metrics. */
@@ -100,7 +108,12 @@ export interface Ops {
 }
 
 /** Build the operations layer of an app. */
-export function createOps(config: Config, store: Store, log: Logger): Ops {
+export function createOps(
+  config: Config,
+  store: Store,
+  log: Logger,
+  mirrors?: MirrorReport,
+): Ops {
   const metrics = new Metrics();
   const drain = new AbortController();
   let draining = false;
@@ -134,7 +147,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       });
     }
     if (path === METRICS_PATH) {
-      const text = await metrics.render(gauges);
+      const text = await metrics.render(gauges) + (mirrors?.render() ?? "");
       return new Response(method === "HEAD" ? null : text, {
         headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       });
@@ -171,6 +184,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
         durationMs: Math.round(seconds * 1e4) / 10,
         ...(ctx.client !== "local" && { remote: ctx.client }),
         ...(ctx.identity?.user !== undefined && { user: ctx.identity.user }),
+        ...(mirrors && ctx.params.name && { mirror: mirrors.label(ctx.params.name) }),
         userAgent: ctx.request.headers.get("user-agent") ?? "",
       });
     };
