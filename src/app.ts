@@ -48,6 +48,9 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     (level, msg, fields) => logger.log(level, msg, fields),
   );
   registry.maintenance.start();
+  registry.events?.start().catch((error) =>
+    logger.log("error", "notification queues cannot start", { error: String(error) })
+  );
   const access = createAccessControl(config.auth, {
     log: (level, msg, fields) => logger.log(level, msg, fields),
   });
@@ -68,6 +71,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits.close();
     access?.close();
     await registry.maintenance.close();
+    await registry.events?.close();
     store.close();
   };
   return { handler, ops, registry, close };
