@@ -11,6 +11,7 @@ import { createPipeline, type ServeHandler } from "./http/pipeline.ts";
 import { buildRouter } from "./http/routes.ts";
 import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Ops } from "./ops/ops.ts";
+import { notificationMetrics } from "./services/events.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
 import { createStore } from "./storage/open_store.ts";
 import type { Store } from "./storage/store.ts";
@@ -56,7 +57,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
-  const ops = createOps(config, store, logger);
+  const ops = createOps(config, store, logger, () => notificationMetrics(registry.events));
   const handler = createPipeline({
     ops,
     router: buildRouter(registry),

@@ -100,7 +100,13 @@ export interface Ops {
 }
 
 /** Build the operations layer of an app. */
-export function createOps(config: Config, store: Store, log: Logger): Ops {
+export function createOps(
+  config: Config,
+  store: Store,
+  log: Logger,
+  /** More exposition text (the notification queues' metrics). */
+  extraMetrics: () => string = () => "",
+): Ops {
   const metrics = new Metrics();
   const drain = new AbortController();
   let draining = false;
@@ -134,7 +140,7 @@ export function createOps(config: Config, store: Store, log: Logger): Ops {
       });
     }
     if (path === METRICS_PATH) {
-      const text = await metrics.render(gauges);
+      const text = await metrics.render(gauges) + extraMetrics();
       return new Response(method === "HEAD" ? null : text, {
         headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       });

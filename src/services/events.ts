@@ -234,6 +234,48 @@ export class Notifier {
   }
 }
 
+/** Per-endpoint metrics in the Prometheus text format (empty without notifications). */
+export function notificationMetrics(notifier: Notifier | undefined): string {
+  if (!notifier) return "";
+  const out: string[] = [];
+  const stats = notifier.stats();
+  const metric = (
+    name: string,
+    type: string,
+    help: string,
+    value: (s: EndpointStats) => number,
+  ) => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const s of stats) out.push(`${name}{endpoint="${s.name}"} ${value(s)}`);
+  };
+  metric(
+    "berth_notifications_pending",
+    "gauge",
+    "Events queued, not yet delivered.",
+    (s) => s.pending,
+  );
+  metric("berth_notifications_delivered_total", "counter", "Events delivered.", (s) => s.delivered);
+  metric(
+    "berth_notifications_failed_attempts_total",
+    "counter",
+    "Failed delivery attempts.",
+    (s) => s.failedAttempts,
+  );
+  metric(
+    "berth_notifications_dropped_total",
+    "counter",
+    "Events dropped by the queue's size or age bound.",
+    (s) => s.dropped,
+  );
+  metric(
+    "berth_notifications_last_success_timestamp_seconds",
+    "gauge",
+    "Time of the last delivery accepted, seconds since the epoch (0: none yet).",
+    (s) => s.lastSuccess / 1000,
+  );
+  return out.join("\n") + "\n";
+}
+
 /** Descriptors a manifest document names (config, layers, children), for `references`. */
 export function manifestReferences(bytes: Uint8Array): EventDescriptor[] {
   try {

@@ -158,6 +158,19 @@ Deno.test("notifications: push, pull and delete arrive in distribution's envelop
     assert.deepEqual(actions, ["push", "push", "push", "pull", "delete"]);
     assert.equal(receiver.headers[0]?.get("Authorization"), "Bearer secret");
     assert.equal(new Set(receiver.events.map((e) => e.id)).size, receiver.events.length);
+    // The counter moves once the queue files are removed, just after the receiver answered.
+    let metrics = "";
+    for (let i = 0; i < 50 && !/delivered_total\{endpoint="hook"\} 5$/m.test(metrics); i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 50));
+      metrics = await (await fetch(`${server.url}/metrics`)).text();
+    }
+    assert.match(metrics, /^# TYPE berth_notifications_delivered_total counter$/m);
+    assert.match(metrics, /^berth_notifications_delivered_total\{endpoint="hook"\} 5$/m);
+    assert.match(metrics, /^berth_notifications_pending\{endpoint="hook"\} 0$/m);
+    assert.match(
+      metrics,
+      /^berth_notifications_last_success_timestamp_seconds\{endpoint="hook"\} [1-9]/m,
+    );
   } finally {
     await server.close();
     await receiver.close();
@@ -292,5 +305,25 @@ Deno.test("notifications: receiver down, 20 pushes, kill -9, restart, receiver u
     await child.stop("SIGTERM");
     await receiver?.close();
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("notifications: a queue past its bound drops the oldest events, counted in metrics", async () => {
+  const config = notifications(`http://127.0.0.1:${freePort()}/events`);
+  const server = await startServer({
+    config: { notifications: { ...config, maxQueuedEvents: 4 } },
+  });
+  try {
+    await pushImage(server.url, "bound/app", "a", { seed: 1 });
+    await pushImage(server.url, "bound/app", "b", { seed: 2 });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^berth_notifications_pending\{endpoint="hook"\} 4$/m);
+    assert.match(metrics, /^berth_notifications_dropped_total\{endpoint="hook"\} 2$/m);
+    assert.match(metrics, /^berth_notifications_failed_attempts_total\{endpoint="hook"\} [1-9]/m);
+    const dir = `${server.dataDir}/docker/registry/v2/_berth/events/hook`;
+    const files = (await Array.fromAsync(Deno.readDir(dir))).filter((e) => e.isFile);
+    assert.equal(files.length, 4);
+  } finally {
+    await server.close();
   }
 });
