@@ -57,7 +57,13 @@ export function createApp(config: Config, options: AppOptions = {}): App {
   });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
-  const ops = createOps(config, store, logger, () => notificationMetrics(registry.events));
+  const ops = createOps(
+    config,
+    store,
+    logger,
+    registry.mirrors,
+    () => notificationMetrics(registry.events),
+  );
   const handler = createPipeline({
     ops,
     router: buildRouter(registry),
@@ -72,6 +78,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits.close();
     access?.close();
     await registry.maintenance.close();
+    registry.mirrors?.close();
     await registry.events?.close();
     store.close();
   };

@@ -4,7 +4,7 @@
  *
  * @module
  */
-
+import type { ProxyConfig } from "./proxy/mirrors.ts";
 import type { NotificationsConfig, RepositoryPolicy } from "./config_events.ts";
 
 /** Upload purging, as distribution's `storage.maintenance.uploadpurging`. */
@@ -67,6 +67,8 @@ export interface Config {
   drainTimeoutMs: number;
   /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
   debugAddr?: string;
+  /** Pull-through cache: the mirrored upstreams (`proxy`); none: every repository is local. */
+  proxy?: ProxyConfig;
   /** Immutable tags and retention, first matching entry wins (berth's `policies`). */
   policies?: RepositoryPolicy[];
   /** Webhooks (distribution's `notifications`), from a durable queue. */

@@ -7,7 +7,7 @@
  * {@link Config}; common keys that change nothing berth does (caches, response headers,
  * distribution's own health checks) are accepted with a warning so a stock config starts
  * unchanged; keys whose absence would change behaviour or security (other storage drivers,
- * proxy, middleware, unknown auth schemes) and unknown keys are refused with an error naming the
+ * middleware, unknown auth schemes) and unknown keys are refused with an error naming the
  * key.
  *
  * @module
@@ -16,6 +16,13 @@ import { parse as parseYaml } from "yaml";
 import { AddressSet } from "./http/client_address.ts";
 import { DEFAULT_CONNECTION_LIMITS } from "./http/connection_limits.ts";
 import { readPolicy } from "./commands/serve_auth.ts";
+import { isValidName } from "./oci/names.ts";
+import {
+  DEFAULT_REVALIDATE_MS,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  type MirrorConfig,
+  type ProxyConfig,
+} from "./proxy/mirrors.ts";
 import {
   type AuthConfig,
   type Config,
@@ -61,6 +68,7 @@ type ValueType = "string" | "bool" | "int" | "duration" | "size" | "level" | "ve
 /** How one key of the configuration is treated. */
 type Rule =
   | { kind: "section"; keys: Record<string, Rule> }
+  | { kind: "list"; item: Rule }
   | { kind: "value"; type: ValueType }
   | { kind: "ignore"; why: string }
   | { kind: "refuse"; why: string }
@@ -205,7 +213,26 @@ export const CONFIG_SCHEMA: Rule = section({
   compatibility: ignore("schema1 manifests are not supported"),
   policy: ignore("repository policies are not supported"),
   middleware: refuse("middleware (CDN redirects, etc.) is not supported"),
-  proxy: refuse("pull-through cache mode is not supported"),
+  // distribution's single upstream, and berth's mirrors (src/proxy/mirrors.ts).
+  proxy: section({
+    remoteurl: STRING,
+    username: STRING,
+    password: STRING,
+    ttl: DURATION,
+    revalidate: DURATION,
+    timeout: DURATION,
+    mirrors: {
+      kind: "list",
+      item: section({
+        prefix: STRING,
+        remoteurl: STRING,
+        username: STRING,
+        password: STRING,
+        ttl: DURATION,
+        library: BOOL,
+      }),
+    },
+  }),
 });
 
 const LEVELS: Record<string, Config["logLevel"]> = {
@@ -317,6 +344,13 @@ function check(
         if (checked !== undefined) out[key.toLowerCase()] = checked;
       }
       return out;
+    }
+    case "list": {
+      if (value === null || value === undefined || value === "") return [];
+      if (!Array.isArray(value)) {
+        throw new ConfigError(`${at(path, origins)}: expected a list, got ${describe(value)}`);
+      }
+      return value.map((item, i) => check(rule.item, item, `${path}.${i}`, origins, warnings));
     }
     case "value":
       return checkValue(rule.type, value, at(path, origins));
@@ -610,7 +644,53 @@ function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): P
     if (value !== undefined) limits[field] = value as number;
   }
   if (Object.keys(limits).length > 0) out.limits = limits;
+  const proxy = mapProxy(tree);
+  if (proxy) out.proxy = proxy;
   return out;
+}
+
+/** `proxy`: distribution's one upstream (the whole registry) or berth's `mirrors` list. */
+function mapProxy(tree: Tree): ProxyConfig | undefined {
+  const proxy = get(tree, "proxy");
+  if (!isTree(proxy) || Object.keys(proxy).length === 0) return undefined;
+  const list = (proxy.mirrors ?? []) as Tree[];
+  if (proxy.remoteurl !== undefined && list.length > 0) {
+    throw new ConfigError("proxy: give either remoteurl (the whole registry) or mirrors, not both");
+  }
+  const entries = proxy.remoteurl !== undefined ? [{ ...proxy, prefix: "" }] : list;
+  const mirrors: MirrorConfig[] = entries.map((entry, i) => {
+    const where = proxy.remoteurl !== undefined ? "proxy" : `proxy.mirrors.${i}`;
+    const prefix = String(entry.prefix ?? "").replace(/^\/+|\/+$/g, "");
+    if (proxy.remoteurl === undefined && (prefix === "" || !isValidName(prefix))) {
+      throw new ConfigError(
+        `${where}.prefix: required, a repository name path (hub, mirrors/ghcr)`,
+      );
+    }
+    const url = String(entry.remoteurl ?? "");
+    if (!/^https?:\/\/[^/]/.test(url)) {
+      throw new ConfigError(`${where}.remoteurl: required, an http:// or https:// URL`);
+    }
+    return {
+      prefix,
+      remoteUrl: url.replace(/\/+$/, ""),
+      ...(entry.username !== undefined && { username: String(entry.username) }),
+      ...(entry.password !== undefined && { password: String(entry.password) }),
+      ...(entry.ttl !== undefined && { ttlMs: entry.ttl as number }),
+      ...(entry.library !== undefined && { library: entry.library as boolean }),
+    };
+  });
+  const prefixes = mirrors.map((m) => m.prefix);
+  for (const prefix of prefixes) {
+    const clash = prefixes.find((other) => other !== prefix && other.startsWith(`${prefix}/`));
+    if (clash || prefixes.indexOf(prefix) !== prefixes.lastIndexOf(prefix)) {
+      throw new ConfigError(`proxy.mirrors: prefix "${prefix}" overlaps another mirror's`);
+    }
+  }
+  return {
+    mirrors,
+    revalidateMs: (proxy.revalidate ?? DEFAULT_REVALIDATE_MS) as number,
+    timeoutMs: (proxy.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS) as number,
+  };
 }
 
 /** `http.trustedproxies`: addresses and CIDR ranges, separated by commas or spaces. */

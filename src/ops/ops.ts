@@ -72,6 +72,14 @@ async function measure(
   });
 }
 
+/** What the pull-through cache adds: its metrics, and the mirror a repository belongs to. */
+export interface MirrorReport {
+  /** The mirrors' counters in the exposition format. */
+  render(): string;
+  /** The mirror's label of a repository, or `undefined` for a local one. */
+  label(name: string): string | undefined;
+}
+
 /** Operations state of one app. */
 export interface Ops {
   /** The metrics. */
@@ -104,6 +112,7 @@ export function createOps(
   config: Config,
   store: Store,
   log: Logger,
+  mirrors?: MirrorReport,
   /** More exposition text (the notification queues' metrics). */
   extraMetrics: () => string = () => "",
 ): Ops {
@@ -140,7 +149,7 @@ export function createOps(
       });
     }
     if (path === METRICS_PATH) {
-      const text = await metrics.render(gauges) + extraMetrics();
+      const text = await metrics.render(gauges) + (mirrors?.render() ?? "") + extraMetrics();
       return new Response(method === "HEAD" ? null : text, {
         headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       });
@@ -177,6 +186,7 @@ export function createOps(
         durationMs: Math.round(seconds * 1e4) / 10,
         ...(ctx.client !== "local" && { remote: ctx.client }),
         ...(ctx.identity?.user !== undefined && { user: ctx.identity.user }),
+        ...(mirrors && ctx.params.name && { mirror: mirrors.label(ctx.params.name) }),
         userAgent: ctx.request.headers.get("user-agent") ?? "",
       });
     };

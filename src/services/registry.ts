@@ -5,6 +5,11 @@
  */
 import { type Authorizer, OPEN_AUTHORIZER } from "../auth/access_control.ts";
 import type { Config } from "../config.ts";
+import { MirroredBlobs } from "../proxy/blobs.ts";
+import { MirroredManifests } from "../proxy/manifests.ts";
+import { Mirrors } from "../proxy/mirrors.ts";
+import { MirroredReferrers } from "../proxy/referrers.ts";
+import { MirroredUploads } from "../proxy/uploads.ts";
 import { LayoutStore } from "../storage/layout/layout_store.ts";
 import { StorageLease } from "../storage/lease.ts";
 import type { Store } from "../storage/store.ts";
@@ -49,6 +54,8 @@ export interface Registry {
   events: Notifier | undefined;
   /** Who may pull what (for `_catalog` to list only what the caller may pull). */
   authorizer: Authorizer;
+  /** The mirrored upstreams (pull-through cache), when `proxy` is configured. */
+  mirrors?: Mirrors;
 }
 
 /** How long an online collection holds its lease before renewing it. */
@@ -80,18 +87,24 @@ export function createRegistry(
   const policies = new PolicyService(store, config.policies ?? [], {
     log: (level, msg, fields) => log(level, msg, fields),
   });
-  const manifests = new ManifestService(store, {
+  const manifestOptions = {
     policies,
     maxBytes: config.maxManifestBytes,
     cacheBytes: config.manifestCacheBytes,
     sparseIndexes: config.sparseIndexes,
     guard,
-  });
+  };
+  const mirrors = config.proxy && config.proxy.mirrors.length > 0
+    ? new Mirrors(config.proxy)
+    : undefined;
+  const manifests = mirrors
+    ? new MirroredManifests(store, manifestOptions, mirrors, log)
+    : new ManifestService(store, manifestOptions);
   const services = {
     config,
     store,
-    blobs: new BlobService(store, guard),
-    uploads: new UploadService(store, guard),
+    blobs: mirrors ? new MirroredBlobs(store, guard, mirrors, log) : new BlobService(store, guard),
+    uploads: mirrors ? new MirroredUploads(store, guard, mirrors) : new UploadService(store, guard),
     manifests,
     policies,
     events: config.notifications?.endpoints.length
@@ -102,11 +115,14 @@ export function createRegistry(
         sizeOf: (digest) => store.statBlob(digest),
       })
       : undefined,
-    referrers: new ReferrerService(store, manifests),
+    referrers: mirrors
+      ? new MirroredReferrers(store, manifests, mirrors, log)
+      : new ReferrerService(store, manifests),
     tags: new TagService(store),
     catalog: new CatalogService(store),
     gc: new GarbageCollector(store, manifests, guard, Date.now, lease),
     authorizer: OPEN_AUTHORIZER,
+    ...(mirrors && { mirrors }),
   };
   return { ...services, maintenance: new Maintenance(services, log) };
 }

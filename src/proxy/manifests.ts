@@ -1,0 +1,238 @@
+/**
+ * Manifests of mirrored repositories: a decorator over the manifest service. Tags are revalidated
+ * with the upstream (HEAD, compare digests) at most once per interval and served from the cache
+ * when the upstream cannot answer; digests already cached never contact the upstream.
+ *
+ * @module
+ */
+import { ClientError } from "../client/errors.ts";
+import { RegistryError } from "../errors.ts";
+import { type Digest, parseDigest } from "../oci/digest.ts";
+import { parseManifest } from "../oci/manifest.ts";
+import { tryParseReference } from "../oci/names.ts";
+import type { BlobGuard } from "../services/blob_guard.ts";
+import type { MaintenanceLog } from "../services/maintenance.ts";
+import {
+  type ManifestOptions,
+  ManifestService,
+  type PutOptions,
+  type PutResult,
+  type StoredManifest,
+} from "../services/manifests.ts";
+import type { Store } from "../storage/store.ts";
+import type { Mirrors, Route } from "./mirrors.ts";
+
+/** Manifests with mirrored repositories read through from their upstream. */
+export class MirroredManifests extends ManifestService {
+  readonly #store: Store;
+  readonly #guard: BlobGuard | undefined;
+  readonly #mirrors: Mirrors;
+  readonly #log: MaintenanceLog;
+  /** When each `name\0tag` was last confirmed with its upstream (performance.now()). */
+  readonly #checked = new Map<string, number>();
+  /** Revalidations in flight, by `name\0tag` (concurrent pulls of a tag ask once). */
+  readonly #inflight = new Map<string, Promise<StoredManifest>>();
+
+  /** Manifests over `store`, mirroring through `mirrors`. */
+  constructor(store: Store, options: ManifestOptions, mirrors: Mirrors, log: MaintenanceLog) {
+    super(store, options);
+    this.#store = store;
+    this.#guard = options.guard;
+    this.#mirrors = mirrors;
+    this.#log = log;
+  }
+
+  /** The mirror of a repository, when it is mirrored. */
+  route(name: string): Route | undefined {
+    return this.#mirrors.route(name);
+  }
+
+  override async get(name: string, ref: string): Promise<StoredManifest> {
+    const route = this.#mirrors.route(name);
+    const reference = tryParseReference(ref);
+    if (!route || !reference) return await super.get(name, ref);
+    if (reference.kind === "digest") return await this.#byDigest(name, route, reference.digest);
+    const key = `${name}\0${reference.tag}`;
+    const running = this.#inflight.get(key);
+    if (running) return await running;
+    const task = this.#byTag(name, route, reference.tag, key).finally(() => {
+      this.#inflight.delete(key);
+    });
+    this.#inflight.set(key, task);
+    return await task;
+  }
+
+  override async put(
+    name: string,
+    ref: string,
+    contentType: string,
+    body: ReadableStream<Uint8Array> | null,
+    options: PutOptions = {},
+  ): Promise<PutResult> {
+    refuseWrites(this.#mirrors, name);
+    return await super.put(name, ref, contentType, body, options);
+  }
+
+  async #byDigest(name: string, route: Route, digest: Digest): Promise<StoredManifest> {
+    const counters = route.mirror.counters;
+    if (await this.#store.hasLink(name, "manifest", digest)) {
+      const stored = await this.load(digest);
+      if (stored) {
+        counters.hits++;
+        return stored;
+      }
+    }
+    // Cached for another repository (or mirror): link it here, no upstream needed.
+    const shared = await this.load(digest);
+    if (shared) {
+      await this.#remember(name, shared);
+      counters.hits++;
+      return shared;
+    }
+    counters.misses++;
+    const fetched = await this.#upstream(
+      route,
+      () => route.mirror.client.getManifest(route.upstream, digest.value),
+    );
+    if (!fetched) throw unknownManifest(digest.value);
+    return await this.#cache(name, route, fetched.bytes, fetched.mediaType, fetched.digest);
+  }
+
+  async #byTag(name: string, route: Route, tag: string, key: string): Promise<StoredManifest> {
+    const counters = route.mirror.counters;
+    const local = await this.#store.getTag(name, tag);
+    const cached = local && await this.load(local);
+    const checkedAt = this.#checked.get(key);
+    const interval = this.#mirrors.config.revalidateMs;
+    if (cached && checkedAt !== undefined && performance.now() - checkedAt < interval) {
+      counters.hits++;
+      return cached;
+    }
+    let head: Awaited<ReturnType<typeof route.mirror.client.headManifest>>;
+    try {
+      head = await route.mirror.client.headManifest(route.upstream, tag);
+    } catch (error) {
+      counters.upstreamErrors++;
+      if (!cached) throw upstreamFailure(route, error);
+      counters.staleServes++;
+      this.#log("error", "mirror: upstream unavailable, serving the cached manifest", {
+        mirror: route.mirror.label,
+        repository: name,
+        tag,
+        digest: cached.digest.value,
+        error: (error as Error).message,
+      });
+      return cached;
+    }
+    if (!head) {
+      if (!cached) throw unknownManifest(tag);
+      this.#log("info", "mirror: tag gone upstream, serving the cached manifest", {
+        mirror: route.mirror.label,
+        repository: name,
+        tag,
+      });
+      counters.staleServes++;
+      return cached;
+    }
+    if (cached && head.digest === cached.digest.value) {
+      this.#checked.set(key, performance.now());
+      counters.hits++;
+      return cached;
+    }
+    counters.misses++;
+    // A digest the upstream announced may already be cached (another tag, another mirror).
+    const known = head.digest !== undefined ? await this.#knownDigest(head.digest) : undefined;
+    const stored = known ?? await this.#fetchTag(name, route, tag, head.digest);
+    if (known) await this.#remember(name, known);
+    await this.#store.putTag(name, tag, stored.digest);
+    this.#checked.set(key, performance.now());
+    return stored;
+  }
+
+  async #knownDigest(value: string): Promise<StoredManifest | undefined> {
+    let digest: Digest;
+    try {
+      digest = parseDigest(value);
+    } catch {
+      return undefined;
+    }
+    return await this.load(digest);
+  }
+
+  async #fetchTag(
+    name: string,
+    route: Route,
+    tag: string,
+    announced: string | undefined,
+  ): Promise<StoredManifest> {
+    // By the announced digest when there is one, so the bytes are verified against it.
+    const fetched = await this.#upstream(
+      route,
+      () => route.mirror.client.getManifest(route.upstream, announced ?? tag),
+    );
+    if (!fetched) throw unknownManifest(tag);
+    return await this.#cache(name, route, fetched.bytes, fetched.mediaType, fetched.digest);
+  }
+
+  /** Run an upstream call; `undefined` when the upstream says not found. */
+  async #upstream<T>(route: Route, call: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof ClientError && error.kind === "not-found") return undefined;
+      route.mirror.counters.upstreamErrors++;
+      throw upstreamFailure(route, error);
+    }
+  }
+
+  /** Store a fetched manifest (exact bytes) and link it into `name`. */
+  async #cache(
+    name: string,
+    route: Route,
+    bytes: Uint8Array,
+    mediaType: string,
+    digestValue: string,
+  ): Promise<StoredManifest> {
+    const digest = parseDigest(digestValue);
+    const copy = new Uint8Array(bytes);
+    const parsed = parseManifest(copy, mediaType);
+    route.mirror.counters.bytesFetched += copy.byteLength;
+    await this.#guard?.use([digest]);
+    await this.#store.putBlob(digest, copy);
+    const stored = { digest, mediaType: parsed.mediaType, bytes: copy, parsed };
+    await this.#remember(name, stored);
+    return stored;
+  }
+
+  async #remember(name: string, stored: StoredManifest): Promise<void> {
+    await this.#guard?.use([stored.digest]);
+    await this.#store.putLink(name, "manifest", stored.digest);
+    const subject = stored.parsed.subject?.digest;
+    if (subject) await this.#store.putReferrer(name, subject, stored.digest);
+  }
+}
+
+/** Refuse a write into a mirrored repository (`UNSUPPORTED`, as distribution's proxy). */
+export function refuseWrites(mirrors: Mirrors, name: string): void {
+  const route = mirrors.route(name);
+  if (!route) return;
+  throw new RegistryError("UNSUPPORTED", { mirror: route.mirror.label }, {
+    message: route.mirror.config.prefix === ""
+      ? "this registry is a pull-through cache: pushes are not supported"
+      : `repositories under ${route.mirror.config.prefix}/ mirror ${route.mirror.config.remoteUrl}: pushes are not supported`,
+  });
+}
+
+/** The error answered when the upstream could not be asked and nothing is cached. */
+export function upstreamFailure(route: Route, error: unknown): RegistryError {
+  if (error instanceof RegistryError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RegistryError("UNAVAILABLE", { mirror: route.mirror.label }, {
+    message: `upstream ${route.mirror.config.remoteUrl}: ${message}`,
+    headers: { "Retry-After": "5" },
+  });
+}
+
+function unknownManifest(ref: string): RegistryError {
+  return new RegistryError("MANIFEST_UNKNOWN", { reference: ref.slice(0, 200) });
+}

@@ -1,0 +1,311 @@
+/**
+ * The pull-through cache against real upstreams started here: a second berth, and distribution
+ * 2.8.2 behind htpasswd.
+ */
+import assert from "node:assert/strict";
+import type { ProxyConfig } from "../../src/proxy/mirrors.ts";
+import { freePort } from "../helpers/images.ts";
+import {
+  blobFiles,
+  bytesOf,
+  digestOf,
+  MEDIA,
+  pushImage,
+  putManifest,
+  randomBytes,
+  text,
+} from "../helpers/registry.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { run, skipWithout } from "../helpers/tools.ts";
+
+function proxy(mirrors: ProxyConfig["mirrors"], revalidateMs = 60_000): ProxyConfig {
+  return { mirrors, revalidateMs, timeoutMs: 2_000 };
+}
+
+/** Blob GETs the upstream berth answered with 200 (its own /metrics). */
+async function upstreamBlobGets(upstream: TestServer): Promise<number> {
+  const metrics = await (await fetch(`${upstream.url}/metrics`)).text();
+  const line = metrics.split("\n").find((l) =>
+    l.startsWith("berth_http_requests_total{") && l.includes('route="blobs"') &&
+    l.includes('method="GET"') && l.includes('status="200"')
+  );
+  return line ? Number(line.split(" ").at(-1)) : 0;
+}
+
+async function get(url: string, accept = `${MEDIA.ociManifest}, ${MEDIA.ociIndex}`) {
+  return await fetch(url, { headers: { Accept: accept } });
+}
+
+Deno.test("proxy: cold and warm pulls through a mirror prefix, pushes refused, local repos untouched", async () => {
+  const upstream = await startServer();
+  const cache = await startServer({
+    config: { proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    const image = await pushImage(upstream.url, "team/app", "v1", { layerSize: 300_000 });
+    const layer = digestOf(image.layer);
+    // Cold: manifest by tag, then its blobs.
+    const manifest = await get(`${cache.url}/v2/up/team/app/manifests/v1`);
+    assert.equal(manifest.status, 200);
+    assert.equal(manifest.headers.get("Docker-Content-Digest"), image.digest);
+    assert.deepEqual(await bytesOf(manifest), image.bytes);
+    const blob = await fetch(`${cache.url}/v2/up/team/app/blobs/${layer}`);
+    assert.equal(blob.status, 200);
+    assert.equal(blob.headers.get("Content-Length"), String(image.layer.byteLength));
+    assert.deepEqual(await bytesOf(blob), image.layer);
+    assert.equal(await upstreamBlobGets(upstream), 1);
+    // Warm: no upstream blob GET; a range read works from the store.
+    const again = await fetch(`${cache.url}/v2/up/team/app/blobs/${layer}`);
+    assert.deepEqual(await bytesOf(again), image.layer);
+    const range = await fetch(`${cache.url}/v2/up/team/app/blobs/${layer}`, {
+      headers: { Range: "bytes=10-19" },
+    });
+    assert.equal(range.status, 206);
+    assert.deepEqual(await bytesOf(range), image.layer.slice(10, 20));
+    assert.equal(await upstreamBlobGets(upstream), 1);
+    // Pushes into the mirror are refused; a repository outside every prefix is local.
+    const push = await fetch(`${cache.url}/v2/up/team/app/blobs/uploads/`, { method: "POST" });
+    assert.equal(push.status, 405);
+    assert.equal((await push.json()).errors[0].code, "UNSUPPORTED");
+    await pushImage(cache.url, "local/app", "v1", { seed: 7 });
+    assert.equal((await get(`${cache.url}/v2/local/app/manifests/v1`)).status, 200);
+    // Metrics and the mirror label.
+    const metrics = await (await fetch(`${cache.url}/metrics`)).text();
+    assert.match(metrics, /berth_mirror_misses_total\{mirror="up"\} [1-9]/);
+    assert.match(metrics, /berth_mirror_hits_total\{mirror="up"\} [1-9]/);
+    assert.match(
+      metrics,
+      new RegExp(
+        `berth_mirror_fetched_bytes_total\\{mirror="up"\\} ${
+          image.layer.byteLength + image.bytes.byteLength
+        }`,
+      ),
+    );
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
+
+Deno.test("proxy: concurrent cold pulls of one blob make one upstream GET; a client that leaves does not stop the fill", async () => {
+  const upstream = await startServer();
+  const cache = await startServer({
+    config: { proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    const image = await pushImage(upstream.url, "big", "v1", { layerSize: 8 * 1024 * 1024 });
+    const layer = digestOf(image.layer);
+    const url = `${cache.url}/v2/up/big/blobs/${layer}`;
+    // One client reads a little and leaves.
+    const quitter = await fetch(url);
+    const reader = quitter.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    const bodies = await Promise.all(
+      Array.from({ length: 5 }, async () => await bytesOf(await fetch(url))),
+    );
+    for (const body of bodies) assert.deepEqual(body, image.layer);
+    assert.equal(await upstreamBlobGets(upstream), 1);
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
+
+Deno.test("proxy: upstream stopped: cached tag and digest still pull; retag shows after revalidation; upstream 404", async () => {
+  const upstream = await startServer();
+  let upstreamOpen = true;
+  const cache = await startServer({
+    config: { proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }], 0) },
+  });
+  try {
+    const first = await pushImage(upstream.url, "app", "latest", { seed: 1 });
+    assert.equal((await get(`${cache.url}/v2/up/app/manifests/latest`)).status, 200);
+    await bytesOf(await fetch(`${cache.url}/v2/up/app/blobs/${digestOf(first.layer)}`));
+    // Retag upstream: revalidation (interval 0 here) brings the new digest.
+    const second = await pushImage(upstream.url, "app", "latest", { seed: 2 });
+    const retagged = await get(`${cache.url}/v2/up/app/manifests/latest`);
+    assert.equal(retagged.headers.get("Docker-Content-Digest"), second.digest);
+    await retagged.body?.cancel();
+    // Upstream 404 with nothing cached.
+    const missing = await get(`${cache.url}/v2/up/app/manifests/nope`);
+    assert.equal(missing.status, 404);
+    assert.equal((await missing.json()).errors[0].code, "MANIFEST_UNKNOWN");
+    const missingBlob = await fetch(`${cache.url}/v2/up/app/blobs/${digestOf(text("nothing"))}`);
+    assert.equal(missingBlob.status, 404);
+    await missingBlob.body?.cancel();
+
+    await upstream.close();
+    upstreamOpen = false;
+    const stale = await get(`${cache.url}/v2/up/app/manifests/latest`);
+    assert.equal(stale.status, 200);
+    assert.equal(stale.headers.get("Docker-Content-Digest"), second.digest);
+    await stale.body?.cancel();
+    const byDigest = await get(`${cache.url}/v2/up/app/manifests/${first.digest}`);
+    assert.equal(byDigest.status, 200);
+    assert.deepEqual(await bytesOf(byDigest), first.bytes);
+    const blob = await fetch(`${cache.url}/v2/up/app/blobs/${digestOf(first.layer)}`);
+    assert.deepEqual(await bytesOf(blob), first.layer);
+    // Nothing cached and no upstream: 503.
+    const never = await get(`${cache.url}/v2/up/app/manifests/other`);
+    assert.equal(never.status, 503);
+    await never.body?.cancel();
+    const metrics = await (await fetch(`${cache.url}/metrics`)).text();
+    assert.match(metrics, /berth_mirror_stale_serves_total\{mirror="up"\} [1-9]/);
+    assert.match(metrics, /berth_mirror_upstream_errors_total\{mirror="up"\} [1-9]/);
+  } finally {
+    await cache.close();
+    if (upstreamOpen) await upstream.close();
+  }
+});
+
+Deno.test("proxy: an upstream serving wrong bytes is refused and nothing is cached", async () => {
+  const upstream = await startServer({ config: { storage: "filesystem" } });
+  const cache = await startServer({
+    config: { storage: "filesystem", proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    const image = await pushImage(upstream.url, "app", "v1", { layerSize: 100_000 });
+    const layer = digestOf(image.layer);
+    const hex = layer.slice("sha256:".length);
+    const file = (await blobFiles(upstream.dataDir)).find((f) =>
+      f.includes(hex) && f.endsWith("/data")
+    );
+    assert.ok(file, "the upstream's layer file");
+    await Deno.writeFile(
+      `${upstream.dataDir}/docker/registry/v2/blobs/${file}`,
+      randomBytes(image.layer.byteLength, 99),
+    );
+    const response = await fetch(`${cache.url}/v2/up/app/blobs/${layer}`);
+    await assert.rejects(bytesOf(response));
+    // Asked again: fetched again (nothing was kept), refused again.
+    await assert.rejects(bytesOf(await fetch(`${cache.url}/v2/up/app/blobs/${layer}`)));
+    assert.ok(!(await blobFiles(cache.dataDir)).some((f) => f.includes(hex)));
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
+
+Deno.test({
+  name:
+    "proxy: the whole registry mirrors distribution behind htpasswd (distribution's proxy keys)",
+  ignore: skipWithout("docker-registry", "htpasswd"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "berth-mirror-dist-" });
+    const port = freePort();
+    const htpasswd = await run("htpasswd", ["-Bbn", "puller", "s3cret"]);
+    await Deno.writeTextFile(`${dir}/htpasswd`, htpasswd);
+    await Deno.writeTextFile(
+      `${dir}/config.yml`,
+      [
+        "version: 0.1",
+        "log:",
+        "  level: info",
+        "storage:",
+        "  filesystem:",
+        `    rootdirectory: ${dir}/data`,
+        "http:",
+        `  addr: 127.0.0.1:${port}`,
+        "auth:",
+        "  htpasswd:",
+        "    realm: test",
+        `    path: ${dir}/htpasswd`,
+        "",
+      ].join("\n"),
+    );
+    const registry = new Deno.Command("docker-registry", {
+      args: ["serve", `${dir}/config.yml`],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // distribution's log (its access log included), read as it is written.
+    let output = "";
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
+    };
+    const logged = Promise.all([collect(registry.stdout), collect(registry.stderr)]);
+    const upstream = `http://127.0.0.1:${port}`;
+    const auth = { Authorization: `Basic ${btoa("puller:s3cret")}` };
+    let cache: TestServer | undefined;
+    try {
+      for (let i = 0; i < 200; i++) {
+        const ok = await fetch(`${upstream}/v2/`, { headers: auth }).then(async (r) => {
+          await r.body?.cancel();
+          return r.status === 200;
+        }).catch(() => false);
+        if (ok) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const layer = randomBytes(200_000, 5);
+      const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
+      for (const bytes of [layer, config]) {
+        const digest = digestOf(bytes);
+        const start = await fetch(`${upstream}/v2/lib/app/blobs/uploads/`, {
+          method: "POST",
+          headers: auth,
+        });
+        assert.equal(start.status, 202);
+        await start.body?.cancel();
+        const location = new URL(start.headers.get("Location")!, upstream);
+        location.searchParams.set("digest", digest);
+        const response = await fetch(location, {
+          method: "PUT",
+          body: bytes,
+          headers: { ...auth, "Content-Type": "application/octet-stream" },
+        });
+        assert.equal(response.status, 201);
+        await response.body?.cancel();
+      }
+      const manifest = text(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociManifest,
+        config: { mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.byteLength },
+        layers: [{ mediaType: MEDIA.ociLayer, digest: digestOf(layer), size: layer.byteLength }],
+      }));
+      const put = await fetch(`${upstream}/v2/lib/app/manifests/v1`, {
+        method: "PUT",
+        body: manifest,
+        headers: { ...auth, "Content-Type": MEDIA.ociManifest },
+      });
+      assert.equal(put.status, 201);
+      await put.body?.cancel();
+
+      cache = await startServer({
+        config: {
+          proxy: proxy([{
+            prefix: "",
+            remoteUrl: upstream,
+            username: "puller",
+            password: "s3cret",
+          }]),
+        },
+      });
+      const pulled = await get(`${cache.url}/v2/lib/app/manifests/v1`);
+      assert.equal(pulled.status, 200);
+      assert.deepEqual(await bytesOf(pulled), manifest);
+      const url = `${cache.url}/v2/lib/app/blobs/${digestOf(layer)}`;
+      const bodies = await Promise.all(
+        Array.from({ length: 5 }, async () => await bytesOf(await fetch(url))),
+      );
+      for (const body of bodies) assert.deepEqual(body, layer);
+      // The whole registry is a cache: pushes are refused.
+      const refused = await putManifest(cache.url, "lib/app", "v2", manifest, MEDIA.ociManifest);
+      assert.equal(refused.status, 405);
+      await refused.body?.cancel();
+      // distribution's access log: one GET of the layer.
+      await new Promise((r) => setTimeout(r, 200));
+      const lines = output.split("\n");
+      const gets = lines.filter((l) =>
+        l.includes(`"GET /v2/lib/app/blobs/${digestOf(layer)}`) && l.includes(" 200 ")
+      );
+      assert.equal(gets.length, 1, lines.filter((l) => l.includes("blobs")).join("\n"));
+    } finally {
+      await cache?.close();
+      registry.kill("SIGTERM");
+      await registry.status;
+      await logged;
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
