@@ -13,6 +13,7 @@ import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Ops } from "./ops/ops.ts";
 import { notificationMetrics } from "./services/events.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
+import { MirroredBlobs } from "./proxy/blobs.ts";
 import { createStore } from "./storage/open_store.ts";
 import type { Store } from "./storage/store.ts";
 
@@ -78,6 +79,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     limits.close();
     access?.close();
     await registry.maintenance.close();
+    if (registry.blobs instanceof MirroredBlobs) await registry.blobs.settle();
     registry.mirrors?.close();
     await registry.events?.close();
     store.close();

@@ -11,6 +11,7 @@ import {
   digestOf,
   MEDIA,
   pushImage,
+  pushIndexAndSignature,
   putManifest,
   randomBytes,
   text,
@@ -308,4 +309,59 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("proxy: an index's children are fetched on demand, referrers proxied, the cached platforms survive GC and an upstream outage", async () => {
+  const upstream = await startServer();
+  const cache = await startServer({
+    config: {
+      proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }], 0),
+      gc: { intervalMs: 0, gracePeriodMs: 0, adminEndpoint: true },
+    },
+  });
+  let upstreamOpen = true;
+  try {
+    const amd = await pushImage(upstream.url, "multi", "amd", { seed: 11 });
+    const arm = await pushImage(upstream.url, "multi", "arm", { seed: 12 });
+    const { index, signature } = await pushIndexAndSignature(upstream.url, "multi", "v1", [
+      amd,
+      arm,
+    ]);
+    const pulled = await get(`${cache.url}/v2/up/multi/manifests/v1`);
+    assert.equal(pulled.headers.get("Docker-Content-Digest"), digestOf(index));
+    assert.deepEqual(await bytesOf(pulled), index);
+    const child = await get(`${cache.url}/v2/up/multi/manifests/${amd.digest}`);
+    assert.deepEqual(await bytesOf(child), amd.bytes);
+    for (const blob of [amd.config, amd.layer]) {
+      await bytesOf(await fetch(`${cache.url}/v2/up/multi/blobs/${digestOf(blob)}`));
+    }
+    const referrers = await fetch(`${cache.url}/v2/up/multi/referrers/${amd.digest}`);
+    assert.equal(referrers.status, 200);
+    const listed = (await referrers.json()).manifests.map((d: { digest: string }) => d.digest);
+    assert.deepEqual(listed, [digestOf(signature)]);
+
+    // The online collector keeps every cached manifest and blob (all referenced).
+    const gc = await fetch(`${cache.url}/admin/gc`, { method: "POST" });
+    assert.equal(gc.status, 200);
+    await gc.body?.cancel();
+
+    await upstream.close();
+    upstreamOpen = false;
+    assert.deepEqual(await bytesOf(await get(`${cache.url}/v2/up/multi/manifests/v1`)), index);
+    assert.deepEqual(
+      await bytesOf(await get(`${cache.url}/v2/up/multi/manifests/${amd.digest}`)),
+      amd.bytes,
+    );
+    assert.deepEqual(
+      await bytesOf(await fetch(`${cache.url}/v2/up/multi/blobs/${digestOf(amd.layer)}`)),
+      amd.layer,
+    );
+    // The platform never pulled is not there without the upstream.
+    const missing = await get(`${cache.url}/v2/up/multi/manifests/${arm.digest}`);
+    assert.equal(missing.status, 503);
+    await missing.body?.cancel();
+  } finally {
+    await cache.close();
+    if (upstreamOpen) await upstream.close();
+  }
 });
