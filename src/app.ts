@@ -11,6 +11,7 @@ import { createPipeline, type ServeHandler } from "./http/pipeline.ts";
 import { buildRouter } from "./http/routes.ts";
 import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Ops } from "./ops/ops.ts";
+import { notificationMetrics } from "./services/events.ts";
 import { createRegistry, type Registry } from "./services/registry.ts";
 import { MirroredBlobs } from "./proxy/blobs.ts";
 import { createStore } from "./storage/open_store.ts";
@@ -49,12 +50,21 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     (level, msg, fields) => logger.log(level, msg, fields),
   );
   registry.maintenance.start();
+  registry.events?.start().catch((error) =>
+    logger.log("error", "notification queues cannot start", { error: String(error) })
+  );
   const access = createAccessControl(config.auth, {
     log: (level, msg, fields) => logger.log(level, msg, fields),
   });
   if (access) registry.authorizer = access;
   const limits = new RequestLimits(config.limits, registry.uploads);
-  const ops = createOps(config, store, logger, registry.mirrors);
+  const ops = createOps(
+    config,
+    store,
+    logger,
+    registry.mirrors,
+    () => notificationMetrics(registry.events),
+  );
   const handler = createPipeline({
     ops,
     router: buildRouter(registry),
@@ -71,6 +81,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     await registry.maintenance.close();
     if (registry.blobs instanceof MirroredBlobs) await registry.blobs.settle();
     registry.mirrors?.close();
+    await registry.events?.close();
     store.close();
   };
   return { handler, ops, registry, close };

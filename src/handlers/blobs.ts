@@ -14,7 +14,8 @@ import { empty, repoName, requireDeletes, respond } from "./common.ts";
 /** Handlers of `/v2/<name>/blobs/<digest>`. */
 export function blobHandlers(registry: Registry): Record<"get" | "delete", Handler> {
   return {
-    async get({ request, params }) {
+    async get(ctx) {
+      const { request, params } = ctx;
       const name = repoName(params);
       const digest = parseDigest(params.digest ?? "");
       const size = await registry.blobs.stat(name, digest);
@@ -33,6 +34,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       const redirect = request.method === "GET"
         ? await registry.blobs.redirectUrl(digest)
         : undefined;
+      if (request.method === "GET") await registry.events?.blob(ctx, "pull", name, digest);
       if (redirect) {
         return new Response(null, {
           status: 307,
@@ -56,10 +58,12 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       return respond(content.body, status, headers);
     },
 
-    async delete({ params }) {
+    async delete(ctx) {
       requireDeletes(registry);
-      const name = repoName(params);
-      await registry.blobs.delete(name, parseDigest(params.digest ?? ""));
+      const name = repoName(ctx.params);
+      const digest = parseDigest(ctx.params.digest ?? "");
+      await registry.blobs.delete(name, digest);
+      await registry.events?.deleted(ctx, name, digest.value);
       return empty(202);
     },
   };

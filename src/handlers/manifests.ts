@@ -12,7 +12,8 @@ import { empty, repoName, requireDeletes, respond } from "./common.ts";
 export function manifestHandlers(registry: Registry): Record<"get" | "put" | "delete", Handler> {
   const { manifests } = registry;
   return {
-    async get({ request, params }) {
+    async get(ctx) {
+      const { request, params } = ctx;
       const name = repoName(params);
       const manifest = await manifests.get(name, params.reference ?? "");
       const etag = `"${manifest.digest.value}"`;
@@ -26,10 +27,14 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
         return new Response(null, { status: 304, headers });
       }
       const body = request.method === "HEAD" ? null : manifest.bytes;
+      if (body) {
+        await registry.events?.manifest(ctx, "pull", name, params.reference ?? "", manifest);
+      }
       return respond(body, 200, headers);
     },
 
-    async put({ request, params, url, body }) {
+    async put(ctx) {
+      const { request, params, url, body } = ctx;
       const name = repoName(params);
       const result = await manifests.put(
         name,
@@ -43,16 +48,21 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
         "Docker-Content-Digest": result.digest.value,
       };
       if (result.subject) headers["OCI-Subject"] = result.subject.value;
+      const pushed = registry.events && await manifests.load(result.digest);
+      if (pushed) {
+        await registry.events?.manifest(ctx, "push", name, params.reference ?? "", pushed);
+      }
       const response = empty(201, headers);
       // One `OCI-Tag` header per tag applied from `?tag=` (OCI 1.1 push by digest with tags).
       for (const tag of result.tags) response.headers.append("OCI-Tag", tag);
       return response;
     },
 
-    async delete({ params }) {
+    async delete(ctx) {
       requireDeletes(registry);
-      const name = repoName(params);
-      await manifests.delete(name, params.reference ?? "");
+      const name = repoName(ctx.params);
+      await manifests.delete(name, ctx.params.reference ?? "");
+      await registry.events?.deleted(ctx, name, ctx.params.reference ?? "");
       return empty(202);
     },
   };

@@ -40,6 +40,7 @@ export function uploadHandlers(
         if (from !== null) checkName(from);
         await ctx.body?.cancel();
         if (await uploads.mount(name, digest, from ?? undefined)) {
+          await registry.events?.blob(ctx, "mount", name, digest, from ?? undefined);
           return created(name, digest.value);
         }
       }
@@ -47,6 +48,7 @@ export function uploadHandlers(
       if (digestParam !== null) {
         const digest = parseDigest(digestParam);
         await uploads.monolithic(name, digest, chunkOf(ctx, false));
+        await registry.events?.blob(ctx, "push", name, digest);
         return created(name, digest.value);
       }
       await ctx.body?.cancel();

@@ -113,6 +113,8 @@ export function createOps(
   store: Store,
   log: Logger,
   mirrors?: MirrorReport,
+  /** More exposition text (the notification queues' metrics). */
+  extraMetrics: () => string = () => "",
 ): Ops {
   const metrics = new Metrics();
   const drain = new AbortController();
@@ -147,7 +149,7 @@ export function createOps(
       });
     }
     if (path === METRICS_PATH) {
-      const text = await metrics.render(gauges) + (mirrors?.render() ?? "");
+      const text = await metrics.render(gauges) + (mirrors?.render() ?? "") + extraMetrics();
       return new Response(method === "HEAD" ? null : text, {
         headers: { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" },
       });

@@ -19,6 +19,7 @@ import { CatalogService } from "./catalog.ts";
 import { GarbageCollector } from "./gc.ts";
 import { Maintenance, type MaintenanceLog } from "./maintenance.ts";
 import { ManifestService } from "./manifests.ts";
+import { Notifier } from "./events.ts";
 import { PolicyService } from "./policies.ts";
 import { ReferrerService } from "./referrers.ts";
 import { ReplicaFence } from "./replica_fence.ts";
@@ -49,6 +50,8 @@ export interface Registry {
   maintenance: Maintenance;
   /** Immutable tags and retention. */
   policies: PolicyService;
+  /** Notifications (none configured: `undefined`). */
+  events: Notifier | undefined;
   /** Who may pull what (for `_catalog` to list only what the caller may pull). */
   authorizer: Authorizer;
   /** The mirrored upstreams (pull-through cache), when `proxy` is configured. */
@@ -104,6 +107,14 @@ export function createRegistry(
     uploads: mirrors ? new MirroredUploads(store, guard, mirrors) : new UploadService(store, guard),
     manifests,
     policies,
+    events: config.notifications?.endpoints.length
+      ? new Notifier(config.notifications, {
+        dir: `${config.dataDir}/docker/registry/v2/_berth/events`,
+        sourceAddr: config.addr,
+        log: (level, msg, fields) => log(level, msg, fields),
+        sizeOf: (digest) => store.statBlob(digest),
+      })
+      : undefined,
     referrers: mirrors
       ? new MirroredReferrers(store, manifests, mirrors, log)
       : new ReferrerService(store, manifests),

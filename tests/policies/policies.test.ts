@@ -177,3 +177,25 @@ Deno.test("policies: berth retention --dry-run lists what a run then deletes", a
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("policies: the README's policies and notifications examples load", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const block = (heading: string) => {
+    const from = readme.indexOf(heading);
+    assert.ok(from >= 0, heading);
+    const start = readme.indexOf("```yaml\n", from) + "```yaml\n".length;
+    return readme.slice(start, readme.indexOf("```", start));
+  };
+  const policies = parseConfig(`version: 0.1\n${block("## Immutable tags and retention")}`);
+  assert.equal(policies.config.policies?.length, 3);
+  assert.deepEqual(policies.config.policies?.[1]?.retention, {
+    keepLast: 10,
+    untaggedAfterMs: 72 * 3_600_000,
+  });
+  const notes = parseConfig(`version: 0.1\n${block("## Notifications (webhooks)")}`);
+  const [endpoint] = notes.config.notifications?.endpoints ?? [];
+  assert.equal(endpoint?.backoffMs, 1000);
+  assert.deepEqual(endpoint?.ignoredActions, ["pull"]);
+  assert.equal(notes.config.notifications?.includeReferences, true);
+  assert.deepEqual(notes.warnings, []);
+});
