@@ -9,7 +9,7 @@ import { ClientError } from "../client/errors.ts";
 import { RegistryError } from "../errors.ts";
 import { type Digest, parseDigest } from "../oci/digest.ts";
 import { parseManifest } from "../oci/manifest.ts";
-import { tryParseReference } from "../oci/names.ts";
+import { type Reference, tryParseReference } from "../oci/names.ts";
 import type { BlobGuard } from "../services/blob_guard.ts";
 import type { MaintenanceLog } from "../services/maintenance.ts";
 import {
@@ -32,6 +32,10 @@ export class MirroredManifests extends ManifestService {
   readonly #checked = new Map<string, number>();
   /** Revalidations in flight, by `name\0tag` (concurrent pulls of a tag ask once). */
   readonly #inflight = new Map<string, Promise<StoredManifest>>();
+  /** When each `name\0digest` of a mirror was last served (Date.now()). */
+  readonly #used = new Map<string, number>();
+  /** Content cached before this process started counts as used at its start. */
+  readonly #startedAt = Date.now();
 
   /** Manifests over `store`, mirroring through `mirrors`. */
   constructor(store: Store, options: ManifestOptions, mirrors: Mirrors, log: MaintenanceLog) {
@@ -51,6 +55,54 @@ export class MirroredManifests extends ManifestService {
     const route = this.#mirrors.route(name);
     const reference = tryParseReference(ref);
     if (!route || !reference) return await super.get(name, ref);
+    const stored = await this.#get(name, route, reference);
+    if (route.mirror.config.ttlMs) this.#used.set(`${name}\0${stored.digest.value}`, Date.now());
+    return stored;
+  }
+
+  /**
+   * Expire cached content of mirrors with a `ttl`: tags and manifests not served for that long
+   * are unlinked (children and referrers of a kept manifest stay), so the safe garbage collection
+   * that follows removes the blobs nothing references any more. Returns how many were unlinked.
+   */
+  async expire(now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const name of await this.#store.listRepositories()) {
+      const ttl = this.#mirrors.route(name)?.mirror.config.ttlMs;
+      if (!ttl) continue;
+      const fresh = (digest: Digest) =>
+        now - (this.#used.get(`${name}\0${digest.value}`) ?? this.#startedAt) <= ttl;
+      const keep = new Set<string>();
+      const links: Digest[] = [];
+      for await (const digest of this.#store.listLinks(name, "manifest")) links.push(digest);
+      for (const digest of links) {
+        if (!fresh(digest)) continue;
+        keep.add(digest.value);
+        const stored = await this.load(digest);
+        for (const child of stored?.parsed.manifests ?? []) keep.add(child.value);
+      }
+      for (const tag of (await this.#store.listTags(name)) ?? []) {
+        const digest = await this.#store.getTag(name, tag);
+        if (digest && !keep.has(digest.value)) {
+          await this.#store.deleteTag(name, tag);
+          removed++;
+        }
+      }
+      for (const digest of links) {
+        if (keep.has(digest.value)) continue;
+        const subject = (await this.load(digest))?.parsed.subject?.digest;
+        // A referrer stays while its subject does.
+        if (subject && keep.has(subject.value)) continue;
+        await this.#store.deleteLink(name, "manifest", digest);
+        if (subject) await this.#store.deleteReferrer(name, subject, digest);
+        this.#used.delete(`${name}\0${digest.value}`);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async #get(name: string, route: Route, reference: Reference): Promise<StoredManifest> {
     if (reference.kind === "digest") return await this.#byDigest(name, route, reference.digest);
     const key = `${name}\0${reference.tag}`;
     const running = this.#inflight.get(key);

@@ -7,6 +7,7 @@
  * @module
  */
 import type { Config } from "../config.ts";
+import { MirroredManifests } from "../proxy/manifests.ts";
 import type { GcReport } from "./gc.ts";
 import type { Registry } from "./registry.ts";
 
@@ -51,7 +52,9 @@ export type MaintenanceLog = (
 ) => void;
 
 /** What background work uses of the registry. */
-export type MaintainedRegistry = Pick<Registry, "config" | "store" | "uploads" | "gc">;
+export type MaintainedRegistry =
+  & Pick<Registry, "config" | "store" | "uploads" | "gc">
+  & Partial<Pick<Registry, "manifests">>;
 
 /** Background tasks of one app. */
 export class Maintenance {
@@ -84,8 +87,15 @@ export class Maintenance {
   /** Run an online collection now (with the configured grace period). */
   collect(options: { dryRun?: boolean } = {}): Promise<GcReport> {
     const config: Config = this.#registry.config;
+    // Mirrors with a ttl unlink what went unused first, so the collection frees it.
+    const manifests = this.#registry.manifests;
+    const expired = manifests instanceof MirroredManifests && !options.dryRun
+      ? manifests.expire()
+      : Promise.resolve(0);
     return this.#track(
-      this.#registry.gc.run({ gracePeriodMs: config.gc.gracePeriodMs, ...options }).then(
+      expired.then(() =>
+        this.#registry.gc.run({ gracePeriodMs: config.gc.gracePeriodMs, ...options })
+      ).then(
         (report) => {
           this.#log("info", "garbage collection", {
             dryRun: report.dryRun,

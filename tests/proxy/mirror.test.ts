@@ -365,3 +365,41 @@ Deno.test("proxy: an index's children are fetched on demand, referrers proxied, 
     if (upstreamOpen) await upstream.close();
   }
 });
+
+Deno.test("proxy: ttl expiry unlinks unused cached images and the safe GC frees their blobs; local and recently used content stays", async () => {
+  const upstream = await startServer();
+  const cache = await startServer({
+    config: {
+      storage: "filesystem",
+      proxy: proxy([{ prefix: "up", remoteUrl: upstream.url, ttlMs: 1_500 }]),
+      gc: { intervalMs: 0, gracePeriodMs: 0, adminEndpoint: true },
+    },
+  });
+  try {
+    const old = await pushImage(upstream.url, "old", "v1", { seed: 21 });
+    const kept = await pushImage(upstream.url, "kept", "v1", { seed: 22 });
+    const local = await pushImage(cache.url, "mine/app", "v1", { seed: 23 });
+    for (const [name, image] of [["up/old", old], ["up/kept", kept]] as const) {
+      await bytesOf(await get(`${cache.url}/v2/${name}/manifests/v1`));
+      await bytesOf(await fetch(`${cache.url}/v2/${name}/blobs/${digestOf(image.layer)}`));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    // Used again just now: kept.
+    await bytesOf(await get(`${cache.url}/v2/up/kept/manifests/v1`));
+    const gc = await fetch(`${cache.url}/admin/gc`, { method: "POST" });
+    assert.equal(gc.status, 200);
+    await gc.body?.cancel();
+    const files = await blobFiles(cache.dataDir);
+    const has = (bytes: Uint8Array) => files.some((f) => f.includes(digestOf(bytes).slice(7)));
+    assert.ok(!has(old.layer), "the unused mirror's layer is collected");
+    assert.ok(has(kept.layer), "the recently used mirror's layer stays");
+    assert.ok(has(local.layer), "local content stays");
+    // An expired image is fetched again on demand.
+    const again = await get(`${cache.url}/v2/up/old/manifests/v1`);
+    assert.equal(again.status, 200);
+    await again.body?.cancel();
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
