@@ -212,12 +212,14 @@ export class ManifestService {
     await this.#checkReferences(name, parsed);
     const policies = this.#options.policies;
     const allTags = reference.kind === "tag" ? [reference.tag, ...tags] : tags;
-    await policies?.checkTagWrite(name, allTags, digest);
-    await this.#store.putBlob(digest, bytes);
-    await this.#store.putLink(name, "manifest", digest);
-    if (parsed.subject) await this.#store.putReferrer(name, parsed.subject.digest, digest);
-    if (reference.kind === "tag") await this.#store.putTag(name, reference.tag, digest);
-    for (const tag of tags) await this.#store.putTag(name, tag, digest);
+    const write = async () => {
+      await this.#store.putBlob(digest, bytes);
+      await this.#store.putLink(name, "manifest", digest);
+      if (parsed.subject) await this.#store.putReferrer(name, parsed.subject.digest, digest);
+      for (const tag of allTags) await this.#store.putTag(name, tag, digest);
+    };
+    if (policies) await policies.writeTags(name, allTags, digest, write);
+    else await write();
     this.#cache.set({ digest, mediaType: parsed.mediaType, bytes, parsed });
     if (policies?.active) await policies.afterPush(name, this);
     return { digest, tags, ...(parsed.subject && { subject: parsed.subject.digest }) };

@@ -9,6 +9,7 @@ import type { RepositoryPolicy } from "../config_events.ts";
 import { RegistryError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Store } from "../storage/store.ts";
+import { KeyedLock } from "./keyed_lock.ts";
 
 /** What retention removes through: the manifest service's delete (tag or digest). */
 export interface RetentionTarget {
@@ -50,6 +51,7 @@ export class PolicyService {
   readonly #policies: CompiledPolicy[];
   readonly #now: () => number;
   readonly #log: PolicyLog;
+  readonly #lock = new KeyedLock();
 
   /** Policies over `store`, in the order written. */
   constructor(
@@ -86,6 +88,24 @@ export class PolicyService {
     return `policies[${p.index}] (repositories "${p.policy.repositories}", immutabletags "${
       p.policy.immutableTags[i]
     }")`;
+  }
+
+  /**
+   * Run `write` (which sets `tags` to `digest`) after {@link checkTagWrite}; when a tag is
+   * immutable, pushes to the repository's immutable tags run one at a time in this process, so
+   * two concurrent first pushes cannot both set the tag.
+   */
+  async writeTags(
+    name: string,
+    tags: string[],
+    digest: Digest,
+    write: () => Promise<void>,
+  ): Promise<void> {
+    if (!tags.some((tag) => this.immutableRule(name, tag))) return await write();
+    await this.#lock.run(name, async () => {
+      await this.checkTagWrite(name, tags, digest);
+      await write();
+    });
   }
 
   /** Refuse (DENIED) a push that would move an immutable tag to another manifest. */

@@ -327,3 +327,20 @@ Deno.test("notifications: a queue past its bound drops the oldest events, counte
     await server.close();
   }
 });
+
+Deno.test("notifications: includereferences lists a manifest's config and layers", async () => {
+  const receiver = new Receiver();
+  const config = notifications(receiver.url, { ignoredmediatypes: ["application/octet-stream"] });
+  const server = await startServer({
+    config: { notifications: { ...config, includeReferences: true } },
+  });
+  try {
+    const image = await pushImage(server.url, "refs/app", "v1");
+    await receiver.until((events) => events.length >= 1);
+    const manifest = image.manifest as Json;
+    assert.deepEqual(receiver.events[0].target.references, [manifest.config, ...manifest.layers]);
+  } finally {
+    await server.close();
+    await receiver.close();
+  }
+});

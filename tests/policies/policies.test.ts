@@ -199,3 +199,21 @@ Deno.test("policies: the README's policies and notifications examples load", asy
   assert.equal(notes.config.notifications?.includeReferences, true);
   assert.deepEqual(notes.warnings, []);
 });
+
+Deno.test("policies: two concurrent first pushes of an immutable tag: one wins, the other is refused", async () => {
+  const server = await startServer({ config: { policies: POLICIES.policies! } });
+  try {
+    const a = await pushImageBlobs(server.url, "release/race", { seed: 1 });
+    const b = await pushImageBlobs(server.url, "release/race", { seed: 2 });
+    const responses = await Promise.all(
+      [a, b].map((image) =>
+        putManifest(server.url, "release/race", "v9", image.bytes, MEDIA.ociManifest)
+      ),
+    );
+    const statuses = responses.map((r) => r.status).sort();
+    await Promise.all(responses.map((r) => r.body?.cancel()));
+    assert.deepEqual(statuses, [201, 403]);
+  } finally {
+    await server.close();
+  }
+});
