@@ -410,11 +410,19 @@ Deno.test("proxy: ttl expiry unlinks unused cached images and the safe GC frees 
 function relay(target: number) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const open = new Set<Deno.Conn>();
-  const state = { hang: false };
+  const state: { hang: boolean; status?: number } = { hang: false };
   const accepting = (async () => {
     for await (const conn of listener) {
       open.add(conn);
       if (state.hang) continue;
+      if (state.status) {
+        const answer =
+          `HTTP/1.1 ${state.status} Busy\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`;
+        conn.read(new Uint8Array(65536))
+          .then(() => conn.write(new TextEncoder().encode(answer)))
+          .then(() => conn.close(), () => {});
+        continue;
+      }
       const upstream = await Deno.connect({ hostname: "127.0.0.1", port: target });
       open.add(upstream);
       conn.readable.pipeTo(upstream.writable).catch(() => {});
@@ -434,6 +442,11 @@ function relay(target: number) {
     /** From now on, connections are accepted and never answered (open ones are cut). */
     hang() {
       state.hang = true;
+      drop();
+    },
+    /** From now on, every request is answered with `status` (open connections are cut). */
+    answer(status: number) {
+      state.status = status;
       drop();
     },
     async close() {
@@ -498,3 +511,34 @@ Deno.test("proxy: access-log lines of mirrored repositories name the mirror", as
     await upstream.close();
   }
 });
+
+for (const status of [503, 429]) {
+  Deno.test(`proxy: an upstream answering ${status} gets the cached tag served; uncached: 503`, async () => {
+    const upstream = await startServer();
+    const front = relay(Number(new URL(upstream.url).port));
+    const cache = await startServer({
+      config: {
+        proxy: {
+          mirrors: [{ prefix: "up", remoteUrl: front.url }],
+          revalidateMs: 0,
+          timeoutMs: 2_000,
+        },
+      },
+    });
+    try {
+      const image = await pushImage(upstream.url, "app", "v1", { seed: 51 });
+      assert.equal((await get(`${cache.url}/v2/up/app/manifests/v1`)).status, 200);
+      front.answer(status);
+      const stale = await get(`${cache.url}/v2/up/app/manifests/v1`);
+      assert.equal(stale.status, 200);
+      assert.deepEqual(await bytesOf(stale), image.bytes);
+      const uncached = await get(`${cache.url}/v2/up/app/manifests/v2`);
+      assert.equal(uncached.status, 503);
+      assert.equal((await uncached.json()).errors[0].code, "UNAVAILABLE");
+    } finally {
+      await cache.close();
+      await front.close();
+      await upstream.close();
+    }
+  });
+}
