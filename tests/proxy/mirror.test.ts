@@ -3,6 +3,8 @@
  * 2.8.2 behind htpasswd.
  */
 import assert from "node:assert/strict";
+import { createApp } from "../../src/app.ts";
+import { makeConfig } from "../../src/config.ts";
 import type { ProxyConfig } from "../../src/proxy/mirrors.ts";
 import { freePort } from "../helpers/images.ts";
 import {
@@ -400,6 +402,99 @@ Deno.test("proxy: ttl expiry unlinks unused cached images and the safe GC frees 
     await again.body?.cancel();
   } finally {
     await cache.close();
+    await upstream.close();
+  }
+});
+
+/** A TCP relay to `target` that can be switched to accept connections and never answer. */
+function relay(target: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const state = { hang: false };
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      open.add(conn);
+      if (state.hang) continue;
+      const upstream = await Deno.connect({ hostname: "127.0.0.1", port: target });
+      open.add(upstream);
+      conn.readable.pipeTo(upstream.writable).catch(() => {});
+      upstream.readable.pipeTo(conn.writable).catch(() => {});
+    }
+  })().catch(() => {});
+  const drop = () => {
+    for (const conn of open) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    open.clear();
+  };
+  return {
+    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    /** From now on, connections are accepted and never answered (open ones are cut). */
+    hang() {
+      state.hang = true;
+      drop();
+    },
+    async close() {
+      listener.close();
+      drop();
+      await accepting;
+    },
+  };
+}
+
+Deno.test("proxy: an upstream that stops answering times out and the cached tag is served", async () => {
+  const upstream = await startServer();
+  const front = relay(Number(new URL(upstream.url).port));
+  const cache = await startServer({
+    config: {
+      proxy: { mirrors: [{ prefix: "up", remoteUrl: front.url }], revalidateMs: 0, timeoutMs: 300 },
+    },
+  });
+  try {
+    const image = await pushImage(upstream.url, "app", "v1", { seed: 31 });
+    assert.equal((await get(`${cache.url}/v2/up/app/manifests/v1`)).status, 200);
+    front.hang();
+    const started = performance.now();
+    const stale = await get(`${cache.url}/v2/up/app/manifests/v1`);
+    assert.equal(stale.status, 200);
+    assert.deepEqual(await bytesOf(stale), image.bytes);
+    assert.ok(performance.now() - started < 5_000);
+    const metrics = await (await fetch(`${cache.url}/metrics`)).text();
+    assert.match(metrics, /berth_mirror_stale_serves_total\{mirror="up"\} 1\n/);
+  } finally {
+    await cache.close();
+    await front.close();
+    await upstream.close();
+  }
+});
+
+Deno.test("proxy: access-log lines of mirrored repositories name the mirror", async () => {
+  const upstream = await startServer();
+  const records: Record<string, unknown>[] = [];
+  const app = createApp(
+    makeConfig({
+      storage: "memory",
+      accessLog: true,
+      proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]),
+    }),
+    { log: (record) => records.push(record), logError: () => {} },
+  );
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.handler);
+  const base = `http://127.0.0.1:${server.addr.port}`;
+  try {
+    await pushImage(upstream.url, "app", "v1", { seed: 41 });
+    await bytesOf(await get(`${base}/v2/up/app/manifests/v1`));
+    await (await fetch(`${base}/v2/other/tags/list`)).body?.cancel();
+    const lines = records.filter((r) => r.msg === "request" || r.message === "request");
+    const mirrored = lines.find((r) => r.path === "/v2/up/app/manifests/v1");
+    const local = lines.find((r) => r.path === "/v2/other/tags/list");
+    assert.equal(mirrored?.mirror, "up", JSON.stringify(lines));
+    assert.equal(local?.mirror, undefined);
+  } finally {
+    await server.shutdown();
+    await app.close();
     await upstream.close();
   }
 });
