@@ -51,6 +51,9 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
       const pushed = registry.events && await manifests.load(result.digest);
       if (pushed) {
         await registry.events?.manifest(ctx, "push", name, params.reference ?? "", pushed);
+        for (const deleted of result.retained) {
+          await registry.events?.deleted(ctx, name, deleted.reference);
+        }
       }
       const response = empty(201, headers);
       // One `OCI-Tag` header per tag applied from `?tag=` (OCI 1.1 push by digest with tags).

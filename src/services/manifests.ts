@@ -9,7 +9,7 @@ import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isValidTag, parseReference, type Reference, tryParseReference } from "../oci/names.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
-import type { PolicyService } from "./policies.ts";
+import type { PolicyService, RetentionAction } from "./policies.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** A stored manifest. */
@@ -52,6 +52,8 @@ export interface PutResult {
   subject?: Digest;
   /** The query tags applied (what `OCI-Tag` answers with), in request order, once each. */
   tags: string[];
+  /** What retention deleted after the push (src/services/policies.ts). */
+  retained: RetentionAction[];
 }
 
 /** Most `?tag=` parameters one manifest push may carry (the spec asks for at least 10). */
@@ -221,8 +223,8 @@ export class ManifestService {
     if (policies) await policies.writeTags(name, allTags, digest, write);
     else await write();
     this.#cache.set({ digest, mediaType: parsed.mediaType, bytes, parsed });
-    if (policies?.active) await policies.afterPush(name, this);
-    return { digest, tags, ...(parsed.subject && { subject: parsed.subject.digest }) };
+    const retained = policies?.active ? await policies.afterPush(name, this) : [];
+    return { digest, tags, retained, ...(parsed.subject && { subject: parsed.subject.digest }) };
   }
 
   /** Delete by digest (the manifest and every tag on it) or by tag (the tag only). */

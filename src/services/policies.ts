@@ -213,12 +213,14 @@ export class PolicyService {
   }
 
   /** Retention after a push: a failure is logged (the push itself succeeded). */
-  async afterPush(name: string, target: RetentionTarget): Promise<void> {
+  async afterPush(name: string, target: RetentionTarget): Promise<RetentionAction[]> {
     try {
       const actions = await this.retain(name, target);
       for (const action of actions) this.#log("info", "retention deleted", { ...action });
+      return actions;
     } catch (error) {
       this.#log("error", "retention failed", { repository: name, error: String(error) });
+      return [];
     }
   }
 

@@ -344,3 +344,28 @@ Deno.test("notifications: includereferences lists a manifest's config and layers
     await receiver.close();
   }
 });
+
+Deno.test("notifications: what retention deletes after a push is reported as delete events", async () => {
+  const receiver = new Receiver();
+  const config = notifications(receiver.url, { ignoredmediatypes: ["application/octet-stream"] });
+  const server = await startServer({
+    config: {
+      notifications: config,
+      policies: [{ repositories: "ci/*", immutableTags: [], retention: { keepLast: 1 } }],
+    },
+  });
+  try {
+    await pushImage(server.url, "ci/app", "old", { seed: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    await pushImage(server.url, "ci/app", "new", { seed: 2 });
+    await receiver.until((events) => events.length >= 3);
+    assert.deepEqual(receiver.events.map((e) => [e.action, e.target.tag]), [
+      ["push", "old"],
+      ["push", "new"],
+      ["delete", "old"],
+    ]);
+  } finally {
+    await server.close();
+    await receiver.close();
+  }
+});
