@@ -542,3 +542,49 @@ for (const status of [503, 429]) {
     }
   });
 }
+
+Deno.test("proxy: pulls running while expiry and the collector run all complete with the right bytes", async () => {
+  const upstream = await startServer();
+  const cache = await startServer({
+    config: {
+      proxy: proxy([{ prefix: "up", remoteUrl: upstream.url, ttlMs: 1 }], 0),
+      gc: { intervalMs: 0, gracePeriodMs: 0, adminEndpoint: true },
+    },
+  });
+  try {
+    const images = await Promise.all(
+      [61, 62, 63].map((seed) =>
+        pushImage(upstream.url, `app${seed}`, "v1", { seed, layerSize: 200_000 })
+      ),
+    );
+    let collecting = true;
+    const collector = (async () => {
+      let runs = 0;
+      while (collecting || runs < 3) {
+        const gc = await fetch(`${cache.url}/admin/gc`, { method: "POST" });
+        assert.equal(gc.status, 200);
+        await gc.body?.cancel();
+        runs++;
+      }
+      return runs;
+    })();
+    const pulls = images.map(async (image, i) => {
+      for (let round = 0; round < 8; round++) {
+        const name = `up/app${61 + i}`;
+        const manifest = await get(`${cache.url}/v2/${name}/manifests/v1`);
+        assert.equal(manifest.status, 200);
+        assert.deepEqual(await bytesOf(manifest), image.bytes);
+        for (const blob of [image.config, image.layer]) {
+          const response = await fetch(`${cache.url}/v2/${name}/blobs/${digestOf(blob)}`);
+          assert.equal(response.status, 200);
+          assert.deepEqual(await bytesOf(response), blob);
+        }
+      }
+    });
+    await Promise.all(pulls).finally(() => collecting = false);
+    assert.ok(await collector >= 3);
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
