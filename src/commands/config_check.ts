@@ -28,7 +28,8 @@ export async function configCommand(args: string[]): Promise<number> {
   const loaded = await loadConfig(file, { env: Deno.env.toObject() });
   for (const warning of loaded.warnings) console.error(`warning: ${warning}`);
   for (const warning of checkAuthFiles(loaded.config)) console.error(`warning: ${warning}`);
-  console.log(JSON.stringify(loaded.config, null, 2));
+  // Secrets (upstream passwords of mirrors) are not printed.
+  console.log(JSON.stringify(loaded.config, (key, value) => key === "password" ? "***" : value, 2));
   console.error(`${file}: ok`);
   return 0;
 }

@@ -89,3 +89,25 @@ Deno.test("config: bad proxy sections are refused with the key named", () => {
     });
   }
 });
+
+Deno.test("config check: prints the proxy settings without the upstream password", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-proxy-check-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/config.yml`,
+      "version: 0.1\nproxy:\n  remoteurl: https://up.example\n  username: u\n  password: hunter2\n",
+    );
+    const main = new URL("../../main.ts", import.meta.url).pathname;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", main, "config", "check", `${dir}/config.yml`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.match(out, /"remoteUrl": "https:\/\/up.example"/);
+    assert.doesNotMatch(out, /hunter2/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
