@@ -224,7 +224,7 @@ Deno.test({
     }).spawn();
     // distribution's log (its access log included), read as it is written.
     let output = "";
-    const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
       for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
     };
     const logged = Promise.all([collect(registry.stdout), collect(registry.stderr)]);
