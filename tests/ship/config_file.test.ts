@@ -109,7 +109,6 @@ const refused: [string, string, RegExp][] = [
     "version: 0.1\nstorage:\n  azure: {container: c}\n",
     /^storage\.azure: not supported/,
   ],
-  ["a proxy section", "version: 0.1\nproxy:\n  remoteurl: https://x\n", /^proxy: not supported/],
   [
     "the silly auth scheme",
     "version: 0.1\nauth:\n  silly: {realm: r}\n",
