@@ -13,12 +13,12 @@ import type { Descriptor } from "../oci/manifest.ts";
 import { DOCKER_MANIFEST } from "../oci/media_types.ts";
 import { exists, writeAtomic } from "./files.ts";
 import {
+  commitTar,
   listTar,
   readTarEntry,
   readTarText,
   type TarEntry,
   type TarSource,
-  writeTar,
 } from "./tar.ts";
 import type {
   BlobInfo,
@@ -284,14 +284,7 @@ export class DockerArchiveDestination implements ImageDestination {
       name: "manifest.json",
       data: new TextEncoder().encode(JSON.stringify(manifestJson)),
     });
-    const tmp = `${this.#staging}.tar`;
-    try {
-      await writeTar(tmp, sources, options.signal);
-      await Deno.rename(tmp, this.#file);
-    } finally {
-      await Deno.remove(tmp).catch(() => {});
-      await Deno.remove(this.#staging, { recursive: true }).catch(() => {});
-    }
+    await commitTar(this.#file, this.#staging, sources, options.signal);
   }
 
   /** Remove the staging folder. */

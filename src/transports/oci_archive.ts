@@ -7,7 +7,7 @@
  */
 import { dirname } from "node:path";
 import { type OciLayoutDestination, OciLayoutSource, openOciDestination } from "./oci_layout.ts";
-import { extractTar, type TarSource, writeTar } from "./tar.ts";
+import { commitTar, extractTar, type TarSource } from "./tar.ts";
 import type { ImageDestination, TransportCallOptions } from "./types.ts";
 import { ClientError } from "../client/errors.ts";
 
@@ -92,14 +92,7 @@ export class OciArchiveDestination implements ImageDestination {
     };
     await walk(this.#staging, "");
     sources.sort((a, b) => a.name.localeCompare(b.name));
-    const tmp = `${this.#staging}.tar`;
-    try {
-      await writeTar(tmp, sources, options.signal);
-      await Deno.rename(tmp, this.#file);
-    } finally {
-      await Deno.remove(tmp).catch(() => {});
-      await Deno.remove(this.#staging, { recursive: true }).catch(() => {});
-    }
+    await commitTar(this.#file, this.#staging, sources, options.signal);
   }
 
   /** Remove the staging folder. */

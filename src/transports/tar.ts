@@ -173,6 +173,26 @@ export interface TarSource {
   data: Uint8Array | { path: string };
 }
 
+/**
+ * Make `file` an archive of `sources` atomically: written beside the staging folder `staging`,
+ * renamed over `file`, and the staging folder removed whatever happens.
+ */
+export async function commitTar(
+  file: string,
+  staging: string,
+  sources: TarSource[],
+  signal?: AbortSignal,
+): Promise<void> {
+  const tmp = `${staging}.tar`;
+  try {
+    await writeTar(tmp, sources, signal);
+    await Deno.rename(tmp, file);
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
 /** Write a tar archive of `sources` to `path` (fsynced). Directories are implied by names. */
 export async function writeTar(
   path: string,
