@@ -8,6 +8,7 @@
  */
 import { type BenchOptions, DEFAULT_OPTIONS, runBench } from "./run.ts";
 import { formatReport } from "./report.ts";
+import { runCopyBench } from "./copy.ts";
 
 /** Help text. */
 export const BENCH_USAGE = `deno task bench [flags]
@@ -26,7 +27,7 @@ export const BENCH_USAGE = `deno task bench [flags]
   --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
   --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
   --only LIST          only these groups, comma-separated: push,patch,get,manifest,image,tags,
-                       catalog
+                       catalog, copy (berth copy vs skopeo copy, bench/copy.ts)
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
 
@@ -125,11 +126,22 @@ if (import.meta.main) {
     Deno.exit(0);
   }
   const { options, out } = parseArgs(Deno.args);
-  const run = await runBench({
-    ...options,
-    log: (line) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
-  });
-  const report = formatReport(run);
+  const log = (line: string) =>
+    console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+  const core = options.only?.filter((group) => group !== "copy");
+  let report = core?.length === 0
+    ? ""
+    : formatReport(await runBench({ ...options, ...(core && { only: core }), log }));
+  if (!options.only || options.only.includes("copy")) {
+    const copy = await runCopyBench({
+      bigMib: options.blobSize >> 20 || 1,
+      layers: options.layers,
+      rounds: Math.min(options.rounds, 3),
+      ...(options.tmpDir && { tmp: options.tmpDir }),
+      log,
+    });
+    report += `\n${copy}`;
+  }
   console.log(report);
   if (out) {
     const slash = out.lastIndexOf("/");
