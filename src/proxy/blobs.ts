@@ -20,7 +20,7 @@ import { upstreamFailure } from "./manifests.ts";
 import type { Mirrors, Route } from "./mirrors.ts";
 
 /** Bytes appended to the upload session at a time: followers see the fill in steps of this. */
-const SEGMENT = 8 << 20;
+export const FILL_SEGMENT = 8 << 20;
 /** Largest read from the upstream connection. */
 const READ_BUFFER = 1 << 20;
 /** Times a broken upstream download is resumed (`Range`) before the fill fails. */
@@ -257,7 +257,7 @@ class Fill {
     try {
       await upstream.start();
       while (this.#stored < size) {
-        const length = Math.min(SEGMENT, size - this.#stored);
+        const length = Math.min(FILL_SEGMENT, size - this.#stored);
         // The session hashes what it stores, once; the commit refuses a wrong digest.
         await uploads.append(name, id, {
           body: upstream.segment(length),

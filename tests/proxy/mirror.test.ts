@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
+import { FILL_SEGMENT } from "../../src/proxy/blobs.ts";
 import type { ProxyConfig } from "../../src/proxy/mirrors.ts";
 import { freePort } from "../helpers/images.ts";
 import {
@@ -109,6 +110,115 @@ Deno.test("proxy: concurrent cold pulls of one blob make one upstream GET; a cli
     );
     for (const body of bodies) assert.deepEqual(body, image.layer);
     assert.equal(await upstreamBlobGets(upstream), 1);
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
+
+/**
+ * An upstream that serves one blob and holds its body after `gateAt` bytes until `open()`: the
+ * moment a fill is known to be half done. Counts the blob GETs it answered.
+ */
+function gatedUpstream(blob: Uint8Array<ArrayBuffer>, gateAt: number) {
+  const digest = digestOf(blob);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  let gets = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/v2/") return new Response("{}");
+    if (!path.endsWith(`/blobs/${digest}`)) return new Response(null, { status: 404 });
+    const headers = { "Content-Length": String(blob.byteLength) };
+    if (request.method === "HEAD") return new Response(null, { headers });
+    gets++;
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!sent) {
+          sent = true;
+          controller.enqueue(blob.slice(0, gateAt));
+          return;
+        }
+        await gate;
+        controller.enqueue(blob.slice(gateAt));
+        controller.close();
+      },
+    });
+    return new Response(body, { headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    open: () => open(),
+    gets: () => gets,
+    close: async () => {
+      open();
+      await server.shutdown();
+    },
+  };
+}
+
+/** Read `count` bytes of a response body (more may come in the last chunk). */
+async function readAtLeast(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  count: number,
+): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (total < count) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`body ended after ${total} bytes`);
+    chunks.push(value);
+    total += value.byteLength;
+  }
+  return chunks;
+}
+
+Deno.test("proxy: clients of a blob being filled read what is stored and follow the rest; one upstream GET", async () => {
+  const layer = randomBytes(3 * FILL_SEGMENT + 1000, 11);
+  const stored = 2 * FILL_SEGMENT;
+  const upstream = gatedUpstream(layer, stored);
+  const cache = await startServer({
+    config: { proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    const url = `${cache.url}/v2/up/app/blobs/${digestOf(layer)}`;
+    // The upstream holds the rest back: every client, first or later, gets the stored part now.
+    const readers = await Promise.all(
+      Array.from({ length: 5 }, async () => (await fetch(url)).body!.getReader()),
+    );
+    // Without following, they would wait for the whole fill, which the gate holds: fail, not hang.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("clients did not get the stored part")), 60_000);
+    });
+    const heads = await Promise.race([
+      Promise.all(readers.map((reader) => readAtLeast(reader, stored))),
+      stuck,
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(upstream.gets(), 1);
+    // One client leaves; the fill goes on for the others and for the store.
+    await readers[4]!.cancel();
+    upstream.open();
+    for (const [i, reader] of readers.slice(0, 4).entries()) {
+      const chunks = [...heads[i]!];
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+      }
+      const body = new Uint8Array(layer.byteLength);
+      let at = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      assert.equal(at, layer.byteLength);
+      assert.deepEqual(body, layer);
+    }
+    const again = await fetch(url);
+    assert.deepEqual(await bytesOf(again), layer);
+    assert.equal(upstream.gets(), 1);
   } finally {
     await cache.close();
     await upstream.close();
@@ -240,7 +350,8 @@ Deno.test({
         if (ok) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      const layer = randomBytes(200_000, 5);
+      // A large layer (several fill segments), pulled by five clients at once below.
+      const layer = randomBytes(3 * FILL_SEGMENT + 12_345, 5);
       const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
       for (const bytes of [layer, config]) {
         const digest = digestOf(bytes);
