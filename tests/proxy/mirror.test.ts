@@ -699,3 +699,76 @@ Deno.test("proxy: pulls running while expiry and the collector run all complete 
     await upstream.close();
   }
 });
+
+Deno.test("proxy: tags/list of a mirrored repository is the upstream's; the cached tags when it is down", async () => {
+  const upstream = await startServer();
+  let upstreamOpen = true;
+  const cache = await startServer({
+    config: { proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    await pushImage(upstream.url, "team/app", "v1", { seed: 1 });
+    await pushImage(upstream.url, "team/app", "v2", { seed: 2 });
+    await pushImage(upstream.url, "team/app", "v3", { seed: 3 });
+    // Nothing pulled yet: the upstream's list, paginated here.
+    const all = await fetch(`${cache.url}/v2/up/team/app/tags/list`);
+    assert.equal(all.status, 200);
+    assert.deepEqual(await all.json(), { name: "up/team/app", tags: ["v1", "v2", "v3"] });
+    const page = await fetch(`${cache.url}/v2/up/team/app/tags/list?n=2&last=v1`);
+    assert.deepEqual((await page.json()).tags, ["v2", "v3"]);
+    const first = await fetch(`${cache.url}/v2/up/team/app/tags/list?n=1`);
+    assert.deepEqual((await first.json()).tags, ["v1"]);
+    assert.match(first.headers.get("Link") ?? "", /last=v1/);
+    const unknown = await fetch(`${cache.url}/v2/up/team/none/tags/list`);
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).errors[0].code, "NAME_UNKNOWN");
+    // v1 is pulled through; with the upstream down, the cached tags are listed.
+    assert.equal((await get(`${cache.url}/v2/up/team/app/manifests/v1`)).status, 200);
+    await upstream.close();
+    upstreamOpen = false;
+    const cached = await fetch(`${cache.url}/v2/up/team/app/tags/list`);
+    assert.equal(cached.status, 200);
+    assert.deepEqual((await cached.json()).tags, ["v1"]);
+    const never = await fetch(`${cache.url}/v2/up/team/other/tags/list`);
+    assert.equal(never.status, 503);
+    assert.equal((await never.json()).errors[0].code, "UNAVAILABLE");
+  } finally {
+    await cache.close();
+    if (upstreamOpen) await upstream.close();
+  }
+});
+
+Deno.test("proxy: ttl ages survive a restart (recorded in storage): unused content expires after it, used content stays", async () => {
+  const upstream = await startServer();
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-mirror-ttl-" });
+  const config = {
+    storage: "filesystem" as const,
+    proxy: proxy([{ prefix: "up", remoteUrl: upstream.url, ttlMs: 1_500 }]),
+    gc: { intervalMs: 0, gracePeriodMs: 0, adminEndpoint: true },
+  };
+  let cache = await startServer({ dataDir, config });
+  try {
+    const old = await pushImage(upstream.url, "old", "v1", { seed: 31 });
+    const used = await pushImage(upstream.url, "used", "v1", { seed: 32 });
+    for (const [name, image] of [["up/old", old], ["up/used", used]] as const) {
+      await bytesOf(await get(`${cache.url}/v2/${name}/manifests/v1`));
+      await bytesOf(await fetch(`${cache.url}/v2/${name}/blobs/${digestOf(image.layer)}`));
+    }
+    await cache.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    // A new process: its start is not a fresh use of what was cached before.
+    cache = await startServer({ dataDir, config });
+    await bytesOf(await get(`${cache.url}/v2/up/used/manifests/v1`));
+    const gc = await fetch(`${cache.url}/admin/gc`, { method: "POST" });
+    assert.equal(gc.status, 200);
+    await gc.body?.cancel();
+    const files = await blobFiles(dataDir);
+    const has = (bytes: Uint8Array) => files.some((f) => f.includes(digestOf(bytes).slice(7)));
+    assert.ok(!has(old.layer), "unused for longer than ttl across the restart: collected");
+    assert.ok(has(used.layer), "used after the restart: kept");
+  } finally {
+    await cache.close();
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
