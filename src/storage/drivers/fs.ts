@@ -46,6 +46,7 @@ export interface FsDriverOptions {
 export class FsDriver implements StorageDriver {
   /** Driver name, as distribution's. */
   readonly name = "filesystem";
+  readonly readsPendingWrites = true;
   /** The local directory of driver path `/`. */
   readonly root: string;
   readonly #tmp: string;
