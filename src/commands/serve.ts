@@ -371,8 +371,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (Deno.version.deno !== DENO_VERSION) {
       log.log(
         "warn",
-        `Deno ${Deno.version.deno}: berth runs on Deno ${DENO_VERSION}; 2.8.3 to 2.9.x ` +
-          "freeze on fast chunked uploads (docs/chunked_uploads.md)",
+        `Deno ${Deno.version.deno}: berth is tested on Deno ${DENO_VERSION} ` +
+          "(docs/chunked_uploads.md)",
       );
     }
   } catch (error) {
