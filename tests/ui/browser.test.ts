@@ -111,12 +111,17 @@ Deno.test({
       assert.deepEqual(await visibleRows(page, "repositories"), seeded.repositories);
       await screenshot(page, "repositories");
 
-      // The script narrows the list as you type.
+      // The script narrows the rows shown as you type, then asks the server.
       await page.type("#filter", "team");
       assert.deepEqual(await visibleRows(page, "repositories"), ["team/api", "team/web"]);
-      assert.match(await page.$eval("#filter-status", (p) => p.textContent ?? ""), /2 of 6 shown/);
+      await page.waitForFunction(() =>
+        /2 repositories match/.test(document.getElementById("filter-status")?.textContent ?? "")
+      );
+      assert.equal(new URL(page.url()).search, "?q=team");
       await page.$eval("#filter", (input) => (input as HTMLInputElement).value = "");
       await page.type("#filter", "alp");
+      // The rows shown were the server's for "team": the next answer brings alpine.
+      await page.waitForFunction(() => location.search === "?q=alp");
       assert.deepEqual(await visibleRows(page, "repositories"), ["library/alpine"]);
       // Enter searches on the server (a real URL).
       await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
@@ -167,6 +172,67 @@ Deno.test({
       );
       assert.deepEqual(problems, []);
     });
+  },
+});
+
+Deno.test({
+  name: "ui browser: typing in the filter asks the server: matches beyond the first page show",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    // 400 repositories written straight into distribution's tree (one tag each).
+    const dataDir = await Deno.makeTempDir({ prefix: "berth-ui-filter-" });
+    const names = Array.from(
+      { length: 400 },
+      (_, i) => `team${i % 4}/service-${String(i).padStart(4, "0")}`,
+    ).sort();
+    const link = new TextEncoder().encode(`sha256:${"ab".repeat(32)}`);
+    for (const name of names) {
+      const dir = `${dataDir}/docker/registry/v2/repositories/${name}/_manifests/tags/v1/current`;
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeFile(`${dir}/link`, link);
+    }
+    const server = await startServer({ dataDir });
+    const browser = await launch();
+    try {
+      const { page, problems } = await watchedPage(browser);
+      await page.goto(`${server.url}/ui/`);
+      assert.deepEqual(await visibleRows(page, "repositories"), names.slice(0, 100));
+      // service-0397 is on the last page (team1/...): the first page has no match, the server has.
+      await page.type("#filter", "service-0397");
+      await page.waitForFunction(() => location.search === "?q=service-0397");
+      await page.waitForFunction(() =>
+        /1 repository matches/.test(document.getElementById("filter-status")?.textContent ?? "")
+      );
+      assert.deepEqual(await visibleRows(page, "repositories"), ["team1/service-0397"]);
+      // Every keystroke narrows; clearing the box brings the first page back.
+      await page.$eval("#filter", (input) => (input as HTMLInputElement).select());
+      await page.keyboard.press("Backspace");
+      await page.waitForFunction(() => location.search === "");
+      await page.waitForFunction(() =>
+        document.querySelectorAll("#repositories tbody tr").length === 100
+      );
+      await page.type("#filter", "team3/service-03");
+      await page.waitForFunction(() => location.search === "?q=team3%2Fservice-03");
+      await page.waitForFunction(() =>
+        /repositories match/.test(document.getElementById("filter-status")?.textContent ?? "")
+      );
+      assert.deepEqual(
+        await visibleRows(page, "repositories"),
+        names.filter((n) => n.startsWith("team3/service-03")),
+      );
+      // The address is the search: reloading shows the same rows.
+      await page.reload();
+      assert.deepEqual(
+        await visibleRows(page, "repositories"),
+        names.filter((n) => n.startsWith("team3/service-03")),
+      );
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      await server.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
   },
 });
 
