@@ -33,11 +33,12 @@ const MEASURE_LIMIT = 1024 * 1024;
 async function measure(
   body: ReadableStream<Uint8Array>,
   done: (bytes: number) => void,
+  limit = MEASURE_LIMIT,
 ): Promise<Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  while (size <= MEASURE_LIMIT) {
+  while (size <= limit) {
     const { done: end, value } = await reader.read();
     if (end) {
       const whole = concatBytes(chunks, size);
@@ -210,8 +211,10 @@ export function createOps(
     else {
       // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
       // whole and answered with a length (a streamed body would go out chunked); a larger one
-      // is counted as it streams.
-      const measured = await measure(given.body, (bytes) => record(ctx, status, bytes));
+      // is counted as it streams. A streamed web page is never held back (its first part paints
+      // while the rest is read).
+      const page = given.headers.get("content-type")?.startsWith("text/html") ? 0 : undefined;
+      const measured = await measure(given.body, (bytes) => record(ctx, status, bytes), page);
       return new Response(measured, given);
     }
     return given;
