@@ -106,7 +106,10 @@ export function freePort(): number {
 }
 
 /** Start berth from this checkout as a child process (`deno run main.ts serve`). */
-export async function startBerth(dataDir: string): Promise<BenchServer> {
+export async function startBerth(
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+): Promise<BenchServer> {
   const port = freePort();
   const main = new URL("../main.ts", import.meta.url).pathname;
   const args = [
@@ -123,7 +126,7 @@ export async function startBerth(dataDir: string): Promise<BenchServer> {
     dataDir,
   ];
   // Same settings as distribution's config below: no access log.
-  const env = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true" };
+  const env = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true", ...extraEnv };
   return await spawn("berth", Deno.execPath(), args, port, dataDir, env);
 }
 
@@ -236,7 +239,8 @@ async function spawn(
       await stop();
       throw new Error(`${name} did not start on ${url}: ${log}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Polled often: start to first answer is measured from here (bench/growth.ts).
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return { name, url, pid: child.pid, dataDir, stop };
 }

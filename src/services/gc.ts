@@ -1,8 +1,7 @@
 /**
  * Garbage collection: mark every blob a manifest of any repository needs, sweep the rest.
  *
- * Mark: every manifest revision of every repository (found by walking the store, not from the
- * catalog index) marks itself, its config and layers, and its index children. With
+ * Mark: every manifest revision of every repository (found by walking the store) marks itself, its config and layers, and its index children. With
  * `deleteUntagged`, manifests not reachable from a tag first lose their revision link; reachable
  * means tagged, a child of a reachable index, or a referrer (`subject`) of a reachable manifest.
  *
