@@ -13,15 +13,32 @@ import { digestBytes, Digester } from "../src/oci/digest.ts";
 import { type BenchServer, RssSampler, startDistribution } from "./servers.ts";
 
 /** Options of the copy benchmark. */
-interface CopyBenchOptions {
+export interface CopyBenchOptions {
+  /** Size of the single-layer image's layer, MiB. */
   bigMib: number;
+  /** Layers of the many-layer image. */
   layers: number;
+  /** Size of each of those layers, MiB. */
   layerMib: number;
+  /** Copies per client and image (medians reported). */
   rounds: number;
+  /** berth's parallel blobs. */
   jobs: number;
+  /** Where data directories go (default: the system temp dir). */
   tmp: string | undefined;
-  out: string | undefined;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
 }
+
+/** The defaults of `deno task bench:copy`. */
+export const COPY_DEFAULTS: CopyBenchOptions = {
+  bigMib: 1024,
+  layers: 50,
+  layerMib: 2,
+  rounds: 2,
+  jobs: 6,
+  tmp: undefined,
+};
 
 const USAGE =
   `deno task bench:copy [--big-mib N] [--layers N] [--layer-mib N] [--rounds N] [--jobs N]
@@ -31,16 +48,9 @@ const USAGE =
   --rounds N    copies per client and image (default 2; medians reported)
   --jobs N      berth's parallel blobs (default 6, skopeo's own default parallelism)`;
 
-function parse(args: string[]): CopyBenchOptions {
-  const options: CopyBenchOptions = {
-    bigMib: 1024,
-    layers: 50,
-    layerMib: 2,
-    rounds: 2,
-    jobs: 6,
-    tmp: undefined,
-    out: new URL("./results/copy.md", import.meta.url).pathname,
-  };
+function parse(args: string[]): { options: CopyBenchOptions; out: string | undefined } {
+  const options: CopyBenchOptions = { ...COPY_DEFAULTS };
+  let out: string | undefined = new URL("./results/copy.md", import.meta.url).pathname;
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     const value = args[++i];
@@ -56,10 +66,10 @@ function parse(args: string[]): CopyBenchOptions {
     else if (flag === "--rounds") options.rounds = int();
     else if (flag === "--jobs") options.jobs = int();
     else if (flag === "--tmp") options.tmp = value;
-    else if (flag === "--out") options.out = value === "-" ? undefined : value;
+    else if (flag === "--out") out = value === "-" ? undefined : value;
     else throw new Error(`unknown flag ${flag}\n${USAGE}`);
   }
-  return options;
+  return { options, out };
 }
 
 /** Write `size` pseudo-random bytes to `path`; returns its digest. */
@@ -146,8 +156,13 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-async function main(): Promise<void> {
-  const options = parse(Deno.args);
+/**
+ * Run the copy scenarios; returns the report section (Markdown: a table with medians, ratios and
+ * the issue's goals). Servers and temporary files are always cleaned up.
+ */
+export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promise<string> {
+  const options = { ...COPY_DEFAULTS, ...given };
+  const log = options.log ?? ((line: string) => console.error(line));
   const work = await Deno.makeTempDir({
     prefix: "berth-bench-copy-",
     ...(options.tmp && { dir: options.tmp }),
@@ -184,11 +199,17 @@ async function main(): Promise<void> {
     ];
     await timed(berth[0]!, [...berth.slice(1), "version"]); // compile once, unmeasured
     const images = [
-      { name: `single layer (${options.bigMib} MiB)`, repo: "bench/big", bytes: big.size },
+      {
+        name: `single layer (${options.bigMib} MiB)`,
+        repo: "bench/big",
+        bytes: big.size,
+        goal: 1.5,
+      },
       {
         name: `${options.layers} layers × ${options.layerMib} MiB`,
         repo: "bench/many",
         bytes: options.layers * (options.layerMib << 20),
+        goal: 2,
       },
     ];
     const clients = [
@@ -237,7 +258,7 @@ async function main(): Promise<void> {
             entry.seconds.push(r.seconds);
             entry.rss.push(r.rss);
             results.set(key, entry);
-            console.error(
+            log(
               `round ${round + 1}: ${image.name}, ${c.name}: ${r.seconds.toFixed(2)} s, RSS ${
                 (r.rss / 2 ** 20).toFixed(0)
               } MiB`,
@@ -250,7 +271,7 @@ async function main(): Promise<void> {
       }
     }
     const lines = [
-      `# berth copy vs skopeo copy (registry → registry, distribution 2.8.2 on both ends)`,
+      `## copy: berth copy vs skopeo copy (registry → registry, distribution 2.8.2 on both ends)`,
       "",
       `${
         new Date().toISOString()
@@ -258,35 +279,45 @@ async function main(): Promise<void> {
         Deno.loadavg().map((l) => l.toFixed(2)).join(" ")
       }`,
       "",
-      "| image | client | seconds | MB/s | peak RSS MiB | berth/skopeo throughput |",
-      "| --- | --- | ---: | ---: | ---: | ---: |",
+      "| image | client | seconds | MB/s | peak RSS MiB | berth/skopeo throughput (rounds) | goal |",
+      "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ];
     for (const image of images) {
-      const berthS = median(results.get(`${image.name}|berth copy`)!.seconds);
-      const skopeoS = median(results.get(`${image.name}|skopeo copy`)!.seconds);
+      const berthRuns = results.get(`${image.name}|berth copy`)!;
+      const skopeoRuns = results.get(`${image.name}|skopeo copy`)!;
+      const ratio = median(skopeoRuns.seconds) / median(berthRuns.seconds);
+      const perRound = berthRuns.seconds.map((b, i) => (skopeoRuns.seconds[i]! / b).toFixed(2));
+      const rss = Math.max(...berthRuns.rss) / 2 ** 20;
+      const met = ratio >= image.goal && rss <= 150;
       for (const c of clients) {
-        const entry = results.get(`${image.name}|${c.name}`)!;
+        const entry = c.name === "berth copy" ? berthRuns : skopeoRuns;
         const s = median(entry.seconds);
-        const ratio = c.name === "berth copy" ? `${(skopeoS / berthS).toFixed(2)}×` : "";
+        const berthRow = c.name === "berth copy";
         lines.push(
           `| ${image.name} | ${c.name} | ${s.toFixed(2)} | ${
             (image.bytes / 1e6 / s).toFixed(0)
-          } | ${(Math.max(...entry.rss) / 2 ** 20).toFixed(0)} | ${ratio} |`,
+          } | ${(Math.max(...entry.rss) / 2 ** 20).toFixed(0)} | ${
+            berthRow ? `${ratio.toFixed(2)}× (${perRound.join(", ")})` : ""
+          } | ${berthRow ? `≥ ${image.goal}×, RSS ≤ 150: ${met ? "met" : "not met"}` : ""} |`,
         );
       }
     }
     lines.push(
       "",
-      "Goals (issue 12): ≥ 1.5× skopeo on the single layer, ≥ 2× on the many-layer image, RSS ≤ 150 MiB.",
+      "Goals (issue 12): ≥ 1.5× skopeo's throughput on the single layer, ≥ 2× on the many-layer",
+      "image, berth's RSS ≤ 150 MiB. Each copy goes to a fresh destination; the order alternates.",
       "",
     );
-    const table = lines.join("\n");
-    console.log(table);
-    if (options.out) await Deno.writeTextFile(options.out, table);
+    return lines.join("\n");
   } finally {
     for (const server of servers) await server.stop();
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  const { options, out } = parse(Deno.args);
+  const table = await runCopyBench(options);
+  console.log(table);
+  if (out) await Deno.writeTextFile(out, table);
+}

@@ -1,11 +1,13 @@
 /**
- * `deno task bench:s3`: blob push and pull of 256 MiB and 1 GiB through berth and through
- * distribution 2.8.2 (`docker-registry`), both on S3 storage in one Ceph radosgw, interleaved
- * round by round, with the servers' peak RSS during each transfer. Prints a Markdown table and
- * writes it to `bench/results/s3.md`.
+ * The S3 scenarios (group `s3` of `deno task bench`, alone: `deno task bench:s3`): blob push and
+ * pull of 256 MiB and 1 GiB through berth and through distribution 2.8.2 (`docker-registry`), both
+ * on S3 storage in one Ceph radosgw, interleaved round by round, with the servers' peak RSS during
+ * each transfer, against the issue's goals. `bench:s3` prints the Markdown section and writes it to
+ * `bench/results/s3.md`.
  *
- * The store comes from `BERTH_TEST_S3_ENDPOINT`/`_ACCESS_KEY`/`_SECRET_KEY`, else
- * `scripts/ceph_up.sh` starts one (and `scripts/ceph_down.sh` stops it after).
+ * The store comes from `BERTH_TEST_S3_ENDPOINT`/`_ACCESS_KEY`/`_SECRET_KEY`, else from a running
+ * `scripts/ceph_up.sh` cluster; `bench:s3` starts one when there is none (and
+ * `scripts/ceph_down.sh` stops it after).
  *
  * @module
  */
@@ -35,46 +37,61 @@ interface Sample {
   peakRss: number;
 }
 
-const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
+/** Options of {@link runS3Bench}. */
+export interface S3BenchOptions {
+  /** Rounds of every scenario (order alternating). */
+  rounds: number;
+  /** Blob sizes in MiB. */
+  sizes: number[];
+  /** Part size of both servers, MiB. */
+  chunkMib: number;
+  /** Where the blobs and data folders go (default: the system temp dir). */
+  tmpDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
 
-async function main(): Promise<void> {
-  let rounds = 2;
-  let sizes = [256, 1024];
-  let chunkMib = 10;
-  let out: string | undefined = new URL("./results/s3.md", import.meta.url).pathname;
-  for (let i = 0; i < Deno.args.length; i++) {
-    const flag = Deno.args[i];
-    const value = Deno.args[++i] ?? "";
-    if (flag === "--rounds") rounds = Number(value);
-    else if (flag === "--sizes") sizes = value.split(",").map(Number);
-    else if (flag === "--chunk-mib") chunkMib = Number(value);
-    else if (flag === "--out") out = value === "-" ? undefined : value;
-    else {
-      console.error(usage);
-      Deno.exit(2);
-    }
+/** The issue's goals: push and pull ratios, berth's peak RSS during the 1 GiB push. */
+const GOALS = { push: 1.5, pull: 1, rssMib: 150, rssSizeMib: 1024 };
+
+/**
+ * Run the S3 scenarios on the store `BERTH_TEST_S3_*` names (else a Ceph of `scripts/ceph_up.sh`
+ * that is already running; `start` lets it start one and stop it after) and return the Markdown
+ * section, or one saying why it was skipped.
+ */
+export async function runS3Bench(options: S3BenchOptions, start = false): Promise<string> {
+  const log = options.log ?? (() => {});
+  const found = await findStore(start);
+  if (!found) {
+    return "## S3 (Ceph radosgw): skipped\n\nNo S3 store reachable: set `BERTH_TEST_S3_ENDPOINT`, " +
+      '`_ACCESS_KEY`, `_SECRET_KEY` (`set -a; eval "$(scripts/ceph_up.sh)"; set +a`) and run ' +
+      "again (`--only s3`).\n";
   }
-  const { store, started } = await findStore();
+  const { store, started } = found;
   const bucket = `berth-bench-${crypto.randomUUID().slice(0, 8)}`;
   const client = new S3Client({ ...store, bucket, pathStyle: true });
-  await client.createBucket();
-  const tmp = await Deno.makeTempDir({ prefix: "berth-bench-s3-" });
-  const load = [(await readProc("/proc/loadavg") ?? "").split(" ").slice(0, 3).join(" ")];
-  const servers = [
-    await startBerth(store, bucket, chunkMib, tmp),
-    await startDistribution(store, bucket, chunkMib, tmp),
-  ];
+  const tmp = await Deno.makeTempDir({
+    prefix: "berth-bench-s3-",
+    ...(options.tmpDir && { dir: options.tmpDir }),
+  });
   const results = new Map<string, Sample[]>();
+  const load = [await loadAverage()];
+  const servers: Server[] = [];
   try {
-    for (const mib of sizes) {
+    await client.createBucket();
+    servers.push(await startBerth(store, bucket, options.chunkMib, tmp));
+    servers.push(await startDistribution(store, bucket, options.chunkMib, tmp));
+    for (const mib of options.sizes) {
       const file = `${tmp}/blob-${mib}`;
       const digest = await makeBlob(file, mib);
-      for (let round = 0; round < rounds; round++) {
+      for (let round = 0; round < options.rounds; round++) {
         const order = round % 2 === 0 ? servers : [...servers].reverse();
         for (const server of order) {
           const repo = `bench/r${round}`;
+          log(`s3 round ${round + 1}: ${server.name}: push ${mib} MiB`);
           const push = await measure(server, () => push1(server, repo, file, digest), mib);
           add(results, `${server.name} push ${mib} MiB`, push);
+          log(`s3 round ${round + 1}: ${server.name}: pull ${mib} MiB`);
           const pull = await measure(server, () => pull1(server, repo, digest), mib);
           add(results, `${server.name} pull ${mib} MiB`, pull);
         }
@@ -84,16 +101,42 @@ async function main(): Promise<void> {
   } finally {
     for (const s of servers) await s.stop();
     const keys: string[] = [];
-    for await (const e of client.list("")) if (e.kind === "object") keys.push(e.key);
-    await client.deleteMany(keys).catch(() => {});
-    await client.deleteBucket().catch(() => {});
+    try {
+      for await (const e of client.list("")) if (e.kind === "object") keys.push(e.key);
+      await client.deleteMany(keys);
+      await client.deleteBucket();
+    } catch { /* the store went away: nothing to clean */ }
     await Deno.remove(tmp, { recursive: true });
     if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
   }
-  load.push((await readProc("/proc/loadavg") ?? "").split(" ").slice(0, 3).join(" "));
-  const table = report(results, sizes, rounds, chunkMib, load);
+  load.push(await loadAverage());
+  return report(results, options, load);
+}
+
+const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
+
+async function main(): Promise<void> {
+  const options: S3BenchOptions = { rounds: 2, sizes: [256, 1024], chunkMib: 10 };
+  let out: string | undefined = new URL("./results/s3.md", import.meta.url).pathname;
+  for (let i = 0; i < Deno.args.length; i++) {
+    const flag = Deno.args[i];
+    const value = Deno.args[++i] ?? "";
+    if (flag === "--rounds") options.rounds = Number(value);
+    else if (flag === "--sizes") options.sizes = value.split(",").map(Number);
+    else if (flag === "--chunk-mib") options.chunkMib = Number(value);
+    else if (flag === "--out") out = value === "-" ? undefined : value;
+    else {
+      console.error(usage);
+      Deno.exit(2);
+    }
+  }
+  const table = await runS3Bench({ ...options, log: (line) => console.error(line) }, true);
   console.log(table);
   if (out) await Deno.writeTextFile(out, table);
+}
+
+async function loadAverage(): Promise<string> {
+  return (await readProc("/proc/loadavg") ?? "").split(" ").slice(0, 3).join(" ");
 }
 
 function add(results: Map<string, Sample[]>, key: string, sample: Sample): void {
@@ -106,42 +149,45 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function report(
-  results: Map<string, Sample[]>,
-  sizes: number[],
-  rounds: number,
-  chunkMib: number,
-  load: string[],
-): string {
+function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: string[]): string {
+  const rss = (xs: Sample[]) => Math.max(...xs.map((s) => s.peakRss)) / MIB;
   const lines = [
-    `# S3 (Ceph radosgw): berth vs distribution 2.8.2`,
+    `## S3 (Ceph radosgw): berth vs distribution 2.8.2`,
     "",
-    `${rounds} rounds, order alternating; part size ${chunkMib} MiB for both; blob pull follows ` +
-    `the redirect to the presigned URL (both servers' default). Load average before: ${load[0]}, ` +
-    `after: ${load[1]}.`,
+    `${options.rounds} rounds, order alternating; medians (min–max); part size ` +
+    `${options.chunkMib} MiB for both; the pull follows the redirect to the presigned URL (both ` +
+    `servers' default); peak RSS of the server sampled during the transfer. Load average before: ` +
+    `${load[0]}, after: ${load[1]}.`,
     "",
-    "| scenario | berth MB/s | distribution MB/s | berth/distribution | berth peak RSS MiB | distribution peak RSS MiB |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| scenario | berth MB/s | distribution MB/s | ratio | target | met | berth peak RSS MiB | distribution peak RSS MiB |",
+    "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |",
   ];
-  for (const mib of sizes) {
-    for (const op of ["push", "pull"]) {
+  for (const mib of options.sizes) {
+    for (const op of ["push", "pull"] as const) {
       const b = results.get(`berth ${op} ${mib} MiB`) ?? [];
       const d = results.get(`distribution ${op} ${mib} MiB`) ?? [];
-      const bm = median(b.map((s) => s.mbps));
-      const dm = median(d.map((s) => s.mbps));
-      const rss = (xs: Sample[]) => (Math.max(...xs.map((s) => s.peakRss)) / MIB).toFixed(0);
+      const ratio = median(b.map((s) => s.mbps)) / median(d.map((s) => s.mbps));
       lines.push(
-        `| ${op} ${mib} MiB | ${bm.toFixed(0)} (${range(b)}) | ${dm.toFixed(0)} (${range(d)}) | ` +
-          `${(bm / dm).toFixed(2)}× | ${rss(b)} | ${rss(d)} |`,
+        `| ${op} ${mib} MiB | ${cell(b)} | ${cell(d)} | ${ratio.toFixed(2)}× | ≥ ${GOALS[op]}× | ` +
+          `${ratio >= GOALS[op] ? "yes" : "NO"} | ${rss(b).toFixed(0)} | ${rss(d).toFixed(0)} |`,
       );
     }
+  }
+  const big = results.get(`berth push ${GOALS.rssSizeMib} MiB`);
+  if (big) {
+    const peak = rss(big);
+    lines.push(
+      "",
+      `berth peak RSS during the ${GOALS.rssSizeMib} MiB push: ${peak.toFixed(0)} MiB (target ≤ ` +
+        `${GOALS.rssMib} MiB: ${peak <= GOALS.rssMib ? "met" : "NOT met"}).`,
+    );
   }
   return lines.join("\n") + "\n";
 }
 
-function range(samples: Sample[]): string {
+function cell(samples: Sample[]): string {
   const v = samples.map((s) => s.mbps);
-  return `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}`;
+  return `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
 }
 
 /** Time `fn` and sample the server's RSS every 25 ms meanwhile. */
@@ -224,28 +270,48 @@ function script(name: string): string {
   return new URL(`../scripts/${name}`, import.meta.url).pathname;
 }
 
-async function findStore(): Promise<{ store: Store; started: boolean }> {
+/**
+ * The store `BERTH_TEST_S3_*` names; else the one `scripts/ceph_up.sh` runs (started by it when
+ * `start`, else only when already running); `undefined` when there is none.
+ */
+async function findStore(start: boolean): Promise<{ store: Store; started: boolean } | undefined> {
   const get = (k: string) => Deno.env.get(`BERTH_TEST_S3_${k}`);
   let started = false;
   if (!get("ENDPOINT")) {
+    const dir = Deno.env.get("BERTH_CEPH_DIR") ??
+      `${Deno.env.get("TMPDIR") ?? "/tmp"}/berth-ceph`;
+    const running = await Deno.stat(`${dir}/run/rgw.a.pid`).then(() => true, () => false);
+    if (!running && !start) return undefined;
     const { success, stdout } = await new Deno.Command("bash", { args: [script("ceph_up.sh")] })
       .output();
-    if (!success) throw new Error("scripts/ceph_up.sh failed");
+    if (!success) {
+      if (!start) return undefined;
+      throw new Error("scripts/ceph_up.sh failed");
+    }
     for (const line of new TextDecoder().decode(stdout).split("\n")) {
       const [k, v] = line.split("=");
       if (k && v) Deno.env.set(k, v);
     }
-    started = true;
+    started = !running;
   }
-  return {
-    store: {
-      endpoint: get("ENDPOINT")!,
-      accessKey: get("ACCESS_KEY")!,
-      secretKey: get("SECRET_KEY")!,
-      region: get("REGION") ?? "us-east-1",
-    },
-    started,
+  const store = {
+    endpoint: get("ENDPOINT")!,
+    accessKey: get("ACCESS_KEY")!,
+    secretKey: get("SECRET_KEY")!,
+    region: get("REGION") ?? "us-east-1",
   };
+  const probe = new S3Client({
+    ...store,
+    bucket: "berth-bench-probe",
+    pathStyle: true,
+    retries: 0,
+  });
+  try {
+    await probe.bucketExists();
+  } catch {
+    return undefined;
+  }
+  return { store, started };
 }
 
 async function waitUp(url: string, process: Deno.ChildProcess): Promise<void> {
