@@ -98,7 +98,10 @@ export function writeTree(root: string, size: number): void {
   const repo = (name: string, tags: string[]) => {
     const base = `${v2}/repositories/${name}`;
     Deno.mkdirSync(`${base}/_layers/sha256/${configHex}`, { recursive: true });
-    Deno.writeFileSync(`${base}/_layers/sha256/${configHex}/link`, enc.encode(`sha256:${configHex}`));
+    Deno.writeFileSync(
+      `${base}/_layers/sha256/${configHex}/link`,
+      enc.encode(`sha256:${configHex}`),
+    );
     Deno.mkdirSync(`${base}/_manifests/revisions/sha256/${manifestHex}`, { recursive: true });
     Deno.writeFileSync(`${base}/_manifests/revisions/sha256/${manifestHex}/link`, link);
     for (const tag of tags) {
