@@ -28,7 +28,7 @@ import {
 } from "../driver.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { dirname, isNotFound, removeIfExists, renameInto, writeFileAtomic } from "./fs/atomic.ts";
-import { fileStream } from "./fs/file_stream.ts";
+import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
 import { TagEpoch } from "./fs/tag_epoch.ts";
@@ -126,7 +126,7 @@ export class FsDriver implements StorageDriver {
       const start = Math.min(options.offset ?? 0, size);
       const length = Math.min(options.length ?? size - start, size - start);
       if (start > 0) await file.seek(start, Deno.SeekMode.Start);
-      return { size, body: fileStream(file, length, options.signal, start + length === size) };
+      return { size, body: new FileStream(file, length, options.signal) };
     } catch (error) {
       file.close();
       throw error;
@@ -315,7 +315,7 @@ class FsWriter implements FileWriter {
     try {
       const length = Math.max(0, this.#size - offset);
       if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
-      return fileStream(file, length);
+      return new FileStream(file, length);
     } catch (error) {
       file.close();
       throw error;
