@@ -70,13 +70,8 @@ export class Maintenance {
     this.#log = log;
   }
 
-  /** Load the catalog index in the background, and start the schedules the config asks for. */
+  /** Start the schedules the config asks for. */
   start(): void {
-    this.#track(
-      this.#registry.store.repositoryPage(undefined, 0).catch((error) =>
-        this.#log("error", "catalog index load failed", { error: String(error) })
-      ),
-    );
     const { gc, uploadPurging } = this.#registry.config;
     if (gc.intervalMs > 0) this.#every(gc.intervalMs, () => this.collect());
     if (uploadPurging.enabled && uploadPurging.intervalMs > 0) {
@@ -138,6 +133,9 @@ export class Maintenance {
     for (const timer of this.#timers) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#running]);
+    // The cache's recorded uses outlive the process (its ttl is measured by them).
+    const manifests = this.#registry.manifests;
+    if (manifests instanceof MirroredManifests) await manifests.flushUses();
   }
 
   #every(intervalMs: number, task: () => Promise<unknown>): void {

@@ -134,6 +134,11 @@ export interface RedirectOptions {
 export interface StorageDriver {
   /** A short name for logs and health (`filesystem`, `inmemory`, `s3aws`). */
   readonly name: string;
+  /**
+   * `true` when {@link reader} of a path with a pending writer shows the bytes written so far
+   * (fs): a blob being filled can then be read while it is written.
+   */
+  readonly readsPendingWrites?: boolean;
 
   /** The whole content of a small file (links, manifests), or `undefined` when absent. */
   getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
@@ -150,6 +155,12 @@ export interface StorageDriver {
    * in no set order; `undefined` when `path` is not a directory.
    */
   list(path: string): Promise<string[] | undefined>;
+  /**
+   * As {@link list}, sorted in code-unit order, as a read-only array the driver may hand out
+   * again while the directory is unchanged (fs: validated by its `stat`). Without it the layout
+   * sorts `list`.
+   */
+  listSorted?(path: string): Promise<readonly string[] | undefined>;
   /**
    * Move a file onto `to` (replacing what is there), atomically for readers of `to`; `false`
    * when `from` is absent. Object stores copy then delete: a crash between leaves both.

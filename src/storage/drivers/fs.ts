@@ -10,7 +10,8 @@
  *   all while the change epoch (a file every berth process appends a byte to after changing such
  *   a file) is unchanged and the entry was checked less than a second ago; see `LinkCache`,
  *   `TagEpoch`. Other programs' changes (distribution) are seen within a second.
- * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged.
+ * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged; large
+ *   folders read through `listSorted` (the repository tree) are kept the same way.
  *
  * @module
  */
@@ -27,10 +28,13 @@ import {
 } from "../driver.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { dirname, isNotFound, removeIfExists, renameInto, writeFileAtomic } from "./fs/atomic.ts";
-import { fileStream } from "./fs/file_stream.ts";
+import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
 import { TagEpoch } from "./fs/tag_epoch.ts";
+
+/** Folders with fewer links than this (sub-folders + 2) are listed synchronously. */
+const SMALL_FOLDER = 64;
 
 /** Options of {@link FsDriver}. */
 export interface FsDriverOptions {
@@ -46,6 +50,7 @@ export interface FsDriverOptions {
 export class FsDriver implements StorageDriver {
   /** Driver name, as distribution's. */
   readonly name = "filesystem";
+  readonly readsPendingWrites = true;
   /** The local directory of driver path `/`. */
   readonly root: string;
   readonly #tmp: string;
@@ -54,6 +59,8 @@ export class FsDriver implements StorageDriver {
   readonly #links = new LinkCache();
   readonly #listed: ((path: string) => boolean) | undefined;
   readonly #listings = new ListingCache();
+  /** Large folders of any kind (the repository tree's namespaces), for {@link listSorted}. */
+  readonly #folders = new ListingCache(64, 256);
 
   /** A driver rooted at local directory `root` (distribution's `rootdirectory`). */
   constructor(root: string, options: FsDriverOptions = {}) {
@@ -119,7 +126,7 @@ export class FsDriver implements StorageDriver {
       const start = Math.min(options.offset ?? 0, size);
       const length = Math.min(options.length ?? size - start, size - start);
       if (start > 0) await file.seek(start, Deno.SeekMode.Start);
-      return { size, body: fileStream(file, length, options.signal, start + length === size) };
+      return { size, body: new FileStream(file, length, options.signal) };
     } catch (error) {
       file.close();
       throw error;
@@ -189,6 +196,23 @@ export class FsDriver implements StorageDriver {
     }
   }
 
+  /** {@inheritDoc StorageDriver.listSorted} */
+  listSorted(path: string): Promise<readonly string[] | undefined> {
+    try {
+      const local = this.localPath(path);
+      const cache = this.#listed?.(path) ? this.#listings : this.#folders;
+      // A folder's link count is 2 + its sub-folders (ext4, xfs, ...): a small folder is read
+      // synchronously, cheaper than a round trip to the thread pool; a large one is not, so the
+      // server keeps answering meanwhile.
+      return cache.sorted(local, (info) => {
+        const links = info.nlink ?? 0;
+        return links > 1 && links < SMALL_FOLDER ? listNamesSync(local) : listNames(local);
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   async move(from: string, to: string): Promise<boolean> {
     const source = this.localPath(from);
     const target = this.localPath(to);
@@ -224,10 +248,37 @@ export class FsDriver implements StorageDriver {
   }
 }
 
-/** An upload writer: the file at its path, appended in place. */
+/**
+ * Bytes an upload writer lets pile up in the page cache before it starts flushing them in the
+ * background, so the fsync at commit finds little left to write.
+ */
+export const FLUSH_EVERY = 64 << 20;
+
+/**
+ * An upload writer: the file at its path, appended in place. Every {@link FLUSH_EVERY} bytes it
+ * starts an `fdatasync` in the background (one at a time, never awaited by the writes), so the
+ * disk writes while the body still arrives; the commit's `fsync` then waits for what is left.
+ * The kernel reports a write-back error to one `fsync` only: a failed background flush fails
+ * the writer's `close` and `commit`, as that later `fsync` (on another descriptor) may not see it.
+ */
 class FsWriter implements FileWriter {
   #size: number;
   #file: Deno.FsFile | undefined;
+  /** Bytes written since the last background flush started. */
+  #unflushed = 0;
+  /** The background flush in flight. */
+  #flushing: Promise<void> | undefined;
+  /** What a background flush failed with. */
+  #flushError: unknown;
+  /** What {@link writeBatched} writes to: the file, starting flushes as bytes pile up. */
+  readonly #sink = {
+    write: async (bytes: Uint8Array): Promise<number> => {
+      const written = await this.#open().write(bytes);
+      this.#unflushed += written;
+      if (this.#unflushed >= FLUSH_EVERY && !this.#flushing) this.#flush();
+      return written;
+    },
+  };
 
   constructor(readonly local: string, file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -243,9 +294,7 @@ class FsWriter implements FileWriter {
     const start = this.#size;
     try {
       await file.seek(start, Deno.SeekMode.Start);
-      // No write-behind flushing: waiting on the disk mid-body slowed appends; the fsync is at
-      // commit.
-      const written = await writeBatched(body, file, options);
+      const written = await writeBatched(body, this.#sink, options);
       if (options.expectedLength !== undefined && written !== options.expectedLength) {
         throw new SizeMismatch(options.expectedLength, written);
       }
@@ -266,7 +315,7 @@ class FsWriter implements FileWriter {
     try {
       const length = Math.max(0, this.#size - offset);
       if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
-      return fileStream(file, length);
+      return new FileStream(file, length);
     } catch (error) {
       file.close();
       throw error;
@@ -276,6 +325,8 @@ class FsWriter implements FileWriter {
   async commit(): Promise<void> {
     const file = this.#open();
     try {
+      await this.#flushing;
+      if (this.#flushError !== undefined) throw this.#flushError;
       await file.sync();
     } finally {
       this.#release();
@@ -283,15 +334,27 @@ class FsWriter implements FileWriter {
   }
 
   async cancel(): Promise<void> {
+    await this.#flushing;
     this.#release();
     await Deno.remove(this.local).catch((error) => {
       if (!isNotFound(error)) throw error;
     });
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.#flushing;
     this.#release();
-    return Promise.resolve();
+    if (this.#flushError !== undefined) throw this.#flushError;
+  }
+
+  /** Start flushing what was written so far, in the background. */
+  #flush(): void {
+    this.#unflushed = 0;
+    this.#flushing = this.#open().syncData().catch((error) => {
+      this.#flushError ??= error;
+    }).finally(() => {
+      this.#flushing = undefined;
+    });
   }
 
   #open(): Deno.FsFile {
@@ -321,6 +384,12 @@ async function readOrUndefined(local: string): Promise<Uint8Array<ArrayBuffer> |
     if (isNotFound(error) || isDirectory(error)) return undefined;
     throw error;
   }
+}
+
+function listNamesSync(local: string): string[] {
+  const names: string[] = [];
+  for (const entry of Deno.readDirSync(local)) names.push(entry.name);
+  return names;
 }
 
 async function listNames(local: string): Promise<string[]> {
