@@ -33,12 +33,11 @@ const MEASURE_LIMIT = 1024 * 1024;
 async function measure(
   body: ReadableStream<Uint8Array>,
   done: (bytes: number) => void,
-  limit = MEASURE_LIMIT,
 ): Promise<Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  while (size <= limit) {
+  while (size <= MEASURE_LIMIT) {
     const { done: end, value } = await reader.read();
     if (end) {
       const whole = concatBytes(chunks, size);
@@ -211,10 +210,8 @@ export function createOps(
     else {
       // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
       // whole and answered with a length (a streamed body would go out chunked); a larger one
-      // is counted as it streams. A streamed web page is never held back (its first part paints
-      // while the rest is read).
-      const page = given.headers.get("content-type")?.startsWith("text/html") ? 0 : undefined;
-      const measured = await measure(given.body, (bytes) => record(ctx, status, bytes), page);
+      // is counted as it streams.
+      const measured = await measure(given.body, (bytes) => record(ctx, status, bytes));
       return new Response(measured, given);
     }
     return given;

@@ -1,8 +1,6 @@
 /**
  * The repository list page (`/ui/`): a filter box (server-side over the catalog, narrowed as
- * you type by the script), one row per repository, and a link to the next page. The frame (top
- * bar, heading, filter box) and the results are rendered apart, so the server can send the frame
- * before it has read the page of the catalog.
+ * you type by the script), one row per repository, and a link to the next page.
  *
  * @module
  */
@@ -13,27 +11,6 @@ import { page, type PageContext, timeElement } from "./layout.ts";
 
 /** Render a page of the repository list. */
 export function listPage(ctx: PageContext, list: RepositoryList, filter: string): Html {
-  return listFrame(ctx, filter, listResults(ctx, list, filter));
-}
-
-/** The list page around `results` (the rows, or a placeholder to send them in later). */
-export function listFrame(ctx: PageContext, filter: string, results: Html): Html {
-  const body = markup`
-    <h1>Repositories</h1>
-    <form class="filter" role="search" method="get" action="${listUrl()}">
-      <label for="filter">Filter</label>
-      <input id="filter" name="q" type="search" value="${filter}" placeholder="name contains…"
-        autocomplete="off" spellcheck="false" data-filter="repositories" data-results="results">
-      <button type="submit">Search</button>
-    </form>
-    <p id="filter-status" class="muted" role="status" aria-live="polite"></p>
-    <div id="results">${results}</div>
-  `;
-  return page(ctx, "Repositories", [], body);
-}
-
-/** The rows of a page of the list with its pager (the content of `#results`). */
-export function listResults(ctx: PageContext, list: RepositoryList, filter: string): Html {
   const more = list.next !== undefined;
   const rows = list.rows.map((row) =>
     markup`
@@ -80,7 +57,20 @@ export function listResults(ctx: PageContext, list: RepositoryList, filter: stri
     }">${list.partial ? "Search further" : "Next page"} →</a></nav>
     `
     : "";
-  return markup`${table} ${pager}`;
+  const body = markup`
+    <h1>Repositories</h1>
+    <form class="filter" role="search" method="get" action="${listUrl()}">
+      <label for="filter">Filter</label>
+      <input id="filter" name="q" type="search" value="${filter}" placeholder="name contains…"
+        autocomplete="off" spellcheck="false" data-filter="repositories" data-results="results">
+      <button type="submit">Search</button>
+    </form>
+    <p id="filter-status" class="muted" role="status" aria-live="polite"></p>
+    <div id="results">
+      ${table} ${pager}
+    </div>
+  `;
+  return page(ctx, "Repositories", [], body);
 }
 
 function emptyState(ctx: PageContext, filter: string): Html {

@@ -26,9 +26,9 @@ import { CsrfTokens, isSameOrigin } from "./csrf.ts";
 import { loadManifest, loadRepositories, loadTags, type TagSort, type Viewer } from "./data.ts";
 import { deletePage, messagePage } from "./delete_page.ts";
 import { repositoryUrl, safeNext, signInUrl, UI_ROOT } from "./format.ts";
-import { type Html, markup, trusted } from "./html.ts";
+import type { Html } from "./html.ts";
 import type { PageContext } from "./layout.ts";
-import { listFrame, listPage, listResults } from "./list_page.ts";
+import { listPage } from "./list_page.ts";
 import { manifestPage } from "./manifest_page.ts";
 import { repositoryPage } from "./repository_page.ts";
 import { Sessions } from "./session.ts";
@@ -38,8 +38,6 @@ import { signInPage } from "./sign_in_page.ts";
 export const LIST_PAGE_SIZE = 100;
 /** Tags per page of a repository. */
 const TAG_PAGE_SIZE = 100;
-/** Where the list's rows go in its frame (a comment no stored value can produce: all escaped). */
-const RESULTS_SLOT = "<!--results-->";
 /** Largest form body accepted. */
 const MAX_FORM_BYTES = 4096;
 
@@ -147,23 +145,14 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     if (path === "") {
       const filter = (url.searchParams.get("q") ?? "").trim().slice(0, 255);
       const last = url.searchParams.get("last") ?? undefined;
-      const load = () =>
-        loadRepositories(registry, viewer, {
-          filter,
-          ...(last !== undefined && { last }),
-          limit: LIST_PAGE_SIZE,
-        });
-      if (!ctx.signIn) {
-        // The frame goes out at once (the browser paints it while the catalog is read).
-        if (method === "HEAD") return htmlResponse(listFrame(ctx, filter, trusted("")), method);
-        return streamedResponse(
-          listFrame(ctx, filter, trusted(RESULTS_SLOT)),
-          async () => listResults(ctx, await load(), filter),
-        );
+      const list = await loadRepositories(registry, viewer, {
+        filter,
+        ...(last !== undefined && { last }),
+        limit: LIST_PAGE_SIZE,
+      });
+      if (list.rows.length === 0 && filter === "" && last === undefined && ctx.signIn) {
+        return toSignIn(url);
       }
-      // An anonymous caller who may see nothing is sent to sign in: that needs the page first.
-      const list = await load();
-      if (list.rows.length === 0 && filter === "" && last === undefined) return toSignIn(url);
       return htmlResponse(listPage(ctx, list, filter), method);
     }
     const route = parsePath(path);
@@ -360,44 +349,10 @@ function htmlResponse(
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  const bytes = new TextEncoder().encode(body.text);
-  const response = new Response(method === "HEAD" ? null : bytes, { status });
+  const response = new Response(method === "HEAD" ? null : body.text, { status });
   for (const [key, value] of Object.entries({ ...PAGE_HEADERS, ...headers })) {
     response.headers.set(key, value);
   }
-  // A whole page goes out with its length (a streamed one, `streamedResponse`, goes out chunked).
-  response.headers.set("Content-Length", String(bytes.byteLength));
-  return response;
-}
-
-/**
- * A page sent in two parts: `frame` up to its {@link RESULTS_SLOT} at once, then what `fill`
- * renders and the rest of the frame. A registry error becomes a notice in the page; any other
- * error aborts the answer (the browser shows it failed).
- */
-function streamedResponse(frame: Html, fill: () => Promise<Html>): Response {
-  const at = frame.text.indexOf(RESULTS_SLOT);
-  const head = frame.text.slice(0, at);
-  const tail = frame.text.slice(at + RESULTS_SLOT.length);
-  const encoder = new TextEncoder();
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(encoder.encode(head));
-    },
-    async pull(controller) {
-      let middle: Html;
-      try {
-        middle = await fill();
-      } catch (error) {
-        if (!(error instanceof RegistryError)) throw error;
-        middle = markup`<p class="notice error" role="alert">${error.message}</p>`;
-      }
-      controller.enqueue(encoder.encode(middle.text + tail));
-      controller.close();
-    },
-  });
-  const response = new Response(body);
-  for (const [key, value] of Object.entries(PAGE_HEADERS)) response.headers.set(key, value);
   return response;
 }
 
