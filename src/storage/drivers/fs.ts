@@ -27,7 +27,7 @@ import {
 } from "../driver.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { dirname, isNotFound, removeIfExists, renameInto, writeFileAtomic } from "./fs/atomic.ts";
-import { fileStream } from "./fs/file_stream.ts";
+import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
 import { TagEpoch } from "./fs/tag_epoch.ts";
@@ -46,6 +46,7 @@ export interface FsDriverOptions {
 export class FsDriver implements StorageDriver {
   /** Driver name, as distribution's. */
   readonly name = "filesystem";
+  readonly readsPendingWrites = true;
   /** The local directory of driver path `/`. */
   readonly root: string;
   readonly #tmp: string;
@@ -119,7 +120,7 @@ export class FsDriver implements StorageDriver {
       const start = Math.min(options.offset ?? 0, size);
       const length = Math.min(options.length ?? size - start, size - start);
       if (start > 0) await file.seek(start, Deno.SeekMode.Start);
-      return { size, body: fileStream(file, length, options.signal, start + length === size) };
+      return { size, body: new FileStream(file, length, options.signal) };
     } catch (error) {
       file.close();
       throw error;
@@ -291,7 +292,7 @@ class FsWriter implements FileWriter {
     try {
       const length = Math.max(0, this.#size - offset);
       if (offset > 0) await file.seek(offset, Deno.SeekMode.Start);
-      return fileStream(file, length);
+      return new FileStream(file, length);
     } catch (error) {
       file.close();
       throw error;
