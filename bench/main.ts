@@ -9,6 +9,8 @@
 import { type BenchOptions, DEFAULT_OPTIONS, runBench } from "./run.ts";
 import { formatReport } from "./report.ts";
 import { runS3Bench } from "./s3.ts";
+import { runCopyBench } from "./copy.ts";
+import { runMirrorBench } from "./mirror.ts";
 
 /** Help text. */
 export const BENCH_USAGE = `deno task bench [flags]
@@ -28,7 +30,9 @@ export const BENCH_USAGE = `deno task bench [flags]
   --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
   --only LIST          only these groups, comma-separated: push,patch,get,manifest,image,tags,
                        catalog, s3 (S3 on Ceph; runs when BERTH_TEST_S3_* or a ceph_up.sh
-                       cluster is there, else its section says it was skipped)
+                       cluster is there, else its section says it was skipped),
+                       copy (berth copy vs skopeo copy, bench/copy.ts),
+                       mirror (pull-through cache: berth and distribution, bench/mirror.ts)
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
 
@@ -130,7 +134,7 @@ if (import.meta.main) {
   const log = (line: string) =>
     console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const only = options.only;
-  const core = !only || only.some((group) => group !== "s3");
+  const core = !only || only.some((group) => !["s3", "copy", "mirror"].includes(group));
   let report = core ? formatReport(await runBench({ ...options, log })) : "";
   if (!only || only.includes("s3")) {
     // The one-PATCH sizes (256 MiB and 1 GiB by default), in 10 MiB parts.
@@ -138,6 +142,25 @@ if (import.meta.main) {
     const s3 = { rounds: options.rounds, sizes, chunkMib: 10, log };
     report += (core ? "\n" : "") +
       await runS3Bench({ ...s3, ...(options.tmpDir && { tmpDir: options.tmpDir }) });
+  }
+  if (!only || only.includes("copy")) {
+    const copy = await runCopyBench({
+      bigMib: options.blobSize >> 20 || 1,
+      layers: options.layers,
+      rounds: Math.min(options.rounds, 3),
+      ...(options.tmpDir && { tmp: options.tmpDir }),
+      log,
+    });
+    report += (report ? "\n" : "") + copy;
+  }
+  if (!only || only.includes("mirror")) {
+    const mirror = await runMirrorBench({
+      layerSize: options.blobSize,
+      rounds: options.rounds,
+      ...(options.tmpDir && { tmpDir: options.tmpDir }),
+      log,
+    });
+    report += (report ? "\n" : "") + mirror;
   }
   console.log(report);
   if (out) {

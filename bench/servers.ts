@@ -105,8 +105,14 @@ export function freePort(): number {
   return port;
 }
 
-/** Start berth from this checkout as a child process (`deno run main.ts serve`). */
-export async function startBerth(dataDir: string): Promise<BenchServer> {
+/**
+ * Start berth from this checkout as a child process (`deno run main.ts serve`); `env` adds
+ * settings (`REGISTRY_PROXY_REMOTEURL`, ...).
+ */
+export async function startBerth(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<BenchServer> {
   const port = freePort();
   const main = new URL("../main.ts", import.meta.url).pathname;
   const args = [
@@ -123,8 +129,8 @@ export async function startBerth(dataDir: string): Promise<BenchServer> {
     dataDir,
   ];
   // Same settings as distribution's config below: no access log.
-  const env = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true" };
-  return await spawn("berth", Deno.execPath(), args, port, dataDir, env);
+  const settings = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true", ...env };
+  return await spawn("berth", Deno.execPath(), args, port, dataDir, settings);
 }
 
 /** Start the bare `Deno.serve` reference (`bare_server.ts`): the runtime's floor for berth. */
@@ -143,8 +149,14 @@ export async function startBare(dataDir: string): Promise<BenchServer> {
   return await spawn("bare Deno.serve", Deno.execPath(), args, port, dataDir);
 }
 
-/** Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs). */
-export async function startDistribution(dataDir: string): Promise<BenchServer> {
+/**
+ * Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs);
+ * `options.proxy` makes it a pull-through cache of that upstream URL (`proxy.remoteurl`).
+ */
+export async function startDistribution(
+  dataDir: string,
+  options: { proxy?: string } = {},
+): Promise<BenchServer> {
   const port = freePort();
   await Deno.mkdir(dataDir, { recursive: true });
   const configPath = `${dataDir}.yml`;
@@ -170,6 +182,7 @@ export async function startDistribution(dataDir: string): Promise<BenchServer> {
       "      enabled: false",
       "http:",
       `  addr: 127.0.0.1:${port}`,
+      ...(options.proxy ? ["proxy:", `  remoteurl: ${options.proxy}`] : []),
       "",
     ].join("\n"),
   );

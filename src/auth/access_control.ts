@@ -73,6 +73,12 @@ export interface Authorizer {
   actions(identity: Identity | undefined, name: string): ReadonlySet<RepositoryAction>;
   /** What `identity` may see in the catalog. */
   catalogView(identity: Identity | undefined): CatalogView;
+  /**
+   * The user whose password this is, checked as Basic credentials are (htpasswd, failed-login
+   * limits per user and per client address); `undefined` when wrong or without htpasswd. The
+   * web UI's sign-in form uses it.
+   */
+  checkPassword?(user: string, password: string, client: string): Promise<string | undefined>;
 }
 
 const EVERY_ACTION: ReadonlySet<RepositoryAction> = new Set(["pull", "push", "delete"]);
@@ -370,7 +376,15 @@ export class AccessControl implements Authorizer {
     }
     const colon = decoded.indexOf(":");
     if (colon <= 0) return undefined;
-    const user = decoded.slice(0, colon);
+    return await this.checkPassword(decoded.slice(0, colon), decoded.slice(colon + 1), client);
+  }
+
+  /**
+   * The user whose password this is, or `undefined` when it is wrong (or there is no htpasswd);
+   * throws 429 when the user or the address had too many failures (remembered logins pass).
+   */
+  async checkPassword(user: string, password: string, client: string): Promise<string | undefined> {
+    if (!this.#htpasswd || user === "") return undefined;
     const admit = () => {
       const refusal = this.#limiter.refusal(user, client);
       if (!refusal) return;
@@ -382,7 +396,7 @@ export class AccessControl implements Authorizer {
     };
     let ok: boolean;
     try {
-      ok = await this.#htpasswd!.verify(user, decoded.slice(colon + 1), { admit });
+      ok = await this.#htpasswd.verify(user, password, { admit });
     } catch (error) {
       if (!(error instanceof PoolBusy)) throw error;
       throw new RegistryError("TOOMANYREQUESTS", null, {

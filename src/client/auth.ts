@@ -103,18 +103,27 @@ export class TokenCache {
     if (this.mode.service) url.searchParams.set("service", this.mode.service);
     for (const scope of scopes) url.searchParams.append("scope", scope);
     const headers: Record<string, string> = {};
-    if (credentials) {
-      headers.Authorization = basicHeader(credentials);
-      if (credentials.username === "<token>") {
-        throw new ClientError("unsupported", "identity tokens (OAuth2 refresh) are not supported");
-      }
-    }
+    // An identity token (user `<token>`) is an OAuth2 refresh token: POSTed as a form.
+    const identity = credentials?.username === "<token>";
+    let form: Uint8Array | undefined;
+    if (identity) {
+      const params = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: credentials!.password,
+        client_id: "berth",
+      });
+      if (this.mode.service) params.set("service", this.mode.service);
+      if (scopes.length > 0) params.set("scope", scopes.join(" "));
+      form = new TextEncoder().encode(params.toString());
+      headers["Content-Type"] = "application/x-www-form-urlencoded";
+    } else if (credentials) headers.Authorization = basicHeader(credentials);
     let response: Response;
     try {
       response = await sender.send({
-        method: "GET",
-        url: url.href,
+        method: form ? "POST" : "GET",
+        url: form ? this.mode.realm : url.href,
         headers,
+        ...(form && { body: { length: form.byteLength, open: form } }),
         ...(signal && { signal }),
       });
     } catch (error) {
@@ -124,7 +133,9 @@ export class TokenCache {
       await response.body?.cancel();
       throw new ClientError(
         "auth",
-        credentials
+        identity
+          ? `identity token refused by ${url.host}`
+          : credentials
           ? `authentication refused by ${url.host} for ${credentials.username}`
           : `${url.host} requires credentials`,
         { status: response.status },

@@ -1,10 +1,12 @@
 /**
  * Registry credentials: `USER:PASS` given on the command line, or the auth files users already
  * have (`--authfile`, `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json`,
- * `~/.docker/config.json`), looked up by registry (and by repository, longest key first).
+ * `~/.docker/config.json`), looked up by registry (and by repository, longest key first); a
+ * config's `credHelpers` or `credsStore` helper is asked first.
  *
  * @module
  */
+import { helperFor, runCredentialHelper } from "./credential_helper.ts";
 import { ClientError } from "./errors.ts";
 import { DOCKER_HUB } from "./reference.ts";
 
@@ -108,13 +110,19 @@ export async function findCredentials(
       if (options.authfile) throw new ClientError("invalid", `auth file ${path} not found`);
       continue;
     }
-    let parsed: { auths?: Record<string, AuthEntry> };
+    let parsed: {
+      auths?: Record<string, AuthEntry>;
+      credHelpers?: Record<string, string>;
+      credsStore?: string;
+    };
     try {
       parsed = JSON.parse(text);
     } catch {
       throw new ClientError("invalid", `auth file ${path} is not valid JSON`);
     }
-    const found = lookupAuths(parsed.auths ?? {}, registry, repository);
+    const helper = helperFor(parsed, registry, normalizeKey);
+    const found = (helper && await runCredentialHelper(helper, registry)) ??
+      lookupAuths(parsed.auths ?? {}, registry, repository);
     if (found) return found;
   }
   return undefined;

@@ -438,6 +438,32 @@ export class RegistryClient {
     return stream.pipeThrough(new VerifyingStream(descriptor.digest, descriptor.size));
   }
 
+  /**
+   * A blob's bytes from `offset` as the response's own byte stream (BYOB reads fill large
+   * buffers), unverified and not resumed: for callers that hash and resume themselves.
+   */
+  async openBlob(
+    repository: string,
+    digest: string,
+    offset = 0,
+    options: CallOptions = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    const what = `${this.registry}/${repository}@${digest}`;
+    const response = await this.request("GET", `/v2/${repository}/blobs/${digest}`, {
+      scopes: [pullScope(repository)],
+      headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
+      ...(options.signal && { signal: options.signal }),
+    });
+    const expected = offset > 0 ? 206 : 200;
+    if (response.status === expected && response.body) {
+      const start = /bytes (\d+)-/.exec(response.headers.get("Content-Range") ?? "");
+      if (offset === 0 || (start && Number(start[1]) === offset)) return response.body;
+      await response.body.cancel();
+      throw new ClientError("protocol", `${what}: bad Content-Range on resume`);
+    }
+    throw await this.fail(response, what);
+  }
+
   /** Mount a blob from another repository of this registry; true when it was mounted. */
   async mountBlob(
     repository: string,

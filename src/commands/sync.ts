@@ -1,7 +1,8 @@
 /**
  * `berth sync SRC DST`: every tag (matching `--tags`) of a repository, or with `docker://HOST`
- * of every repository in the registry's catalog, into a registry or an OCI layout. Incremental:
- * a tag whose digest already matches at the destination is reported up to date and skipped.
+ * of every repository in the registry's catalog, into a registry, an OCI layout or archive, or one
+ * docker archive holding every image with its tags. Incremental where the destination keeps
+ * manifest digests: a tag whose digest already matches is reported up to date and skipped.
  *
  * @module
  */
@@ -13,7 +14,13 @@ import { ClientPool } from "../transports/client_pool.ts";
 import { openDestination, openSource, splitTransport } from "../transports/mod.ts";
 import { dirname } from "node:path";
 import { exists } from "../transports/files.ts";
+import {
+  DockerArchiveDestination,
+  DockerArchiveWriter,
+  splitArchiveReference,
+} from "../transports/docker_archive.ts";
 import { OciArchiveDestination } from "../transports/oci_archive.ts";
+import type { ImageDestination } from "../transports/types.ts";
 import { openOciDestination, splitPathAndTag } from "../transports/oci_layout.ts";
 import { extractTar } from "../transports/tar.ts";
 import {
@@ -38,7 +45,10 @@ Copy every tag of a repository, or of every repository of a registry, keeping di
   DST  docker://HOST[/PATH]   a registry: REPO goes to PATH (a repository SRC) or PATH/REPO
        oci:DIR                a layout (repository SRC only)
        oci-archive:FILE       an OCI archive (repository SRC only; rewritten at the end)
-Tags whose digest already matches at DST are skipped and reported as up to date.
+       docker-archive:FILE    one docker archive (docker save's format) with every image,
+                              tagged HOST/REPO:TAG (SRC's names); written whole at the end
+Tags whose digest already matches at DST are skipped and reported as up to date (not for a
+docker archive: it keeps no manifest digests, so it is always written anew).
 
 Flags:
   --tags REGEX        only tags matching REGEX (whole tag)
@@ -71,6 +81,8 @@ interface Item {
   dst: string;
   label: string;
   tag: string;
+  /** `REPO:TAG` of the image in a docker archive (the source's name). */
+  repoTag: string;
 }
 
 /** What happened to one tag. */
@@ -105,6 +117,7 @@ export async function syncCommand(args: string[]): Promise<number> {
   const outcomes: Outcome[] = [];
   let staging: string | undefined;
   let archive: string | undefined;
+  let dockerArchive: DockerArchiveWriter | undefined;
   const say = (line: string) => {
     if (!quiet && !json) console.log(line);
   };
@@ -121,6 +134,12 @@ export async function syncCommand(args: string[]): Promise<number> {
       archive = path;
       if (await exists(path)) await extractTar(path, staging);
       target = `oci:${staging}`;
+    } else if (dst.startsWith("docker-archive:")) {
+      const { path, repoTag } = splitArchiveReference(dst.slice("docker-archive:".length));
+      if (repoTag !== undefined) {
+        throw new UsageError("sync takes a docker archive without REPO:TAG as DST");
+      }
+      if (!dryRun) dockerArchive = await DockerArchiveWriter.open(path);
     }
     const items = (await plan(src, target, srcPool, filter)).map((item) => ({
       ...item,
@@ -134,7 +153,11 @@ export async function syncCommand(args: string[]): Promise<number> {
         try {
           const source = await openSource(item.src, srcPool);
           try {
-            const destination = await openDestination(item.dst, destPool);
+            const destination: ImageDestination = dockerArchive
+              ? new DockerArchiveDestination(dockerArchive, item.repoTag, item.shown, {
+                writeOnCommit: false,
+              })
+              : await openDestination(item.dst, destPool);
             const wanted = platform
               ? undefined
               : (await source.getManifest(undefined, { signal })).digest;
@@ -182,6 +205,11 @@ export async function syncCommand(args: string[]): Promise<number> {
       await new OciArchiveDestination(archive, staging, layout).commit();
       staging = undefined;
     }
+    if (dockerArchive !== undefined) {
+      if (dockerArchive.images > 0) await dockerArchive.write();
+      else await dockerArchive.discard();
+      dockerArchive = undefined;
+    }
     if (json) console.log(JSON.stringify({ source: src, destination: dst, tags: outcomes }));
     else if (!quiet) {
       const count = (s: Outcome["status"]) => outcomes.filter((o) => o.status === s).length;
@@ -196,6 +224,7 @@ export async function syncCommand(args: string[]): Promise<number> {
     return reportFailure("sync", error, `${src} → ${dst}`);
   } finally {
     if (staging !== undefined) await Deno.remove(staging, { recursive: true }).catch(() => {});
+    await dockerArchive?.discard();
     await srcPool.close();
     await destPool.close();
   }
@@ -212,14 +241,18 @@ async function plan(
   const destination = splitTransport(dst);
   const keep = (tag: string) => filter === undefined || filter.test(tag);
   const items: Item[] = [];
-  if (destination.prefix !== "docker://" && destination.prefix !== "oci:") {
-    throw new UsageError("sync writes to docker://HOST[/PATH] or oci:DIR");
+  const archive = destination.prefix === "docker-archive:";
+  if (destination.prefix !== "docker://" && destination.prefix !== "oci:" && !archive) {
+    throw new UsageError(
+      "sync writes to docker://HOST[/PATH], oci:DIR, oci-archive:FILE or docker-archive:FILE",
+    );
   }
   if (destination.prefix === "oci:" && splitPathAndTag(destination.value).tag !== undefined) {
     throw new UsageError("sync takes a layout without a tag as DST");
   }
   const target = (repository: string, wholeRegistry: boolean, tag: string): string => {
     if (destination.prefix === "oci:") return `oci:${destination.value}:${tag}`;
+    if (archive) return `docker-archive:${destination.value}:${repository}:${tag}`;
     const dest = parseRepositoryReference(destination.value);
     const path = dest.repository === ""
       ? repository
@@ -235,17 +268,19 @@ async function plan(
     const ref = parseRepositoryReference(source.value);
     const client = await pool.client(ref.registry, ref.repository);
     const wholeRegistry = ref.repository === "";
-    if (wholeRegistry && destination.prefix !== "docker://") {
-      throw new UsageError("a whole registry syncs only into a registry");
+    if (wholeRegistry && destination.prefix !== "docker://" && !archive) {
+      throw new UsageError("a whole registry syncs only into a registry or a docker archive");
     }
     const repositories = wholeRegistry ? await client.catalog() : [ref.repository];
     for (const repository of repositories) {
       for (const tag of (await client.listTags(repository)).filter(keep).sort()) {
+        const name = familiarName(`${ref.registry}/${repository}`);
         items.push({
           src: `docker://${ref.registry}/${repository}:${tag}`,
-          dst: target(repository, wholeRegistry, tag),
+          dst: target(archive ? name : repository, wholeRegistry, tag),
           label: `${repository}:${tag}`,
           tag,
+          repoTag: `${name}:${tag}`,
         });
       }
     }
@@ -258,9 +293,20 @@ async function plan(
     const tags = await layout.listTags!();
     const repository = path.split("/").filter(Boolean).pop() ?? "image";
     for (const t of tags.filter(keep).sort()) {
-      items.push({ src: `oci:${path}:${t}`, dst: target(repository, false, t), label: t, tag: t });
+      items.push({
+        src: `oci:${path}:${t}`,
+        dst: target(repository, false, t),
+        label: t,
+        tag: t,
+        repoTag: `${repository}:${t}`,
+      });
     }
     return items;
   }
   throw new UsageError("sync reads from docker://HOST[/REPO] or oci:DIR");
+}
+
+/** `docker.io/library/alpine` → `alpine`, `docker.io/org/app` → `org/app` (as `docker save`). */
+function familiarName(name: string): string {
+  return name.replace(/^docker\.io\//, "").replace(/^library\/([^/]+)$/, "$1");
 }

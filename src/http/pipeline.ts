@@ -21,9 +21,9 @@
  *
  * @module
  */
-import type { AccessControl } from "../auth/access_control.ts";
+import { type AccessControl, TOKEN_PATH } from "../auth/access_control.ts";
 import { asRegistryError, isStorageError, RegistryError } from "../errors.ts";
-import type { Ops } from "../ops/ops.ts";
+import { HEALTH_PATH, METRICS_PATH, type Ops } from "../ops/ops.ts";
 import { StorageUnavailable } from "../storage/unavailable.ts";
 import { AddressSet, clientAddress, peerOf } from "./client_address.ts";
 import { newContext, type RequestContext } from "./context.ts";
@@ -36,8 +36,8 @@ export type ServeHandler = (
   info?: { remoteAddr?: Deno.Addr },
 ) => Promise<Response>;
 
-/** Headers on every response. */
-const COMMON_HEADERS = { "Docker-Distribution-API-Version": "registry/2.0" };
+/** What a released body's cancel failing is answered with: nothing. */
+const IGNORE = () => {};
 
 /** What the pipeline runs with. */
 export interface PipelineParts {
@@ -70,11 +70,19 @@ export function createPipeline(parts: PipelineParts): ServeHandler {
         headers: { Connection: "close", "Retry-After": "5" },
       });
     }
-    const own = await ops.endpoint(ctx) ?? await access?.intercept(ctx);
-    if (own) return own;
-    const match = router.match(ctx.method, ctx.url);
+    const path = ctx.url.pathname;
+    // Only their own paths go to the ops and auth endpoints (no call, no await for the rest).
+    if (path === HEALTH_PATH || path === METRICS_PATH) {
+      const own = await ops.endpoint(ctx);
+      if (own) return own;
+    }
+    if (access && path === TOKEN_PATH) {
+      const own = await access.intercept(ctx);
+      if (own) return own;
+    }
+    const match = router.match(ctx.method, path);
     if (match.kind === "none") {
-      throw new RegistryError("ROUTE_UNKNOWN", { path: ctx.url.pathname.slice(0, 300) });
+      throw new RegistryError("ROUTE_UNKNOWN", { path: path.slice(0, 300) });
     }
     ctx.route = match.label;
     if (match.kind === "method") {
@@ -130,14 +138,13 @@ export function createPipeline(parts: PipelineParts): ServeHandler {
     }
     // A body the handler left unread (or half read on an error) is released so the connection
     // can end; on a body already read to the end this does nothing.
-    ctx.body?.cancel().catch(() => {});
-    for (const key in COMMON_HEADERS) {
-      response.headers.set(key, COMMON_HEADERS[key as keyof typeof COMMON_HEADERS]);
-    }
+    ctx.body?.cancel().catch(IGNORE);
+    const headers = response.headers;
+    headers.set("Docker-Distribution-API-Version", "registry/2.0");
     // Deno 2.8's server gzips compressible bodies (JSON, manifests) when the client accepts it, and
     // drops the Content-Length set here: registry bytes go out exactly as stored.
-    const cache = response.headers.get("Cache-Control");
-    response.headers.set("Cache-Control", cache ? `${cache}, no-transform` : "no-transform");
+    const cache = headers.get("Cache-Control");
+    headers.set("Cache-Control", cache ? `${cache}, no-transform` : "no-transform");
     limits.settle(ctx, response);
     return await ops.finish(ctx, response);
   };

@@ -78,12 +78,24 @@ export interface GaugeSources {
   uploadSessions(): Promise<number>;
 }
 
+/** Counters of one route and method. */
+interface MethodSeries {
+  /** Requests by status. */
+  statuses: Map<number, number>;
+  latency: Histogram;
+}
+
+/** Counters of one route. */
+interface RouteSeries {
+  bytesIn: number;
+  bytesOut: number;
+  methods: Map<string, MethodSeries>;
+}
+
 /** The metrics of one app (no global registry: built by `createApp`). */
 export class Metrics {
-  readonly #requests = new Map<string, number>();
-  readonly #latency = new Map<string, Histogram>();
-  readonly #bytesIn = new Map<string, number>();
-  readonly #bytesOut = new Map<string, number>();
+  /** By route, then method, then status: found with map lookups, no label text per request. */
+  readonly #routes = new Map<string, RouteSeries>();
   readonly #started = Date.now() / 1000;
   #inFlight = 0;
   #storageErrors = 0;
@@ -96,22 +108,30 @@ export class Metrics {
   /** A request finished. */
   observe(sample: RequestSample): void {
     this.#inFlight--;
-    const { route, method, status } = sample;
-    const requestKey = `route="${route}",method="${method}",status="${status}"`;
-    this.#requests.set(requestKey, (this.#requests.get(requestKey) ?? 0) + 1);
-    const routeKey = `route="${route}"`;
-    this.#bytesIn.set(routeKey, (this.#bytesIn.get(routeKey) ?? 0) + sample.bytesIn);
-    this.#bytesOut.set(routeKey, (this.#bytesOut.get(routeKey) ?? 0) + sample.bytesOut);
-    const latencyKey = `route="${route}",method="${method}"`;
-    let histogram = this.#latency.get(latencyKey);
-    if (!histogram) {
-      histogram = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.#latency.set(latencyKey, histogram);
+    const { route, method, status, seconds } = sample;
+    let series = this.#routes.get(route);
+    if (!series) {
+      series = { bytesIn: 0, bytesOut: 0, methods: new Map() };
+      this.#routes.set(route, series);
     }
-    const bucket = LATENCY_BUCKETS.findIndex((le) => sample.seconds <= le);
-    if (bucket >= 0) histogram.counts[bucket]!++;
-    histogram.sum += sample.seconds;
-    histogram.count++;
+    series.bytesIn += sample.bytesIn;
+    series.bytesOut += sample.bytesOut;
+    let byMethod = series.methods.get(method);
+    if (!byMethod) {
+      const latency = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      byMethod = { statuses: new Map(), latency };
+      series.methods.set(method, byMethod);
+    }
+    const { statuses, latency } = byMethod;
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    for (let i = 0; i < LATENCY_BUCKETS.length; i++) {
+      if (seconds <= LATENCY_BUCKETS[i]!) {
+        latency.counts[i]!++;
+        break;
+      }
+    }
+    latency.sum += seconds;
+    latency.count++;
   }
 
   /** An unexpected storage (I/O) error happened. */
@@ -124,18 +144,26 @@ export class Metrics {
     const out: string[] = [];
     const family = (name: string, type: string, help: string) =>
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    const series = (name: string, values: Map<string, number>) => {
-      for (const [labels, value] of values) out.push(`${name}{${labels}} ${value}`);
+    const methods = function* (routes: Map<string, RouteSeries>) {
+      for (const [route, series] of routes) {
+        for (const [method, byMethod] of series.methods) {
+          yield { labels: `route="${route}",method="${method}"`, byMethod };
+        }
+      }
     };
 
     family("berth_http_requests_total", "counter", "HTTP requests by route, method and status.");
-    series("berth_http_requests_total", this.#requests);
+    for (const { labels, byMethod } of methods(this.#routes)) {
+      for (const [status, count] of byMethod.statuses) {
+        out.push(`berth_http_requests_total{${labels},status="${status}"} ${count}`);
+      }
+    }
     family(
       "berth_http_request_duration_seconds",
       "histogram",
       "Time from request to response headers, by route and method.",
     );
-    for (const [labels, h] of this.#latency) {
+    for (const { labels, byMethod: { latency: h } } of methods(this.#routes)) {
       let cumulative = 0;
       LATENCY_BUCKETS.forEach((le, i) => {
         cumulative += h.counts[i]!;
@@ -146,9 +174,13 @@ export class Metrics {
       out.push(`berth_http_request_duration_seconds_count{${labels}} ${h.count}`);
     }
     family("berth_http_request_bytes_total", "counter", "Request body bytes received, by route.");
-    series("berth_http_request_bytes_total", this.#bytesIn);
+    for (const [route, series] of this.#routes) {
+      out.push(`berth_http_request_bytes_total{route="${route}"} ${series.bytesIn}`);
+    }
     family("berth_http_response_bytes_total", "counter", "Response body bytes sent, by route.");
-    series("berth_http_response_bytes_total", this.#bytesOut);
+    for (const [route, series] of this.#routes) {
+      out.push(`berth_http_response_bytes_total{route="${route}"} ${series.bytesOut}`);
+    }
     family("berth_http_requests_in_flight", "gauge", "Requests being answered now.");
     out.push(`berth_http_requests_in_flight ${this.#inFlight}`);
     family(

@@ -84,7 +84,10 @@ export interface MirrorReport {
 export interface Ops {
   /** The metrics. */
   metrics: Metrics;
-  /** The id of a request that arrives: its valid `X-Request-Id`, else a new one. */
+  /**
+   * The id of a request that arrives: its valid `X-Request-Id`, else a new one (a random prefix
+   * per process and a counter: unique across processes without a random UUID per request).
+   */
   requestId(request: Request): string;
   /** A request arrived (counts it in flight until {@link finish}). */
   enter(): void;
@@ -117,6 +120,8 @@ export function createOps(
   extraMetrics: () => string = () => "",
 ): Ops {
   const metrics = new Metrics();
+  const idPrefix = `${crypto.randomUUID().slice(0, 13)}-`;
+  let idCount = 0;
   const drain = new AbortController();
   let draining = false;
   let active = 0;
@@ -165,53 +170,58 @@ export function createOps(
     });
   };
 
-  const finish = async (ctx: RequestContext, given: Response): Promise<Response> => {
-    let response = given;
-    settle();
-    response.headers.set("X-Request-Id", ctx.id);
+  /** Record a request that ended with `status` and `bytesOut` body bytes: metrics, access log. */
+  const record = (ctx: RequestContext, status: number, bytesOut: number) => {
+    const seconds = (performance.now() - ctx.started) / 1000;
+    const { route, bytesIn } = ctx;
     const method = METHODS.has(ctx.method) ? ctx.method : "OTHER";
-    const done = (bytesOut: number) => {
-      const seconds = (performance.now() - ctx.started) / 1000;
-      const { route, bytesIn } = ctx;
-      metrics.observe({ route, method, status: response.status, bytesIn, bytesOut, seconds });
-      if (!config.accessLog) return;
-      log.log("info", "request", {
-        requestId: ctx.id,
-        method: ctx.method,
-        path: ctx.url.pathname,
-        route,
-        status: response.status,
-        bytesIn,
-        bytesOut,
-        durationMs: Math.round(seconds * 1e4) / 10,
-        ...(ctx.client !== "local" && { remote: ctx.client }),
-        ...(ctx.identity?.user !== undefined && { user: ctx.identity.user }),
-        ...(mirrors && ctx.params.name && { mirror: mirrors.label(ctx.params.name) }),
-        userAgent: ctx.request.headers.get("user-agent") ?? "",
-      });
-    };
-    const length = response.headers.get("content-length");
+    metrics.observe({ route, method, status, bytesIn, bytesOut, seconds });
+    if (!config.accessLog) return;
+    log.log("info", "request", {
+      requestId: ctx.id,
+      method: ctx.method,
+      path: ctx.url.pathname,
+      route,
+      status,
+      bytesIn,
+      bytesOut,
+      durationMs: Math.round(seconds * 1e4) / 10,
+      ...(ctx.client !== "local" && { remote: ctx.client }),
+      ...(ctx.identity?.user !== undefined && { user: ctx.identity.user }),
+      ...(mirrors && ctx.params.name && { mirror: mirrors.label(ctx.params.name) }),
+      userAgent: ctx.request.headers.get("user-agent") ?? "",
+    });
+  };
+
+  const finish = async (ctx: RequestContext, given: Response): Promise<Response> => {
+    settle();
+    const status = given.status;
+    given.headers.set("X-Request-Id", ctx.id);
     // A declared length is taken as given, without touching `response.body`: reading that
     // getter turns a fixed body into a stream, which costs the fast path and keep-alive on
     // HTTP/1.0 (ab -k).
-    if (ctx.method === "HEAD") done(0);
-    else if (length !== null) done(Number(length) || 0);
-    else if (!response.body) done(0);
+    if (ctx.method === "HEAD") {
+      record(ctx, status, 0);
+      return given;
+    }
+    const length = given.headers.get("content-length");
+    if (length !== null) record(ctx, status, Number(length) || 0);
+    else if (!given.body) record(ctx, status, 0);
     else {
       // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
       // whole and answered with a length (a streamed body would go out chunked); a larger one
       // is counted as it streams.
-      const measured = await measure(response.body, done);
-      response = new Response(measured, response);
+      const measured = await measure(given.body, (bytes) => record(ctx, status, bytes));
+      return new Response(measured, given);
     }
-    return response;
+    return given;
   };
 
   return {
     metrics,
     requestId: (request) => {
       const given = request.headers.get("x-request-id");
-      return given && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+      return given && REQUEST_ID.test(given) ? given : idPrefix + (++idCount).toString(36);
     },
     enter: () => {
       active++;

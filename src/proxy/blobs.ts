@@ -1,9 +1,10 @@
 /**
  * Blobs of mirrored repositories: a decorator over the blob service. A missing blob is fetched
- * once from the upstream (one fill per digest, however many clients ask) and written through the
- * upload path, so its digest is verified before it becomes visible; the first client reads the
- * fill as it streams, later ones wait for it and read the stored blob. A client that goes away
- * does not stop the fill.
+ * once from the upstream (one fill per digest, however many clients ask) into an upload session,
+ * so its digest is verified before it becomes visible. Every client follows the fill: it reads
+ * the part already stored and waits for the rest as it is written (memory stays flat, a slow
+ * client never holds the fill back); the last byte goes out only once the digest matched. A
+ * client that goes away does not stop the fill.
  *
  * @module
  */
@@ -13,18 +14,21 @@ import type { Digest } from "../oci/digest.ts";
 import type { BlobGuard } from "../services/blob_guard.ts";
 import { BlobService } from "../services/blobs.ts";
 import type { MaintenanceLog } from "../services/maintenance.ts";
-import { type Chunk, UploadService } from "../services/uploads.ts";
+import { UploadService } from "../services/uploads.ts";
 import type { BlobContent, ByteRange, Store } from "../storage/store.ts";
 import { upstreamFailure } from "./manifests.ts";
 import type { Mirrors, Route } from "./mirrors.ts";
 
-/** A fill starts on its own when no client comes to read it within this time (a HEAD). */
-const UNATTENDED_START_MS = 1_000;
-/** Chunks the live reader may fall behind the store before the fill waits for it. */
-const LIVE_QUEUE_CHUNKS = 8;
+/** Bytes appended to the upload session at a time: followers see the fill in steps of this. */
+export const FILL_SEGMENT = 8 << 20;
+/** Largest read from the upstream connection. */
+const READ_BUFFER = 1 << 20;
+/** Times a broken upstream download is resumed (`Range`) before the fill fails. */
+const RESUMES = 3;
 
 /** Blobs with mirrored repositories read through from their upstream. */
 export class MirroredBlobs extends BlobService {
+  readonly #store: Store;
   readonly #mirrors: Mirrors;
   readonly #uploads: UploadService;
   readonly #log: MaintenanceLog;
@@ -34,6 +38,7 @@ export class MirroredBlobs extends BlobService {
   /** Blobs over `store`, mirroring through `mirrors`. */
   constructor(store: Store, guard: BlobGuard | undefined, mirrors: Mirrors, log: MaintenanceLog) {
     super(store, guard);
+    this.#store = store;
     this.#mirrors = mirrors;
     this.#uploads = new UploadService(store, guard);
     this.#log = log;
@@ -70,7 +75,13 @@ export class MirroredBlobs extends BlobService {
     }
     const again = this.#fills.get(digest.value);
     if (again) return again.size;
-    const fill = new Fill(name, route, digest, found.size, this.#uploads, this.#log);
+    const fill = new Fill(this.#store, this.#uploads, {
+      name,
+      route,
+      digest,
+      size: found.size,
+      log: this.#log,
+    });
     this.#fills.set(digest.value, fill);
     fill.done.catch(() => {}).finally(() => this.#fills.delete(digest.value));
     return fill.size;
@@ -78,17 +89,7 @@ export class MirroredBlobs extends BlobService {
 
   override async open(digest: Digest, range?: ByteRange): Promise<BlobContent> {
     const fill = this.#fills.get(digest.value);
-    if (fill && !range) {
-      const live = fill.follow();
-      if (live) return { body: live, size: fill.size };
-    }
-    if (fill) {
-      try {
-        await fill.done;
-      } catch (error) {
-        throw fill.failure(error);
-      }
-    }
+    if (fill) return { body: fill.follow(range), size: fill.size };
     return await super.open(digest, range);
   }
 
@@ -103,142 +104,273 @@ export class MirroredBlobs extends BlobService {
   }
 }
 
-/** One upstream fetch of a blob into the store. */
+/** What one fill fetches, and for whom. */
+interface FillTarget {
+  /** The repository that asked first (the session lives there; the commit links it). */
+  name: string;
+  route: Route;
+  digest: Digest;
+  size: number;
+  log: MaintenanceLog;
+}
+
+/** One upstream fetch of a blob into the store, followed by any number of readers. */
 class Fill {
   readonly size: number;
+  /** Settles when the blob is committed (visible), or the fill failed. */
   readonly done: Promise<void>;
-  readonly #route: Route;
-  readonly #digest: Digest;
-  #started = false;
-  #start!: () => void;
-  #live: ReadableStreamDefaultController<Uint8Array> | undefined;
-  #room: (() => void) | undefined;
-  #held: Uint8Array | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #store: Store;
+  readonly #target: FillTarget;
+  #id: string | undefined;
+  /** Bytes appended to the session (readable by followers). */
+  #stored = 0;
+  /** The digest matched: the last byte may go out. */
+  #verified = false;
+  #committed = false;
+  #failed = false;
+  #error: unknown;
+  #waiters: (() => void)[] = [];
 
-  constructor(
-    name: string,
-    route: Route,
-    digest: Digest,
-    size: number,
-    uploads: UploadService,
-    log: MaintenanceLog,
-  ) {
-    this.size = size;
-    this.#route = route;
-    this.#digest = digest;
-    const started = new Promise<void>((resolve) => this.#start = resolve);
-    this.#timer = setTimeout(() => this.#begin(), UNATTENDED_START_MS);
-    this.done = started.then(() => this.#run(name, uploads)).then(
-      () => this.#finish(),
+  constructor(store: Store, uploads: UploadService, target: FillTarget) {
+    this.size = target.size;
+    this.#store = store;
+    this.#target = target;
+    this.done = this.#run(uploads).then(
+      () => {
+        this.#committed = true;
+        this.#wake();
+      },
       (error) => {
-        route.mirror.counters.upstreamErrors++;
-        log("error", "mirror: blob fill failed", {
-          mirror: route.mirror.label,
-          repository: name,
-          digest: digest.value,
+        this.#failed = true;
+        this.#error = error;
+        this.#wake();
+        target.route.mirror.counters.upstreamErrors++;
+        target.log("error", "mirror: blob fill failed", {
+          mirror: target.route.mirror.label,
+          repository: target.name,
+          digest: target.digest.value,
           error: error instanceof Error ? error.message : String(error),
         });
-        this.#finish(error);
         throw error;
       },
     );
   }
 
-  /** A stream of the fill as it arrives, for the first reader only; else `undefined`. */
-  follow(): ReadableStream<Uint8Array> | undefined {
-    if (this.#started) return undefined;
-    const stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#live = controller;
+  /**
+   * The blob (or `range` of it) as the fill stores it: bytes already stored are read from the
+   * session, later ones as they are appended; the stream errors when the fill fails.
+   */
+  follow(range?: ByteRange): ReadableStream<Uint8Array> {
+    let position = range?.start ?? 0;
+    const end = range ? range.end + 1 : this.size;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    /** How far the open reader may go. */
+    let limit = 0;
+    const release = () => {
+      const current = reader;
+      reader = undefined;
+      current?.cancel().catch(() => {});
+    };
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        while (true) {
+          if (position >= end) {
+            release();
+            controller.close();
+            return;
+          }
+          if (reader) {
+            const { done, value } = await reader.read();
+            if (done || value.byteLength === 0) {
+              reader = undefined;
+              continue;
+            }
+            const bytes = value.byteLength > limit - position
+              ? value.subarray(0, limit - position)
+              : value;
+            position += bytes.byteLength;
+            if (position >= limit) release();
+            controller.enqueue(bytes);
+            return;
+          }
+          if (this.#failed) throw this.failure(this.#error);
+          const ready = Math.min(end, this.#readable());
+          if (position < ready) {
+            limit = ready;
+            reader = (await this.#openAt(position)).getReader();
+            continue;
+          }
+          await new Promise<void>((resolve) => this.#waiters.push(resolve));
+        }
       },
-      pull: () => this.#wake(),
-      cancel: () => {
-        // The client went away: the fill goes on for the store.
-        this.#live = undefined;
-        this.#wake();
-      },
-    }, new CountQueuingStrategy({ highWaterMark: LIVE_QUEUE_CHUNKS }));
-    this.#begin();
-    return stream;
+      // The client went away: the fill goes on for the store.
+      cancel: () => release(),
+    });
   }
 
-  /** The error a waiting reader answers with when the fill failed. */
+  /** The error a reader answers with when the fill failed. */
   failure(error: unknown): RegistryError {
+    const route = this.#target.route;
     if (error instanceof RegistryError && error.kind === "DIGEST_INVALID") {
-      return upstreamFailure(this.#route, new Error(`wrong bytes for ${this.#digest.value}`));
+      return upstreamFailure(route, new Error(`wrong bytes for ${this.#target.digest.value}`));
     }
-    return upstreamFailure(this.#route, error);
+    return upstreamFailure(route, error);
   }
 
-  #begin(): void {
-    if (this.#started) return;
-    this.#started = true;
-    clearTimeout(this.#timer);
-    this.#start();
+  /** Bytes a follower may read now: all once verified, else all stored but the last byte. */
+  #readable(): number {
+    return this.#verified ? this.size : Math.min(this.#stored, this.size - 1);
+  }
+
+  /** A stream of the blob from `position`: the session while it exists, else the stored blob. */
+  async #openAt(position: number): Promise<ReadableStream<Uint8Array>> {
+    const { name, digest } = this.#target;
+    if (!this.#committed && this.#id !== undefined && this.#store.followUpload) {
+      const live = await this.#store.followUpload(name, this.#id, position).catch(() => undefined);
+      if (live) return live;
+    }
+    // The storage cannot show the session (S3), or it was just committed: the blob itself.
+    while (!this.#committed) {
+      if (this.#failed) throw this.failure(this.#error);
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    const content = await this.#store.openBlob(digest, { start: position, end: this.size - 1 });
+    if (!content) throw this.failure(new Error(`${digest.value} vanished after its fill`));
+    return content.body;
   }
 
   #wake(): void {
-    const wake = this.#room;
-    this.#room = undefined;
-    wake?.();
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
   }
 
-  async #run(name: string, uploads: UploadService): Promise<void> {
-    const route = this.#route;
-    let upstream: ReadableStream<Uint8Array>;
+  async #run(uploads: UploadService): Promise<void> {
+    const { name, route, digest, size } = this.#target;
+    const counters = route.mirror.counters;
+    const upstream = new UpstreamBody(
+      (offset) => route.mirror.client.openBlob(route.upstream, digest.value, offset),
+      (n) => counters.bytesFetched += n,
+    );
+    const id = await uploads.start(name);
+    this.#id = id;
     try {
-      // The upload commit hashes the bytes and refuses a wrong digest: no second hash here.
-      upstream = await route.mirror.client.getBlob(route.upstream, {
-        digest: this.#digest.value,
-        size: this.size,
-      }, { verify: false });
+      await upstream.start();
+      while (this.#stored < size) {
+        const length = Math.min(FILL_SEGMENT, size - this.#stored);
+        // The session hashes what it stores, once; the commit refuses a wrong digest.
+        await uploads.append(name, id, {
+          body: upstream.segment(length),
+          length,
+          start: this.#stored,
+        });
+        this.#stored += length;
+        this.#wake();
+      }
+      await upstream.close();
+      await uploads.complete(name, id, digest, undefined, () => {
+        this.#verified = true;
+        this.#wake();
+      });
     } catch (error) {
+      await upstream.close();
+      await uploads.cancel(name, id).catch(() => {});
       if (error instanceof ClientError && error.kind === "not-found") {
-        throw new RegistryError("BLOB_UNKNOWN", { digest: this.#digest.value });
+        throw new RegistryError("BLOB_UNKNOWN", { digest: digest.value });
       }
       throw error;
     }
-    const reader = upstream.getReader();
-    const counters = route.mirror.counters;
-    const body = new ReadableStream<Uint8Array>({
+  }
+}
+
+/**
+ * The upstream's response body, read with BYOB reads into one reused buffer (large reads, no
+ * per-chunk allocation) and resumed with a `Range` request when the connection breaks.
+ */
+class UpstreamBody {
+  readonly #open: (offset: number) => Promise<ReadableStream<Uint8Array>>;
+  readonly #counted: (n: number) => void;
+  #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #buffer: ArrayBuffer = new ArrayBuffer(READ_BUFFER);
+  #received = 0;
+  #resumes = 0;
+
+  constructor(
+    open: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+    counted: (n: number) => void,
+  ) {
+    this.#open = open;
+    this.#counted = counted;
+  }
+
+  /** Open the download. */
+  async start(): Promise<void> {
+    this.#reader = readerOf(await this.#open(0));
+  }
+
+  /**
+   * The next `length` bytes as a stream whose chunks are views of the reused buffer: each is
+   * consumed (copied or written) before the next read, which the zero high-water mark ensures.
+   */
+  segment(length: number): ReadableStream<Uint8Array> {
+    let left = length;
+    return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
-        const { done, value } = await reader.read();
-        if (done) {
+        if (left === 0) {
           controller.close();
           return;
         }
-        counters.bytesFetched += value.byteLength;
-        controller.enqueue(value);
-        const live = this.#live;
-        if (!live) return;
-        // The last chunk is held back until the digest is verified, so a client never receives
-        // every byte of a blob that turns out wrong.
-        const previous = this.#held;
-        this.#held = value;
-        if (previous) live.enqueue(previous);
-        // A slow client holds the fill back (memory stays flat) until it reads or goes away.
-        if ((live.desiredSize ?? 1) <= 0 && this.#live) {
-          await new Promise<void>((resolve) => this.#room = resolve);
+        const bytes = await this.#read(Math.min(left, READ_BUFFER));
+        if (!bytes) {
+          throw new Error(`the upstream ended ${left} bytes before the blob's size`);
         }
+        left -= bytes.byteLength;
+        this.#counted(bytes.byteLength);
+        controller.enqueue(bytes);
       },
-      cancel: (reason) => reader.cancel(reason),
-    });
-    const chunk: Chunk = { body, length: this.size };
-    await uploads.monolithic(name, this.#digest, chunk);
+    }, { highWaterMark: 0 });
   }
 
-  #finish(error?: unknown): void {
-    const live = this.#live;
-    this.#live = undefined;
-    if (!live) return;
-    const held = this.#held;
-    this.#held = undefined;
-    try {
-      if (error === undefined) {
-        if (held) live.enqueue(held);
-        live.close();
-      } else live.error(this.failure(error));
-    } catch { /* the reader is gone */ }
+  /** Stop reading (the rest of the body is not needed). */
+  async close(): Promise<void> {
+    const reader = this.#reader;
+    this.#reader = undefined;
+    await reader?.cancel().catch(() => {});
+  }
+
+  async #read(max: number): Promise<Uint8Array | undefined> {
+    while (true) {
+      const reader = this.#reader;
+      if (!reader) throw new Error("the upstream download is closed");
+      try {
+        let bytes: Uint8Array | undefined;
+        if (reader instanceof ReadableStreamBYOBReader) {
+          const { done, value } = await reader.read(new Uint8Array(this.#buffer, 0, max));
+          if (value) this.#buffer = value.buffer as ArrayBuffer;
+          bytes = done ? undefined : value;
+        } else {
+          const { done, value } = await reader.read();
+          bytes = done ? undefined : value;
+        }
+        if (bytes) this.#received += bytes.byteLength;
+        return bytes;
+      } catch (error) {
+        if (error instanceof ClientError || this.#resumes >= RESUMES) throw error;
+        this.#resumes++;
+        await reader.cancel().catch(() => {});
+        this.#buffer = new ArrayBuffer(READ_BUFFER);
+        this.#reader = readerOf(await this.#open(this.#received));
+      }
+    }
+  }
+}
+
+function readerOf(
+  body: ReadableStream<Uint8Array>,
+): ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> {
+  try {
+    return body.getReader({ mode: "byob" });
+  } catch {
+    return body.getReader();
   }
 }

@@ -19,8 +19,12 @@ import {
   type PutResult,
   type StoredManifest,
 } from "../services/manifests.ts";
+import { LayoutStore } from "../storage/layout/layout_store.ts";
 import type { Store } from "../storage/store.ts";
 import type { Mirrors, Route } from "./mirrors.ts";
+
+/** Recorded uses are written to storage at most this often (and before expiry, and at close). */
+const USES_FLUSH_MS = 60_000;
 
 /** Manifests with mirrored repositories read through from their upstream. */
 export class MirroredManifests extends ManifestService {
@@ -32,10 +36,16 @@ export class MirroredManifests extends ManifestService {
   readonly #checked = new Map<string, number>();
   /** Revalidations in flight, by `name\0tag` (concurrent pulls of a tag ask once). */
   readonly #inflight = new Map<string, Promise<StoredManifest>>();
-  /** When each `name\0digest` of a mirror was last served (Date.now()). */
+  /** When each `name\0digest` of a mirror with a `ttl` was last served (Date.now()). */
   readonly #used = new Map<string, number>();
-  /** Content cached before this process started counts as used at its start. */
+  /** Content with no recorded use counts as used at this process's start. */
   readonly #startedAt = Date.now();
+  /** The uses recorded in storage by earlier runs, merged into `#used`. */
+  readonly #loaded: Promise<void>;
+  /** Uses changed since the last write; when that write was (performance.now()). */
+  #dirty = false;
+  #flushedAt = performance.now();
+  #flushing: Promise<void> | undefined;
 
   /** Manifests over `store`, mirroring through `mirrors`. */
   constructor(store: Store, options: ManifestOptions, mirrors: Mirrors, log: MaintenanceLog) {
@@ -44,6 +54,9 @@ export class MirroredManifests extends ManifestService {
     this.#guard = options.guard;
     this.#mirrors = mirrors;
     this.#log = log;
+    this.#loaded = mirrors.all.some((mirror) => mirror.config.ttlMs)
+      ? this.#loadUses()
+      : Promise.resolve();
   }
 
   /** The mirror of a repository, when it is mirrored. */
@@ -56,7 +69,11 @@ export class MirroredManifests extends ManifestService {
     const reference = tryParseReference(ref);
     if (!route || !reference) return await super.get(name, ref);
     const stored = await this.#get(name, route, reference);
-    if (route.mirror.config.ttlMs) this.#used.set(`${name}\0${stored.digest.value}`, Date.now());
+    if (route.mirror.config.ttlMs) {
+      this.#used.set(`${name}\0${stored.digest.value}`, Date.now());
+      this.#dirty = true;
+      if (performance.now() - this.#flushedAt >= USES_FLUSH_MS) void this.flushUses();
+    }
     return stored;
   }
 
@@ -66,6 +83,7 @@ export class MirroredManifests extends ManifestService {
    * that follows removes the blobs nothing references any more. Returns how many were unlinked.
    */
   async expire(now = Date.now()): Promise<number> {
+    await this.#loaded;
     let removed = 0;
     for (const name of await this.#store.listRepositories()) {
       const ttl = this.#mirrors.route(name)?.mirror.config.ttlMs;
@@ -96,10 +114,50 @@ export class MirroredManifests extends ManifestService {
         await this.#store.deleteLink(name, "manifest", digest);
         if (subject) await this.#store.deleteReferrer(name, subject, digest);
         this.#used.delete(`${name}\0${digest.value}`);
+        this.#dirty = true;
         removed++;
       }
     }
+    await this.flushUses();
     return removed;
+  }
+
+  /**
+   * Write the recorded uses to storage when they changed (batched: requests only mark them; this
+   * runs at most every {@link USES_FLUSH_MS}, before expiry and at shutdown), so a restart keeps
+   * the ages `ttl` is measured by.
+   */
+  async flushUses(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+    if (!this.#dirty || !(this.#store instanceof LayoutStore)) return;
+    const store = this.#store;
+    this.#dirty = false;
+    this.#flushedAt = performance.now();
+    const body = new TextEncoder().encode(JSON.stringify(Object.fromEntries(this.#used)));
+    this.#flushing = this.#loaded
+      .then(() => store.driver.putContent(store.paths.mirrorUses, body))
+      .catch((error) => {
+        this.#dirty = true;
+        this.#log("error", "mirror: recording cache uses failed", { error: String(error) });
+      })
+      .finally(() => this.#flushing = undefined);
+    await this.#flushing;
+  }
+
+  async #loadUses(): Promise<void> {
+    if (!(this.#store instanceof LayoutStore)) return;
+    try {
+      const bytes = await this.#store.driver.getContent(this.#store.paths.mirrorUses);
+      if (!bytes) return;
+      const recorded = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+      for (const [key, at] of Object.entries(recorded)) {
+        if (typeof at !== "number" || !Number.isFinite(at)) continue;
+        // A use in this run is newer than any recorded one.
+        if ((this.#used.get(key) ?? -Infinity) < at) this.#used.set(key, at);
+      }
+    } catch (error) {
+      this.#log("error", "mirror: reading recorded cache uses failed", { error: String(error) });
+    }
   }
 
   async #get(name: string, route: Route, reference: Reference): Promise<StoredManifest> {

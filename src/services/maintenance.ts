@@ -138,6 +138,9 @@ export class Maintenance {
     for (const timer of this.#timers) timer.cancel();
     this.#timers.clear();
     await Promise.allSettled([...this.#running]);
+    // The cache's recorded uses outlive the process (its ttl is measured by them).
+    const manifests = this.#registry.manifests;
+    if (manifests instanceof MirroredManifests) await manifests.flushUses();
   }
 
   #every(intervalMs: number, task: () => Promise<unknown>): void {

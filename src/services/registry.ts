@@ -9,6 +9,7 @@ import { MirroredBlobs } from "../proxy/blobs.ts";
 import { MirroredManifests } from "../proxy/manifests.ts";
 import { Mirrors } from "../proxy/mirrors.ts";
 import { MirroredReferrers } from "../proxy/referrers.ts";
+import { MirroredTags } from "../proxy/tags.ts";
 import { MirroredUploads } from "../proxy/uploads.ts";
 import { LayoutStore } from "../storage/layout/layout_store.ts";
 import { StorageLease } from "../storage/lease.ts";
@@ -118,7 +119,7 @@ export function createRegistry(
     referrers: mirrors
       ? new MirroredReferrers(store, manifests, mirrors, log)
       : new ReferrerService(store, manifests),
-    tags: new TagService(store),
+    tags: mirrors ? new MirroredTags(store, mirrors, log) : new TagService(store),
     catalog: new CatalogService(store),
     gc: new GarbageCollector(store, manifests, guard, Date.now, lease),
     authorizer: OPEN_AUTHORIZER,

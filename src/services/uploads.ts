@@ -66,8 +66,17 @@ export class UploadService {
     return this.#lock.run(key(name, id), () => this.#append(name, id, chunk));
   }
 
-  /** Append an optional last chunk, verify `digest`, make the blob visible. */
-  complete(name: string, id: string, digest: Digest, chunk?: Chunk): Promise<void> {
+  /**
+   * Append an optional last chunk, verify `digest`, make the blob visible. `verified` is called
+   * once the digest matched, before the (slower) durable commit.
+   */
+  complete(
+    name: string,
+    id: string,
+    digest: Digest,
+    chunk?: Chunk,
+    verified?: () => void,
+  ): Promise<void> {
     return this.#lock.run(key(name, id), async () => {
       if (chunk?.body) await this.#append(name, id, chunk);
       else await this.#info(name, id);
@@ -80,6 +89,7 @@ export class UploadService {
             actual: actual.value,
           });
         }
+        verified?.();
         await this.#guard?.use([digest]);
         await this.#store.commitUpload(name, id, digest);
       } catch (error) {

@@ -135,6 +135,11 @@ export interface RedirectOptions {
 export interface StorageDriver {
   /** A short name for logs and health (`filesystem`, `inmemory`, `s3aws`). */
   readonly name: string;
+  /**
+   * `true` when {@link reader} of a path with a pending writer shows the bytes written so far
+   * (fs): a blob being filled can then be read while it is written.
+   */
+  readonly readsPendingWrites?: boolean;
 
   /** The whole content of a small file (links, manifests), or `undefined` when absent. */
   getContent(path: string): Promise<Uint8Array<ArrayBuffer> | undefined>;

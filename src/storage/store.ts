@@ -143,6 +143,16 @@ export interface Store {
     body: ReadableStream<Uint8Array>,
     options?: AppendOptions,
   ): Promise<number>;
+  /**
+   * The bytes of an upload still being appended to, from `offset` (as far as they reached storage
+   * when it is opened), or `undefined` when the storage cannot show them before the commit (S3)
+   * or the upload is gone. Does not disturb the writer (a pull-through fill is read this way).
+   */
+  followUpload?(
+    name: string,
+    id: string,
+    offset: number,
+  ): Promise<ReadableStream<Uint8Array> | undefined>;
   /** Stream an upload's bytes received so far (to re-hash after a restart). */
   readUpload(name: string, id: string): Promise<ReadableStream<Uint8Array> | undefined>;
   /**

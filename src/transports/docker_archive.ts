@@ -198,14 +198,109 @@ export async function openDockerArchiveDestination(
   repoTag: string | undefined,
   name: string,
 ): Promise<DockerArchiveDestination> {
-  const staging = await Deno.makeTempDir({
-    dir: dirname(file) || ".",
-    prefix: ".berth-docker-archive-",
+  return new DockerArchiveDestination(await DockerArchiveWriter.open(file), repoTag, name, {
+    writeOnCommit: true,
   });
-  return new DockerArchiveDestination(file, staging, repoTag, name);
 }
 
-/** One image written as a docker archive. */
+/**
+ * Several images staged for one docker archive (what `docker save` writes for several tags):
+ * blobs are staged once in a folder next to FILE; {@link write} archives them with
+ * `manifest.json` and renames the archive over FILE.
+ */
+export class DockerArchiveWriter {
+  /** The archive file. */
+  readonly file: string;
+  #staging: string;
+  #images: { config: string; layers: string[]; repoTags: string[] }[] = [];
+
+  /** A writer staging in `staging` (a folder next to `file`). */
+  constructor(file: string, staging: string) {
+    this.file = file;
+    this.#staging = staging;
+  }
+
+  /** A writer with a fresh staging folder next to `file`. */
+  static async open(file: string): Promise<DockerArchiveWriter> {
+    const staging = await Deno.makeTempDir({
+      dir: dirname(file) || ".",
+      prefix: ".berth-docker-archive-",
+    });
+    return new DockerArchiveWriter(file, staging);
+  }
+
+  /** The path of a blob inside the archive. */
+  blobPath(digest: string): string {
+    const parsed = tryParseDigest(digest);
+    if (!parsed) throw new ClientError("invalid", `invalid digest ${digest}`);
+    return `blobs/${parsed.algorithm}/${parsed.hex}`;
+  }
+
+  /** Whether the blob is staged. */
+  async hasBlob(digest: string): Promise<boolean> {
+    return await exists(`${this.#staging}/${this.blobPath(digest)}`);
+  }
+
+  /** Stage a blob (atomically; a stream that errors leaves nothing). */
+  async putBlob(digest: string, stream: ReadableStream<Uint8Array>): Promise<void> {
+    const path = `${this.#staging}/${this.blobPath(digest)}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await writeAtomic(path, stream, this.#staging);
+  }
+
+  /**
+   * Add an image of staged blobs, under `repoTag` if given; the same image added again gets the
+   * tag added (one `manifest.json` entry per image, as `docker save` writes), and a tag moves to
+   * the image added last.
+   */
+  addImage(image: { config: string; layers: string[] }, repoTag: string | undefined): void {
+    if (repoTag !== undefined) {
+      for (const other of this.#images) {
+        other.repoTags = other.repoTags.filter((t) => t !== repoTag);
+      }
+    }
+    const same = this.#images.find((i) =>
+      i.config === image.config && i.layers.join("\n") === image.layers.join("\n")
+    );
+    const tags = repoTag === undefined ? [] : [repoTag];
+    if (same) same.repoTags.push(...tags.filter((t) => !same.repoTags.includes(t)));
+    else this.#images.push({ ...image, repoTags: tags });
+  }
+
+  /** How many images were added. */
+  get images(): number {
+    return this.#images.length;
+  }
+
+  /** Write `manifest.json` and the blobs as a tar, renamed over FILE. */
+  async write(signal?: AbortSignal): Promise<void> {
+    if (this.#images.length === 0) {
+      throw new ClientError("invalid", `docker-archive:${this.file}: no image was written`);
+    }
+    const manifestJson = this.#images.map((i) => ({
+      Config: i.config,
+      RepoTags: i.repoTags,
+      Layers: i.layers,
+    }));
+    const paths = new Set(this.#images.flatMap((i) => [i.config, ...i.layers]));
+    const sources: TarSource[] = [...paths].map((path) => ({
+      name: path,
+      data: { path: `${this.#staging}/${path}` },
+    }));
+    sources.push({
+      name: "manifest.json",
+      data: new TextEncoder().encode(JSON.stringify(manifestJson)),
+    });
+    await commitTar(this.file, this.#staging, sources, signal);
+  }
+
+  /** Remove the staging folder. */
+  async discard(): Promise<void> {
+    await Deno.remove(this.#staging, { recursive: true }).catch(() => {});
+  }
+}
+
+/** One image written into a docker archive. */
 export class DockerArchiveDestination implements ImageDestination {
   /** As written. */
   readonly name: string;
@@ -213,36 +308,36 @@ export class DockerArchiveDestination implements ImageDestination {
   readonly capabilities: DestinationCapabilities = { indexes: false, referrers: false };
   /** The tag part of REPO:TAG. */
   readonly tag: string | undefined;
-  #file: string;
-  #staging: string;
+  #writer: DockerArchiveWriter;
   #repoTag: string | undefined;
+  #writeOnCommit: boolean;
   #image: { config: string; layers: string[] } | undefined;
 
-  /** A destination staging in `staging`, archived to `file`. */
-  constructor(file: string, staging: string, repoTag: string | undefined, name: string) {
-    this.#file = file;
-    this.#staging = staging;
+  /**
+   * An image for `writer`, tagged `repoTag`; `writeOnCommit`: commit writes the archive (and
+   * abort discards it), else commit only adds the image and the writer's owner writes it.
+   */
+  constructor(
+    writer: DockerArchiveWriter,
+    repoTag: string | undefined,
+    name: string,
+    options: { writeOnCommit: boolean },
+  ) {
+    this.#writer = writer;
     this.#repoTag = repoTag;
+    this.#writeOnCommit = options.writeOnCommit;
     this.name = name;
     this.tag = repoTag === undefined ? undefined : repoTag.slice(repoTag.lastIndexOf(":") + 1);
   }
 
-  #path(digest: string): string {
-    const parsed = tryParseDigest(digest);
-    if (!parsed) throw new ClientError("invalid", `invalid digest ${digest}`);
-    return `blobs/${parsed.algorithm}/${parsed.hex}`;
-  }
-
   /** Whether the blob is staged. */
-  async hasBlob(blob: BlobInfo): Promise<boolean> {
-    return await exists(`${this.#staging}/${this.#path(blob.digest)}`);
+  hasBlob(blob: BlobInfo): Promise<boolean> {
+    return this.#writer.hasBlob(blob.digest);
   }
 
   /** Stage the blob (atomically; a mismatch leaves nothing). */
   async putBlob(blob: BlobInfo, open: () => Promise<ReadableStream<Uint8Array>>) {
-    const path = `${this.#staging}/${this.#path(blob.digest)}`;
-    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-    await writeAtomic(path, await open(), this.#staging);
+    await this.#writer.putBlob(blob.digest, await open());
     return "uploaded" as const;
   }
 
@@ -264,31 +359,22 @@ export class DockerArchiveDestination implements ImageDestination {
       );
     }
     this.#image = {
-      config: this.#path(doc.config.digest),
-      layers: doc.layers.map((l) => this.#path(l.digest)),
+      config: this.#writer.blobPath(doc.config.digest),
+      layers: doc.layers.map((l) => this.#writer.blobPath(l.digest)),
     };
     return Promise.resolve();
   }
 
-  /** Write `manifest.json` and the blobs as a tar, renamed over FILE. */
+  /** Add the image to the archive; write the archive when this destination owns it. */
   async commit(options: TransportCallOptions = {}): Promise<void> {
     if (!this.#image) throw new ClientError("invalid", `${this.name}: no image was written`);
-    const { config, layers } = this.#image;
-    const repoTags = this.#repoTag === undefined ? [] : [this.#repoTag];
-    const manifestJson = [{ Config: config, RepoTags: repoTags, Layers: layers }];
-    const sources: TarSource[] = [];
-    for (const path of [config, ...new Set(layers)]) {
-      sources.push({ name: path, data: { path: `${this.#staging}/${path}` } });
-    }
-    sources.push({
-      name: "manifest.json",
-      data: new TextEncoder().encode(JSON.stringify(manifestJson)),
-    });
-    await commitTar(this.#file, this.#staging, sources, options.signal);
+    this.#writer.addImage(this.#image, this.#repoTag);
+    if (this.#writeOnCommit) await this.#writer.write(options.signal);
   }
 
-  /** Remove the staging folder. */
+  /** Drop the image; the whole staging folder when this destination owns it. */
   async abort(): Promise<void> {
-    await Deno.remove(this.#staging, { recursive: true }).catch(() => {});
+    this.#image = undefined;
+    if (this.#writeOnCommit) await this.#writer.discard();
   }
 }

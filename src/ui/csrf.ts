@@ -53,13 +53,15 @@ function message(user: string | undefined): Uint8Array<ArrayBuffer> {
   return encoder.encode(`berth-ui-csrf\n${user === undefined ? "" : `user:${user}`}`);
 }
 
-function toBase64Url(bytes: Uint8Array): string {
+/** Bytes as unpadded base64url. */
+export function toBase64Url(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
     .replace(/=+$/, "");
 }
 
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
-  if (!/^[A-Za-z0-9_-]{1,100}$/.test(text)) return undefined;
+/** Unpadded base64url of at most `max` characters as bytes; `undefined` when it is not. */
+export function fromBase64Url(text: string, max = 100): Uint8Array<ArrayBuffer> | undefined {
+  if (text.length > max || !/^[A-Za-z0-9_-]+$/.test(text)) return undefined;
   try {
     const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
     return Uint8Array.from(binary, (c) => c.charCodeAt(0));

@@ -19,6 +19,8 @@ import { type Platform, toPlatform } from "./format.ts";
 export interface Viewer {
   /** The signed-in user, `undefined` when anonymous. */
   user?: string;
+  /** Whether the user signed in with the UI's form (and can sign out there). */
+  session: boolean;
   /** Whether the caller may pull from a repository. */
   canPull(name: string): boolean;
   /** What the caller may see in the catalog. */

@@ -116,3 +116,23 @@ function queryString(query: Record<string, string | undefined>): string {
   const text = params.toString();
   return text === "" ? "" : `?${text}`;
 }
+
+/** URL of the sign-in form, coming back to `next` (a UI path) afterwards. */
+export function signInUrl(next?: string): string {
+  return `${UI_ROOT}-/sign-in${queryString({ next: next === UI_ROOT ? undefined : next })}`;
+}
+
+/** URL the sign-out form posts to. */
+export const SIGN_OUT_URL = `${UI_ROOT}-/sign-out`;
+
+/** `next` of the sign-in form as a UI path of this origin, or the list when it is not one. */
+export function safeNext(next: string | null): string {
+  if (next === null || !next.startsWith(UI_ROOT) || /[\\\r\n]/.test(next)) return UI_ROOT;
+  try {
+    const url = new URL(next, "http://berth.invalid");
+    if (url.origin !== "http://berth.invalid" || !url.pathname.startsWith(UI_ROOT)) return UI_ROOT;
+    return url.pathname + url.search;
+  } catch {
+    return UI_ROOT;
+  }
+}

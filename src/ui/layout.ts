@@ -5,14 +5,18 @@
  * @module
  */
 import { type Html, markup, trusted } from "./html.ts";
-import { formatAge, UI_ROOT } from "./format.ts";
+import { formatAge, SIGN_OUT_URL, signInUrl, UI_ROOT } from "./format.ts";
 
 /** What every page needs to know about the request. */
 export interface PageContext {
   /** The signed-in user, `undefined` when anonymous. */
   user?: string;
-  /** Whether a sign-in link is offered (Basic auth is configured and the caller is anonymous). */
+  /** Whether a sign-in link is offered (passwords are checked here and the caller is anonymous). */
   signIn: boolean;
+  /** The sign-in link (back to this page afterwards). */
+  signInHref?: string;
+  /** For a user signed in by the form: the CSRF token of the sign-out button. */
+  signOutToken?: string;
   /** The registry's host as clients reach it (for pull commands). */
   host: string;
   /** Now (for "2 hours ago"). */
@@ -52,11 +56,18 @@ export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Htm
           <span class="who">${
     ctx.user !== undefined
       ? markup`
-              Signed in as <strong>${ctx.user}</strong>
+              Signed in as <strong>${ctx.user}</strong>${
+        ctx.signOutToken === undefined ? "" : markup`
+              <form class="sign-out" method="post" action="${SIGN_OUT_URL}">
+                <input type="hidden" name="csrf" value="${ctx.signOutToken}">
+                <button type="submit">Sign out</button>
+              </form>
+            `
+      }
             `
       : ctx.signIn
       ? markup`
-              <a href="${UI_ROOT}-/sign-in">Sign in</a>
+              <a href="${ctx.signInHref ?? signInUrl()}">Sign in</a>
             `
       : "Anonymous"
   }</span>

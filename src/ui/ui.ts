@@ -6,7 +6,10 @@
  * Paths (`-` cannot start a repository name's component, so it separates the parts):
  * `/ui/` list, `/ui/<name>` repository, `/ui/<name>/-/manifest/<ref>` manifest,
  * `/ui/<name>/-/delete/<ref>` delete confirmation (GET) and delete (POST),
- * `/ui/-/app.js`, `/ui/-/sign-in`. The stylesheet is inlined (no render-blocking request) and
+ * `/ui/-/app.js`, `/ui/-/sign-in` (form, GET; sign in, POST), `/ui/-/sign-out` (POST).
+ *
+ * Who is calling: the identity the API's auth found (a Basic header, a Bearer token), else the
+ * session cookie the sign-in form set (src/ui/session.ts), else anonymous. The stylesheet is inlined (no render-blocking request) and
  * allowed by its hash in the Content-Security-Policy; no other inline style or script runs.
  *
  * @module
@@ -22,12 +25,14 @@ import { STYLE } from "./assets/style.ts";
 import { CsrfTokens, isSameOrigin } from "./csrf.ts";
 import { loadManifest, loadRepositories, loadTags, type TagSort, type Viewer } from "./data.ts";
 import { deletePage, messagePage } from "./delete_page.ts";
-import { repositoryUrl, UI_ROOT } from "./format.ts";
+import { repositoryUrl, safeNext, signInUrl, UI_ROOT } from "./format.ts";
 import type { Html } from "./html.ts";
 import type { PageContext } from "./layout.ts";
 import { listPage } from "./list_page.ts";
 import { manifestPage } from "./manifest_page.ts";
 import { repositoryPage } from "./repository_page.ts";
+import { Sessions } from "./session.ts";
+import { signInPage } from "./sign_in_page.ts";
 
 /** Repositories per page of the list. */
 export const LIST_PAGE_SIZE = 100;
@@ -67,42 +72,53 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
   const script = asset("app.js", SCRIPT, "text/javascript; charset=utf-8");
   const assets = new Map([["-/app.js", script]]);
   const csrf = new CsrfTokens();
-  const { config } = registry;
-  const realm = config.auth?.htpasswd?.realm;
+  const sessions = new Sessions();
+  const { config, authorizer } = registry;
+  // Passwords are checked here (htpasswd, with or without berth's token endpoint): the form.
+  const checkPassword = config.auth?.htpasswd ? authorizer.checkPassword : undefined;
 
-  const viewerOf = ({ identity }: RequestContext): Viewer => {
-    const { authorizer } = registry;
-    const user = identity?.user;
+  /** The caller: the API's identity, else the session cookie's user, else anonymous. */
+  const viewerOf = async ({ identity, request }: RequestContext): Promise<Viewer> => {
+    let caller = identity;
+    let session = false;
+    if (checkPassword && (caller === undefined || caller.via === "anonymous")) {
+      const user = await sessions.user(request);
+      // The form checked this user's password as Basic auth does: the policy judges them.
+      if (user !== undefined) [caller, session] = [{ user, via: "basic" }, true];
+    }
+    const user = caller?.user;
     const deletes = config.deleteEnabled && !config.readOnly;
     return {
       ...(user !== undefined && { user }),
-      canPull: (name) => authorizer.canPull(identity, name),
-      catalog: authorizer.catalogView(identity),
-      canDelete: (name) => deletes && authorizer.actions(identity, name).has("delete"),
+      session,
+      canPull: (name) => authorizer.canPull(caller, name),
+      catalog: authorizer.catalogView(caller),
+      canDelete: (name) => deletes && authorizer.actions(caller, name).has("delete"),
     };
   };
 
-  const contextOf = (request: Request, url: URL, viewer: Viewer): PageContext => ({
-    ...(viewer.user !== undefined && { user: viewer.user }),
-    signIn: viewer.user === undefined && realm !== undefined,
-    host: request.headers.get("Host") ?? url.host,
-    now: new Date(),
-    style: STYLE,
-    scriptUrl: script.url,
-  });
+  const contextOf = async (request: Request, url: URL, viewer: Viewer): Promise<PageContext> => {
+    const ctx: PageContext = {
+      signIn: viewer.user === undefined && checkPassword !== undefined,
+      host: request.headers.get("Host") ?? url.host,
+      now: new Date(),
+      style: STYLE,
+      scriptUrl: script.url,
+    };
+    if (viewer.user !== undefined) ctx.user = viewer.user;
+    if (viewer.session) ctx.signOutToken = await csrf.token(viewer.user);
+    if (ctx.signIn && request.method === "GET") {
+      ctx.signInHref = signInUrl(url.pathname + url.search);
+    }
+    return ctx;
+  };
 
-  /** 401 with a Basic challenge the browser answers with its sign-in prompt. */
-  const challenge = (ctx: PageContext, method: string): Response =>
-    htmlResponse(
-      messagePage(ctx, "Sign in required", "Sign in to see the repositories you may pull."),
-      method,
-      401,
-      { "WWW-Authenticate": `Basic realm=${quote(realm ?? "berth")}, charset="UTF-8"` },
-    );
+  /** Off to the sign-in form, back to this page afterwards. */
+  const toSignIn = (url: URL): Response => redirect(signInUrl(url.pathname + url.search));
 
   /** The answer to a caller who may not see `name`: sign in, or refused (never "not found"). */
-  const refuse = (ctx: PageContext, method: string): Response =>
-    ctx.signIn ? challenge(ctx, method) : htmlResponse(
+  const refuse = (ctx: PageContext, method: string, url: URL): Response =>
+    ctx.signIn && method !== "POST" ? toSignIn(url) : htmlResponse(
       messagePage(
         ctx,
         "Not available",
@@ -117,18 +133,14 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     const path = url.pathname.slice(UI_ROOT.length);
     const found = assets.get(path);
     if (found) return assetResponse(found, request, url);
-    const viewer = viewerOf(context);
-    const ctx = contextOf(request, url, viewer);
+    const viewer = await viewerOf(context);
+    const ctx = await contextOf(request, url, viewer);
     const method = request.method;
     if (path === "-/sign-in") {
-      if (ctx.user !== undefined) return redirect(UI_ROOT);
-      return realm === undefined
-        ? htmlResponse(
-          messagePage(ctx, "Sign in", "This registry has no password sign-in."),
-          method,
-          404,
-        )
-        : challenge(ctx, method);
+      const next = safeNext(url.searchParams.get("next"));
+      if (ctx.user !== undefined) return redirect(next);
+      if (!checkPassword) return noSignIn(ctx, method);
+      return htmlResponse(signInPage(ctx, { next, token: await csrf.token(undefined) }), method);
     }
     if (path === "") {
       const filter = (url.searchParams.get("q") ?? "").trim().slice(0, 255);
@@ -139,13 +151,13 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
         limit: LIST_PAGE_SIZE,
       });
       if (list.rows.length === 0 && filter === "" && last === undefined && ctx.signIn) {
-        return challenge(ctx, method);
+        return toSignIn(url);
       }
       return htmlResponse(listPage(ctx, list, filter), method);
     }
     const route = parsePath(path);
     if (!route) return notFound(ctx, method);
-    if (!viewer.canPull(route.name)) return refuse(ctx, method);
+    if (!viewer.canPull(route.name)) return refuse(ctx, method, url);
     try {
       if (route.kind === "repository") {
         const sort = parseSort(url.searchParams.get("sort"));
@@ -194,13 +206,17 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
 
   const post: Handler = async (context: RequestContext) => {
     const { request, url } = context;
-    const viewer = viewerOf(context);
-    const ctx = contextOf(request, url, viewer);
-    const route = parsePath(url.pathname.slice(UI_ROOT.length));
-    if (!route || route.kind !== "delete") {
+    const viewer = await viewerOf(context);
+    const ctx = await contextOf(request, url, viewer);
+    const path = url.pathname.slice(UI_ROOT.length);
+    const route = parsePath(path);
+    const known = path === "-/sign-in" || path === "-/sign-out" || route?.kind === "delete";
+    if (!known) {
+      await context.body?.cancel().catch(() => {});
       return notFound(ctx, "POST");
     }
     if (!isSameOrigin(request)) {
+      await context.body?.cancel().catch(() => {});
       return htmlResponse(
         messagePage(ctx, "Refused", "This request did not come from this registry's pages."),
         "POST",
@@ -208,14 +224,46 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
       );
     }
     const form = await readForm(context.body);
-    if (!(await csrf.verify(form.get("csrf") ?? "", viewer.user))) {
+    // The sign-in form is an anonymous one (its token names no user).
+    const formUser = path === "-/sign-in" ? undefined : viewer.user;
+    if (!(await csrf.verify(form.get("csrf") ?? "", formUser))) {
       return htmlResponse(
         messagePage(ctx, "Refused", "The form has expired. Go back, reload and try again."),
         "POST",
         403,
       );
     }
-    if (!viewer.canPull(route.name)) return refuse(ctx, "POST");
+    const secure = url.protocol === "https:";
+    if (path === "-/sign-out") {
+      return redirect(UI_ROOT, { "Set-Cookie": sessions.signOut(secure) });
+    }
+    if (path === "-/sign-in") {
+      if (!checkPassword) return noSignIn(ctx, "POST");
+      const next = safeNext(form.get("next"));
+      const name = (form.get("user") ?? "").slice(0, 256);
+      const again = async (problem: string, status: number) =>
+        htmlResponse(
+          signInPage(ctx, { next, token: await csrf.token(undefined), user: name, problem }),
+          "POST",
+          status,
+        );
+      let user: string | undefined;
+      try {
+        user = await checkPassword.call(
+          authorizer,
+          name,
+          (form.get("password") ?? "").slice(0, 1024),
+          context.client,
+        );
+      } catch (error) {
+        if (!(error instanceof RegistryError)) throw error;
+        return await again(error.message, error.status);
+      }
+      if (user === undefined) return await again("Wrong user name or password.", 200);
+      return redirect(next, { "Set-Cookie": await sessions.signIn(user, secure) });
+    }
+    if (!route || route.kind !== "delete") return notFound(ctx, "POST");
+    if (!viewer.canPull(route.name)) return refuse(ctx, "POST", url);
     if (!viewer.canDelete(route.name)) return deletesRefused(ctx, "POST");
     try {
       await registry.manifests.delete(route.name, route.reference);
@@ -272,6 +320,14 @@ function notFound(ctx: PageContext, method: string): Response {
   return htmlResponse(messagePage(ctx, "Not found", "There is no such page."), method, 404);
 }
 
+function noSignIn(ctx: PageContext, method: string): Response {
+  return htmlResponse(
+    messagePage(ctx, "Sign in", "This registry checks no passwords: there is no sign-in here."),
+    method,
+    404,
+  );
+}
+
 function deletesRefused(ctx: PageContext, method: string): Response {
   return htmlResponse(
     messagePage(ctx, "Not allowed", "Deleting is disabled here, or you may not delete."),
@@ -316,8 +372,11 @@ function assetResponse(found: Asset, request: Request, url: URL): Response {
   return new Response(request.method === "HEAD" ? null : found.body, { headers });
 }
 
-function redirect(location: string): Response {
-  return new Response(null, { status: 303, headers: { Location: location } });
+function redirect(location: string, headers: Record<string, string> = {}): Response {
+  return new Response(null, {
+    status: 303,
+    headers: { Location: location, "Cache-Control": "no-store", ...headers },
+  });
 }
 
 /** Read a small urlencoded form body (larger ones are cut off: the token is all we need). */
@@ -343,8 +402,4 @@ async function readForm(body: ReadableStream<Uint8Array> | null): Promise<URLSea
     offset += chunk.byteLength;
   }
   return new URLSearchParams(new TextDecoder().decode(bytes.subarray(0, MAX_FORM_BYTES)));
-}
-
-function quote(value: string): string {
-  return `"${value.replace(/[\\"]/g, "\\$&").replace(/[\r\n]/g, "")}"`;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { pushImage } from "../helpers/registry.ts";
+import { digestOf, pushImage } from "../helpers/registry.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { withTempDir } from "../helpers/temp.ts";
 import { hasTool, run } from "../helpers/tools.ts";
@@ -100,6 +100,88 @@ Deno.test("sync: a whole registry through its catalog, under a prefix; into an O
     });
     const bad = await berth(["sync", ...TLS, `docker://${a.host}/one:v1`, `docker://${b.host}/x`]);
     assert.equal(bad.code, 2);
+  });
+});
+
+Deno.test("sync: every tag into one docker archive, one entry per image with all its tags", async () => {
+  await withTwo(async (a) => {
+    const v1 = await pushImage(a.url, "team/app", "v1", { seed: 1, docker: true });
+    await pushImage(a.url, "team/app", "latest", { seed: 1, docker: true }); // same image as v1
+    const v2 = await pushImage(a.url, "team/app", "v2", { seed: 2, docker: true });
+    await pushImage(a.url, "other", "x", { seed: 3, docker: true });
+    await withTempDir("berth-sync-docker-archive-", async (dir) => {
+      const archive = `${dir}/all.tar`;
+      const out = await berth([
+        "sync",
+        ...TLS,
+        "--json",
+        `docker://${a.host}/team/app`,
+        `docker-archive:${archive}`,
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(
+        JSON.parse(out.stdout).tags.map((t: { status: string }) => t.status),
+        ["copied", "copied", "copied"],
+      );
+      const entries = JSON.parse(await run("tar", ["-xOf", archive, "manifest.json"])) as {
+        Config: string;
+        RepoTags: string[];
+        Layers: string[];
+      }[];
+      assert.equal(entries.length, 2);
+      const configPath = (image: typeof v1) => `blobs/${digestOf(image.config).replace(":", "/")}`;
+      const first = entries.find((e) => e.Config === configPath(v1));
+      const second = entries.find((e) => e.Config === configPath(v2));
+      assert.deepEqual(first?.RepoTags.sort(), [
+        `${a.host}/team/app:latest`,
+        `${a.host}/team/app:v1`,
+      ]);
+      assert.deepEqual(second?.RepoTags, [`${a.host}/team/app:v2`]);
+      assert.deepEqual(first?.Layers, [`blobs/${digestOf(v1.layer).replace(":", "/")}`]);
+      // Each image reads back by its tag, with the same config and layer.
+      const inspected = await berth(["inspect", `docker-archive:${archive}:${a.host}/team/app:v2`]);
+      assert.equal(inspected.code, 0, inspected.stderr);
+      assert.deepEqual(JSON.parse(inspected.stdout).Layers, [digestOf(v2.layer)]);
+      // Rerun: written anew (nothing to compare digests with), the same two entries.
+      const again = await berth([
+        "sync",
+        ...TLS,
+        "-q",
+        `docker://${a.host}/team/app`,
+        `docker-archive:${archive}`,
+      ]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(await run("tar", ["-xOf", archive, "manifest.json"])).length, 2);
+      // A whole registry goes into one archive too.
+      const all = await berth([
+        "sync",
+        ...TLS,
+        "-q",
+        `docker://${a.host}`,
+        `docker-archive:${dir}/registry.tar`,
+      ]);
+      assert.equal(all.code, 0, all.stderr);
+      const tags =
+        (JSON.parse(await run("tar", ["-xOf", `${dir}/registry.tar`, "manifest.json"])) as {
+          RepoTags: string[];
+        }[]).flatMap((e) => e.RepoTags).sort();
+      assert.deepEqual(tags, [
+        `${a.host}/other:x`,
+        `${a.host}/team/app:latest`,
+        `${a.host}/team/app:v1`,
+        `${a.host}/team/app:v2`,
+      ]);
+      const tagged = await berth([
+        "sync",
+        ...TLS,
+        `docker://${a.host}/team/app`,
+        `docker-archive:${dir}/t.tar:a:b`,
+      ]);
+      assert.equal(tagged.code, 2);
+      const left = [];
+      for await (const entry of Deno.readDir(dir)) left.push(entry.name);
+      assert.deepEqual(left.sort(), ["all.tar", "registry.tar"]); // no staging folder left behind
+    });
   });
 });
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
+import { FILL_SEGMENT } from "../../src/proxy/blobs.ts";
 import type { ProxyConfig } from "../../src/proxy/mirrors.ts";
 import { freePort } from "../helpers/images.ts";
 import {
@@ -109,6 +110,116 @@ Deno.test("proxy: concurrent cold pulls of one blob make one upstream GET; a cli
     );
     for (const body of bodies) assert.deepEqual(body, image.layer);
     assert.equal(await upstreamBlobGets(upstream), 1);
+  } finally {
+    await cache.close();
+    await upstream.close();
+  }
+});
+
+/**
+ * An upstream that serves one blob and holds its body after `gateAt` bytes until `open()`: the
+ * moment a fill is known to be half done. Counts the blob GETs it answered.
+ */
+function gatedUpstream(blob: Uint8Array<ArrayBuffer>, gateAt: number) {
+  const digest = digestOf(blob);
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  let gets = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/v2/") return new Response("{}");
+    if (!path.endsWith(`/blobs/${digest}`)) return new Response(null, { status: 404 });
+    const headers = { "Content-Length": String(blob.byteLength) };
+    if (request.method === "HEAD") return new Response(null, { headers });
+    gets++;
+    let sent = false;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (!sent) {
+          sent = true;
+          controller.enqueue(blob.slice(0, gateAt));
+          return;
+        }
+        await gate;
+        controller.enqueue(blob.slice(gateAt));
+        controller.close();
+      },
+    });
+    return new Response(body, { headers });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    open: () => open(),
+    gets: () => gets,
+    close: async () => {
+      open();
+      await server.shutdown();
+    },
+  };
+}
+
+/** Read `count` bytes of a response body (more may come in the last chunk). */
+async function readAtLeast(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  count: number,
+): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  while (total < count) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error(`body ended after ${total} bytes`);
+    chunks.push(value);
+    total += value.byteLength;
+  }
+  return chunks;
+}
+
+Deno.test("proxy: clients of a blob being filled read what is stored and follow the rest; one upstream GET", async () => {
+  const layer = randomBytes(3 * FILL_SEGMENT + 1000, 11);
+  const stored = 2 * FILL_SEGMENT;
+  const upstream = gatedUpstream(layer, stored);
+  // On the filesystem: an S3 upload cannot be read before its commit (clients wait there).
+  const cache = await startServer({
+    config: { storage: "filesystem", proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    const url = `${cache.url}/v2/up/app/blobs/${digestOf(layer)}`;
+    // The upstream holds the rest back: every client, first or later, gets the stored part now.
+    const readers = await Promise.all(
+      Array.from({ length: 5 }, async () => (await fetch(url)).body!.getReader()),
+    );
+    // Without following, they would wait for the whole fill, which the gate holds: fail, not hang.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("clients did not get the stored part")), 60_000);
+    });
+    const heads = await Promise.race([
+      Promise.all(readers.map((reader) => readAtLeast(reader, stored))),
+      stuck,
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(upstream.gets(), 1);
+    // One client leaves; the fill goes on for the others and for the store.
+    await readers[4]!.cancel();
+    upstream.open();
+    for (const [i, reader] of readers.slice(0, 4).entries()) {
+      const chunks = [...heads[i]!];
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+      }
+      const body = new Uint8Array(layer.byteLength);
+      let at = 0;
+      for (const chunk of chunks) {
+        body.set(chunk, at);
+        at += chunk.byteLength;
+      }
+      assert.equal(at, layer.byteLength);
+      assert.deepEqual(body, layer);
+    }
+    const again = await fetch(url);
+    assert.deepEqual(await bytesOf(again), layer);
+    assert.equal(upstream.gets(), 1);
   } finally {
     await cache.close();
     await upstream.close();
@@ -240,7 +351,8 @@ Deno.test({
         if (ok) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      const layer = randomBytes(200_000, 5);
+      // A large layer (several fill segments), pulled by five clients at once below.
+      const layer = randomBytes(3 * FILL_SEGMENT + 12_345, 5);
       const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
       for (const bytes of [layer, config]) {
         const digest = digestOf(bytes);
@@ -586,5 +698,78 @@ Deno.test("proxy: pulls running while expiry and the collector run all complete 
   } finally {
     await cache.close();
     await upstream.close();
+  }
+});
+
+Deno.test("proxy: tags/list of a mirrored repository is the upstream's; the cached tags when it is down", async () => {
+  const upstream = await startServer();
+  let upstreamOpen = true;
+  const cache = await startServer({
+    config: { proxy: proxy([{ prefix: "up", remoteUrl: upstream.url }]) },
+  });
+  try {
+    await pushImage(upstream.url, "team/app", "v1", { seed: 1 });
+    await pushImage(upstream.url, "team/app", "v2", { seed: 2 });
+    await pushImage(upstream.url, "team/app", "v3", { seed: 3 });
+    // Nothing pulled yet: the upstream's list, paginated here.
+    const all = await fetch(`${cache.url}/v2/up/team/app/tags/list`);
+    assert.equal(all.status, 200);
+    assert.deepEqual(await all.json(), { name: "up/team/app", tags: ["v1", "v2", "v3"] });
+    const page = await fetch(`${cache.url}/v2/up/team/app/tags/list?n=2&last=v1`);
+    assert.deepEqual((await page.json()).tags, ["v2", "v3"]);
+    const first = await fetch(`${cache.url}/v2/up/team/app/tags/list?n=1`);
+    assert.deepEqual((await first.json()).tags, ["v1"]);
+    assert.match(first.headers.get("Link") ?? "", /last=v1/);
+    const unknown = await fetch(`${cache.url}/v2/up/team/none/tags/list`);
+    assert.equal(unknown.status, 404);
+    assert.equal((await unknown.json()).errors[0].code, "NAME_UNKNOWN");
+    // v1 is pulled through; with the upstream down, the cached tags are listed.
+    assert.equal((await get(`${cache.url}/v2/up/team/app/manifests/v1`)).status, 200);
+    await upstream.close();
+    upstreamOpen = false;
+    const cached = await fetch(`${cache.url}/v2/up/team/app/tags/list`);
+    assert.equal(cached.status, 200);
+    assert.deepEqual((await cached.json()).tags, ["v1"]);
+    const never = await fetch(`${cache.url}/v2/up/team/other/tags/list`);
+    assert.equal(never.status, 503);
+    assert.equal((await never.json()).errors[0].code, "UNAVAILABLE");
+  } finally {
+    await cache.close();
+    if (upstreamOpen) await upstream.close();
+  }
+});
+
+Deno.test("proxy: ttl ages survive a restart (recorded in storage): unused content expires after it, used content stays", async () => {
+  const upstream = await startServer();
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-mirror-ttl-" });
+  const config = {
+    storage: "filesystem" as const,
+    proxy: proxy([{ prefix: "up", remoteUrl: upstream.url, ttlMs: 1_500 }]),
+    gc: { intervalMs: 0, gracePeriodMs: 0, adminEndpoint: true },
+  };
+  let cache = await startServer({ dataDir, config });
+  try {
+    const old = await pushImage(upstream.url, "old", "v1", { seed: 31 });
+    const used = await pushImage(upstream.url, "used", "v1", { seed: 32 });
+    for (const [name, image] of [["up/old", old], ["up/used", used]] as const) {
+      await bytesOf(await get(`${cache.url}/v2/${name}/manifests/v1`));
+      await bytesOf(await fetch(`${cache.url}/v2/${name}/blobs/${digestOf(image.layer)}`));
+    }
+    await cache.close();
+    await new Promise((resolve) => setTimeout(resolve, 1_700));
+    // A new process: its start is not a fresh use of what was cached before.
+    cache = await startServer({ dataDir, config });
+    await bytesOf(await get(`${cache.url}/v2/up/used/manifests/v1`));
+    const gc = await fetch(`${cache.url}/admin/gc`, { method: "POST" });
+    assert.equal(gc.status, 200);
+    await gc.body?.cancel();
+    const files = await blobFiles(dataDir);
+    const has = (bytes: Uint8Array) => files.some((f) => f.includes(digestOf(bytes).slice(7)));
+    assert.ok(!has(old.layer), "unused for longer than ttl across the restart: collected");
+    assert.ok(has(used.layer), "used after the restart: kept");
+  } finally {
+    await cache.close();
+    await upstream.close();
+    await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -119,7 +119,14 @@ Deno.test("ops: a request id is echoed when given and made up when not", async (
     assert.equal(given.headers.get("X-Request-Id"), "req-42");
     const bad = await fetch(`${server.url}/v2/`, { headers: { "X-Request-Id": "a b\tc" } });
     await expectStatus(bad, 200);
-    assert.match(bad.headers.get("X-Request-Id") ?? "", /^[0-9a-f-]{36}$/);
+    const made = bad.headers.get("X-Request-Id") ?? "";
+    assert.match(made, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-z]+$/);
+    // Made ids are unique: the process's prefix and a new count.
+    const again = await fetch(`${server.url}/v2/`);
+    await expectStatus(again, 200);
+    const other = again.headers.get("X-Request-Id") ?? "";
+    assert.notEqual(other, made);
+    assert.equal(other.slice(0, 14), made.slice(0, 14));
   } finally {
     await server.close();
   }

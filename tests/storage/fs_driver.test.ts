@@ -1,10 +1,12 @@
 /**
  * Runs the driver conformance suite against {@link FsDriver}, each test in its own temporary
- * directory.
+ * directory; and what only the fs driver does (background flushes of long uploads).
  *
  * @module
  */
-import { FsDriver } from "../../src/storage/drivers/fs.ts";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { FLUSH_EVERY, FsDriver } from "../../src/storage/drivers/fs.ts";
 import { driverSuite } from "./driver_suite.ts";
 
 driverSuite("fs", async () => {
@@ -13,4 +15,37 @@ driverSuite("fs", async () => {
     driver: new FsDriver(root),
     cleanup: () => Deno.remove(root, { recursive: true }),
   };
+});
+
+Deno.test("fs driver: an upload longer than the flush interval, in two writes, commits its exact bytes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "berth-fs-flush-" });
+  try {
+    const driver = new FsDriver(root);
+    // Two writes on two writers (two PATCHes), the first past the background flush threshold.
+    const sizes = [FLUSH_EVERY + 3 * 65536 + 17, 5 * 65536 + 3];
+    const hash = createHash("sha256");
+    let expected = 0;
+    for (const [i, size] of sizes.entries()) {
+      const bytes = new Uint8Array(size);
+      for (let at = 0; at < size; at += 65536) {
+        crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65536)));
+      }
+      hash.update(bytes);
+      const writer = await driver.writer("/up/data", { append: i > 0 });
+      assert.ok(writer);
+      assert.equal(writer.size, expected);
+      expected += size;
+      assert.equal(await writer.write(new Blob([bytes]).stream()), expected);
+      await writer.close();
+    }
+    const writer = await driver.writer("/up/data", { append: true });
+    assert.ok(writer);
+    assert.equal(writer.size, expected);
+    await writer.commit();
+    const stored = createHash("sha256");
+    for await (const chunk of (await Deno.open(`${root}/up/data`)).readable) stored.update(chunk);
+    assert.equal(stored.digest("hex"), hash.digest("hex"));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

@@ -313,11 +313,9 @@ Deno.test("ui auth: users see what they may pull, delete links where they may de
       assert.deepEqual(names(anonymous.text), ["library/alpine"]);
       assert.match(anonymous.text, /href="\/ui\/-\/sign-in"/);
       const signIn = await page(server, "/ui/-/sign-in");
-      assert.equal(signIn.status, 401);
-      assert.equal(
-        signIn.headers.get("WWW-Authenticate"),
-        'Basic realm="berth-ui", charset="UTF-8"',
-      );
+      assert.equal(signIn.status, 200);
+      assert.match(signIn.text, /<form class="sign-in" method="post" action="\/ui\/-\/sign-in">/);
+      assert.match(signIn.text, /<label for="password">Password<\/label>/);
       const signedIn = await page(server, "/ui/-/sign-in", { headers: basic("bob") });
       assert.equal(signedIn.status, 303);
 
@@ -336,10 +334,11 @@ Deno.test("ui auth: users see what they may pull, delete links where they may de
         (await page(server, "/ui/team/api/-/delete/v1.0.0", { headers: basic("bob") })).status,
         403,
       );
-      // Anonymous callers are asked to sign in for what they may not see.
+      // Anonymous callers are sent to sign in for what they may not see, and come back.
       const hidden = await page(server, "/ui/team/api");
-      assert.equal(hidden.status, 401);
-      assert.match(hidden.headers.get("WWW-Authenticate") ?? "", /^Basic /);
+      assert.equal(hidden.status, 303);
+      assert.equal(hidden.headers.get("Location"), "/ui/-/sign-in?next=%2Fui%2Fteam%2Fapi");
+      assert.doesNotMatch(hidden.text, /team\/api/);
       const wrong = await page(server, "/ui/", {
         headers: { Authorization: `Basic ${btoa("bob:nope")}` },
       });
@@ -370,17 +369,21 @@ Deno.test("ui auth: users see what they may pull, delete links where they may de
   }
 });
 
-Deno.test("ui auth: anonymous callers who may pull nothing get the sign-in prompt", async () => {
+Deno.test("ui auth: anonymous callers who may pull nothing are sent to the sign-in form", async () => {
   const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
   try {
     const config = await authConfig(dir);
     config.auth!.policy!.rules = config.auth!.policy!.rules.filter((r) => !r.anonymous);
     await withSeeded(config, async (server) => {
       const list = await page(server, "/ui/");
-      assert.equal(list.status, 401);
-      assert.equal(list.headers.get("WWW-Authenticate"), 'Basic realm="berth-ui", charset="UTF-8"');
+      assert.equal(list.status, 303);
+      assert.equal(list.headers.get("Location"), "/ui/-/sign-in");
       assert.doesNotMatch(list.text, /library\/alpine/);
-      assert.equal((await page(server, "/ui/library/alpine")).status, 401);
+      const repo = await page(server, "/ui/library/alpine");
+      assert.equal(repo.status, 303);
+      assert.doesNotMatch(repo.text, /library\/alpine/);
+      const manifest = await page(server, "/ui/library/alpine/-/manifest/latest");
+      assert.equal(manifest.status, 303);
       assert.equal((await page(server, "/ui/", { headers: basic("eve") })).status, 200);
     });
   } finally {
@@ -459,6 +462,144 @@ Deno.test("ui: a filter reads a bounded part of the catalog per page and links t
   }
 });
 
+/** Post the sign-in form (with the token of a fresh form); returns the answer. */
+async function postSignIn(
+  server: TestServer,
+  fields: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
+  const form = await page(server, "/ui/-/sign-in");
+  return await page(server, "/ui/-/sign-in", {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/x-www-form-urlencoded",
+      Origin: server.url,
+      "Sec-Fetch-Site": "same-origin",
+      ...headers,
+    },
+    body: new URLSearchParams({ csrf: tokenOf(form.text), ...fields }).toString(),
+  });
+}
+
+/** The `name=value` part of a `Set-Cookie` header. */
+function cookieOf(response: { headers: Headers }): string {
+  const set = response.headers.get("Set-Cookie") ?? "";
+  return set.slice(0, set.indexOf(";"));
+}
+
+for (const mode of ["htpasswd", "token"] as const) {
+  Deno.test(`ui auth (${mode}): the sign-in form sets a signed session cookie; sign-out ends it`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
+    try {
+      const config = await authConfig(dir);
+      if (mode === "token") config.auth!.token = { service: "berth-test", issuer: "berth-test" };
+      await withSeeded(config, async (server) => {
+        const names = (text: string) =>
+          [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+        // A wrong password shows the form again and sets nothing.
+        const wrong = await postSignIn(server, { user: "bob", password: "nope", next: "/ui/" });
+        // (200: a browser logs a 401 page as an error; the form is the answer.)
+        assert.equal(wrong.status, 200);
+        assert.equal(wrong.headers.get("Set-Cookie"), null);
+        assert.match(wrong.text, /Wrong user name or password/);
+        assert.match(wrong.text, /name="user"[^>]*value="bob"/);
+        // Without the form's token, or from another site, nothing is checked.
+        const forged = await page(server, "/ui/-/sign-in", {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded", Origin: server.url },
+          body: new URLSearchParams({ user: "bob", password: PASSWORDS.bob }).toString(),
+        });
+        assert.equal(forged.status, 403);
+        const crossSite = await postSignIn(
+          server,
+          { user: "bob", password: PASSWORDS.bob },
+          { Origin: "https://evil.example", "Sec-Fetch-Site": "cross-site" },
+        );
+        assert.equal(crossSite.status, 403);
+        assert.equal(crossSite.headers.get("Set-Cookie"), null);
+
+        // The right password: a cookie, and back to the page asked for (never off-site).
+        const ok = await postSignIn(server, {
+          user: "bob",
+          password: PASSWORDS.bob,
+          next: "/ui/team/api?sort=name",
+        });
+        assert.equal(ok.status, 303);
+        assert.equal(ok.headers.get("Location"), "/ui/team/api?sort=name");
+        const set = ok.headers.get("Set-Cookie") ?? "";
+        assert.match(set, /^berth_session=[\w-]+\.[\w-]+; /);
+        for (const attribute of ["Path=/ui/", "HttpOnly", "SameSite=Strict", "Max-Age=28800"]) {
+          assert.ok(set.includes(attribute), `${attribute} in ${set}`);
+        }
+        assert.ok(!set.includes("Secure"), "no Secure flag over plain HTTP");
+        const cookie = { Cookie: cookieOf(ok) };
+        const bob = await page(server, "/ui/", { headers: cookie });
+        assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+        assert.match(bob.text, /Signed in as <strong>bob<\/strong>/);
+        assert.match(bob.text, /action="\/ui\/-\/sign-out"/);
+        const bobRepo = await page(server, "/ui/team/api", { headers: cookie });
+        assert.equal(bobRepo.status, 200);
+        assert.doesNotMatch(bobRepo.text, /-\/delete\//);
+        assert.equal((await page(server, "/ui/xss/app", { headers: cookie })).status, 403);
+        // The cookie is the UI's only: the API does not read it.
+        const api = await fetch(`${server.url}/v2/team/api/tags/list`, { headers: cookie });
+        await api.body?.cancel();
+        assert.equal(api.status, 401);
+        const offSite = await postSignIn(server, {
+          user: "bob",
+          password: PASSWORDS.bob,
+          next: "//evil.example/ui/",
+        });
+        assert.equal(offSite.headers.get("Location"), "/ui/");
+
+        // A changed cookie is ignored (the user name is signed).
+        const [payload, mac] = cookieOf(ok).slice("berth_session=".length).split(".");
+        const claims = JSON.parse(atob(payload!.replace(/-/g, "+").replace(/_/g, "/")));
+        const forgedPayload = btoa(JSON.stringify({ ...claims, u: "alice" }))
+          .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+        const tampered = await page(server, "/ui/", {
+          headers: { Cookie: `berth_session=${forgedPayload}.${mac}` },
+        });
+        assert.deepEqual(names(tampered.text), ["library/alpine"]);
+        assert.doesNotMatch(tampered.text, /Signed in as/);
+
+        // alice signs in and deletes with her session; sign-out needs her form's token.
+        const alice = {
+          Cookie: cookieOf(await postSignIn(server, { user: "alice", password: PASSWORDS.alice })),
+        };
+        const confirm = await page(server, "/ui/team/api/-/delete/v1.0.0", { headers: alice });
+        assert.equal(confirm.status, 200);
+        const token = tokenOf(confirm.text);
+        assert.equal(
+          (await postDelete(server, "/ui/team/api/-/delete/v1.0.0", token, cookie)).status,
+          403,
+        );
+        assert.equal(
+          (await postDelete(server, "/ui/team/api/-/delete/v1.0.0", token, alice)).status,
+          303,
+        );
+        assert.equal((await postDelete(server, "/ui/-/sign-out", "x", alice)).status, 403);
+        const out = await postDelete(server, "/ui/-/sign-out", token, alice);
+        assert.equal(out.status, 303);
+        assert.match(
+          out.headers.get("Set-Cookie") ?? "",
+          /^berth_session=; Path=\/ui\/; Max-Age=0/,
+        );
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("ui auth: without htpasswd there is no sign-in form", async () => {
+  await withSeeded({}, async (server) => {
+    const signIn = await page(server, "/ui/-/sign-in");
+    assert.equal(signIn.status, 404);
+    assert.doesNotMatch(signIn.text, /type="password"/);
+  });
+});
+
 Deno.test("ui auth: with token auth and htpasswd, the browser signs in with Basic to the same users", async () => {
   const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
   try {
@@ -467,9 +608,6 @@ Deno.test("ui auth: with token auth and htpasswd, the browser signs in with Basi
     await withSeeded(config, async (server) => {
       const names = (text: string) =>
         [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
-      const signIn = await page(server, "/ui/-/sign-in");
-      assert.equal(signIn.status, 401);
-      assert.match(signIn.headers.get("WWW-Authenticate") ?? "", /^Basic realm="berth-ui"/);
       const bob = await page(server, "/ui/", { headers: basic("bob") });
       assert.equal(bob.status, 200);
       assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);

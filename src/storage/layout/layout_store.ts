@@ -324,6 +324,15 @@ export class LayoutStore implements Store {
     }
   }
 
+  async followUpload(
+    name: string,
+    id: string,
+    offset: number,
+  ): Promise<ReadableStream<Uint8Array> | undefined> {
+    if (!this.driver.readsPendingWrites) return undefined;
+    return (await this.driver.reader(this.paths.uploadData(name, id), { offset }))?.body;
+  }
+
   async readUpload(name: string, id: string): Promise<ReadableStream<Uint8Array> | undefined> {
     const writer = await this.driver.writer(this.paths.uploadData(name, id), { append: true });
     if (!writer) return undefined;

@@ -16,6 +16,7 @@
  *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link    berth: manifests whose subject is that
  *   _berth/catalog                                       berth: journal of repository names
  *   _berth/tag-changes                                   berth: one byte per tag change (TagEpoch)
+ *   _berth/mirror-uses                                   berth: when cached manifests were last served
  *   _tmp/                                                berth: temporary files (fs), probes
  * ```
  *
@@ -114,6 +115,11 @@ export class StorePaths {
   /** The file whose length is the tag epoch. */
   get tagChanges(): string {
     return `${this.base}/_berth/tag-changes`;
+  }
+
+  /** When the pull-through cache last served each cached manifest (JSON; for `ttl`). */
+  get mirrorUses(): string {
+    return `${this.base}/_berth/mirror-uses`;
   }
 
   /** Folder of upload sessions. */

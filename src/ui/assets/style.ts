@@ -88,5 +88,13 @@ ul.plain { list-style: none; padding: 0; margin: 0; }
 .error { border-color: var(--danger); }
 .badge { display: inline-block; font-size: .75rem; padding: 0 .4rem; border: 1px solid var(--line); border-radius: 999px; color: var(--muted); margin-left: .25rem; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
+form.sign-out { display: inline; margin-left: .5rem; }
+form.sign-out button { padding: .1rem .6rem; font-size: .85rem; }
+form.sign-in { display: grid; gap: .35rem; max-width: 22rem; }
+form.sign-in input {
+  padding: .5rem .6rem; font: inherit; color: var(--fg); background: var(--bg);
+  border: 1px solid var(--muted); border-radius: 6px; margin-bottom: .5rem;
+}
+form.sign-in button { justify-self: start; }
 [hidden] { display: none !important; }
 `;
