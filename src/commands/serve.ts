@@ -23,7 +23,7 @@ import {
   parseSize,
   parseTrustedProxies,
 } from "../config_file.ts";
-import { type GuardedServer, serveGuarded } from "../http/accept.ts";
+import { type HttpHandler, type HttpServer, serveHttp } from "../http/server.ts";
 import type { ConnectionLimits } from "../http/connection_limits.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
@@ -243,32 +243,20 @@ function reason(error: unknown): string {
 }
 
 /**
- * Start an HTTP server, turning a failure into one line naming the address and setting. With
- * `limits`, behind the accept layer (header and idle timeouts, connection cap).
+ * Start an HTTP server, turning a failure into one line naming the address and setting.
  */
 function listen(
-  options: Deno.ServeTcpOptions & Partial<Deno.TlsCertifiedKeyPem>,
-  handler: Deno.ServeHandler<Deno.NetAddr>,
+  options:
+    & { hostname: string; port: number; onListen?: (addr: Deno.NetAddr) => void }
+    & Partial<
+      Deno.TlsCertifiedKeyPem & ConnectionLimits & { maxHeadBytes: number }
+    >,
+  handler: HttpHandler,
   setting: string,
-  limits?: Partial<ConnectionLimits>,
-): GuardedServer {
+): HttpServer {
   const addr = `${options.hostname}:${options.port}`;
   try {
-    if (limits) {
-      const { hostname = "0.0.0.0", port = 0, cert, key, onListen } = options;
-      return serveGuarded(
-        {
-          hostname,
-          port,
-          ...(cert !== undefined && { cert }),
-          ...(key !== undefined && { key }),
-          ...(onListen && { onListen }),
-          ...limits,
-        },
-        (request, info) => handler(request, info as Deno.ServeHandlerInfo<Deno.NetAddr>),
-      );
-    }
-    return Deno.serve(options, handler);
+    return serveHttp(options, handler);
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new ConfigError(`${setting} ${addr}: address already in use`);
@@ -307,7 +295,7 @@ async function readTls(config: Config): Promise<Deno.TlsCertifiedKeyPem | undefi
 }
 
 /** The debug address's handler: `/healthz` and `/metrics`, 404 for everything else. */
-function opsOnly(ops: Ops): Deno.ServeHandler {
+function opsOnly(ops: Ops): HttpHandler {
   return async (request) => {
     const ctx = newContext(request, ops.requestId(request), "debug");
     try {
@@ -340,24 +328,26 @@ export async function serveCommand(args: string[]): Promise<number> {
     store.close();
     throw error;
   }
-  const servers: GuardedServer[] = [];
+  const servers: HttpServer[] = [];
   try {
     const { hostname, port } = parseAddr(config.addr);
     const { promise: bound, resolve: onListen } = Promise.withResolvers<Deno.NetAddr>();
-    const connections: Partial<ConnectionLimits> = {
-      ...(config.headerTimeoutMs !== undefined && { headerTimeoutMs: config.headerTimeoutMs }),
-      ...(config.idleTimeoutMs !== undefined && { idleTimeoutMs: config.idleTimeoutMs }),
-      ...(config.maxConnections !== undefined && { maxConnections: config.maxConnections }),
-    };
-    // A header timeout of 0 serves without the accept layer (a reverse proxy in front does its
-    // job): no header or idle timeouts, no connection cap.
-    const guarded = config.headerTimeoutMs !== 0;
+    // A header timeout of 0 (a reverse proxy in front does this job): no header or idle
+    // timeouts, no connection cap.
+    const connections: Partial<ConnectionLimits> = config.headerTimeoutMs === 0
+      ? { headerTimeoutMs: 0, idleTimeoutMs: 0, maxConnections: 0 }
+      : {
+        ...(config.headerTimeoutMs !== undefined && { headerTimeoutMs: config.headerTimeoutMs }),
+        ...(config.idleTimeoutMs !== undefined && { idleTimeoutMs: config.idleTimeoutMs }),
+        ...(config.maxConnections !== undefined && { maxConnections: config.maxConnections }),
+      };
+    // Heads up to the header limit reach the pipeline, which answers 431 in the registry's words.
+    const maxHeadBytes = ({ ...DEFAULT_LIMITS, ...config.limits }).maxHeaderBytes + 16 * 1024;
     servers.push(
       listen(
-        { hostname, port, ...tls, onListen },
+        { hostname, port, ...tls, onListen, ...connections, maxHeadBytes },
         app.handler,
         "http.addr (--addr)",
-        guarded ? connections : undefined,
       ),
     );
     if (config.debugAddr !== undefined) {

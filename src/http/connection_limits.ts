@@ -1,5 +1,5 @@
 /**
- * Defaults of the connection limits the accept layer enforces (src/http/accept.ts).
+ * Defaults of the connection limits the HTTP server enforces (src/http/server.ts).
  *
  * @module
  */

@@ -157,6 +157,12 @@ export interface StorageDriver {
    */
   list(path: string): Promise<string[] | undefined>;
   /**
+   * As {@link list}, sorted in code-unit order, as a read-only array the driver may hand out
+   * again while the directory is unchanged (fs: validated by its `stat`). Without it the layout
+   * sorts `list`.
+   */
+  listSorted?(path: string): Promise<readonly string[] | undefined>;
+  /**
    * Move a file onto `to` (replacing what is there), atomically for readers of `to`; `false`
    * when `from` is absent. Object stores copy then delete: a crash between leaves both.
    */

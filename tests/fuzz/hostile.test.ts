@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
+import { serveHttp } from "../../src/http/server.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { basic, USERS, writeHtpasswd } from "../auth/fixtures.ts";
 
@@ -203,16 +204,9 @@ Deno.test({
       { logError: (message, fields) => errors.push(`${message} ${JSON.stringify(fields)}`) },
     );
     const { promise: listening, resolve } = Promise.withResolvers<number>();
-    const server = Deno.serve(
-      {
-        hostname: "127.0.0.1",
-        port: 0,
-        onListen: ({ port }) => resolve(port),
-        onError: (e) => {
-          errors.push(`serve error ${e}`);
-          return new Response("fail", { status: 500 });
-        },
-      },
+    // berth's own server, as `berth serve` runs it: a handler that throws is answered 500.
+    const server = serveHttp(
+      { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
       app.handler,
     );
     const port = await listening;

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { createApp } from "../../src/app.ts";
+import { serveHttp } from "../../src/http/server.ts";
 import { makeConfig } from "../../src/config.ts";
 import { digestOf, expectStatus, randomBytes } from "../helpers/registry.ts";
 
@@ -19,7 +20,7 @@ async function start(given?: string) {
     log: () => {},
   });
   const { promise, resolve } = Promise.withResolvers<number>();
-  const server = Deno.serve(
+  const server = serveHttp(
     { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
     app.handler,
   );

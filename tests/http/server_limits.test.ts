@@ -1,5 +1,5 @@
 /**
- * The accept layer: connections whose request headers trickle in are closed at the header
+ * Connection limits of the HTTP server: connections whose request headers trickle in are closed at the header
  * timeout, idle keep-alive connections at the idle timeout, connections beyond the cap at once;
  * requests in between are served as usual, with the client's real address. Also through
  * `berth serve` with its flags.
@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { serveGuarded } from "../../src/http/accept.ts";
+import { serveHttp } from "../../src/http/server.ts";
 import { spawnServer } from "../helpers/server.ts";
 
 const encoder = new TextEncoder();
@@ -59,8 +59,8 @@ async function request(conn: Deno.Conn): Promise<string> {
   return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
 }
 
-Deno.test("accept: 20 connections trickling header lines are closed at the header timeout", async () => {
-  const server = serveGuarded(
+Deno.test("server: 20 connections trickling header lines are closed at the header timeout", async () => {
+  const server = serveHttp(
     { hostname: "127.0.0.1", port: 0, headerTimeoutMs: 1000 },
     () => new Response("ok"),
   );
@@ -74,9 +74,9 @@ Deno.test("accept: 20 connections trickling header lines are closed at the heade
   }
 });
 
-Deno.test("accept: an idle keep-alive connection is closed at the idle timeout, a busy one is not", async () => {
+Deno.test("server: an idle keep-alive connection is closed at the idle timeout, a busy one is not", async () => {
   let seen: Deno.NetAddr | undefined;
-  const server = serveGuarded(
+  const server = serveHttp(
     { hostname: "127.0.0.1", port: 0, headerTimeoutMs: 5000, idleTimeoutMs: 800 },
     (_request, info) => {
       seen = info.remoteAddr;
@@ -104,8 +104,8 @@ Deno.test("accept: an idle keep-alive connection is closed at the idle timeout, 
   }
 });
 
-Deno.test("accept: connections beyond maxConnections are closed as they arrive", async () => {
-  const server = serveGuarded(
+Deno.test("server: connections beyond maxConnections are closed as they arrive", async () => {
+  const server = serveHttp(
     { hostname: "127.0.0.1", port: 0, maxConnections: 2 },
     () => new Response("ok"),
   );
@@ -135,7 +135,7 @@ Deno.test("accept: connections beyond maxConnections are closed as they arrive",
   }
 });
 
-Deno.test("accept: berth serve closes trickling connections at --header-timeout", async () => {
+Deno.test("server: berth serve closes trickling connections at --header-timeout", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "berth-accept-" });
   const child = await spawnServer({ dataDir, args: ["--header-timeout", "1s"] });
   try {

@@ -1,0 +1,330 @@
+/**
+ * berth's HTTP/1.1 server, over `Deno.listen` (or `Deno.listenTls`). It reads request heads
+ * itself, which gives what `Deno.serve` lacks:
+ *
+ * - a connection whose request head is not complete `headerTimeoutMs` after it opened (or after
+ *   the first byte of a later request) is closed;
+ * - a keep-alive connection with no request for `idleTimeoutMs` is closed;
+ * - beyond `maxConnections` open connections, new ones are closed as they arrive;
+ * - request lines over 8 KiB get 414, heads over `maxHeadBytes` 431, malformed framing 400.
+ *
+ * Each request becomes a standard `Request` whose body streams from the socket (`Content-Length`
+ * or chunked; `100 Continue` sent when the handler first reads it), the handler runs in process,
+ * and its `Response` is written back (response_writer.ts). Requests on one connection are
+ * answered in order (pipelining). When the client goes away, the request's signal aborts and its
+ * body errors. A timeout of 0 turns that timeout off; `maxConnections` 0 lifts the cap.
+ *
+ * @module
+ */
+import { ConnReader } from "./conn_reader.ts";
+import { DEFAULT_CONNECTION_LIMITS } from "./connection_limits.ts";
+import type { ConnectionLimits } from "./connection_limits.ts";
+import { parseRequestHead, ProtocolError, type RequestHead, statusLine } from "./http1_head.ts";
+import { requestBody } from "./request_body.ts";
+import { BufferPool, writeResponse } from "./response_writer.ts";
+
+/** A request handler, called like `Deno.serve` calls one. */
+export type HttpHandler = (
+  request: Request,
+  info: { remoteAddr: Deno.NetAddr },
+) => Response | Promise<Response>;
+
+/** Options of {@link serveHttp}. */
+export interface ServeOptions extends Partial<ConnectionLimits> {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port (0: any free one). */
+  port: number;
+  /** PEM certificate chain, to serve HTTPS (with `key`). */
+  cert?: string;
+  /** PEM key. */
+  key?: string;
+  /** Most bytes of a request head (request line and header fields; 431 beyond). */
+  maxHeadBytes?: number;
+  /** Called once listening. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A running server. */
+export interface HttpServer {
+  /** The address it listens on. */
+  addr: Deno.NetAddr;
+  /** Resolves when the server has stopped. */
+  finished: Promise<void>;
+  /** Stop accepting, let requests in flight finish, close every connection. */
+  shutdown(): Promise<void>;
+}
+
+/** Default most bytes of a request head. */
+const DEFAULT_MAX_HEAD = 64 * 1024;
+/** Most bytes of a request line (414 beyond). */
+const MAX_REQUEST_LINE = 8 * 1024;
+/** How long a connection closed with request bytes unread drains them, so the answer arrives. */
+const LINGER_MS = 2000;
+/** Methods a `Request` cannot carry: answered 405 without the handler. */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** Where a connection is between requests. */
+type Phase = "idle" | "head" | "busy";
+
+/** One client connection. */
+interface Connection {
+  conn: Deno.Conn;
+  phase: Phase;
+  /** When the phase began. */
+  since: number;
+  closed: boolean;
+  /** Aborts the request in flight when the connection goes. */
+  abort: AbortController | undefined;
+}
+
+/** Serve `handler` over HTTP/1.1. Throws like `Deno.listen` when it cannot listen. */
+export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServer {
+  const limits: ConnectionLimits = {
+    headerTimeoutMs: options.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+    maxConnections: options.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
+  };
+  const headLimits = {
+    maxRequestLine: MAX_REQUEST_LINE,
+    maxHeadBytes: Math.max(options.maxHeadBytes ?? DEFAULT_MAX_HEAD, MAX_REQUEST_LINE + 2),
+  };
+  const tls = options.cert !== undefined && options.key !== undefined;
+  const listener = tls
+    ? Deno.listenTls({
+      hostname: options.hostname,
+      port: options.port,
+      cert: options.cert!,
+      key: options.key!,
+      alpnProtocols: ["http/1.1"],
+    })
+    : Deno.listen({ hostname: options.hostname, port: options.port });
+  const addr = listener.addr as Deno.NetAddr;
+  const scheme = tls ? "https" : "http";
+  const defaultHost = addr.hostname.includes(":")
+    ? `[${addr.hostname}]:${addr.port}`
+    : `${addr.hostname}:${addr.port}`;
+  const open = new Set<Connection>();
+  const ended = new Set<Promise<void>>();
+  const pool = new BufferPool();
+  let stopping = false;
+
+  // The Date header, formatted once a second.
+  let dateSecond = 0;
+  let dateText = "";
+  const date = () => {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== dateSecond) {
+      dateSecond = second;
+      dateText = new Date(now).toUTCString();
+    }
+    return dateText;
+  };
+
+  const close = (connection: Connection) => {
+    if (connection.closed) return;
+    connection.closed = true;
+    open.delete(connection);
+    connection.abort?.abort(new Error("the client connection closed"));
+    try {
+      connection.conn.close();
+    } catch { /* already closed */ }
+  };
+
+  const sweep = () => {
+    const now = performance.now();
+    for (const connection of open) {
+      const { phase, since } = connection;
+      if (phase === "head" && limits.headerTimeoutMs > 0 && now - since > limits.headerTimeoutMs) {
+        close(connection);
+      } else if (
+        phase === "idle" && limits.idleTimeoutMs > 0 && now - since > limits.idleTimeoutMs
+      ) close(connection);
+    }
+  };
+  const timeouts = [limits.headerTimeoutMs, limits.idleTimeoutMs].filter((ms) => ms > 0);
+  const timer = timeouts.length > 0
+    ? setInterval(sweep, Math.max(20, Math.min(1000, ...timeouts.map((ms) => ms / 4))))
+    : undefined;
+
+  /** Answer a request refused before the handler, and end the connection. */
+  const refuse = async (connection: Connection, error: ProtocolError) => {
+    const body = `${error.message}\n`;
+    const extra = error.status === 405 ? "allow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n" : "";
+    const text = `${statusLine(error.status)}content-type: text/plain; charset=utf-8\r\n` +
+      `${extra}content-length: ${body.length}\r\ndate: ${date()}\r\nconnection: close\r\n\r\n${body}`;
+    try {
+      await connection.conn.write(new TextEncoder().encode(text));
+    } catch { /* gone */ }
+  };
+
+  /** The request a head describes. */
+  const toRequest = (
+    head: RequestHead,
+    body: ReadableStream<Uint8Array> | null,
+    signal: AbortSignal,
+  ): Request => {
+    let url: string;
+    if (head.target.startsWith("/")) url = `${scheme}://${head.host || defaultHost}${head.target}`;
+    else if (/^https?:\/\//i.test(head.target)) url = head.target;
+    else throw new ProtocolError(400, "unsupported request target");
+    if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
+      throw new ProtocolError(405, "method not allowed");
+    }
+    try {
+      return new Request(url, {
+        method: head.method,
+        headers: head.headers,
+        body,
+        signal,
+      });
+    } catch {
+      throw new ProtocolError(400, "malformed request");
+    }
+  };
+
+  const serveConnection = async (connection: Connection) => {
+    const { conn } = connection;
+    const reader = new ConnReader(conn);
+    const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+    let lingering = false;
+    try {
+      while (!connection.closed && !stopping) {
+        if (connection.phase !== "head") {
+          connection.phase = reader.buffered > 0 ? "head" : "idle";
+          connection.since = performance.now();
+        }
+        let bytes: Uint8Array | null;
+        let head: RequestHead;
+        try {
+          bytes = await reader.readHead(headLimits, () => {
+            if (connection.phase === "idle") {
+              connection.phase = "head";
+              connection.since = performance.now();
+            }
+          });
+          if (bytes === null) break;
+          head = parseRequestHead(bytes);
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          await refuse(connection, error);
+          lingering = true;
+          break;
+        }
+        connection.phase = "busy";
+        const abort = new AbortController();
+        connection.abort = abort;
+        let continued = !head.expectContinue;
+        const body = head.body.kind === "none"
+          ? undefined
+          : requestBody(reader, head.body, headLimits.maxHeadBytes, {
+            beforeFirstRead: async () => {
+              if (continued) return;
+              continued = true;
+              await conn.write(new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n"));
+            },
+            onError: () => abort.abort(new Error("the request body failed")),
+          });
+        let request: Request;
+        try {
+          request = toRequest(head, body?.stream ?? null, abort.signal);
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          await refuse(connection, error);
+          lingering = body !== undefined;
+          break;
+        }
+        let response: Response;
+        try {
+          response = await handler(request, { remoteAddr });
+        } catch {
+          response = new Response("internal server error\n", { status: 500 });
+        }
+        const complete = body === undefined || body.complete;
+        // A body left unread ends the connection: what follows it is not a request.
+        const keepAlive = head.keepAlive && complete && !stopping;
+        const kept = await writeResponse(conn, response, {
+          method: head.method,
+          minor: head.minor,
+          keepAlive,
+          date: date(),
+          pool,
+        });
+        connection.abort = undefined;
+        if (!kept) {
+          lingering = !complete;
+          break;
+        }
+      }
+    } catch {
+      // A reset or a closed socket ends the connection.
+    }
+    if (lingering && !connection.closed) await linger(connection);
+    close(connection);
+  };
+
+  /**
+   * Close the sending side, then read and drop what the client still sends for a moment: closing
+   * with unread bytes would reset the connection, and the client could lose the answer.
+   */
+  const linger = async (connection: Connection) => {
+    const { conn } = connection;
+    connection.phase = "busy";
+    const timer = setTimeout(() => close(connection), LINGER_MS);
+    try {
+      await conn.closeWrite();
+      const sink = new Uint8Array(16 * 1024);
+      while ((await conn.read(sink)) !== null);
+    } catch {
+      // Closed by the timer or the client.
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const accept = async () => {
+    for await (const conn of listener) {
+      if (stopping || (limits.maxConnections > 0 && open.size >= limits.maxConnections)) {
+        try {
+          conn.close();
+        } catch { /* gone */ }
+        continue;
+      }
+      // Small responses go out at once (Nagle's delay would meet the client's delayed ACK).
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      const connection: Connection = {
+        conn,
+        phase: "head",
+        since: performance.now(),
+        closed: false,
+        abort: undefined,
+      };
+      open.add(connection);
+      const done = serveConnection(connection);
+      ended.add(done);
+      done.finally(() => ended.delete(done));
+    }
+  };
+  const accepting = accept().catch(() => {});
+  options.onListen?.(addr);
+
+  const { promise: finished, resolve: finish } = Promise.withResolvers<void>();
+  let stopped: Promise<void> | undefined;
+  const shutdown = () =>
+    stopped ??= (async () => {
+      stopping = true;
+      try {
+        listener.close();
+      } catch { /* closed */ }
+      await accepting;
+      // Connections between requests close now; the others after their response.
+      for (const connection of open) {
+        if (connection.phase !== "busy") close(connection);
+      }
+      await Promise.all(ended);
+      if (timer !== undefined) clearInterval(timer);
+      finish();
+    })();
+  return { addr, finished, shutdown };
+}
