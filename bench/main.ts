@@ -11,6 +11,8 @@ import { formatReport } from "./report.ts";
 import { runS3Bench } from "./s3.ts";
 import { runCopyBench } from "./copy.ts";
 import { runMirrorBench } from "./mirror.ts";
+import { runGrowthBench } from "./growth.ts";
+import { runUiBench } from "./ui.ts";
 
 /** Help text. */
 export const BENCH_USAGE = `deno task bench [flags]
@@ -32,7 +34,10 @@ export const BENCH_USAGE = `deno task bench [flags]
                        catalog, s3 (S3 on Ceph; runs when BERTH_TEST_S3_* or a ceph_up.sh
                        cluster is there, else its section says it was skipped),
                        copy (berth copy vs skopeo copy, bench/copy.ts),
-                       mirror (pull-through cache: berth and distribution, bench/mirror.ts)
+                       mirror (pull-through cache: berth and distribution, bench/mirror.ts),
+                       growth (how cost grows to 100,000 repositories, tags and blobs,
+                       bench/growth.ts; ~20 min),
+                       ui (the web UI's list at 10,000 repositories in chromium, bench/ui.ts)
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
 
@@ -134,7 +139,8 @@ if (import.meta.main) {
   const log = (line: string) =>
     console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const only = options.only;
-  const core = !only || only.some((group) => !["s3", "copy", "mirror"].includes(group));
+  const core = !only ||
+    only.some((group) => !["s3", "copy", "mirror", "growth", "ui"].includes(group));
   let report = core ? formatReport(await runBench({ ...options, log })) : "";
   if (!only || only.includes("s3")) {
     // The one-PATCH sizes (256 MiB and 1 GiB by default), in 10 MiB parts.
@@ -161,6 +167,22 @@ if (import.meta.main) {
       log,
     });
     report += (report ? "\n" : "") + mirror;
+  }
+  if (!only || only.includes("growth")) {
+    const growth = await runGrowthBench({
+      ...(Deno.args.includes("--quick") && { sizes: [1000], gcSizes: [1000], starts: 3 }),
+      ...(options.tmpDir && { tmpDir: options.tmpDir }),
+      log,
+    });
+    report += (report ? "\n" : "") + growth;
+  }
+  if (!only || only.includes("ui")) {
+    const ui = await runUiBench({
+      rounds: Math.max(options.rounds, 5),
+      ...(options.tmpDir && { tmpDir: options.tmpDir }),
+      log,
+    });
+    report += (report ? "\n" : "") + ui;
   }
   console.log(report);
   if (out) {

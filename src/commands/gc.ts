@@ -100,7 +100,6 @@ export async function gcCommand(args: string[]): Promise<number> {
       gracePeriodMs: options.gracePeriodMs,
       log: options.quiet ? () => {} : (line) => console.log(line),
     });
-    if (!options.dryRun) await store.reindex();
   } finally {
     store.close();
   }

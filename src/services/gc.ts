@@ -1,8 +1,7 @@
 /**
  * Garbage collection: mark every blob a manifest of any repository needs, sweep the rest.
  *
- * Mark: every manifest revision of every repository (found by walking the store, not from the
- * catalog index) marks itself, its config and layers, and its index children. With
+ * Mark: every manifest revision of every repository (found by walking the store) marks itself, its config and layers, and its index children. With
  * `deleteUntagged`, manifests not reachable from a tag first lose their revision link; reachable
  * means tagged, a child of a reachable index, or a referrer (`subject`) of a reachable manifest.
  *
@@ -22,6 +21,11 @@ import type { StorageLease } from "../storage/lease.ts";
 import type { Store } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import type { ManifestService } from "./manifests.ts";
+
+/** Blobs whose info is read at once (storage round trips overlap; a few file handles). */
+const STAT_BATCH = 64;
+/** Blobs removed at once (each removal is claimed first, as one at a time). */
+const SWEEP_BATCH = 8;
 
 /** Options of one collection. */
 export interface GcRunOptions {
@@ -163,43 +167,51 @@ export class GarbageCollector {
 
     const since = started - grace;
     const eligible: { digest: Digest; size: number }[] = [];
-    for await (const digest of this.#store.listBlobs()) {
-      if (marked.has(digest.value)) continue;
+    const check = async (digest: Digest) => {
       const info = await this.#store.blobInfo(digest);
-      if (!info) continue;
+      if (!info) return;
       if (info.modifiedAt.getTime() >= since || this.#guard.usedSince(digest, since)) {
         report.blobsSpared++;
-        continue;
+      } else {
+        eligible.push({ digest, size: info.size });
       }
-      eligible.push({ digest, size: info.size });
+    };
+    let unmarked: Digest[] = [];
+    for await (const digest of this.#store.listBlobs()) {
+      if (marked.has(digest.value)) continue;
+      unmarked.push(digest);
+      if (unmarked.length < STAT_BATCH) continue;
+      await Promise.all(unmarked.map(check));
+      unmarked = [];
     }
+    await Promise.all(unmarked.map(check));
     log(
       `\n${marked.size} blobs marked, ${eligible.length} blobs and ` +
         `${report.manifestsDeleted.length} manifests eligible for deletion`,
     );
-    for (const { digest, size } of eligible) {
-      if (dryRun) {
-        report.blobsDeleted.push({ digest: digest.value, size });
-        report.bytesFreed += size;
-        log(`blob eligible for deletion: ${digest.value}`);
-        continue;
-      }
-      if (!(await this.#mayContinue())) {
-        report.skipped = "the collection lease was lost: the sweep stopped";
-        break;
-      }
+    const sweep = async ({ digest, size }: { digest: Digest; size: number }) => {
       const remove = this.#guard.claim(digest, since);
-      if (!remove) {
+      if (!remove || !(await remove(() => this.#store.deleteBlob(digest)))) {
         report.blobsSpared++;
-        continue;
-      }
-      if (!(await remove(() => this.#store.deleteBlob(digest)))) {
-        report.blobsSpared++;
-        continue;
+        return;
       }
       report.blobsDeleted.push({ digest: digest.value, size });
       report.bytesFreed += size;
       log(`deleting blob: ${digest.value} (${size} bytes)`);
+    };
+    if (dryRun) {
+      for (const { digest, size } of eligible) {
+        report.blobsDeleted.push({ digest: digest.value, size });
+        report.bytesFreed += size;
+        log(`blob eligible for deletion: ${digest.value}`);
+      }
+    }
+    for (let at = 0; !dryRun && at < eligible.length; at += SWEEP_BATCH) {
+      if (!(await this.#mayContinue())) {
+        report.skipped = "the collection lease was lost: the sweep stopped";
+        break;
+      }
+      await Promise.all(eligible.slice(at, at + SWEEP_BATCH).map(sweep));
     }
     this.#guard.prune(started - grace);
     report.durationMs = this.#now() - started;

@@ -70,13 +70,8 @@ export class Maintenance {
     this.#log = log;
   }
 
-  /** Load the catalog index in the background, and start the schedules the config asks for. */
+  /** Start the schedules the config asks for. */
   start(): void {
-    this.#track(
-      this.#registry.store.repositoryPage(undefined, 0).catch((error) =>
-        this.#log("error", "catalog index load failed", { error: String(error) })
-      ),
-    );
     const { gc, uploadPurging } = this.#registry.config;
     if (gc.intervalMs > 0) this.#every(gc.intervalMs, () => this.collect());
     if (uploadPurging.enabled && uploadPurging.intervalMs > 0) {

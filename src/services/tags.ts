@@ -4,16 +4,9 @@
  * @module
  */
 import { RegistryError } from "../errors.ts";
-import type { Store } from "../storage/store.ts";
-import { upperBound } from "../storage/sorted_names.ts";
+import type { Page, Store } from "../storage/store.ts";
 
-/** A page of a sorted list. */
-export interface Page {
-  /** The entries of the page. */
-  entries: string[];
-  /** Whether entries remain after the page. */
-  more: boolean;
-}
+export type { Page };
 
 /** The tags of repositories. */
 export class TagService {
@@ -24,13 +17,14 @@ export class TagService {
     this.#store = store;
   }
 
-  /** Up to `limit` tags of `name` sorted after `last`; `NAME_UNKNOWN` for an unknown name. */
+  /**
+   * Up to `limit` tags of `name` sorted after `last`; `NAME_UNKNOWN` for an unknown name. The
+   * store keeps a large folder's sorted listing while it is unchanged, so a page costs a lookup
+   * and a slice, not a read of every tag.
+   */
   async list(name: string, limit: number, last?: string): Promise<Page> {
-    const tags = await this.#store.listTags(name);
-    if (!tags) throw new RegistryError("NAME_UNKNOWN", { name });
-    tags.sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
-    const from = last === undefined ? 0 : upperBound(tags, last);
-    const entries = tags.slice(from, from + limit);
-    return { entries, more: from + entries.length < tags.length };
+    const page = await this.#store.tagPage(name, last, limit);
+    if (!page) throw new RegistryError("NAME_UNKNOWN", { name });
+    return page;
   }
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Digest } from "../oci/digest.ts";
-import { type ByteObserver, SizeMismatch, type WriteOptions } from "./driver.ts";
+import { type ByteObserver, SizeMismatch, type WriteOptions, WriterBusy } from "./driver.ts";
 
 const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
 
@@ -56,8 +56,16 @@ export interface BlobInfo {
 /** Options of {@link Store.appendUpload}: what a driver writer takes (observe, expected length, abort, keep a prefix). */
 export type AppendOptions = WriteOptions;
 
-export { SizeMismatch };
+export { SizeMismatch, WriterBusy };
 export type { ByteObserver };
+
+/** A page of a sorted list. */
+export interface Page {
+  /** The entries of the page. */
+  entries: string[];
+  /** Whether entries remain after the page. */
+  more: boolean;
+}
 
 /** What a store's health check found. */
 export interface HealthCheck {
@@ -105,20 +113,28 @@ export interface Store {
   deleteTag(name: string, tag: string): Promise<boolean>;
   /** The repository's tags (unsorted), or `undefined` when the repository is unknown. */
   listTags(name: string): Promise<string[] | undefined>;
+  /**
+   * Up to `limit` of the repository's tags sorted after `last` (code-unit order), or `undefined`
+   * when the repository is unknown.
+   */
+  tagPage(name: string, last: string | undefined, limit: number): Promise<Page | undefined>;
   /** Whether the repository exists. */
   hasRepository(name: string): Promise<boolean>;
   /** Every repository name, sorted (walks everything: for maintenance, not for requests). */
   listRepositories(): Promise<string[]>;
-  /** Up to `limit` repository names sorted after `last` (the catalog; served from an index). */
+  /**
+   * Up to `limit` repository names sorted after `last` (the catalog): the cost follows the page
+   * and the folders on the way to it, not the number of repositories.
+   */
   repositoryPage(last: string | undefined, limit: number): Promise<string[]>;
-  /** Rebuild derived indexes (the catalog) from the tree, e.g. after garbage collection. */
-  reindex(): Promise<void>;
-  /** Whether the storage is reachable and, when `write`, takes a durable write. */
+  /** Repository names sorted after `last`, read as they are consumed (stop early to save work). */
+  repositories(last?: string): AsyncIterable<string>;
   /**
    * A URL the client may fetch a blob from directly (a presigned object-store URL; `GET` only),
    * or `undefined` when the registry streams it itself.
    */
   blobUrl?(digest: Digest): Promise<string | undefined>;
+  /** Whether the storage is reachable and, when `write`, takes a durable write. */
   checkHealth(write: boolean): Promise<HealthCheck>;
 
   /** Record that manifest `referrer` of repository `name` has `subject` as its subject. */

@@ -181,7 +181,7 @@ Deno.test("basic auth: credentials and tokens never reach the error log", async 
   const logged: string[] = [];
   class BrokenStore extends LayoutStore {
     constructor() {
-      super(new MemoryDriver(), { shared: false });
+      super(new MemoryDriver());
     }
     override statBlob(): Promise<number | undefined> {
       return Promise.reject(new Error("disk on fire"));

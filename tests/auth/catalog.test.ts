@@ -17,7 +17,7 @@ import { basic, POLICY, USERS, writeHtpasswd } from "./fixtures.ts";
 class CountingStore extends LayoutStore {
   namesRead = 0;
   constructor() {
-    super(new MemoryDriver(), { shared: false });
+    super(new MemoryDriver());
   }
   override async repositoryPage(last: string | undefined, limit: number): Promise<string[]> {
     const names = await super.repositoryPage(last, limit);

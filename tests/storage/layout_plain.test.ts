@@ -13,7 +13,7 @@ import { storeSuite } from "./store_suite.ts";
 storeSuite("layout over a plain fs driver, shared", async () => {
   const root = await Deno.makeTempDir({ prefix: "berth-layout-plain-" });
   return {
-    store: new LayoutStore(new FsDriver(root), { shared: true }),
+    store: new LayoutStore(new FsDriver(root)),
     cleanup: () => Deno.remove(root, { recursive: true }),
   };
 });
@@ -22,7 +22,7 @@ storeSuite(
   "layout over memory, shared",
   () =>
     Promise.resolve({
-      store: new LayoutStore(new MemoryDriver(), { shared: true }),
+      store: new LayoutStore(new MemoryDriver()),
       cleanup: () => Promise.resolve(),
     }),
 );

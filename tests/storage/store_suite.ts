@@ -703,6 +703,50 @@ export function storeSuite(label: string, makeStore: () => Promise<StoreFixture>
     assert.deepEqual(await store.repositoryPage(undefined, 10), ["a", "m", "z"]);
   });
 
+  test("repositoryPage from any marker agrees with the sorted walk of every name", async (store) => {
+    const digest = digestBytes(text("manifest"));
+    // Repositories inside repositories, names that sort between a folder and its children.
+    const names = ["a", "a/b", "a/b/c", "a-b", "a.b/c", "a/b-c", "a0", "ab/x", "b/a/b", "b/a-c"];
+    for (const name of names) await store.putLink(name, "layer", digest);
+    await store.createUpload("a/b.c", "upload-1", STARTED_AT);
+    const all = [...names, "a/b.c"].sort();
+    assert.deepEqual(await store.listRepositories(), all);
+    const markers = [undefined, ...all, "", "a/", "a/b/", "a-", "a/zz", "b/a", "b/a/", "zzz", "0"];
+    for (const last of markers) {
+      const after = all.filter((name) => last === undefined || name > last);
+      for (const limit of [1, 2, 3, 100]) {
+        const page = await store.repositoryPage(last, limit);
+        assert.deepEqual(page, after.slice(0, limit), `after ${last}, ${limit}`);
+      }
+      assert.deepEqual(await collect(store.repositories(last)), after, `after ${last}`);
+    }
+  });
+
+  test("tagPage pages through sorted tags; undefined for an unknown repository", async (store) => {
+    const digest = digestBytes(text("manifest"));
+    for (const tag of ["v2", "latest", "v10", "V1", "1.0"]) await store.putTag("repo", tag, digest);
+    await store.putLink("empty", "layer", digest);
+    assert.deepEqual(await store.tagPage("repo", undefined, 10), {
+      entries: ["1.0", "V1", "latest", "v10", "v2"],
+      more: false,
+    });
+    assert.deepEqual(await store.tagPage("repo", undefined, 2), {
+      entries: ["1.0", "V1"],
+      more: true,
+    });
+    assert.deepEqual(await store.tagPage("repo", "V1", 2), {
+      entries: ["latest", "v10"],
+      more: true,
+    });
+    assert.deepEqual(await store.tagPage("repo", "v10", 2), { entries: ["v2"], more: false });
+    assert.deepEqual(await store.tagPage("repo", "w", 2), { entries: [], more: false });
+    assert.deepEqual(await store.tagPage("empty", undefined, 2), { entries: [], more: false });
+    assert.equal(await store.tagPage("nobody", undefined, 2), undefined);
+    await store.deleteTag("repo", "latest");
+    await store.putTag("repo", "a", digest);
+    assert.deepEqual((await store.tagPage("repo", "1.0", 10))?.entries, ["V1", "a", "v10", "v2"]);
+  });
+
   test("blobInfo gives size and a recent modification time", async (store) => {
     const bytes = text("info");
     const digest = digestBytes(bytes);

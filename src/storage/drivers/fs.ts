@@ -10,7 +10,8 @@
  *   all while the change epoch (a file every berth process appends a byte to after changing such
  *   a file) is unchanged and the entry was checked less than a second ago; see `LinkCache`,
  *   `TagEpoch`. Other programs' changes (distribution) are seen within a second.
- * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged.
+ * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged; large
+ *   folders read through `listSorted` (the repository tree) are kept the same way.
  *
  * @module
  */
@@ -31,6 +32,9 @@ import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
 import { TagEpoch } from "./fs/tag_epoch.ts";
+
+/** Folders with fewer links than this (sub-folders + 2) are listed synchronously. */
+const SMALL_FOLDER = 64;
 
 /** Options of {@link FsDriver}. */
 export interface FsDriverOptions {
@@ -55,6 +59,8 @@ export class FsDriver implements StorageDriver {
   readonly #links = new LinkCache();
   readonly #listed: ((path: string) => boolean) | undefined;
   readonly #listings = new ListingCache();
+  /** Large folders of any kind (the repository tree's namespaces), for {@link listSorted}. */
+  readonly #folders = new ListingCache(64, 256);
 
   /** A driver rooted at local directory `root` (distribution's `rootdirectory`). */
   constructor(root: string, options: FsDriverOptions = {}) {
@@ -184,6 +190,23 @@ export class FsDriver implements StorageDriver {
       return listNames(local).catch((error) => {
         if (isNotFound(error)) return undefined;
         throw error;
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** {@inheritDoc StorageDriver.listSorted} */
+  listSorted(path: string): Promise<readonly string[] | undefined> {
+    try {
+      const local = this.localPath(path);
+      const cache = this.#listed?.(path) ? this.#listings : this.#folders;
+      // A folder's link count is 2 + its sub-folders (ext4, xfs, ...): a small folder is read
+      // synchronously, cheaper than a round trip to the thread pool; a large one is not, so the
+      // server keeps answering meanwhile.
+      return cache.sorted(local, (info) => {
+        const links = info.nlink ?? 0;
+        return links > 1 && links < SMALL_FOLDER ? listNamesSync(local) : listNames(local);
       });
     } catch (error) {
       return Promise.reject(error);
@@ -361,6 +384,12 @@ async function readOrUndefined(local: string): Promise<Uint8Array<ArrayBuffer> |
     if (isNotFound(error) || isDirectory(error)) return undefined;
     throw error;
   }
+}
+
+function listNamesSync(local: string): string[] {
+  const names: string[] = [];
+  for (const entry of Deno.readDirSync(local)) names.push(entry.name);
+  return names;
 }
 
 async function listNames(local: string): Promise<string[]> {

@@ -1,115 +1,146 @@
 /**
- * The catalog's index of repository names, as the layout uses it, and the two indexes that work
- * over any driver. (The filesystem has a third, journal-backed one shared safely by processes:
- * `drivers/fs/catalog_index.ts`.)
+ * The catalog as a walk of the `repositories/` tree in name order, started at the `last` marker:
+ * only the folders on the way to the page are listed, and only the entries on the page are
+ * checked for being repositories. Nothing is indexed or kept beyond what the driver's listings
+ * keep, so replicas over shared storage and other programs writing the tree (distribution) are
+ * seen at once.
+ *
+ * Names are ordered as whole strings (code-unit order: `a` < `a-b` < `a.b` < `a/b` < `a0`), not
+ * segment by segment, so each child `c` of a folder stands for two sort keys: `c` (the folder
+ * itself, a repository when it holds a marker folder) and `c/` (every name below it). All names
+ * below `c` start with `c/`, so sorting these keys sorts the names.
  *
  * @module
  */
+import { isValidName } from "../../oci/names.ts";
 import { upperBound } from "../sorted_names.ts";
 
-/** What an index needs from the layout. */
-export interface CatalogSource {
-  /** Every repository name, sorted, by walking the tree (authoritative, slow). */
-  walk(): Promise<string[]>;
-  /** Whether a repository exists now. */
-  exists(name: string): Promise<boolean>;
-}
-
-/** A sorted index of repository names that serves catalog pages. */
-export interface RepositoryIndex {
-  /** Record that repository `name` exists (cheap when already known). */
-  note(name: string): Promise<void>;
-  /** Up to `limit` existing repository names sorted after `last`. */
-  page(last: string | undefined, limit: number): Promise<string[]>;
-  /** Forget what is kept and read the tree again (after garbage collection). */
-  rebuild(): Promise<void>;
-}
+/** Folders whose presence makes a folder under `repositories/` a repository. */
+export const REPOSITORY_MARKERS: ReadonlySet<string> = new Set([
+  "_layers",
+  "_manifests",
+  "_uploads",
+]);
+/** Listings of the folders ahead on the page started at once (object stores answer slowly). */
+const LOOKAHEAD = 16;
 
 /**
- * Shared storage (replicas over one bucket): every page walks the tree, so a repository created
- * by any process is listed at once. Costs one walk per page.
+ * Children of a folder below `repositories/` (`""` is `repositories/` itself), sorted in
+ * code-unit order, or `undefined` when it is not a folder. A lister may hand back the same
+ * (read-only) array while the folder is unchanged.
  */
-export class WalkingIndex implements RepositoryIndex {
-  readonly #source: CatalogSource;
+export type SortedLister = (dir: string) => Promise<readonly string[] | undefined>;
 
-  /** An index reading `source` on every page. */
-  constructor(source: CatalogSource) {
-    this.#source = source;
+/** Walks the repository tree in name order. */
+export class RepositoryWalk {
+  readonly #list: SortedLister;
+  /** Sort keys of a listing, by the listing's identity (kept as long as the driver keeps it). */
+  readonly #keys = new WeakMap<readonly string[], string[]>();
+
+  /** A walk over the folders `list` gives. */
+  constructor(list: SortedLister) {
+    this.#list = list;
   }
 
-  note(): Promise<void> {
-    return Promise.resolve();
-  }
-
+  /** Up to `limit` repository names sorted after `last`. */
   async page(last: string | undefined, limit: number): Promise<string[]> {
-    const names = await this.#source.walk();
-    const at = last === undefined ? 0 : upperBound(names, last);
-    return names.slice(at, at + limit);
-  }
-
-  rebuild(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/**
- * Single-owner storage (one process owns the data, e.g. the memory driver): the tree is walked
- * once, then the names this process creates are added in memory. Repositories another process
- * creates are NOT seen until {@link rebuild}: never use it where storage is shared.
- */
-export class OwnedIndex implements RepositoryIndex {
-  readonly #source: CatalogSource;
-  #names: string[] | undefined;
-  #set = new Set<string>();
-  #loading: Promise<void> | undefined;
-
-  /** An index over `source`, walked on first use. */
-  constructor(source: CatalogSource) {
-    this.#source = source;
-  }
-
-  async note(name: string): Promise<void> {
-    if (this.#set.has(name)) return;
-    await this.#load();
-    if (this.#set.has(name)) return;
-    this.#set.add(name);
-    this.#names!.splice(upperBound(this.#names!, name), 0, name);
-  }
-
-  async page(last: string | undefined, limit: number): Promise<string[]> {
-    await this.#load();
-    const page: string[] = [];
-    let after = last;
-    while (page.length < limit) {
-      const names = this.#names!;
-      const at = after === undefined ? 0 : upperBound(names, after);
-      const batch = names.slice(at, at + limit - page.length);
-      if (batch.length === 0) break;
-      after = batch.at(-1);
-      const present = await Promise.all(batch.map((name) => this.#source.exists(name)));
-      batch.forEach((name, i) => present[i] && page.push(name));
+    const names: string[] = [];
+    if (limit <= 0) return names;
+    for await (const name of this.after(last)) {
+      names.push(name);
+      if (names.length >= limit) break;
     }
-    return page;
+    return names;
   }
 
-  async rebuild(): Promise<void> {
-    this.#names = undefined;
-    this.#set = new Set();
-    await this.#load();
+  /** Repository names sorted after `last`, found as they are read (stop early to save work). */
+  async *after(last?: string): AsyncGenerator<string> {
+    const root = await this.#list("");
+    if (root) yield* this.#folder("", root, last);
   }
 
-  async #load(): Promise<void> {
-    if (this.#names) return;
-    this.#loading ??= this.#source.walk().then((names) => {
-      const all = new Set([...names, ...this.#set]);
-      this.#names = [...all].sort(compare);
-      this.#set = all;
-    }).finally(() => (this.#loading = undefined));
-    await this.#loading;
+  async *#folder(
+    dir: string,
+    children: readonly string[],
+    last: string | undefined,
+  ): AsyncGenerator<string> {
+    const keys = this.#keysOf(children);
+    const base = dir === "" ? "" : `${dir}/`;
+    const pending = new Map<string, Promise<readonly string[] | undefined>>();
+    const listing = (child: string) => {
+      let promise = pending.get(child);
+      if (!promise) {
+        promise = this.#list(base + child);
+        // Read ahead may go unused when the caller stops: never an unhandled rejection.
+        promise.catch(() => {});
+        pending.set(child, promise);
+      }
+      return promise;
+    };
+    let ahead = 0;
+    for (let at = last === undefined ? 0 : firstNeeded(keys, base, last); at < keys.length; at++) {
+      for (ahead = Math.max(ahead, at); ahead < Math.min(keys.length, at + LOOKAHEAD); ahead++) {
+        const key = keys[ahead]!;
+        if (!key.endsWith("/")) listing(key);
+      }
+      const key = keys[at]!;
+      if (key.endsWith("/")) {
+        const child = key.slice(0, -1);
+        const below = await listing(child);
+        pending.delete(child);
+        if (below) yield* this.#folder(base + child, below, last);
+      } else {
+        const own = await listing(key);
+        if (own && hasMarker(own)) yield base + key;
+      }
+    }
   }
+
+  /** `c` and `c/` for every child that can be part of a repository name, sorted. */
+  #keysOf(children: readonly string[]): string[] {
+    let keys = this.#keys.get(children);
+    if (!keys) {
+      keys = [];
+      for (const child of children) {
+        if (isValidName(child)) keys.push(child, `${child}/`);
+      }
+      keys.sort(compare);
+      this.#keys.set(children, keys);
+    }
+    return keys;
+  }
+}
+
+/**
+ * Index of the first key whose names are not all at or before `last`: a folder key `c` when
+ * `base + c` > `last`; a subtree key `c/` unless `last` is past every name starting with it.
+ * Skipped keys come first in key order, so a binary search finds it.
+ */
+function firstNeeded(keys: readonly string[], base: string, last: string): number {
+  const skipped = (key: string) => {
+    const full = base + key;
+    return key.endsWith("/") ? last >= full && !last.startsWith(full) : full <= last;
+  };
+  let low = 0;
+  let high = keys.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (skipped(keys[mid]!)) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/** Whether a sorted listing holds a marker folder (a binary search each: listings can be long). */
+function hasMarker(sorted: readonly string[]): boolean {
+  for (const marker of REPOSITORY_MARKERS) {
+    const at = upperBound(sorted, marker) - 1;
+    if (at >= 0 && sorted[at] === marker) return true;
+  }
+  return false;
 }
 
 /** Plain code-unit order (byte order for the ASCII names repositories have). */
-function compare(a: string, b: string): number {
+export function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }

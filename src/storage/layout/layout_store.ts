@@ -1,15 +1,15 @@
 /**
  * The layout: berth's registry-level {@link Store} drawn as distribution's tree (see `paths.ts`)
- * over any {@link StorageDriver}. It holds no data of its own; what it keeps in memory is said
- * where it is kept, and only the catalog index (chosen by the caller) may assume one owner.
+ * over any {@link StorageDriver}. It holds no data of its own and assumes no single owner: the
+ * catalog and tag pages are read from the tree (through the driver's listings) on every request.
  *
  * Publishing order makes every state a crash can leave valid: a blob's data before any link to
- * it, a link before the tag that names it, a name in the catalog before the repository exists.
+ * it, a link before the tag that names it.
  *
  * @module
  */
 import { type Digest, isAlgorithm, tryParseDigest } from "../../oci/digest.ts";
-import type { StorageDriver } from "../driver.ts";
+import { type StorageDriver, WriterBusy } from "../driver.ts";
 import type {
   AppendOptions,
   BlobContent,
@@ -20,28 +20,16 @@ import type {
   Store,
   UploadInfo,
 } from "../store.ts";
-import { type CatalogSource, OwnedIndex, type RepositoryIndex, WalkingIndex } from "./catalog.ts";
+import { upperBound } from "../sorted_names.ts";
+import { compare, REPOSITORY_MARKERS, RepositoryWalk } from "./catalog.ts";
 import { StorePaths } from "./paths.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** Folders listed at once while walking the repository tree. */
 const WALK_CONCURRENCY = 16;
-/** Folders whose presence makes a folder under `repositories/` a repository. */
-const REPOSITORY_MARKERS: readonly string[] = ["_layers", "_manifests", "_uploads"];
-
 /** Options of {@link LayoutStore}. */
 export interface LayoutOptions {
-  /**
-   * Several processes share the storage (replicas over one bucket, or berth and distribution on
-   * one folder). Then nothing that only holds for a single owner is kept: the catalog walks the
-   * tree unless `index` gives a shared-safe index. Default `true`.
-   */
-  shared?: boolean;
-  /** The catalog index to use (default: {@link WalkingIndex} when shared, else {@link OwnedIndex}). */
-  index?: (source: CatalogSource) => RepositoryIndex;
-  /** A faster, synchronous repository check for catalog pages (the fs driver's `statSync`). */
-  existsSync?: (name: string) => boolean;
   /** Blob GETs redirect to the driver's URLs (object stores), as distribution's `storage.redirect`. */
   redirect?: boolean;
 }
@@ -55,8 +43,8 @@ export class LayoutStore implements Store {
   readonly driver: StorageDriver;
   /** The paths of the tree. */
   readonly paths = new StorePaths();
-  /** The catalog's index of repository names. */
-  readonly catalog: RepositoryIndex;
+  /** The catalog: the repository tree walked in name order. */
+  readonly catalog: RepositoryWalk;
   /** Digests parsed from link contents, by the array's identity (no state beyond the driver's). */
   readonly #parsed = new WeakMap<Uint8Array, Digest | undefined>();
   readonly #redirect: boolean;
@@ -65,16 +53,10 @@ export class LayoutStore implements Store {
   constructor(driver: StorageDriver, options: LayoutOptions = {}) {
     this.driver = driver;
     this.#redirect = options.redirect ?? false;
-    const existsSync = options.existsSync;
-    const source: CatalogSource = {
-      walk: () => this.listRepositories(),
-      exists: existsSync
-        ? (name) => Promise.resolve(existsSync(name))
-        : (name) => this.hasRepository(name),
-    };
-    const shared = options.shared ?? true;
-    this.catalog = options.index?.(source) ??
-      (shared ? new WalkingIndex(source) : new OwnedIndex(source));
+    const repositories = this.paths.repositories;
+    this.catalog = new RepositoryWalk((dir) =>
+      this.#sorted(dir === "" ? repositories : `${repositories}/${dir}`)
+    );
   }
 
   close(): void {
@@ -142,11 +124,7 @@ export class LayoutStore implements Store {
   }
 
   async putLink(name: string, kind: LinkKind, digest: Digest): Promise<void> {
-    const link = this.paths.link(name, kind, digest);
-    // The catalog first: a crash between the two leaves a name the catalog skips (it checks each
-    // name exists), never a repository the catalog misses.
-    await this.catalog.note(name);
-    await this.#writeLink(link, digest);
+    await this.#writeLink(this.paths.link(name, kind, digest), digest);
   }
 
   async deleteLink(name: string, kind: LinkKind, digest: Digest): Promise<boolean> {
@@ -187,7 +165,6 @@ export class LayoutStore implements Store {
   }
 
   async putTag(name: string, tag: string, digest: Digest): Promise<void> {
-    await this.catalog.note(name);
     await this.#writeLink(this.paths.tagIndex(name, tag, digest), digest);
     await this.driver.putContent(this.paths.tagCurrent(name, tag), encoder.encode(digest.value));
   }
@@ -202,6 +179,14 @@ export class LayoutStore implements Store {
     const tags = await this.driver.list(this.paths.tags(name));
     if (tags) return tags;
     return (await this.hasRepository(name)) ? [] : undefined;
+  }
+
+  async tagPage(name: string, last: string | undefined, limit: number) {
+    const tags = await this.#sorted(this.paths.tags(name));
+    if (!tags) return (await this.hasRepository(name)) ? { entries: [], more: false } : undefined;
+    const from = last === undefined ? 0 : upperBound(tags, last);
+    const entries = tags.slice(from, from + Math.max(0, limit));
+    return { entries, more: from + entries.length < tags.length };
   }
 
   // ---- repositories -------------------------------------------------------------------------
@@ -227,7 +212,7 @@ export class LayoutStore implements Store {
         while (at < current.length) {
           const [dir, prefix] = current[at++]!;
           const entries = await this.#list(dir);
-          if (prefix && entries.some((e) => REPOSITORY_MARKERS.includes(e))) names.push(prefix);
+          if (prefix && entries.some((e) => REPOSITORY_MARKERS.has(e))) names.push(prefix);
           for (const entry of entries) {
             if (entry.startsWith("_")) continue;
             next.push([`${dir}/${entry}`, prefix ? `${prefix}/${entry}` : entry]);
@@ -244,8 +229,8 @@ export class LayoutStore implements Store {
     return this.catalog.page(last, limit);
   }
 
-  reindex(): Promise<void> {
-    return this.catalog.rebuild();
+  repositories(last?: string): AsyncIterable<string> {
+    return this.catalog.after(last);
   }
 
   // ---- referrers ----------------------------------------------------------------------------
@@ -281,7 +266,6 @@ export class LayoutStore implements Store {
   // ---- uploads ------------------------------------------------------------------------------
 
   async createUpload(name: string, id: string, startedAt: Date): Promise<void> {
-    await this.catalog.note(name);
     const writer = await this.driver.writer(this.paths.uploadData(name, id));
     await writer!.close();
     await this.driver.putContent(
@@ -313,7 +297,9 @@ export class LayoutStore implements Store {
     if (!writer || writer.size !== offset) {
       await writer?.close();
       await body.cancel().catch(() => {});
-      throw new Error(`upload ${id} is at ${writer?.size}, not ${offset}`);
+      if (!writer) throw new Error(`upload ${id} is gone`);
+      // Another request wrote to it since its size was read.
+      throw new WriterBusy(this.paths.uploadData(name, id));
     }
     try {
       return await writer.write(body, options);
@@ -404,6 +390,12 @@ export class LayoutStore implements Store {
     const current = await this.driver.getContent(path);
     if (current !== undefined && decoder.decode(current) === digest.value) return;
     await this.driver.putContent(path, encoder.encode(digest.value));
+  }
+
+  /** Children of a folder sorted in code-unit order (read-only), `undefined` when absent. */
+  async #sorted(path: string): Promise<readonly string[] | undefined> {
+    if (this.driver.listSorted) return await this.driver.listSorted(path);
+    return (await this.driver.list(path))?.sort(compare);
   }
 
   /** Children of a folder, `[]` when absent. */

@@ -14,7 +14,6 @@
  *     _uploads/<id>/data                                 bytes of an upload session
  *     _uploads/<id>/startedat                            RFC 3339 time the session opened
  *     _referrers/<alg>/<subject hex>/<alg>/<hex>/link    berth: manifests whose subject is that
- *   _berth/catalog                                       berth: journal of repository names
  *   _berth/tag-changes                                   berth: one byte per tag change (TagEpoch)
  *   _berth/mirror-uses                                   berth: when cached manifests were last served
  *   _tmp/                                                berth: temporary files (fs), probes
@@ -105,11 +104,6 @@ export class StorePaths {
   /** Link file of one referrer of a subject. */
   referrer(name: string, subject: Digest, referrer: Digest): string {
     return `${this.referrers(name, subject)}/${referrer.algorithm}/${referrer.hex}/link`;
-  }
-
-  /** The catalog journal. */
-  get catalog(): string {
-    return `${this.base}/_berth/catalog`;
   }
 
   /** The file whose length is the tag epoch. */

@@ -30,10 +30,15 @@ interface Entry {
 export class ListingCache {
   readonly #entries = new Map<string, Entry>();
   readonly #maxEntries: number;
+  readonly #minNames: number;
 
-  /** A cache of at most `maxEntries` folders (least recently used go first). */
-  constructor(maxEntries = 256) {
+  /**
+   * A cache of at most `maxEntries` folders (least recently used go first), keeping only
+   * listings of at least `minNames` names (smaller ones are cheap to read again).
+   */
+  constructor(maxEntries = 256, minNames = 0) {
     this.#maxEntries = maxEntries;
+    this.#minNames = minNames;
   }
 
   /**
@@ -41,6 +46,18 @@ export class ListingCache {
    * memory when the folder is unchanged; `undefined` when `dir` is not a folder.
    */
   async list(dir: string, read: () => Promise<string[]>): Promise<string[] | undefined> {
+    const names = await this.sorted(dir, read);
+    return names && [...names];
+  }
+
+  /**
+   * As {@link list}, but the array is frozen and the same one while the folder is unchanged (no
+   * copy: a page of a large folder costs a `stat` and a slice).
+   */
+  async sorted(
+    dir: string,
+    read: (info: Deno.FileInfo) => Promise<string[]> | string[],
+  ): Promise<readonly string[] | undefined> {
     const before = statSyncOrUndefined(dir);
     if (!before?.isDirectory) {
       this.#entries.delete(dir);
@@ -50,13 +67,22 @@ export class ListingCache {
     if (hit && same(hit, before)) {
       this.#entries.delete(dir);
       this.#entries.set(dir, hit);
-      return [...hit.names];
+      return hit.names;
     }
-    const names = (await read()).sort(compare);
+    let names: readonly string[];
+    try {
+      names = Object.freeze((await read(before)).sort(compare));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
     const after = statSyncOrUndefined(dir);
-    if (after && same(entryOf(before, names), after) && Date.now() - mtimeOf(after) > SETTLE_MS) {
+    if (
+      names.length >= this.#minNames && after && same(entryOf(before, names), after) &&
+      Date.now() - mtimeOf(after) > SETTLE_MS
+    ) {
       this.#entries.delete(dir);
-      this.#entries.set(dir, entryOf(after, names.slice()));
+      this.#entries.set(dir, entryOf(after, names));
       if (this.#entries.size > this.#maxEntries) {
         const oldest = this.#entries.keys().next().value;
         if (oldest !== undefined) this.#entries.delete(oldest);
