@@ -29,8 +29,50 @@ export const consoleSink: LogSink = (record) => {
   else console.log(line);
 };
 
-/** A logger writing records at or above `level` to `sink`. */
-export function createLogger(level: LogLevel, sink: LogSink = consoleSink): Logger {
+/** Bytes of info and debug lines held before a write, at most. */
+const BATCH_BYTES = 64 * 1024;
+
+/**
+ * {@link consoleSink} for a busy logger (the access log): info and debug lines are gathered and
+ * written to stdout in one write when the current batch of work is done (a zero-delay timer) or
+ * 64 KiB have piled up, instead of one synchronous write per line; warnings and errors go to
+ * stderr at once. Lines still held are written when the process exits.
+ */
+export function batchedConsoleSink(): LogSink {
+  const encoder = new TextEncoder();
+  let lines: string[] = [];
+  let bytes = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (lines.length === 0) return;
+    const data = encoder.encode(lines.join(""));
+    lines = [];
+    bytes = 0;
+    try {
+      for (let at = 0; at < data.byteLength;) at += Deno.stdout.writeSync(data.subarray(at));
+    } catch {
+      // stdout closed: the lines are lost, as console.log would lose them.
+    }
+  };
+  globalThis.addEventListener("unload", flush);
+  return (record) => {
+    const line = JSON.stringify(record);
+    if (record.level === "error" || record.level === "warn") {
+      flush();
+      console.error(line);
+      return;
+    }
+    lines.push(line, "\n");
+    bytes += line.length + 1;
+    if (bytes >= BATCH_BYTES) flush();
+    else timer ??= setTimeout(flush, 0);
+  };
+}
+
+/** A logger writing records at or above `level` to `sink` (default: {@link batchedConsoleSink}). */
+export function createLogger(level: LogLevel, sink: LogSink = batchedConsoleSink()): Logger {
   const enabled = (l: LogLevel) => RANK[l] <= RANK[level];
   return {
     enabled,

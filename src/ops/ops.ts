@@ -196,7 +196,8 @@ export function createOps(
   const finish = async (ctx: RequestContext, given: Response): Promise<Response> => {
     settle();
     const status = given.status;
-    given.headers.set("X-Request-Id", ctx.id);
+    // No handler sets it: `append` skips the scan a `set` makes.
+    given.headers.append("X-Request-Id", ctx.id);
     // A declared length is taken as given, without touching `response.body`: reading that
     // getter turns a fixed body into a stream, which costs the fast path and keep-alive on
     // HTTP/1.0 (ab -k).

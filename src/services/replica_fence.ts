@@ -63,7 +63,8 @@ export class ReplicaFence {
     }));
     for (const digest of digests) {
       const deadline = this.#now() + this.#waitMs;
-      while (await this.#driver.stat(this.#sweepPath(digest)) && this.#now() < deadline) {
+      // One GET (stat would also list, looking for a folder of that name).
+      while (await this.#driver.getContent(this.#sweepPath(digest)) && this.#now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

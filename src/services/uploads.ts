@@ -6,7 +6,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
-import { isUploadId, SizeMismatch, type Store } from "../storage/store.ts";
+import { isUploadId, SizeMismatch, type Store, WriterBusy } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";
 
@@ -80,14 +80,22 @@ export class UploadService {
     return this.#lock.run(key(name, id), async () => {
       if (chunk?.body) await this.#append(name, id, chunk);
       else await this.#info(name, id);
-      const actual = await this.#digestOf(name, id, digest);
-      if (actual.value !== digest.value) {
-        await this.#drop(name, id);
-        throw new RegistryError("DIGEST_INVALID", { expected: digest.value, actual: actual.value });
+      try {
+        const actual = await this.#digestOf(name, id, digest);
+        if (actual.value !== digest.value) {
+          await this.#drop(name, id);
+          throw new RegistryError("DIGEST_INVALID", {
+            expected: digest.value,
+            actual: actual.value,
+          });
+        }
+        verified?.();
+        await this.#guard?.use([digest]);
+        await this.#store.commitUpload(name, id, digest);
+      } catch (error) {
+        if (error instanceof WriterBusy) throw busy();
+        throw error;
       }
-      verified?.();
-      await this.#guard?.use([digest]);
-      await this.#store.commitUpload(name, id, digest);
       this.#hashes.delete(key(name, id));
     });
   }
@@ -166,6 +174,7 @@ export class UploadService {
       return next;
     } catch (error) {
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
+      if (error instanceof WriterBusy) throw busy(size);
       throw error;
     }
   }
@@ -204,6 +213,13 @@ function checkId(id: string): void {
 
 function unknownUpload(id: string): RegistryError {
   return new RegistryError("BLOB_UPLOAD_UNKNOWN", { id: id.slice(0, 100) });
+}
+
+/** Another request (on any replica) is writing the session, or wrote to it since `size`. */
+function busy(size?: number): RegistryError {
+  return new RegistryError("UPLOAD_RANGE_INVALID", size === undefined ? null : { expected: size }, {
+    message: "chunk out of order: another request is writing to this upload; ask its offset again",
+  });
 }
 
 function sizeInvalid(expected: number, received: number): RegistryError {

@@ -89,7 +89,8 @@ export interface WriteOptions {
  * resumes it with `writer(path, { append: true })` and sees the same `size` (a crash may lose the
  * write that was in flight, never earlier ones). One writer per path at a time: the caller
  * serialises writes (the layout's upload lock); a write racing another on the same path from
- * another process may fail or be lost, but never corrupts bytes already stored.
+ * another process fails with {@link WriterBusy} (S3: under a lease in the bucket) or may be lost
+ * (fs), but never corrupts bytes already stored.
  */
 export interface FileWriter {
   /** Bytes stored so far (committed writes). */
@@ -195,6 +196,19 @@ export class SizeMismatch extends Error {
   constructor(readonly expected: number, readonly received: number) {
     super(`expected ${expected} bytes, received ${received}`);
     this.name = "SizeMismatch";
+  }
+}
+
+/**
+ * Thrown by a writer of shared storage when another process is writing the same file (or wrote it
+ * since this writer was opened): the write did nothing. The caller answers as for a chunk out of
+ * order.
+ */
+export class WriterBusy extends Error {
+  /** Name the file. */
+  constructor(readonly path: string) {
+    super(`${path}: another writer is at work on this file, or it changed since it was opened`);
+    this.name = "WriterBusy";
   }
 }
 

@@ -9,7 +9,7 @@
  * @module
  */
 import type { Digest } from "../oci/digest.ts";
-import { type ByteObserver, SizeMismatch, type WriteOptions } from "./driver.ts";
+import { type ByteObserver, SizeMismatch, type WriteOptions, WriterBusy } from "./driver.ts";
 
 const UPLOAD_ID = /^[A-Za-z0-9-]{1,64}$/;
 
@@ -56,7 +56,7 @@ export interface BlobInfo {
 /** Options of {@link Store.appendUpload}: what a driver writer takes (observe, expected length, abort, keep a prefix). */
 export type AppendOptions = WriteOptions;
 
-export { SizeMismatch };
+export { SizeMismatch, WriterBusy };
 export type { ByteObserver };
 
 /** A page of a sorted list. */

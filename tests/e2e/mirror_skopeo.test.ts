@@ -5,7 +5,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { buildLayout, layoutRefs } from "../helpers/images.ts";
+import { FILL_SEGMENT } from "../../src/proxy/blobs.ts";
+import { buildLayout, freePort, layoutRefs } from "../helpers/images.ts";
+import { digestOf, MEDIA, randomBytes, text } from "../helpers/registry.ts";
 import { startServer } from "../helpers/server.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
 
@@ -122,6 +124,119 @@ Deno.test({
       await Deno.remove(work, { recursive: true }).catch(async () => {
         await run("podman", ["unshare", "rm", "-rf", work]).catch(() => "");
       });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "e2e(skopeo): five concurrent cold pulls of a large layer through the cache; the upstream's access log shows one GET of it",
+  ignore: skipWithout("skopeo", "docker-registry"),
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "berth-e2e-mirror-five-" });
+    const port = freePort();
+    await Deno.writeTextFile(
+      `${work}/config.yml`,
+      [
+        "version: 0.1",
+        "log:",
+        "  level: info",
+        "storage:",
+        "  filesystem:",
+        `    rootdirectory: ${work}/upstream`,
+        "http:",
+        `  addr: 127.0.0.1:${port}`,
+        "",
+      ].join("\n"),
+    );
+    const registry = new Deno.Command("docker-registry", {
+      args: ["serve", `${work}/config.yml`],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let output = "";
+    const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
+    };
+    const logged = Promise.all([collect(registry.stdout), collect(registry.stderr)]);
+    const upstream = `http://127.0.0.1:${port}`;
+    const cache = await startServer({
+      config: {
+        proxy: {
+          mirrors: [{ prefix: "", remoteUrl: upstream }],
+          revalidateMs: 0,
+          timeoutMs: 5_000,
+        },
+      },
+    });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const up = await fetch(`${upstream}/v2/`).then(async (r) => {
+          await r.body?.cancel();
+          return r.status === 200;
+        }).catch(() => false);
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // Several fill segments, so later pulls join a fill under way.
+      const layer = randomBytes(3 * FILL_SEGMENT + 777, 9);
+      const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
+      for (const bytes of [layer, config]) {
+        // distribution takes no POST ?digest=: a session, then PUT with the bytes.
+        const session = await fetch(`${upstream}/v2/lib/big/blobs/uploads/`, { method: "POST" });
+        assert.equal(session.status, 202);
+        await session.body?.cancel();
+        const location = new URL(session.headers.get("Location")!, upstream);
+        location.searchParams.set("digest", digestOf(bytes));
+        const response = await fetch(location, {
+          method: "PUT",
+          body: bytes,
+          headers: { "Content-Type": "application/octet-stream" },
+        });
+        assert.equal(response.status, 201);
+        await response.body?.cancel();
+      }
+      const manifest = text(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociManifest,
+        config: { mediaType: MEDIA.ociConfig, digest: digestOf(config), size: config.byteLength },
+        layers: [{ mediaType: MEDIA.ociLayer, digest: digestOf(layer), size: layer.byteLength }],
+      }));
+      const put = await fetch(`${upstream}/v2/lib/big/manifests/v1`, {
+        method: "PUT",
+        body: manifest,
+        headers: { "Content-Type": MEDIA.ociManifest },
+      });
+      assert.equal(put.status, 201);
+      await put.body?.cancel();
+
+      await Promise.all(Array.from({ length: 5 }, (_, i) =>
+        run("skopeo", [
+          "copy",
+          "--src-tls-verify=false",
+          `docker://${cache.host}/lib/big:v1`,
+          `dir:${work}/pull-${i}`,
+        ])));
+      for (let i = 0; i < 5; i++) {
+        const pulled = await Deno.readFile(`${work}/pull-${i}/${digestOf(layer).slice(7)}`);
+        assert.ok(pulled.byteLength === layer.byteLength, `pull ${i}: ${pulled.byteLength} bytes`);
+        assert.equal(digestOf(pulled), digestOf(layer));
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const gets = output.split("\n").filter((l) =>
+        l.includes(`"GET /v2/lib/big/blobs/${digestOf(layer)}`) && l.includes(" 200 ")
+      );
+      assert.equal(
+        gets.length,
+        1,
+        output.split("\n").filter((l) => l.includes("blobs")).join("\n"),
+      );
+    } finally {
+      await cache.close();
+      registry.kill("SIGTERM");
+      await registry.status;
+      await logged;
+      await Deno.remove(work, { recursive: true });
     }
   },
 });

@@ -45,6 +45,83 @@ async function withReplicas(
 }
 
 Deno.test({
+  name:
+    "replicas(s3): two PATCHes of one upload at once on two replicas: one is refused with 416, the session stays whole",
+  ignore: ignoreS3,
+  fn: () =>
+    withReplicas(2, async ([a, b]) => {
+      const blob = randomBytes(14 * MIB + 3, 31);
+      const digest = digestOf(blob);
+      const start = await fetch(`${a!.url}/v2/rep/race/blobs/uploads/`, { method: "POST" });
+      await expectStatus(start, 202);
+      const location = start.headers.get("location")!;
+      // The first PATCH sends 6 MiB, then waits (holding the session) until the second is answered.
+      const { promise: holding, resolve: held } = Promise.withResolvers<void>();
+      const { promise: go, resolve: release } = Promise.withResolvers<void>();
+      let sent = 0;
+      const first = fetch(`${a!.url}${location}`, {
+        method: "PATCH",
+        headers: { "Content-Type": "application/octet-stream" },
+        body: new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            if (sent === 6 * MIB) {
+              held();
+              await go;
+            }
+            if (sent >= 8 * MIB) return controller.close();
+            controller.enqueue(blob.slice(sent, sent + MIB));
+            sent += MIB;
+          },
+        }),
+      });
+      await holding;
+      // The first part (5 MiB) is recorded: the first PATCH is writing.
+      let range = "";
+      for (let i = 0; i < 200 && range !== `0-${5 * MIB - 1}`; i++) {
+        const status = await fetch(`${b!.url}${location}`);
+        await status.body?.cancel();
+        range = status.headers.get("range") ?? "";
+        if (range !== `0-${5 * MIB - 1}`) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(range, `0-${5 * MIB - 1}`);
+      // Other bytes at the offset the other replica reports, through it: refused, nothing written.
+      const second = await fetch(`${b!.url}${location}`, {
+        method: "PATCH",
+        headers: {
+          "Content-Type": "application/octet-stream",
+          "Content-Range": `${5 * MIB}-${6 * MIB - 1}`,
+        },
+        body: randomBytes(MIB, 99),
+      });
+      assert.equal(second.status, 416);
+      assert.equal((await second.json()).errors[0].code, "BLOB_UPLOAD_INVALID");
+      release();
+      const firstAnswer = await first;
+      await expectStatus(firstAnswer, 202);
+      assert.equal(firstAnswer.headers.get("range"), `0-${8 * MIB - 1}`);
+      // The session continues from the first PATCH on the other replica and commits the right bytes.
+      const next = firstAnswer.headers.get("location")!;
+      const rest = await fetch(`${b!.url}${next}`, {
+        method: "PATCH",
+        headers: {
+          "Content-Type": "application/octet-stream",
+          "Content-Range": `${8 * MIB}-${blob.length - 1}`,
+        },
+        body: blob.slice(8 * MIB),
+      });
+      await expectStatus(rest, 202);
+      const last = rest.headers.get("location")!;
+      const sep = last.includes("?") ? "&" : "?";
+      await expectStatus(
+        await fetch(`${a!.url}${last}${sep}digest=${digest}`, { method: "PUT" }),
+        201,
+      );
+      const got = await fetch(`${b!.url}/v2/rep/race/blobs/${digest}`);
+      assert.equal(digestOf(new Uint8Array(await got.arrayBuffer())), digest);
+    }),
+});
+
+Deno.test({
   name: "replicas(s3): a chunked upload whose PATCHes alternate replicas completes on a third",
   ignore: ignoreS3,
   fn: () =>
@@ -278,16 +355,23 @@ Deno.test({
       const range = status.headers.get("range")!;
       const have = Number(range.split("-")[1]) + 1;
       assert.equal(have, 10 * MIB);
-      const rest = await fetch(`${b.url}${location}`, {
-        method: "PATCH",
-        headers: {
-          "Content-Type": "application/octet-stream",
-          "Content-Range": `${have}-${blob.length - 1}`,
-        },
-        body: blob.slice(have),
-      });
-      await expectStatus(rest, 202);
-      const next = rest.headers.get("location")!;
+      // The dead replica's write lease lapses within 10 s: until then the PATCH is refused (416).
+      let rest: Response | undefined;
+      for (let i = 0; i < 60; i++) {
+        rest = await fetch(`${b.url}${location}`, {
+          method: "PATCH",
+          headers: {
+            "Content-Type": "application/octet-stream",
+            "Content-Range": `${have}-${blob.length - 1}`,
+          },
+          body: blob.slice(have),
+        });
+        if (rest.status !== 416) break;
+        await rest.body?.cancel();
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await expectStatus(rest!, 202);
+      const next = rest!.headers.get("location")!;
       const sep = next.includes("?") ? "&" : "?";
       await expectStatus(
         await fetch(`${b.url}${next}${sep}digest=${digest}`, { method: "PUT" }),

@@ -4,6 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { SETTLE_MS } from "../../src/storage/drivers/fs/listing_cache.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import {
   assertError,
@@ -185,6 +186,36 @@ Deno.test("catalog: a second server on the same data directory sees new reposito
       assert.deepEqual((await getJson(`${second.url}/v2/_catalog`)).body, {
         repositories: ["one", "two"],
       });
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+Deno.test("tags: a tag moved through one server is answered at once by a second one on the same data", async () => {
+  await withServer(async (first) => {
+    const second = await startServer({ dataDir: first.dataDir });
+    try {
+      const head = async () => {
+        const response = await fetch(`${second.url}/v2/moving/manifests/latest`, {
+          method: "HEAD",
+        });
+        await expectStatus(response, 200);
+        return response.headers.get("Docker-Content-Digest");
+      };
+      for (const seed of [1, 2, 3]) {
+        const image = await pushImageBlobs(first.url, "moving", { seed });
+        await expectStatus(
+          await putManifest(first.url, "moving", "latest", image.bytes, MEDIA.ociManifest),
+          201,
+        );
+        // Asked right after the move; then again once the link is old enough to be kept in
+        // memory (SETTLE_MS), so the next move must be noticed by the second server's cache.
+        assert.equal(await head(), image.digest);
+        await new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 50));
+        assert.equal(await head(), image.digest);
+        assert.equal(await head(), image.digest);
+      }
     } finally {
       await second.close();
     }

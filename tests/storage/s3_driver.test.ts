@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { WriterBusy } from "../../src/storage/driver.ts";
 import { S3Driver } from "../../src/storage/drivers/s3.ts";
 import { StorageUnavailable } from "../../src/storage/unavailable.ts";
 import { s3Options, skipWithoutS3, tempBucket } from "../helpers/s3.ts";
@@ -184,41 +185,51 @@ Deno.test({
 });
 
 Deno.test({
-  name: "s3 driver: a writer whose process died keeps every part it had sent",
+  name: "s3 driver: parts sent are recorded at once; a second writer is refused while one writes",
   ignore,
   fn: () =>
     withDrivers(async (a, b) => {
       const path = "/up5/data";
       const data = bytes(12 * MIB, 5);
       const w = (await a.writer(path))!;
-      // The body stalls after 11 MiB (two parts sent): the "process" is gone from here on.
+      // The body stalls after 11 MiB (two parts sent) until `go`.
       let sent = 0;
       const { promise: stalled, resolve } = Promise.withResolvers<void>();
+      const { promise: go, resolve: release } = Promise.withResolvers<void>();
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          if (sent >= 11 * MIB) {
+          if (sent === 11 * MIB) {
             resolve();
-            return await new Promise(() => {});
+            await go;
           }
+          if (sent >= data.length) return controller.close();
           controller.enqueue(data.slice(sent, sent + MIB));
           sent += MIB;
         },
       });
-      const never = w.write(body);
-      never.catch(() => {});
+      const writing = w.write(body);
       await stalled;
-      // Let the second part's upload finish.
-      for (let i = 0; i < 100; i++) {
-        const probe = await b.writer(path, { append: true });
-        if (probe!.size === 10 * MIB) break;
-        await new Promise((r) => setTimeout(r, 50));
+      // The second part is recorded as soon as it is stored, for every process to see.
+      let seen = 0;
+      for (let i = 0; i < 200 && seen < 10 * MIB; i++) {
+        const probe = (await b.writer(path, { append: true }))!;
+        seen = probe.size;
+        await probe.close();
+        if (seen < 10 * MIB) await new Promise((r) => setTimeout(r, 50));
       }
+      assert.equal(seen, 10 * MIB);
+      // Another process's write, or commit, while the first one writes: refused, nothing stored.
+      const other = (await b.writer(path, { append: true }))!;
+      await assert.rejects(other.write(stream(bytes(6 * MIB, 9))), WriterBusy);
+      await assert.rejects(other.commit(), WriterBusy);
+      release();
+      assert.equal(await writing, 12 * MIB);
+      // The refused writer saw an older state: it stays refused.
+      await assert.rejects(other.write(stream(bytes(1, 9))), WriterBusy);
       const resumed = (await b.writer(path, { append: true }))!;
-      assert.equal(resumed.size, 10 * MIB);
-      await resumed.write(stream(data.subarray(10 * MIB)));
+      assert.equal(resumed.size, 12 * MIB);
       await resumed.commit();
       assert.equal(sha((await b.getContent(path))!), sha(data));
-      await body.cancel().catch(() => {});
     }),
 });
 

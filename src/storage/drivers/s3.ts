@@ -19,8 +19,10 @@ import {
   SizeMismatch,
   type StorageDriver,
   type WriteOptions,
+  WriterBusy,
   type WriterOptions,
 } from "../driver.ts";
+import { StorageLease } from "../lease.ts";
 import type { S3Config } from "../../config.ts";
 import { writeBatched } from "./batch_writer.ts";
 import { type CompletedPart, S3Client, type S3ClientOptions } from "./s3_client.ts";
@@ -72,6 +74,13 @@ interface WriterState {
 const STATE_SUFFIX = ".s3writer";
 /** Infix of a writer's tail objects. */
 const TAIL_INFIX = ".s3tail.";
+/** Suffix of the folder of a writer's lease, beside the path it writes. */
+const LEASE_SUFFIX = ".s3lease";
+/**
+ * How long a writer's lease lasts unless renewed (renewed every fifth of it while writing): the
+ * time a session stays locked after its writer's process died mid-write.
+ */
+const WRITE_LEASE_MS = 10_000;
 /** S3's smallest part (but the last). */
 const MIN_PART = 5 * 1024 * 1024;
 
@@ -154,12 +163,12 @@ export class S3Driver implements StorageDriver {
     const existing = await this.#state(key);
     if (options.append) {
       if (!existing) return undefined;
-      return new S3Writer(this.#client, key, existing, this.#options);
+      return new S3Writer(this, path, existing, this.#options);
     }
     if (existing) await dropWriter(this.#client, key, existing);
     const state: WriterState = { sealed: 0, parts: [], tailSize: 0 };
     await this.#client.put(key + STATE_SUFFIX, JSON.stringify(state));
-    return new S3Writer(this.#client, key, state, this.#options);
+    return new S3Writer(this, path, state, this.#options);
   }
 
   /** {@inheritDoc StorageDriver.stat} */
@@ -188,8 +197,12 @@ export class S3Driver implements StorageDriver {
     let any = false;
     for await (const entry of this.#client.list(prefix, { delimiter: "/" })) {
       any = true;
-      if (entry.kind === "prefix") names.add(entry.prefix.slice(prefix.length).replace(/\/$/, ""));
-      else if (!isWriterObject(entry.key)) names.add(entry.key.slice(prefix.length));
+      if (entry.kind === "prefix") {
+        // A writer's lease folder is hidden beside its path (its own listing shows its files).
+        if (!entry.prefix.endsWith(`${LEASE_SUFFIX}/`)) {
+          names.add(entry.prefix.slice(prefix.length).replace(/\/$/, ""));
+        }
+      } else if (!isWriterFile(entry.key)) names.add(entry.key.slice(prefix.length));
     }
     return any ? [...names] : undefined;
   }
@@ -285,28 +298,43 @@ export class S3Driver implements StorageDriver {
   close(): void {}
 
   async #state(key: string): Promise<WriterState | undefined> {
-    if (key === "") return undefined;
-    const bytes = await this.#client.getBytes(key + STATE_SUFFIX);
-    return bytes ? JSON.parse(new TextDecoder().decode(bytes)) as WriterState : undefined;
+    return key === "" ? undefined : await readState(this.#client, key);
   }
 }
 
-function isWriterObject(key: string): boolean {
+/** The number of a writer's last part sent, 0 before the first. */
+function lastPart(state: WriterState): number {
+  return state.parts.at(-1)?.partNumber ?? 0;
+}
+
+/** The persisted state of the writer of `key`, if any. */
+async function readState(client: S3Client, key: string): Promise<WriterState | undefined> {
+  const bytes = await client.getBytes(key + STATE_SUFFIX);
+  return bytes ? JSON.parse(new TextDecoder().decode(bytes)) as WriterState : undefined;
+}
+
+/** A writer's state or tail object. */
+function isWriterFile(key: string): boolean {
   return key.endsWith(STATE_SUFFIX) || key.includes(TAIL_INFIX);
+}
+
+/** A writer's state, tail or lease object. */
+function isWriterObject(key: string): boolean {
+  return isWriterFile(key) || key.includes(`${LEASE_SUFFIX}/`);
 }
 
 function emptyStream(): ReadableStream<Uint8Array> {
   return new ReadableStream({ start: (c) => c.close() });
 }
 
-/** Abort a writer's upload and remove its tails (not its state object). */
+/** Abort a writer's upload and remove its tails and lease (not its state object). */
 async function dropWriter(client: S3Client, key: string, state: WriterState): Promise<void> {
   if (state.uploadId) await client.abortMultipart(key, state.uploadId).catch(() => {});
-  const tails: string[] = [];
-  for await (const entry of client.list(key + TAIL_INFIX)) {
-    if (entry.kind === "object") tails.push(entry.key);
+  const doomed: string[] = [];
+  for await (const entry of client.list(key + ".s3")) {
+    if (entry.kind === "object" && entry.key !== key + STATE_SUFFIX) doomed.push(entry.key);
   }
-  if (tails.length > 0) await client.deleteMany(tails);
+  if (doomed.length > 0) await client.deleteMany(doomed);
 }
 
 /** Ranges of at most `chunk` bytes covering `size`, none but the last under 5 MiB. */
@@ -374,28 +402,98 @@ async function multipartCopy(
   }
 }
 
+/** A part being sent: its buffer stays untouched until the upload settles (retries resend it). */
+interface PartInFlight {
+  partNumber: number;
+  buffer: Uint8Array<ArrayBuffer>;
+  /** Resolves once the part is stored and recorded in the state object (after those before it). */
+  recorded: Promise<void>;
+}
+
+/** No buffer (between parts, or after the writer is done). */
+const EMPTY = new Uint8Array(0);
+
+/** Parts sent at once by one writer; each holds a part-sized buffer. */
+const PARTS_IN_FLIGHT = 2;
+
 /**
- * A file being written as a multipart upload. Bytes gather in one part-sized buffer; each full
- * buffer is sent as a part and the state object rewritten; a `write` ends by storing the rest of
- * the buffer as a tail object, so the file can be resumed from any process.
+ * A file being written as a multipart upload. Bytes gather in a part-sized buffer; a full buffer is
+ * sent as a part while the next one fills (at most {@link PARTS_IN_FLIGHT} part buffers per writer:
+ * when both are being sent, reading waits for the older one). A part counts once it and every part
+ * before it are stored, and the state object is rewritten then. A `write` ends by sending the rest
+ * of the buffer as a part when S3 takes it as one (at least 5 MiB; parts may differ in size), else
+ * by storing it as a tail object, so the file can be resumed from any process.
  */
 class S3Writer implements FileWriter {
+  readonly #driver: S3Driver;
   readonly #client: S3Client;
+  readonly #path: string;
   readonly #key: string;
   readonly #options: S3DriverOptions;
   #state: WriterState;
+  /** Set when the lease of the write under way was lost: no more state writes. */
+  #leaseLost = false;
   /** The bytes after the last part (the tail), in a part-sized buffer once writing. */
-  #buffer: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  #buffer: Uint8Array<ArrayBuffer> = EMPTY;
   #filled = 0;
+  /** Part buffers free for reuse. */
+  #spare: Uint8Array<ArrayBuffer>[] = [];
+  /** Parts being sent, oldest first. */
+  #inFlight: PartInFlight[] = [];
+  /** Settles when the last part sent is recorded. */
+  #recorded: Promise<void> = Promise.resolve();
   /** Whether `#buffer` holds the tail (it is loaded lazily). */
   #loaded = false;
   #finished = false;
 
-  constructor(client: S3Client, key: string, state: WriterState, options: S3DriverOptions) {
-    this.#client = client;
-    this.#key = key;
+  constructor(driver: S3Driver, path: string, state: WriterState, options: S3DriverOptions) {
+    this.#driver = driver;
+    this.#client = driver.client;
+    this.#path = path;
+    this.#key = driver.key(path);
     this.#state = state;
     this.#options = options;
+  }
+
+  /**
+   * Run `fn` as the only writer of the file among all processes: under a lease in the bucket
+   * (renewed while `fn` runs), and only if the state in the bucket is still the one this writer
+   * holds; else {@link WriterBusy}. A lease whose holder died lapses after {@link WRITE_LEASE_MS}.
+   */
+  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const lease = new StorageLease(
+      this.#driver,
+      this.#path + LEASE_SUFFIX,
+      crypto.randomUUID(),
+      WRITE_LEASE_MS,
+    );
+    if (!(await lease.acquire())) throw new WriterBusy(this.#path);
+    this.#leaseLost = false;
+    let renewing: Promise<void> | undefined;
+    const timer = setInterval(() => {
+      renewing ??= lease.renew().then(
+        (held) => void (this.#leaseLost ||= !held),
+        () => {/* a failed renewal is retried at the next tick; the lease lapses otherwise */},
+      ).finally(() => renewing = undefined);
+    }, WRITE_LEASE_MS / 5);
+    Deno.unrefTimer(timer);
+    try {
+      const current = await readState(this.#client, this.#key);
+      if (JSON.stringify(current) !== JSON.stringify(this.#state)) {
+        throw new WriterBusy(this.#path);
+      }
+      return await fn();
+    } finally {
+      clearInterval(timer);
+      await renewing;
+      await lease.release().catch(() => {});
+    }
+  }
+
+  /** Persist `state` as the writer's state, unless the lease was lost meanwhile. */
+  async #putState(state: WriterState): Promise<void> {
+    if (this.#leaseLost) throw new WriterBusy(this.#path);
+    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(state));
   }
 
   get size(): number {
@@ -405,6 +503,15 @@ class S3Writer implements FileWriter {
 
   async write(body: ReadableStream<Uint8Array>, options: WriteOptions = {}): Promise<number> {
     this.#live();
+    try {
+      return await this.#exclusive(() => this.#write(body, options));
+    } catch (error) {
+      if (error instanceof WriterBusy) await body.cancel(error).catch(() => {});
+      throw error;
+    }
+  }
+
+  async #write(body: ReadableStream<Uint8Array>, options: WriteOptions): Promise<number> {
     await this.#prepare();
     const before = structuredClone(this.#state);
     const tailBefore = this.#buffer.slice(0, this.#filled);
@@ -416,7 +523,6 @@ class S3Writer implements FileWriter {
           this.#buffer.set(bytes.subarray(offset, offset + n), this.#filled);
           this.#filled += n;
           offset += n;
-          this.#state.tailSize = this.#filled;
           if (this.#filled === this.#buffer.length) await this.#sendPart();
         }
         return bytes.length;
@@ -428,17 +534,23 @@ class S3Writer implements FileWriter {
       if (expected !== undefined && received !== expected) {
         throw new SizeMismatch(expected, received);
       }
+      // A tail S3 takes as a part is sent as one: the commit then has nothing left to send.
+      if (this.#filled >= MIN_PART) await this.#sendPart();
+      await this.#settleAll();
       await this.#saveTail(before.tail);
       return this.size;
     } catch (error) {
-      if (options.keepPartial?.(error)) {
+      // No part may still be on its way when this call returns.
+      const sent = await this.#settleAll().then(() => true, () => false);
+      if (sent && options.keepPartial?.(error)) {
         await this.#saveTail(before.tail).catch(() => {});
       } else {
         // Back to the state before the call: its tail object is still there.
         this.#state = before;
+        if (this.#buffer === EMPTY) this.#buffer = this.#takeBuffer();
         this.#buffer.set(tailBefore, 0);
         this.#filled = tailBefore.length;
-        await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(before)).catch(() => {});
+        await this.#putState(before).catch(() => {});
       }
       throw error;
     }
@@ -467,7 +579,7 @@ class S3Writer implements FileWriter {
         // Small: it is the tail (the object at the path stays until the commit replaces it).
         this.#state = { sealed: 0, parts: [], tail: this.#key, tailSize: s.sealed };
       }
-      await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(this.#state));
+      await this.#putState(this.#state);
     }
     const { tail, tailSize } = this.#state;
     if (tail && tailSize > 0) {
@@ -482,21 +594,59 @@ class S3Writer implements FileWriter {
     this.#loaded = true;
   }
 
+  /**
+   * Start sending the full buffer as the next part, recorded in the state object as soon as it and
+   * the parts before it are stored; continue in a free part buffer.
+   */
   async #sendPart(): Promise<void> {
     const s = this.#state;
     s.uploadId ??= await this.#client.createMultipart(this.#key);
-    const partNumber = s.parts.length + 1;
-    const etag = await this.#client.uploadPart(
-      this.#key,
-      s.uploadId,
-      partNumber,
-      this.#buffer.subarray(0, this.#filled),
-    );
-    s.parts.push({ partNumber, etag, size: this.#filled });
+    const uploadId = s.uploadId;
+    const partNumber = (this.#inFlight.at(-1)?.partNumber ?? lastPart(s)) + 1;
+    const buffer = this.#buffer;
+    const size = this.#filled;
+    const etag = this.#client.uploadPart(this.#key, uploadId, partNumber, buffer);
+    etag.catch(() => {});
+    const recorded = this.#recorded.then(async () => {
+      s.parts.push({ partNumber, etag: await etag, size });
+      delete s.tail;
+      s.tailSize = 0;
+      await this.#putState(s);
+    });
+    // Awaited in #settleOldest; marked handled now so a failure is not unhandled meanwhile.
+    recorded.catch(() => {});
+    this.#recorded = recorded;
+    this.#inFlight.push({ partNumber, buffer, recorded });
     this.#filled = 0;
-    delete s.tail;
-    s.tailSize = 0;
-    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(s));
+    this.#buffer = EMPTY;
+    if (this.#inFlight.length >= PARTS_IN_FLIGHT) await this.#settleOldest();
+    this.#buffer = this.#takeBuffer();
+  }
+
+  /** A free part buffer. */
+  #takeBuffer(): Uint8Array<ArrayBuffer> {
+    return this.#spare.pop() ?? new Uint8Array(this.#options.chunkSize);
+  }
+
+  /** Wait until the oldest part in flight is recorded; free its buffer. */
+  async #settleOldest(): Promise<void> {
+    const part = this.#inFlight[0]!;
+    try {
+      await part.recorded;
+    } finally {
+      this.#inFlight.shift();
+      this.#spare.push(part.buffer);
+    }
+  }
+
+  /** Settle every part in flight; the first failure is thrown after all have settled. */
+  async #settleAll(): Promise<void> {
+    let failure: unknown;
+    while (this.#inFlight.length > 0) {
+      await this.#settleOldest().catch((error) => failure ??= error);
+    }
+    this.#recorded = Promise.resolve();
+    if (failure !== undefined) throw failure;
   }
 
   /** Store the buffered tail as a new object, then the state; remove the replaced tail object. */
@@ -504,13 +654,13 @@ class S3Writer implements FileWriter {
     const s = this.#state;
     if (this.#filled > 0) {
       const tail = `${this.#key}${TAIL_INFIX}${crypto.randomUUID()}`;
-      await this.#client.put(tail, this.#buffer.slice(0, this.#filled));
+      await this.#client.put(tail, this.#buffer.subarray(0, this.#filled));
       s.tail = tail;
     } else {
       delete s.tail;
     }
     s.tailSize = this.#filled;
-    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(s));
+    await this.#putState(s);
     if (previous && previous !== s.tail && previous !== this.#key) {
       await this.#client.delete(previous).catch(() => {});
     }
@@ -519,7 +669,9 @@ class S3Writer implements FileWriter {
   async readBack(offset = 0): Promise<ReadableStream<Uint8Array>> {
     this.#live();
     const s = this.#state;
-    if (s.parts.length > 0 || (s.tail !== undefined && s.tail !== this.#key)) await this.#seal();
+    if (s.parts.length > 0 || (s.tail !== undefined && s.tail !== this.#key)) {
+      await this.#exclusive(() => this.#seal());
+    }
     const size = this.size;
     if (offset >= size) return emptyStream();
     const response = await this.#client.get(this.#key, { start: offset, end: size - 1 });
@@ -534,10 +686,10 @@ class S3Writer implements FileWriter {
     await this.#complete();
     const previousTail = this.#state.tail;
     this.#state = { sealed: size, parts: [], tailSize: 0 };
-    this.#buffer = new Uint8Array(0);
+    this.#buffer = EMPTY;
     this.#filled = 0;
     this.#loaded = false;
-    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(this.#state));
+    await this.#putState(this.#state);
     if (previousTail && previousTail !== this.#key) {
       await this.#client.delete(previousTail).catch(() => {});
     }
@@ -547,12 +699,12 @@ class S3Writer implements FileWriter {
   async #complete(): Promise<void> {
     const s = this.#state;
     if (!s.uploadId) {
-      await this.#client.put(this.#key, this.#buffer.slice(0, this.#filled));
+      await this.#client.put(this.#key, this.#buffer.subarray(0, this.#filled));
       return;
     }
     const parts: CompletedPart[] = s.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
     if (this.#filled > 0) {
-      const partNumber = s.parts.length + 1;
+      const partNumber = lastPart(s) + 1;
       const body = this.#buffer.subarray(0, this.#filled);
       parts.push({
         partNumber,
@@ -566,14 +718,17 @@ class S3Writer implements FileWriter {
     this.#live();
     const s = this.#state;
     const sealedOnly = s.sealed > 0 && s.parts.length === 0 && s.tailSize === 0;
-    if (!sealedOnly) {
-      await this.#prepare();
-      await this.#complete();
-    }
+    await this.#exclusive(async () => {
+      if (!sealedOnly) {
+        await this.#prepare();
+        await this.#complete();
+      }
+    });
     this.#finished = true;
     await dropWriter(this.#client, this.#key, { sealed: 0, parts: [], tailSize: 0 });
     await this.#client.delete(this.#key + STATE_SUFFIX);
-    this.#buffer = new Uint8Array(0);
+    this.#buffer = EMPTY;
+    this.#spare = [];
   }
 
   async cancel(): Promise<void> {
@@ -582,12 +737,14 @@ class S3Writer implements FileWriter {
     const doomed = [this.#key + STATE_SUFFIX];
     if (this.#state.sealed > 0 || this.#state.tail === this.#key) doomed.push(this.#key);
     await this.#client.deleteMany(doomed);
-    this.#buffer = new Uint8Array(0);
+    this.#buffer = EMPTY;
+    this.#spare = [];
   }
 
   close(): Promise<void> {
     this.#finished = true;
-    this.#buffer = new Uint8Array(0);
+    this.#buffer = EMPTY;
+    this.#spare = [];
     return Promise.resolve();
   }
 

@@ -11,6 +11,7 @@
 import { AwsV4Signer } from "aws4fetch";
 import { createHash } from "node:crypto";
 import { StorageUnavailable } from "../unavailable.ts";
+import { sendBytes } from "./http_put.ts";
 
 /** How to reach a bucket. */
 export interface S3ClientOptions {
@@ -81,6 +82,8 @@ interface SendOptions {
 }
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+/** Bodies at least this large go out through {@link sendBytes}, not copied by `fetch`. */
+const DIRECT_BODY = 64 * 1024;
 
 /** An S3 bucket. */
 export class S3Client {
@@ -435,6 +438,10 @@ export class S3Client {
       ? AbortSignal.any([options.signal, timeout.signal])
       : timeout.signal;
     try {
+      const body = options.body;
+      if (body instanceof Uint8Array && body.byteLength >= DIRECT_BODY) {
+        return await sendBytes(method, new URL(signed.url), signed.headers, body, signal);
+      }
       return await fetch(signed.url, {
         method,
         headers: signed.headers,

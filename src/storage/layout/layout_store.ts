@@ -9,7 +9,7 @@
  * @module
  */
 import { type Digest, isAlgorithm, tryParseDigest } from "../../oci/digest.ts";
-import type { StorageDriver } from "../driver.ts";
+import { type StorageDriver, WriterBusy } from "../driver.ts";
 import type {
   AppendOptions,
   BlobContent,
@@ -297,7 +297,9 @@ export class LayoutStore implements Store {
     if (!writer || writer.size !== offset) {
       await writer?.close();
       await body.cancel().catch(() => {});
-      throw new Error(`upload ${id} is at ${writer?.size}, not ${offset}`);
+      if (!writer) throw new Error(`upload ${id} is gone`);
+      // Another request wrote to it since its size was read.
+      throw new WriterBusy(this.paths.uploadData(name, id));
     }
     try {
       return await writer.write(body, options);
