@@ -12,6 +12,7 @@ import { runS3Bench } from "./s3.ts";
 import { runCopyBench } from "./copy.ts";
 import { runMirrorBench } from "./mirror.ts";
 import { runGrowthBench } from "./growth.ts";
+import { runUiBench } from "./ui.ts";
 
 /** Help text. */
 export const BENCH_USAGE = `deno task bench [flags]
@@ -34,8 +35,9 @@ export const BENCH_USAGE = `deno task bench [flags]
                        cluster is there, else its section says it was skipped),
                        copy (berth copy vs skopeo copy, bench/copy.ts),
                        mirror (pull-through cache: berth and distribution, bench/mirror.ts),
-                       growth (how cost grows to 100,000 repositories, tags and blobs,
-                       bench/growth.ts; ~20 min)
+                       growth (only when named: how cost grows to 100,000 repositories,
+                       tags and blobs, bench/growth.ts; 30+ min),
+                       ui (the web UI's list at 10,000 repositories in chromium, bench/ui.ts)
   --out FILE           where to write the table (default bench/results/latest.md; "-" for none)
   --tmp DIR            where data directories and the blob go (default: the system temp dir)`;
 
@@ -138,7 +140,7 @@ if (import.meta.main) {
     console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const only = options.only;
   const core = !only ||
-    only.some((group) => !["s3", "copy", "mirror", "growth"].includes(group));
+    only.some((group) => !["s3", "copy", "mirror", "growth", "ui"].includes(group));
   let report = core ? formatReport(await runBench({ ...options, log })) : "";
   if (!only || only.includes("s3")) {
     // The one-PATCH sizes (256 MiB and 1 GiB by default), in 10 MiB parts.
@@ -166,13 +168,22 @@ if (import.meta.main) {
     });
     report += (report ? "\n" : "") + mirror;
   }
-  if (!only || only.includes("growth")) {
+  // Not in the default run: writing and removing its 100,000-entry trees takes 30+ minutes here.
+  if (only?.includes("growth")) {
     const growth = await runGrowthBench({
       ...(Deno.args.includes("--quick") && { sizes: [1000], gcSizes: [1000], starts: 3 }),
       ...(options.tmpDir && { tmpDir: options.tmpDir }),
       log,
     });
     report += (report ? "\n" : "") + growth;
+  }
+  if (!only || only.includes("ui")) {
+    const ui = await runUiBench({
+      rounds: Math.max(options.rounds, 5),
+      ...(options.tmpDir && { tmpDir: options.tmpDir }),
+      log,
+    });
+    report += (report ? "\n" : "") + ui;
   }
   console.log(report);
   if (out) {

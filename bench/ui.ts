@@ -1,206 +1,354 @@
+/// <reference lib="dom" />
 /**
- * Web UI benchmark: the repository list (`/ui/`) of a registry with many repositories.
+ * Web UI benchmark: the repository list (`/ui/`) of a registry with many repositories, the
+ * server and the browser measured apart.
  *
- * Builds the tree directly (distribution's layout: one tag per repository), starts berth
- * in-process on 127.0.0.1, then measures the server's render time of list pages (first page, a
- * page in the middle, a filtered page) and, in headless Chromium (Debian's `chromium`), the first
- * contentful paint of `/ui/` and the bytes it transferred. Usage:
+ * Builds the tree directly (distribution's layout: one tag per repository), starts berth as a
+ * child process (`deno run main.ts serve`), then measures:
+ * - the server: the first `/ui/` after start, then time to first byte and to the whole answer of
+ *   list pages (first, middle, filtered), medians over the rounds;
+ * - the browser (headless Debian `chromium`, cache off): first and largest contentful paint of the
+ *   live `/ui/`; of the same HTML and script served as
+ *   static files (what the page costs the browser alone); and of an empty page (what the browser
+ *   costs whatever the page: the floor the 300 ms goal sits on); and the bytes `/ui/` transfers.
  *
- *   deno run -A bench/ui.ts [--repos 10000] [--rounds 15] [--data DIR] [--keep]
+ * `deno task bench --only ui` appends its section to the bench report; alone:
+ *
+ *   deno run -A bench/ui.ts [--repos 10000] [--rounds 9] [--data DIR] [--tmp DIR]
+ *
+ * (`--data DIR` keeps the tree there for the next run.)
  *
  * @module
  */
-import puppeteer from "puppeteer-core";
-import { createApp } from "../src/app.ts";
-import { makeConfig } from "../src/config.ts";
+import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { digestBytes } from "../src/oci/digest.ts";
+import { type BenchServer, startBerth } from "./servers.ts";
 
-const args = Deno.args;
-const flag = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
-const count = Number(flag("--repos") ?? 10_000);
-const rounds = Number(flag("--rounds") ?? 15);
-const dataDir = flag("--data") ?? await Deno.makeTempDir({ prefix: "berth-bench-ui-" });
-const keep = args.includes("--keep");
-const digest = digestBytes(new TextEncoder().encode("bench manifest"));
+/** Options of {@link runUiBench}. */
+export interface UiBenchOptions {
+  /** Repositories in the registry. */
+  repositories: number;
+  /** Loads of each page measured (medians are reported). */
+  rounds: number;
+  /** Keep the tree here (reused when it is already built); default: a temporary folder. */
+  dataDir?: string;
+  /** Where the temporary folder goes. */
+  tmpDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** Defaults of {@link runUiBench}. */
+export const UI_BENCH_DEFAULTS: UiBenchOptions = { repositories: 10_000, rounds: 9 };
+
+/** The goals of issue 14. */
+const PAINT_GOAL_MS = 300;
+const WEIGHT_GOAL_BYTES = 100_000;
+
+/** One row of the report. */
+interface Row {
+  label: string;
+  values: number[];
+  unit: "ms" | "KB";
+  goal?: string;
+  met?: boolean;
+}
 
 function nameOf(i: number): string {
   return `team${String(i % 50).padStart(2, "0")}/service-${String(i).padStart(6, "0")}`;
 }
 
-const base = `${dataDir}/docker/registry/v2/repositories`;
-const marker = `${base}/${nameOf(count - 1)}/_manifests/tags/latest/current/link`;
-if (!(await Deno.stat(marker).catch(() => undefined))) {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+/** Write `count` repositories (one tag each) straight into distribution's tree. */
+async function buildTree(dataDir: string, count: number, log: (line: string) => void) {
+  const base = `${dataDir}/docker/registry/v2/repositories`;
+  const marker = `${base}/${nameOf(count - 1)}/_manifests/tags/latest/current/link`;
+  if (await Deno.stat(marker).catch(() => undefined)) return;
   const started = performance.now();
-  const encoded = new TextEncoder().encode(digest.value);
+  const link = new TextEncoder().encode(digestBytes(new TextEncoder().encode("bench")).value);
   for (let i = 0; i < count; i += 500) {
     await Promise.all(Array.from({ length: Math.min(500, count - i) }, async (_, k) => {
       const dir = `${base}/${nameOf(i + k)}/_manifests/tags/latest/current`;
       await Deno.mkdir(dir, { recursive: true });
-      await Deno.writeFile(`${dir}/link`, encoded);
+      await Deno.writeFile(`${dir}/link`, link);
     }));
   }
-  console.log(
-    `built ${count} repositories in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-  );
+  log(`ui: built ${count} repositories in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }
 
-const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0", accessLog: false }), {
-  logError: () => {},
-});
-const { promise: listening, resolve } = Promise.withResolvers<number>();
-const server = Deno.serve(
-  { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
-  app.handler,
-);
-const url = `http://127.0.0.1:${await listening}`;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function render(path: string): Promise<{ ms: number; bytes: number; rows: number }> {
+/** Time to the response headers and to the end of the body of one GET. */
+async function timeGet(url: string): Promise<{ first: number; whole: number; text: string }> {
   const started = performance.now();
-  const response = await fetch(url + path);
+  const response = await fetch(url);
+  const first = performance.now() - started;
   const text = await response.text();
-  if (response.status !== 200) throw new Error(`${path}: ${response.status}`);
-  return {
-    ms: performance.now() - started,
-    bytes: new TextEncoder().encode(text).byteLength,
-    rows: text.split("<tr data-key=").length - 1,
-  };
+  if (response.status !== 200) throw new Error(`${url}: ${response.status}`);
+  return { first, whole: performance.now() - started, text };
 }
 
-try {
-  // The first request builds the catalog index (a walk of the tree, once); not part of a render.
-  const first = await render("/ui/");
-  console.log(`first /ui/ after start (builds the catalog index): ${first.ms.toFixed(0)} ms`);
-  const middle = nameOf(Math.floor(count / 2));
-  for (
-    const [label, path] of [
-      ["first page", "/ui/"],
-      ["middle page", `/ui/?last=${encodeURIComponent(middle)}`],
-      ["filtered (q=service-0099)", "/ui/?q=service-0099"],
-    ] as const
-  ) {
-    const times: number[] = [];
-    let last = { ms: 0, bytes: 0, rows: 0 };
-    for (let i = 0; i < rounds; i++) {
-      last = await render(path);
-      times.push(last.ms);
-    }
-    console.log(
-      `server render, ${label}: median ${median(times).toFixed(1)} ms over ${rounds} ` +
-        `(min ${Math.min(...times).toFixed(1)}), ${last.rows} rows, ${
-          (last.bytes / 1024).toFixed(1)
-        } KiB HTML`,
-    );
-  }
-
-  const executablePath = new TextDecoder().decode(
-    new Deno.Command("sh", { args: ["-c", "command -v chromium"], stdout: "piped" }).outputSync()
-      .stdout,
-  ).trim();
-  if (executablePath === "") {
-    console.log("chromium not installed: no first-paint figure");
-  } else {
-    const browser = await puppeteer.launch({
-      executablePath,
-      headless: true,
-      args: [...(Deno.uid() === 0 ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"],
-    });
-    // A bare server's one-line page: what the browser alone costs on this machine.
-    const bare = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      () =>
-        new Response("<!doctype html><title>bare</title><h1>Repositories</h1>", {
-          headers: { "Content-Type": "text/html; charset=utf-8" },
-        }),
-    );
-    try {
-      const page = await (await browser.createBrowserContext()).newPage();
-      await page.setCacheEnabled(false);
-      const ui = await measurePage(page, `${url}/ui/`);
-      const baseline = await measurePage(page, `http://127.0.0.1:${bare.addr.port}/`);
-      const show = (label: string, m: PageTimes) =>
-        console.log(
-          `chromium, ${label}: first contentful paint median ${m.paint.toFixed(0)} ms ` +
-            `(min ${m.minPaint.toFixed(0)}), HTML received ${m.response.toFixed(0)} ms, ` +
-            `load event ${m.load.toFixed(0)} ms, ${(m.bytes / 1024).toFixed(1)} KiB transferred ` +
-            `(no cache), medians over ${rounds} loads`,
-        );
-      show(`/ui/ with ${count} repositories`, ui);
-      show("baseline (one-line page from a bare Deno.serve)", baseline);
-    } finally {
-      await bare.shutdown();
-      await browser.close();
-    }
-  }
-} finally {
-  await server.shutdown();
-  await app.close();
-  if (!keep && flag("--data") === undefined) await Deno.remove(dataDir, { recursive: true });
+function chromiumPath(): string {
+  const found = new Deno.Command("sh", {
+    args: ["-c", "command -v chromium"],
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  return new TextDecoder().decode(found.stdout).trim();
 }
 
-/** Browser timings of one page, medians over the rounds. */
-interface PageTimes {
-  paint: number;
-  minPaint: number;
+/** Browser timings of one load. */
+interface Load {
   response: number;
-  load: number;
+  paint: number;
+  largest: number;
   bytes: number;
 }
 
-async function measurePage(
-  page: import("puppeteer-core").Page,
-  target: string,
-): Promise<PageTimes> {
-  const paints: number[] = [];
-  const responses: number[] = [];
-  const loads: number[] = [];
-  let bytes = 0;
-  for (let i = 0; i < rounds; i++) {
-    await page.goto("about:blank");
+/** Load `target` once in a fresh page (cache off) and read its paint timings. */
+async function load(browser: Browser, target: string): Promise<Load> {
+  const context = await browser.createBrowserContext();
+  try {
+    const page: Page = await context.newPage();
+    await page.setCacheEnabled(false);
     await page.goto(target, { waitUntil: "load" });
-    // The paint entry appears once the frame has been presented.
-    await page.waitForFunction(() =>
-      (globalThis as unknown as {
-        performance: { getEntriesByName(n: string): unknown[] };
-      }).performance.getEntriesByName("first-contentful-paint").length > 0
-    );
-    const timing = await page.evaluate(() => {
-      const perf = (globalThis as unknown as {
-        performance: {
-          getEntriesByName(n: string): { startTime: number }[];
-          getEntriesByType(t: string): {
-            responseEnd: number;
-            loadEventEnd: number;
-            transferSize?: number;
-          }[];
+    return await page.evaluate(() =>
+      new Promise<Load>((resolve) => {
+        const perf = globalThis.performance;
+        const navigation = perf.getEntriesByType("navigation")[0] as
+          | PerformanceNavigationTiming
+          | undefined;
+        const entries = [
+          navigation,
+          ...perf.getEntriesByType("resource"),
+        ] as (PerformanceResourceTiming | undefined)[];
+        const bytes = entries.reduce((sum, entry) => sum + (entry?.transferSize ?? 0), 0);
+        const result = {
+          response: navigation?.responseStart ?? NaN,
+          paint: NaN,
+          largest: NaN,
+          bytes,
         };
-      }).performance;
-      const navigation = perf.getEntriesByType("navigation")[0];
-      const entries = [navigation, ...perf.getEntriesByType("resource")];
-      return {
-        paint: perf.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1,
-        response: navigation?.responseEnd ?? -1,
-        load: navigation?.loadEventEnd ?? -1,
-        bytes: entries.reduce((sum, entry) => sum + (entry?.transferSize ?? 0), 0),
-      };
-    });
-    paints.push(timing.paint);
-    responses.push(timing.response);
-    loads.push(timing.load);
-    bytes = timing.bytes;
+        let pending = 2;
+        const done = () => --pending === 0 && resolve(result);
+        // A paint never reported (a hidden page) leaves its figure out rather than hang.
+        setTimeout(() => resolve(result), 10_000);
+        // Paint entries are delivered once the frame is presented; buffered ones come at once.
+        new PerformanceObserver((list, observer) => {
+          const entry = list.getEntriesByName("first-contentful-paint")[0];
+          if (!entry) return;
+          result.paint = entry.startTime;
+          observer.disconnect();
+          done();
+        }).observe({ type: "paint", buffered: true });
+        // The largest text or image painted up to now (the page has loaded: its last candidate).
+        new PerformanceObserver((list, observer) => {
+          const entry = list.getEntries().at(-1);
+          if (!entry) return;
+          result.largest = entry.startTime;
+          observer.disconnect();
+          done();
+        }).observe({ type: "largest-contentful-paint", buffered: true });
+      })
+    );
+  } finally {
+    await context.close();
   }
-  return {
-    paint: median(paints),
-    minPaint: Math.min(...paints),
-    response: median(responses),
-    load: median(loads),
-    bytes,
+}
+
+/**
+ * Run the UI bench; returns its markdown section (with a note instead of browser figures when
+ * chromium is not installed).
+ */
+export async function runUiBench(given: Partial<UiBenchOptions> = {}): Promise<string> {
+  const options = { ...UI_BENCH_DEFAULTS, ...given };
+  const log = options.log ?? ((line: string) => console.error(line));
+  const count = options.repositories;
+  const rounds = options.rounds;
+  const dataDir = options.dataDir ?? await Deno.makeTempDir({
+    prefix: "berth-bench-ui-",
+    ...(options.tmpDir && { dir: options.tmpDir }),
+  });
+  const started = new Date();
+  const loadBefore = Deno.loadavg()[0] ?? NaN;
+  const rows: Row[] = [];
+  let berth: BenchServer | undefined;
+  let browser: Browser | undefined;
+  let bare: Deno.HttpServer | undefined;
+  let note = "";
+  try {
+    await buildTree(dataDir, count, log);
+    berth = await startBerth(dataDir);
+    const url = berth.url;
+    log(`ui: berth at ${url}, ${count} repositories`);
+    const first = await timeGet(`${url}/ui/`);
+    rows.push({
+      label: "server: first `/ui/` after start, whole answer",
+      values: [first.whole],
+      unit: "ms",
+    });
+    const pages = [
+      ["first page", "/ui/"],
+      ["a middle page", `/ui/?last=${encodeURIComponent(nameOf(Math.floor(count / 2)))}`],
+      ["filter `q=service-0099` (a page of matches)", "/ui/?q=service-0099"],
+      [
+        `filter \`q=${nameOf(count - 1).slice(7)}\` (one match, at the end)`,
+        `/ui/?q=${nameOf(count - 1).slice(7)}`,
+      ],
+    ] as const;
+    let html = first.text;
+    for (const [label, path] of pages) {
+      const firsts: number[] = [];
+      const wholes: number[] = [];
+      for (let i = 0; i < rounds; i++) {
+        const timed = await timeGet(url + path);
+        firsts.push(timed.first);
+        wholes.push(timed.whole);
+        if (path === "/ui/") html = timed.text;
+      }
+      rows.push({ label: `server: ${label}, first byte`, values: firsts, unit: "ms" });
+      rows.push({ label: `server: ${label}, whole answer`, values: wholes, unit: "ms" });
+    }
+
+    const executablePath = chromiumPath();
+    if (executablePath === "") {
+      note = "chromium is not installed: no browser figures (install Debian's `chromium`).";
+    } else {
+      // The same page as static files, and an empty page, from a bare server in this process.
+      const scriptPath = /<script src="([^"]+)"/.exec(html)?.[1]?.replaceAll("&amp;", "&");
+      const script = scriptPath ? await (await fetch(url + scriptPath)).text() : "";
+      const { promise: listening, resolve } = Promise.withResolvers<number>();
+      bare = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
+        (request) => {
+          const path = new URL(request.url).pathname;
+          if (path === "/empty") {
+            return new Response("<!doctype html><title>empty</title><p>empty", {
+              headers: { "Content-Type": "text/html; charset=utf-8" },
+            });
+          }
+          if (path.endsWith(".js")) {
+            return new Response(script, { headers: { "Content-Type": "text/javascript" } });
+          }
+          return new Response(html, { headers: { "Content-Type": "text/html; charset=utf-8" } });
+        },
+      );
+      const staticUrl = `http://127.0.0.1:${await listening}`;
+      browser = await puppeteer.launch({
+        executablePath,
+        headless: true,
+        args: [...(Deno.uid() === 0 ? ["--no-sandbox"] : []), "--disable-dev-shm-usage"],
+      });
+      const targets = {
+        empty: `${staticUrl}/empty`,
+        static: `${staticUrl}/ui/`,
+        live: `${url}/ui/`,
+      };
+      const loads: Record<keyof typeof targets, Load[]> = { empty: [], static: [], live: [] };
+      // One warm-up load of each, then the rounds interleaved.
+      for (const target of Object.values(targets)) await load(browser, target);
+      for (let i = 0; i < rounds; i++) {
+        for (const [key, target] of Object.entries(targets) as [keyof typeof targets, string][]) {
+          loads[key].push(await load(browser, target));
+        }
+      }
+      const pick = (key: keyof typeof targets, field: keyof Load) =>
+        loads[key].map((l) => l[field]);
+      const paint = median(pick("live", "paint"));
+      rows.push(
+        {
+          label: "browser: empty page, first contentful paint (the floor)",
+          values: pick("empty", "paint"),
+          unit: "ms",
+        },
+        {
+          label: "browser: `/ui/` as static files, first contentful paint",
+          values: pick("static", "paint"),
+          unit: "ms",
+        },
+        {
+          label: "browser: `/ui/` as static files, largest contentful paint",
+          values: pick("static", "largest"),
+          unit: "ms",
+        },
+        {
+          label: "browser: live `/ui/`, response start",
+          values: pick("live", "response"),
+          unit: "ms",
+        },
+        {
+          label: `browser: live \`/ui/\` at ${count} repositories, first contentful paint`,
+          values: pick("live", "paint"),
+          unit: "ms",
+          goal: `< ${PAINT_GOAL_MS} ms`,
+          met: paint < PAINT_GOAL_MS,
+        },
+        {
+          label: "browser: live `/ui/`, largest contentful paint",
+          values: pick("live", "largest"),
+          unit: "ms",
+        },
+      );
+      const bytes = median(pick("live", "bytes"));
+      rows.push({
+        label: "page weight of `/ui/` transferred (HTML and script, no cache)",
+        values: [bytes / 1000],
+        unit: "KB",
+        goal: `< ${WEIGHT_GOAL_BYTES / 1000} KB`,
+        met: bytes < WEIGHT_GOAL_BYTES,
+      });
+    }
+  } finally {
+    await browser?.close();
+    await bare?.shutdown();
+    await berth?.stop();
+    if (options.dataDir === undefined) await Deno.remove(dataDir, { recursive: true });
+  }
+  const ended = new Date();
+  const lines = [
+    "## Web UI: the repository list at scale (bench/ui.ts)",
+    "",
+    `Run ${started.toISOString()} → ${ended.toISOString()}; ${count} repositories (one tag each), ` +
+    `berth as a child process; medians (min–max) over ${rounds} loads each, browser loads ` +
+    `interleaved, cache off; load average ${loadBefore.toFixed(1)} → ${
+      (Deno.loadavg()[0] ?? NaN).toFixed(1)
+    }.`,
+    "",
+    "| measure | median | min–max | goal | met |",
+    "|---|---:|---:|---|---|",
+    ...rows.map((row) => {
+      const fmt = (v: number) => row.unit === "KB" ? v.toFixed(1) : v.toFixed(0);
+      const range = row.values.length > 1
+        ? `${fmt(Math.min(...row.values))}–${fmt(Math.max(...row.values))}`
+        : "";
+      const met = row.met === undefined ? "" : row.met ? "yes" : "NO";
+      return `| ${row.label} | ${fmt(median(row.values))} ${row.unit} | ${range} | ${
+        row.goal ?? ""
+      } | ${met} |`;
+    }),
+  ];
+  if (note) lines.push("", note);
+  return lines.join("\n") + "\n";
+}
+
+if (import.meta.main) {
+  const args = Deno.args;
+  const flag = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
   };
+  const repos = flag("--repos");
+  const rounds = flag("--rounds");
+  const data = flag("--data");
+  const tmp = flag("--tmp");
+  console.log(
+    await runUiBench({
+      ...(repos && { repositories: Number(repos) }),
+      ...(rounds && { rounds: Number(rounds) }),
+      ...(data && { dataDir: data }),
+      ...(tmp && { tmpDir: tmp }),
+    }),
+  );
 }

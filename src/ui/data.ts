@@ -69,8 +69,9 @@ export interface ListOptions {
 }
 
 /**
- * A page of the repositories the viewer may pull, from the catalog service (its cost follows the
- * page); a filter scans at most {@link SCAN_BUDGET} names per page and says where it stopped.
+ * A page of the repositories the viewer may pull, from the catalog service in the catalog's
+ * order (its cost follows the page); a filter reads at most {@link SCAN_BUDGET} names per page
+ * and says where it stopped.
  */
 export async function loadRepositories(
   registry: Registry,
@@ -78,37 +79,15 @@ export async function loadRepositories(
   options: ListOptions,
 ): Promise<RepositoryList> {
   const filter = options.filter.toLowerCase();
-  let list: RepositoryList;
-  if (filter === "") {
-    const page = await registry.catalog.list(options.limit, options.last, viewer.catalog);
-    list = { rows: [], partial: false };
-    if (page.more) list.next = page.entries[page.entries.length - 1]!;
-    list.rows = await Promise.all(page.entries.map((name) => repositoryRow(registry, name)));
-    return list;
-  }
-  const want = options.limit + 1;
-  const batchSize = Math.max(want, 500);
-  const found: string[] = [];
-  let last = options.last;
-  let scanned = 0;
-  let exhausted = false;
-  while (found.length < want && scanned < SCAN_BUDGET) {
-    const batch = await registry.store.repositoryPage(last, batchSize);
-    scanned += batch.length;
-    for (const name of batch) {
-      if (name.includes(filter) && viewer.catalog.visible(name)) found.push(name);
-      if (found.length === want) break;
-    }
-    if (batch.length < batchSize) {
-      exhausted = true;
-      break;
-    }
-    last = batch[batch.length - 1];
-  }
-  const names = found.slice(0, options.limit);
-  const rows = await Promise.all(names.map((name) => repositoryRow(registry, name)));
-  if (found.length > options.limit) return { rows, next: names[names.length - 1]!, partial: false };
-  if (!exhausted && last !== undefined) return { rows, next: last, partial: true };
+  const page = await registry.catalog.list(
+    options.limit,
+    options.last,
+    viewer.catalog,
+    filter === "" ? {} : { contains: filter, scanLimit: SCAN_BUDGET },
+  );
+  const rows = await Promise.all(page.entries.map((name) => repositoryRow(registry, name)));
+  if (page.scannedTo !== undefined) return { rows, next: page.scannedTo, partial: true };
+  if (page.more) return { rows, next: page.entries[page.entries.length - 1]!, partial: false };
   return { rows, partial: false };
 }
 

@@ -59,15 +59,16 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
     : "";
   const body = markup`
     <h1>Repositories</h1>
-    <form class="filter" role="search" method="get" action="${listUrl()}" data-more="${more}">
+    <form class="filter" role="search" method="get" action="${listUrl()}">
       <label for="filter">Filter</label>
       <input id="filter" name="q" type="search" value="${filter}" placeholder="name contains…"
-        autocomplete="off" spellcheck="false" data-filter="repositories">
+        autocomplete="off" spellcheck="false" data-filter="repositories" data-results="results">
       <button type="submit">Search</button>
     </form>
     <p id="filter-status" class="muted" role="status" aria-live="polite"></p>
-    ${table}
-    ${pager}
+    <div id="results">
+      ${table} ${pager}
+    </div>
   `;
   return page(ctx, "Repositories", [], body);
 }

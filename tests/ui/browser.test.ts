@@ -111,12 +111,17 @@ Deno.test({
       assert.deepEqual(await visibleRows(page, "repositories"), seeded.repositories);
       await screenshot(page, "repositories");
 
-      // The script narrows the list as you type.
+      // The script narrows the rows shown as you type, then asks the server.
       await page.type("#filter", "team");
       assert.deepEqual(await visibleRows(page, "repositories"), ["team/api", "team/web"]);
-      assert.match(await page.$eval("#filter-status", (p) => p.textContent ?? ""), /2 of 6 shown/);
+      await page.waitForFunction(() =>
+        /2 repositories match/.test(document.getElementById("filter-status")?.textContent ?? "")
+      );
+      assert.equal(new URL(page.url()).search, "?q=team");
       await page.$eval("#filter", (input) => (input as HTMLInputElement).value = "");
       await page.type("#filter", "alp");
+      // The rows shown were the server's for "team": the next answer brings alpine.
+      await page.waitForFunction(() => location.search === "?q=alp");
       assert.deepEqual(await visibleRows(page, "repositories"), ["library/alpine"]);
       // Enter searches on the server (a real URL).
       await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
@@ -167,6 +172,67 @@ Deno.test({
       );
       assert.deepEqual(problems, []);
     });
+  },
+});
+
+Deno.test({
+  name: "ui browser: typing in the filter asks the server: matches beyond the first page show",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    // 400 repositories written straight into distribution's tree (one tag each).
+    const dataDir = await Deno.makeTempDir({ prefix: "berth-ui-filter-" });
+    const names = Array.from(
+      { length: 400 },
+      (_, i) => `team${i % 4}/service-${String(i).padStart(4, "0")}`,
+    ).sort();
+    const link = new TextEncoder().encode(`sha256:${"ab".repeat(32)}`);
+    for (const name of names) {
+      const dir = `${dataDir}/docker/registry/v2/repositories/${name}/_manifests/tags/v1/current`;
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeFile(`${dir}/link`, link);
+    }
+    const server = await startServer({ dataDir });
+    const browser = await launch();
+    try {
+      const { page, problems } = await watchedPage(browser);
+      await page.goto(`${server.url}/ui/`);
+      assert.deepEqual(await visibleRows(page, "repositories"), names.slice(0, 100));
+      // service-0397 is on the last page (team1/...): the first page has no match, the server has.
+      await page.type("#filter", "service-0397");
+      await page.waitForFunction(() => location.search === "?q=service-0397");
+      await page.waitForFunction(() =>
+        /1 repository matches/.test(document.getElementById("filter-status")?.textContent ?? "")
+      );
+      assert.deepEqual(await visibleRows(page, "repositories"), ["team1/service-0397"]);
+      // Every keystroke narrows; clearing the box brings the first page back.
+      await page.$eval("#filter", (input) => (input as HTMLInputElement).select());
+      await page.keyboard.press("Backspace");
+      await page.waitForFunction(() => location.search === "");
+      await page.waitForFunction(() =>
+        document.querySelectorAll("#repositories tbody tr").length === 100
+      );
+      await page.type("#filter", "team3/service-03");
+      await page.waitForFunction(() => location.search === "?q=team3%2Fservice-03");
+      await page.waitForFunction(() =>
+        /repositories match/.test(document.getElementById("filter-status")?.textContent ?? "")
+      );
+      assert.deepEqual(
+        await visibleRows(page, "repositories"),
+        names.filter((n) => n.startsWith("team3/service-03")),
+      );
+      // The address is the search: reloading shows the same rows.
+      await page.reload();
+      assert.deepEqual(
+        await visibleRows(page, "repositories"),
+        names.filter((n) => n.startsWith("team3/service-03")),
+      );
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      await server.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
   },
 });
 
@@ -255,6 +321,138 @@ Deno.test({
         await page.evaluate(() => document.activeElement?.textContent),
         "Skip to content",
       );
+      assert.deepEqual(problems, []);
+    });
+  },
+});
+
+/** Contrast problems of a page: text under 4.5:1, input borders under 3:1 (WCAG AA). */
+async function contrastProblems(page: Page): Promise<string[]> {
+  return await page.evaluate(() => {
+    const rgb = (color: string): number[] => {
+      const m = /rgba?\(([\d.]+), ([\d.]+), ([\d.]+)(?:, ([\d.]+))?\)/.exec(color);
+      return m
+        ? [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])]
+        : [0, 0, 0, 0];
+    };
+    const luminance = ([r, g, b]: number[]) => {
+      const lin = (c: number) => {
+        const v = c / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * lin(r!) + 0.7152 * lin(g!) + 0.0722 * lin(b!);
+    };
+    const ratio = (a: number[], b: number[]) => {
+      const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+      return (x! + 0.05) / (y! + 0.05);
+    };
+    const background = (element: Element | null): number[] => {
+      for (let e = element; e; e = e.parentElement) {
+        const color = rgb(getComputedStyle(e).backgroundColor);
+        if (color[3]! > 0) return color;
+      }
+      return rgb(getComputedStyle(document.body).backgroundColor);
+    };
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    for (const element of document.querySelectorAll("body *")) {
+      const style = getComputedStyle(element);
+      const box = element.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0 || style.visibility === "hidden") continue;
+      const ownText = [...element.childNodes].some((n) =>
+        n.nodeType === Node.TEXT_NODE && (n.textContent ?? "").trim() !== ""
+      );
+      const key = `${element.tagName}.${element.className}`;
+      if (ownText) {
+        const value = ratio(rgb(style.color), background(element));
+        if (value < 4.5 && !seen.has(key)) {
+          seen.add(key);
+          problems.push(`${key} text ${value.toFixed(2)}:1`);
+        }
+      }
+      if (element.tagName === "INPUT" && (element as HTMLInputElement).type !== "hidden") {
+        const value = ratio(rgb(style.borderTopColor), background(element.parentElement));
+        if (value < 3) problems.push(`${key}#${element.id} border ${value.toFixed(2)}:1`);
+      }
+    }
+    return problems;
+  });
+}
+
+Deno.test({
+  name: "ui browser: labels, keyboard order, contrast in both themes, every page fits a phone",
+  ignore,
+  ...LOOSE,
+  fn: async () => {
+    await withSeeded({}, async (server, seeded, browser) => {
+      const { page, problems } = await watchedPage(browser);
+      const pages = [
+        "/ui/",
+        "/ui/library/alpine",
+        `/ui/library/alpine/-/manifest/${seeded.platforms[0]}`,
+        "/ui/team/api/-/delete/v1.0.0",
+      ];
+      for (const scheme of ["light", "dark"] as const) {
+        await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: scheme }]);
+        await page.setViewport({ width: 1200, height: 800 });
+        for (const path of pages) {
+          await page.goto(server.url + path);
+          assert.deepEqual(await contrastProblems(page), [], `${scheme} ${path}`);
+          // Every visible control has a label (its own text, a <label>, or aria-label).
+          const unlabelled = await page.$$eval(
+            "input, button, select, textarea",
+            (controls) =>
+              controls.filter((c) => {
+                const control = c as HTMLInputElement;
+                if (control.type === "hidden" || control.closest("[hidden]")) return false;
+                return (control.labels?.length ?? 0) === 0 && !control.getAttribute("aria-label") &&
+                  (control.textContent ?? "").trim() === "";
+              }).map((c) => c.outerHTML.slice(0, 80)),
+          );
+          assert.deepEqual(unlabelled, [], path);
+        }
+      }
+      // The keyboard reaches everything in reading order, with a visible focus ring.
+      await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "light" }]);
+      await page.goto(`${server.url}/ui/`);
+      const order: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        await page.keyboard.press("Tab");
+        order.push(
+          await page.evaluate(() => {
+            const active = document.activeElement as HTMLElement;
+            const ring = getComputedStyle(active).outlineStyle;
+            const name = active.id || active.textContent?.trim() || active.tagName;
+            return `${name}${ring === "none" ? " (no focus ring)" : ""}`;
+          }),
+        );
+      }
+      assert.deepEqual(order, [
+        "Skip to content",
+        "berth",
+        "filter",
+        "Search",
+        seeded.repositories[0],
+        seeded.repositories[1],
+      ]);
+      // The skip link moves focus past the top bar; Enter on a row opens the repository.
+      await page.goto(`${server.url}/ui/`);
+      await page.keyboard.press("Tab");
+      await page.keyboard.press("Enter");
+      assert.equal(new URL(page.url()).hash, "#main");
+      await page.focus(`a[href="/ui/${seeded.repositories[0]}"]`);
+      await Promise.all([page.waitForNavigation(), page.keyboard.press("Enter")]);
+      assert.equal(new URL(page.url()).pathname, `/ui/${seeded.repositories[0]}`);
+
+      // A phone: no page scrolls sideways.
+      await page.setViewport({ width: 360, height: 740, isMobile: true, hasTouch: true });
+      for (const path of pages) {
+        await page.goto(server.url + path);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - 360);
+        assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow}px`);
+        if (path === "/ui/") await screenshot(page, "repositories-phone");
+        if (path === "/ui/library/alpine") await screenshot(page, "repository-phone");
+      }
       assert.deepEqual(problems, []);
     });
   },

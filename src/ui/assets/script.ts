@@ -1,5 +1,6 @@
 /**
- * The UI's script (served at `/ui/-/app.js`): filters table rows as you type and adds copy
+ * The UI's script (served at `/ui/-/app.js`): filters table rows as you type (the rows shown
+ * at once, then the server's first page for the text where the list is paged) and adds copy
  * buttons. Pages work without it; it never inserts markup from page data (text only).
  *
  * @module
@@ -11,24 +12,59 @@ export const SCRIPT = `"use strict";
   for (const element of document.querySelectorAll("[data-script-only]")) element.hidden = false;
   const live = document.getElementById("filter-status");
   for (const input of document.querySelectorAll("input[data-filter]")) {
-    const table = document.getElementById(input.dataset.filter);
-    if (!table) continue;
-    const rows = [...table.tBodies[0].rows];
+    const rowsOf = () => {
+      const table = document.getElementById(input.dataset.filter);
+      return table ? [...table.tBodies[0].rows] : [];
+    };
+    const say = (text) => { if (live) live.textContent = text; };
+    // At once: the rows of this page that contain the text.
     const apply = () => {
       const text = input.value.trim().toLowerCase();
+      const rows = rowsOf();
       let shown = 0;
       for (const row of rows) {
         const match = (row.dataset.key || row.textContent).toLowerCase().includes(text);
         row.hidden = !match;
         if (match) shown++;
       }
-      if (live) {
-        live.textContent = text === "" ? "" :
-          shown + " of " + rows.length + " shown on this page" +
-          (input.form && input.form.dataset.more === "true" ? " (press Enter to search all)" : "");
+      return { text, shown, total: rows.length };
+    };
+    const results = input.dataset.results && document.getElementById(input.dataset.results);
+    let pending;
+    let timer;
+    // Then, for a list the server pages: the server's first page for the text (same URL as
+    // pressing Enter; the page's rows replace these, the address follows).
+    const search = async (text) => {
+      pending?.abort();
+      const controller = pending = new AbortController();
+      const url = new URL(input.form.action, location.href);
+      if (text !== "") url.searchParams.set("q", text);
+      try {
+        const response = await fetch(url, { signal: controller.signal, credentials: "same-origin" });
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        const page = new DOMParser().parseFromString(await response.text(), "text/html");
+        const fresh = page.getElementById(results.id);
+        if (controller !== pending || !fresh) return;
+        results.replaceChildren(...[...fresh.childNodes].map((n) => document.importNode(n, true)));
+        history.replaceState(null, "", url);
+        const { shown } = apply();
+        const more = results.querySelector('a[rel="next"]') !== null;
+        say(text === "" ? "" : shown + (shown === 1 ? " repository matches" : " repositories match") +
+          (more ? "; more on the next page" : ""));
+      } catch (error) {
+        if (error.name !== "AbortError") say("Search failed: press Enter to search");
       }
     };
-    input.addEventListener("input", apply);
+    input.addEventListener("input", () => {
+      const { text, shown, total } = apply();
+      if (!results) {
+        say(text === "" ? "" : shown + " of " + total + " shown");
+        return;
+      }
+      say(text === "" ? "" : shown + " of " + total + " on this page; searching…");
+      clearTimeout(timer);
+      timer = setTimeout(() => search(text), 150);
+    });
     if (input.value !== "") apply();
   }
 

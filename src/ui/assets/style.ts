@@ -63,7 +63,7 @@ td { overflow-wrap: anywhere; }
 .filter { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 0 0 .75rem; }
 .filter input {
   flex: 1 1 14rem; min-width: 0; padding: .5rem .6rem; font: inherit; color: var(--fg);
-  background: var(--bg); border: 1px solid var(--line); border-radius: 6px;
+  background: var(--bg); border: 1px solid var(--muted); border-radius: 6px;
 }
 button, .button {
   font: inherit; padding: .45rem .9rem; border-radius: 6px; border: 1px solid var(--line);
