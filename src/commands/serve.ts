@@ -371,8 +371,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (Deno.version.deno !== DENO_VERSION) {
       log.log(
         "warn",
-        `Deno ${Deno.version.deno}: berth runs on Deno ${DENO_VERSION}; 2.8.3 to 2.9.x ` +
-          "freeze on fast chunked uploads (docs/chunked_uploads.md)",
+        `Deno ${Deno.version.deno}: berth is tested on Deno ${DENO_VERSION} ` +
+          "(docs/chunked_uploads.md)",
       );
     }
   } catch (error) {
@@ -402,9 +402,9 @@ export async function serveCommand(args: string[]): Promise<number> {
       timers.push(setTimeout(() => resolve("timeout"), Math.max(0, at - performance.now())))
     );
 
-  // Deno's server.shutdown() cuts request bodies still arriving, so drain first: new requests
-  // get 503, in-flight ones finish, writes still running shortly before the deadline are aborted
-  // (trimmed, resumable), and the process exits by the deadline whatever is still open.
+  // Drain first: new requests get 503, in-flight ones finish, writes still running shortly before
+  // the deadline are aborted (trimmed, resumable); then the servers close their connections, and
+  // the process exits by the deadline whatever is still open.
   let drained = true;
   let deadline = Infinity;
   const stopped = signalled.then(async (name) => {
