@@ -254,7 +254,7 @@ async function measureGc(blobs: number, tmpDir?: string): Promise<GcRow[]> {
         ms,
         peakMiB: (await sampler.stop()) / (1 << 20),
         headMedianMs: median(latencies),
-        headMaxMs: Math.max(...latencies),
+        headMaxMs: latencies.reduce((a, b) => Math.max(a, b), 0),
         heads: latencies.length,
         deleted: report.blobsDeleted?.length ?? 0,
       });

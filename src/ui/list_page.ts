@@ -47,7 +47,7 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
       <nav class="pager"
         aria-label="Pages">${
       list.partial
-        ? markup`<span class="muted">Searched part of the catalog.</span>`
+        ? markup`<span class="muted" data-partial="">Searched part of the catalog.</span>`
         : markup`<span></span>`
     }<a rel="next" href="${
       listUrl({

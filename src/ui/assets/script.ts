@@ -49,8 +49,10 @@ export const SCRIPT = `"use strict";
         history.replaceState(null, "", url);
         const { shown } = apply();
         const more = results.querySelector('a[rel="next"]') !== null;
+        const partial = results.querySelector("[data-partial]") !== null;
         say(text === "" ? "" : shown + (shown === 1 ? " repository matches" : " repositories match") +
-          (more ? "; more on the next page" : ""));
+          (partial ? " in the part searched; Search further reads on" :
+            more ? "; more on the next page" : ""));
       } catch (error) {
         if (error.name !== "AbortError") say("Search failed: press Enter to search");
       }
