@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { FileStream } from "../storage/drivers/fs/file_stream.ts";
+import { type FileRange, FileStream } from "../storage/drivers/fs/file_stream.ts";
 import { statusLine } from "./http1_head.ts";
 
 /** Bodies up to this size are gathered and sent in one write with the head. */
@@ -211,11 +211,14 @@ async function measure(body: ReadableStream<Uint8Array>): Promise<number | undef
   }
 }
 
-/** Send `head`, then the file's bytes, through one pooled buffer. */
+/**
+ * Send `head`, then the file's bytes, through one pooled buffer (what is gathered goes out when
+ * the buffer is full or a read comes back short).
+ */
 async function sendFile(
   conn: Deno.Conn,
   head: Uint8Array,
-  range: { file: Deno.FsFile; length: number },
+  range: FileRange,
   options: WriteOptions,
 ): Promise<void> {
   const { file } = range;
@@ -228,13 +231,14 @@ async function sendFile(
     } else await writeAll(conn, head);
     let left = range.length;
     while (left > 0) {
-      const n = await file.read(
-        buffer.subarray(filled, filled + Math.min(left, buffer.length - filled)),
-      );
+      const want = Math.min(left, buffer.length - filled);
+      const n = await file.read(buffer.subarray(filled, filled + want));
       if (n === null || n === 0) throw new Error("file ended before its expected length");
       filled += n;
       left -= n;
-      if (filled === buffer.length || left === 0) {
+      // A short read: the source has no more for now (a file still being written); send what
+      // is gathered before the next read waits.
+      if (filled === buffer.length || left === 0 || n < want) {
         await writeAll(conn, buffer.subarray(0, filled));
         filled = 0;
       }

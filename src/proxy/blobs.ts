@@ -15,6 +15,7 @@ import type { BlobGuard } from "../services/blob_guard.ts";
 import { BlobService } from "../services/blobs.ts";
 import type { MaintenanceLog } from "../services/maintenance.ts";
 import { UploadService } from "../services/uploads.ts";
+import { type ByteSource, FileStream } from "../storage/drivers/fs/file_stream.ts";
 import type { BlobContent, ByteRange, Store } from "../storage/store.ts";
 import { upstreamFailure } from "./manifests.ts";
 import type { Mirrors, Route } from "./mirrors.ts";
@@ -158,54 +159,25 @@ class Fill {
 
   /**
    * The blob (or `range` of it) as the fill stores it: bytes already stored are read from the
-   * session, later ones as they are appended; the stream errors when the fill fails.
+   * session's file, later ones as they are appended; reads fail when the fill fails. The stream
+   * is a {@link FileStream} over a {@link Follower}, which the HTTP server sends the way it sends
+   * a stored blob (large reads into one reused buffer, no stream machinery per chunk).
    */
   follow(range?: ByteRange): ReadableStream<Uint8Array> {
-    let position = range?.start ?? 0;
+    const start = range?.start ?? 0;
     const end = range ? range.end + 1 : this.size;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-    /** How far the open reader may go. */
-    let limit = 0;
-    const release = () => {
-      const current = reader;
-      reader = undefined;
-      current?.cancel().catch(() => {});
-    };
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        while (true) {
-          if (position >= end) {
-            release();
-            controller.close();
-            return;
-          }
-          if (reader) {
-            const { done, value } = await reader.read();
-            if (done || value.byteLength === 0) {
-              reader = undefined;
-              continue;
-            }
-            const bytes = value.byteLength > limit - position
-              ? value.subarray(0, limit - position)
-              : value;
-            position += bytes.byteLength;
-            if (position >= limit) release();
-            controller.enqueue(bytes);
-            return;
-          }
-          if (this.#failed) throw this.failure(this.#error);
-          const ready = Math.min(end, this.#readable());
-          if (position < ready) {
-            limit = ready;
-            reader = (await this.#openAt(position)).getReader();
-            continue;
-          }
-          await new Promise<void>((resolve) => this.#waiters.push(resolve));
-        }
-      },
-      // The client went away: the fill goes on for the store.
-      cancel: () => release(),
-    });
+    return new FileStream(new Follower(this, start, end), end - start);
+  }
+
+  /** Bytes a follower may read now: all once verified, else all stored but the last byte. */
+  readable(): number {
+    if (this.#failed) throw this.failure(this.#error);
+    return this.#verified ? this.size : Math.min(this.#stored, this.size - 1);
+  }
+
+  /** Resolves at the fill's next step (more bytes stored, verified, committed or failed). */
+  changed(): Promise<void> {
+    return new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
 
   /** The error a reader answers with when the fill failed. */
@@ -217,13 +189,8 @@ class Fill {
     return upstreamFailure(route, error);
   }
 
-  /** Bytes a follower may read now: all once verified, else all stored but the last byte. */
-  #readable(): number {
-    return this.#verified ? this.size : Math.min(this.#stored, this.size - 1);
-  }
-
   /** A stream of the blob from `position`: the session while it exists, else the stored blob. */
-  async #openAt(position: number): Promise<ReadableStream<Uint8Array>> {
+  async openAt(position: number): Promise<ReadableStream<Uint8Array>> {
     const { name, digest } = this.#target;
     if (!this.#committed && this.#id !== undefined && this.#store.followUpload) {
       const live = await this.#store.followUpload(name, this.#id, position).catch(() => undefined);
@@ -258,12 +225,19 @@ class Fill {
       await upstream.start();
       while (this.#stored < size) {
         const length = Math.min(FILL_SEGMENT, size - this.#stored);
-        // The session hashes what it stores, once; the commit refuses a wrong digest.
-        await uploads.append(name, id, {
-          body: upstream.segment(length),
-          length,
-          start: this.#stored,
-        });
+        // The session hashes what it stores, once; the commit refuses a wrong digest. A failed
+        // append keeps nothing of the segment (its hash state is dropped: the commit re-hashes).
+        try {
+          await uploads.append(name, id, {
+            body: upstream.segment(length),
+            length,
+            start: this.#stored,
+          });
+        } catch (error) {
+          if (!upstream.resumable(error)) throw error;
+          await upstream.resume(this.#stored);
+          continue;
+        }
         this.#stored += length;
         this.#wake();
       }
@@ -284,16 +258,119 @@ class Fill {
 }
 
 /**
- * The upstream's response body, read with BYOB reads into one reused buffer (large reads, no
- * per-chunk allocation) and resumed with a `Range` request when the connection breaks.
+ * One client's read of a fill, from `position` to `end`, as a file-like source: each read waits
+ * until the fill has stored (and, for the last byte, verified) bytes past the position, then reads
+ * them from the session's file, kept open across the commit (the rename leaves it readable). A
+ * storage that cannot show the session (S3) is read through streams instead.
+ */
+class Follower implements ByteSource {
+  readonly #fill: Fill;
+  readonly #end: number;
+  #position: number;
+  /** The session's (or blob's) file, positioned at `#position`. */
+  #file: ByteSource | undefined;
+  /** Otherwise a stream of it, readable up to `#limit`, and the rest of its last chunk. */
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #limit = 0;
+  #rest: Uint8Array | undefined;
+  #closed = false;
+
+  constructor(fill: Fill, start: number, end: number) {
+    this.#fill = fill;
+    this.#position = start;
+    this.#end = end;
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (true) {
+      if (this.#closed) throw new Error("the follower is closed");
+      if (this.#position >= this.#end) return null;
+      const ready = Math.min(this.#end, this.#fill.readable());
+      if (this.#position >= ready) {
+        await this.#fill.changed();
+        continue;
+      }
+      const want = Math.min(p.byteLength, ready - this.#position);
+      if (!this.#file && !this.#reader) await this.#open(ready);
+      const n = this.#file
+        ? await this.#file.read(p.subarray(0, want))
+        : await this.#fromStream(p.subarray(0, want));
+      if (n === null || n === 0) {
+        if (this.#file) throw new Error("the fill's file ended before its stored size");
+        continue;
+      }
+      this.#position += n;
+      return n;
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#drop();
+  }
+
+  async #open(ready: number): Promise<void> {
+    const stream = await this.#fill.openAt(this.#position);
+    if (this.#closed) {
+      await stream.cancel().catch(() => {});
+      throw new Error("the follower is closed");
+    }
+    const taken = stream instanceof FileStream ? stream.takeFile() : undefined;
+    if (taken) this.#file = taken.file;
+    else {
+      this.#reader = stream.getReader();
+      this.#limit = ready;
+    }
+  }
+
+  /** Copy from the open stream into `p`; 0 when it ended (it is dropped, the next read reopens). */
+  async #fromStream(p: Uint8Array): Promise<number> {
+    if (!this.#rest || this.#rest.byteLength === 0) {
+      const { done, value } = await this.#reader!.read();
+      if (done) {
+        this.#drop();
+        return 0;
+      }
+      this.#rest = value;
+    }
+    const n = Math.min(p.byteLength, this.#rest.byteLength, this.#limit - this.#position);
+    p.set(this.#rest.subarray(0, n));
+    this.#rest = this.#rest.subarray(n);
+    if (this.#position + n >= this.#limit) this.#drop();
+    return n;
+  }
+
+  #drop(): void {
+    const file = this.#file;
+    const reader = this.#reader;
+    this.#file = undefined;
+    this.#reader = undefined;
+    this.#rest = undefined;
+    try {
+      file?.close();
+    } catch {
+      // Already closed.
+    }
+    reader?.cancel().catch(() => {});
+  }
+}
+
+/**
+ * The upstream's response body, cut into segments. A segment is a byte stream: the session's
+ * writer reads it with BYOB reads into its own batch buffer, and each is passed on to a BYOB read
+ * of the upstream body, so the bytes land where they are hashed and written from without a copy
+ * (a runtime whose `fetch` body is not a byte stream gets its chunks copied). A broken download
+ * fails the segment; the fill then resumes it from the segment's start with a `Range` request.
  */
 class UpstreamBody {
   readonly #open: (offset: number) => Promise<ReadableStream<Uint8Array>>;
   readonly #counted: (n: number) => void;
   #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> | undefined;
-  #buffer: ArrayBuffer = new ArrayBuffer(READ_BUFFER);
-  #received = 0;
+  /** The last read failure of the upstream body (what {@link resumable} recognises). */
+  #broken: unknown;
   #resumes = 0;
+  /** What is left of the last chunk of a body that is not a byte stream. */
+  #rest: Uint8Array | undefined;
 
   constructor(
     open: (offset: number) => Promise<ReadableStream<Uint8Array>>,
@@ -303,64 +380,75 @@ class UpstreamBody {
     this.#counted = counted;
   }
 
-  /** Open the download. */
-  async start(): Promise<void> {
-    this.#reader = readerOf(await this.#open(0));
+  /** Open the download at `offset`. */
+  async start(offset = 0): Promise<void> {
+    this.#reader = readerOf(await this.#open(offset));
   }
 
-  /**
-   * The next `length` bytes as a stream whose chunks are views of the reused buffer: each is
-   * consumed (copied or written) before the next read, which the zero high-water mark ensures.
-   */
+  /** Whether a segment failed with `error` because the download broke, and may be resumed. */
+  resumable(error: unknown): boolean {
+    return error === this.#broken && !(error instanceof ClientError) &&
+      this.#resumes < RESUMES;
+  }
+
+  /** Reopen the download at `offset` (after a {@link resumable} failure). */
+  async resume(offset: number): Promise<void> {
+    this.#resumes++;
+    await this.close();
+    await this.start(offset);
+  }
+
+  /** The next `length` bytes as a byte stream (read it with a BYOB reader to avoid copies). */
   segment(length: number): ReadableStream<Uint8Array> {
     let left = length;
-    return new ReadableStream<Uint8Array>({
+    return new ReadableStream({
+      type: "bytes",
       pull: async (controller) => {
-        if (left === 0) {
-          controller.close();
-          return;
-        }
-        const bytes = await this.#read(Math.min(left, READ_BUFFER));
-        if (!bytes) {
-          throw new Error(`the upstream ended ${left} bytes before the blob's size`);
-        }
+        const request = controller.byobRequest;
+        const view = request?.view;
+        const max = Math.min(left, view?.byteLength ?? READ_BUFFER);
+        const into = view ? new Uint8Array(view.buffer, view.byteOffset, max) : new Uint8Array(max);
+        const bytes = await this.#read(into);
+        if (!bytes) throw new Error(`the upstream ended ${left} bytes before the blob's size`);
         left -= bytes.byteLength;
         this.#counted(bytes.byteLength);
-        controller.enqueue(bytes);
+        if (request) request.respondWithNewView(bytes);
+        else controller.enqueue(bytes);
+        if (left === 0) controller.close();
       },
-    }, { highWaterMark: 0 });
+    });
   }
 
   /** Stop reading (the rest of the body is not needed). */
   async close(): Promise<void> {
     const reader = this.#reader;
     this.#reader = undefined;
+    this.#rest = undefined;
     await reader?.cancel().catch(() => {});
   }
 
-  async #read(max: number): Promise<Uint8Array | undefined> {
-    while (true) {
-      const reader = this.#reader;
-      if (!reader) throw new Error("the upstream download is closed");
-      try {
-        let bytes: Uint8Array | undefined;
-        if (reader instanceof ReadableStreamBYOBReader) {
-          const { done, value } = await reader.read(new Uint8Array(this.#buffer, 0, max));
-          if (value) this.#buffer = value.buffer as ArrayBuffer;
-          bytes = done ? undefined : value;
-        } else {
-          const { done, value } = await reader.read();
-          bytes = done ? undefined : value;
-        }
-        if (bytes) this.#received += bytes.byteLength;
-        return bytes;
-      } catch (error) {
-        if (error instanceof ClientError || this.#resumes >= RESUMES) throw error;
-        this.#resumes++;
-        await reader.cancel().catch(() => {});
-        this.#buffer = new ArrayBuffer(READ_BUFFER);
-        this.#reader = readerOf(await this.#open(this.#received));
+  /** Read into `into`; the bytes read (a view of `into`'s memory), `undefined` at the end. */
+  async #read(into: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer> | undefined> {
+    const reader = this.#reader;
+    if (!reader) throw new Error("the upstream download is closed");
+    try {
+      if (reader instanceof ReadableStreamBYOBReader) {
+        const { done, value } = await reader.read(into);
+        return done ? undefined : value;
       }
+      // Not a byte stream: copy what fits, keep the rest for the next read.
+      if (!this.#rest || this.#rest.byteLength === 0) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        this.#rest = value;
+      }
+      const n = Math.min(into.byteLength, this.#rest.byteLength);
+      into.set(this.#rest.subarray(0, n));
+      this.#rest = this.#rest.subarray(n);
+      return into.subarray(0, n);
+    } catch (error) {
+      this.#broken = error;
+      throw error;
     }
   }
 }

@@ -13,17 +13,27 @@
  */
 const READ_CHUNK = 64 * 1024;
 
+/**
+ * What a {@link FileStream} reads: an open file (`Deno.FsFile`), or a source reading like one
+ * (a file still being written, whose reads wait for the writer). A read resolves to at least one
+ * byte, or `null` at the end.
+ */
+export interface ByteSource {
+  read(p: Uint8Array): Promise<number | null>;
+  close(): void;
+}
+
 /** An open file positioned at the first byte to send, and how many bytes to send. */
 export interface FileRange {
   /** The file; whoever takes it closes it. */
-  file: Deno.FsFile;
+  file: ByteSource;
   /** Bytes to send from its current position. */
   length: number;
 }
 
 /** What a {@link FileStream}'s source and the stream share. */
 interface FileState {
-  file: Deno.FsFile;
+  file: ByteSource;
   remaining: number;
   closed: boolean;
   /** A read has started or the file was taken: the stream is no longer whole. */
@@ -37,7 +47,7 @@ interface FileState {
 export class FileStream extends ReadableStream<Uint8Array<ArrayBuffer>> {
   #state: FileState;
 
-  constructor(file: Deno.FsFile, length: number, signal?: AbortSignal) {
+  constructor(file: ByteSource, length: number, signal?: AbortSignal) {
     const state: FileState = { file, remaining: length, closed: false, touched: false };
     const close = () => {
       if (state.closed) return;
