@@ -8,6 +8,12 @@
  */
 import { findHeadEnd, hasLine, latin1, ProtocolError } from "./http1_head.ts";
 
+/** Whether `byte` may appear in a token (RFC 9110, 5.6.2): the characters of a method. */
+function isTokenByte(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) ||
+    (byte >= 0x61 && byte <= 0x7a) || "!#$%&'*+-.^_`|~".includes(String.fromCharCode(byte));
+}
+
 /** Size of the buffer a connection starts with (it grows up to the head limit when needed). */
 const INITIAL_BUFFER = 16 * 1024;
 
@@ -75,6 +81,12 @@ export class ConnReader {
         if (this.buffered === 0) return null;
         throw new ProtocolError(400, "connection closed inside a request head");
       }
+    }
+    // A request starts with a method (a token). Anything else, such as a TLS handshake from a
+    // client that tries HTTPS first, is answered at once instead of waiting for a line end that
+    // never comes (Go clients wait 10 s for a handshake before falling back to plain HTTP).
+    if (!isTokenByte(this.#buffer[this.#start]!)) {
+      throw new ProtocolError(400, "not an HTTP/1.1 request");
     }
     onStart();
     for (;;) {

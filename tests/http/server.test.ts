@@ -313,3 +313,11 @@ Deno.test("server: shutdown lets the request in flight finish and closes idle co
     await stopping;
   });
 });
+
+Deno.test("server: a TLS handshake on the plain port is refused at once, not left to time out", async () => {
+  await withServer(echo, async (port) => {
+    // The start of a TLS ClientHello: record type 0x16, version, length; no line end follows.
+    const text = await exchange(port, new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]));
+    assert.deepEqual(statuses(text), [400]);
+  });
+});
