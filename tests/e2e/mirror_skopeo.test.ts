@@ -160,6 +160,15 @@ Deno.test({
     };
     const logged = Promise.all([collect(registry.stdout), collect(registry.stderr)]);
     const upstream = `http://127.0.0.1:${port}`;
+    // The upstream holds its port before the cache takes a free one (it could be handed the same).
+    for (let i = 0; i < 200; i++) {
+      const up = await fetch(`${upstream}/v2/`).then(async (r) => {
+        await r.body?.cancel();
+        return r.status === 200;
+      }).catch(() => false);
+      if (up) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const cache = await startServer({
       config: {
         proxy: {
@@ -170,14 +179,6 @@ Deno.test({
       },
     });
     try {
-      for (let i = 0; i < 200; i++) {
-        const up = await fetch(`${upstream}/v2/`).then(async (r) => {
-          await r.body?.cancel();
-          return r.status === 200;
-        }).catch(() => false);
-        if (up) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
       // Several fill segments, so later pulls join a fill under way.
       const layer = randomBytes(3 * FILL_SEGMENT + 777, 9);
       const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
@@ -233,7 +234,9 @@ Deno.test({
       );
     } finally {
       await cache.close();
-      registry.kill("SIGTERM");
+      try {
+        registry.kill("SIGTERM");
+      } catch { /* it had exited already */ }
       await registry.status;
       await logged;
       await Deno.remove(work, { recursive: true });

@@ -95,8 +95,10 @@ Deno.test("shutdown: SIGTERM during a stalled upload exits within the drain time
     release();
     await inFlight;
     assert.equal(status.code, 0);
-    // It waited for the stalled request (drain timeout 1 s), then aborted it and exited.
-    assert.ok(elapsed >= 900, `exited after ${elapsed} ms: did not wait for the request`);
+    // It waited for the stalled request, then aborted it and exited: writes still running are
+    // aborted a margin before the deadline (a quarter of a 1 s timeout), and once the aborted
+    // request has ended nothing is left to wait for.
+    assert.ok(elapsed >= 700, `exited after ${elapsed} ms: did not wait for the request`);
     // The deadline is kept: 1 s, plus the moment a process takes to exit.
     assert.ok(elapsed < 1700, `exited after ${elapsed} ms: past the deadline`);
 
