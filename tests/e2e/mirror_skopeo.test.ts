@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { FILL_SEGMENT } from "../../src/proxy/blobs.ts";
-import { buildLayout, freePort, layoutRefs } from "../helpers/images.ts";
+import { buildLayout, layoutRefs, startDistribution } from "../helpers/images.ts";
 import { digestOf, MEDIA, randomBytes, text } from "../helpers/registry.ts";
 import { startServer } from "../helpers/server.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
@@ -134,41 +134,9 @@ Deno.test({
   ignore: skipWithout("skopeo", "docker-registry"),
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "berth-e2e-mirror-five-" });
-    const port = freePort();
-    await Deno.writeTextFile(
-      `${work}/config.yml`,
-      [
-        "version: 0.1",
-        "log:",
-        "  level: info",
-        "storage:",
-        "  filesystem:",
-        `    rootdirectory: ${work}/upstream`,
-        "http:",
-        `  addr: 127.0.0.1:${port}`,
-        "",
-      ].join("\n"),
-    );
-    const registry = new Deno.Command("docker-registry", {
-      args: ["serve", `${work}/config.yml`],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    let output = "";
-    const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
-    };
-    const logged = Promise.all([collect(registry.stdout), collect(registry.stderr)]);
-    const upstream = `http://127.0.0.1:${port}`;
     // The upstream holds its port before the cache takes a free one (it could be handed the same).
-    for (let i = 0; i < 200; i++) {
-      const up = await fetch(`${upstream}/v2/`).then(async (r) => {
-        await r.body?.cancel();
-        return r.status === 200;
-      }).catch(() => false);
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const registry = await startDistribution(`${work}/upstream`, { log: true });
+    const upstream = `http://${registry.host}`;
     const cache = await startServer({
       config: {
         proxy: {
@@ -224,21 +192,17 @@ Deno.test({
         assert.equal(digestOf(pulled), digestOf(layer));
       }
       await new Promise((r) => setTimeout(r, 200));
-      const gets = output.split("\n").filter((l) =>
+      const gets = registry.log().split("\n").filter((l) =>
         l.includes(`"GET /v2/lib/big/blobs/${digestOf(layer)}`) && l.includes(" 200 ")
       );
       assert.equal(
         gets.length,
         1,
-        output.split("\n").filter((l) => l.includes("blobs")).join("\n"),
+        registry.log().split("\n").filter((l) => l.includes("blobs")).join("\n"),
       );
     } finally {
       await cache.close();
-      try {
-        registry.kill("SIGTERM");
-      } catch { /* it had exited already */ }
-      await registry.status;
-      await logged;
+      await registry.stop();
       await Deno.remove(work, { recursive: true });
     }
   },

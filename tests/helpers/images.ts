@@ -109,10 +109,26 @@ export interface Distribution {
   host: string;
   /** Stop it and remove its config. */
   stop(): Promise<void>;
+  /** What it has logged so far (its access log too), when started with `log: true`. */
+  log(): string;
 }
 
-/** Start Debian's `docker-registry` serving `dataDir` on a free loopback port. */
-export async function startDistribution(dataDir: string): Promise<Distribution> {
+/** Options of {@link startDistribution}. */
+export interface DistributionOptions {
+  /** More top-level config lines (an `auth:` section, say). */
+  config?: string[];
+  /** Log at level info and keep the output for {@link Distribution.log}. */
+  log?: boolean;
+}
+
+/**
+ * Start Debian's `docker-registry` serving `dataDir` on a free loopback port; it answers `/v2/`
+ * (200, or 401 behind auth) when this returns.
+ */
+export async function startDistribution(
+  dataDir: string,
+  options: DistributionOptions = {},
+): Promise<Distribution> {
   const port = freePort();
   const configDir = await Deno.makeTempDir({ prefix: "berth-distribution-" });
   const config = `${configDir}/config.yml`;
@@ -121,7 +137,7 @@ export async function startDistribution(dataDir: string): Promise<Distribution> 
     [
       "version: 0.1",
       "log:",
-      "  level: error",
+      `  level: ${options.log ? "info" : "error"}`,
       "storage:",
       "  filesystem:",
       `    rootdirectory: ${dataDir}`,
@@ -132,27 +148,37 @@ export async function startDistribution(dataDir: string): Promise<Distribution> 
       "      enabled: false",
       "http:",
       `  addr: 127.0.0.1:${port}`,
+      ...options.config ?? [],
       "",
     ].join("\n"),
   );
   const process = new Deno.Command("docker-registry", {
     args: ["serve", config],
-    stdout: "null",
-    stderr: "null",
+    stdout: options.log ? "piped" : "null",
+    stderr: options.log ? "piped" : "null",
   }).spawn();
+  let output = "";
+  const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
+  };
+  const logged = options.log
+    ? Promise.all([collect(process.stdout), collect(process.stderr)])
+    : Promise.resolve();
   const host = `127.0.0.1:${port}`;
+  const log = () => output;
   const stop = async () => {
     try {
       process.kill("SIGTERM");
     } catch { /* gone */ }
     await process.status;
+    await logged;
     await Deno.remove(configDir, { recursive: true });
   };
   for (let attempt = 0; attempt < 200; attempt++) {
     try {
       const response = await fetch(`http://${host}/v2/`);
       await response.body?.cancel();
-      if (response.status === 200) return { host, stop };
+      if (response.status === 200 || response.status === 401) return { host, stop, log };
     } catch { /* not up yet */ }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

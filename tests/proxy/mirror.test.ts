@@ -7,7 +7,7 @@ import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
 import { FILL_SEGMENT } from "../../src/proxy/blobs.ts";
 import type { ProxyConfig } from "../../src/proxy/mirrors.ts";
-import { freePort } from "../helpers/images.ts";
+import { startDistribution } from "../helpers/images.ts";
 import {
   blobFiles,
   bytesOf,
@@ -365,50 +365,17 @@ Deno.test({
   ignore: skipWithout("docker-registry", "htpasswd"),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "berth-mirror-dist-" });
-    const port = freePort();
     const htpasswd = await run("htpasswd", ["-Bbn", "puller", "s3cret"]);
     await Deno.writeTextFile(`${dir}/htpasswd`, htpasswd);
-    await Deno.writeTextFile(
-      `${dir}/config.yml`,
-      [
-        "version: 0.1",
-        "log:",
-        "  level: info",
-        "storage:",
-        "  filesystem:",
-        `    rootdirectory: ${dir}/data`,
-        "http:",
-        `  addr: 127.0.0.1:${port}`,
-        "auth:",
-        "  htpasswd:",
-        "    realm: test",
-        `    path: ${dir}/htpasswd`,
-        "",
-      ].join("\n"),
-    );
-    const registry = new Deno.Command("docker-registry", {
-      args: ["serve", `${dir}/config.yml`],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
     // distribution's log (its access log included), read as it is written.
-    let output = "";
-    const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
-      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
-    };
-    const logged = Promise.all([collect(registry.stdout), collect(registry.stderr)]);
-    const upstream = `http://127.0.0.1:${port}`;
+    const registry = await startDistribution(`${dir}/data`, {
+      config: ["auth:", "  htpasswd:", "    realm: test", `    path: ${dir}/htpasswd`],
+      log: true,
+    });
+    const upstream = `http://${registry.host}`;
     const auth = { Authorization: `Basic ${btoa("puller:s3cret")}` };
     let cache: TestServer | undefined;
     try {
-      for (let i = 0; i < 200; i++) {
-        const ok = await fetch(`${upstream}/v2/`, { headers: auth }).then(async (r) => {
-          await r.body?.cancel();
-          return r.status === 200;
-        }).catch(() => false);
-        if (ok) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
       // A large layer (several fill segments), pulled by five clients at once below.
       const layer = randomBytes(3 * FILL_SEGMENT + 12_345, 5);
       const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
@@ -468,16 +435,14 @@ Deno.test({
       await refused.body?.cancel();
       // distribution's access log: one GET of the layer.
       await new Promise((r) => setTimeout(r, 200));
-      const lines = output.split("\n");
+      const lines = registry.log().split("\n");
       const gets = lines.filter((l) =>
         l.includes(`"GET /v2/lib/app/blobs/${digestOf(layer)}`) && l.includes(" 200 ")
       );
       assert.equal(gets.length, 1, lines.filter((l) => l.includes("blobs")).join("\n"));
     } finally {
       await cache?.close();
-      registry.kill("SIGTERM");
-      await registry.status;
-      await logged;
+      await registry.stop();
       await Deno.remove(dir, { recursive: true });
     }
   },
