@@ -59,6 +59,8 @@ export interface Config {
   headerTimeoutMs?: number;
   /** Time an idle keep-alive connection stays open, ms (`http.idletimeout`). */
   idleTimeoutMs?: number;
+  /** Time one write of a response may wait for the client to read, ms (`http.writetimeout`). */
+  writeTimeoutMs?: number;
   /** Most connections open at once (`http.maxconnections`). */
   maxConnections?: number;
   /** Write one JSON access log line per request. */

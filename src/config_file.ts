@@ -154,6 +154,7 @@ export const CONFIG_SCHEMA: Rule = section({
     trustedproxies: STRING,
     headertimeout: DURATION,
     idletimeout: DURATION,
+    writetimeout: DURATION,
     maxconnections: INT,
     tls: section({
       certificate: STRING,
@@ -626,6 +627,8 @@ function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): P
   if (headerTimeout !== undefined) out.headerTimeoutMs = headerTimeout as number;
   const idleTimeout = get(tree, "http.idletimeout");
   if (idleTimeout !== undefined) out.idleTimeoutMs = idleTimeout as number;
+  const writeTimeout = get(tree, "http.writetimeout");
+  if (writeTimeout !== undefined) out.writeTimeoutMs = writeTimeout as number;
   const maxConnections = get(tree, "http.maxconnections");
   if (maxConnections !== undefined) out.maxConnections = maxConnections as number;
   const secret = get(tree, "http.secret");
@@ -826,6 +829,14 @@ export const BOUNDED_SETTINGS: BoundedSetting[] = [
     min: 1,
     max: DAY,
     read: (c) => c.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+  },
+  {
+    key: "http.writetimeout",
+    flag: "--write-timeout",
+    unit: "duration",
+    min: 1,
+    max: DAY,
+    read: (c) => c.writeTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.writeTimeoutMs,
   },
   {
     key: "http.maxconnections",
@@ -1114,6 +1125,9 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         break;
       case "idleTimeoutMs":
         env.REGISTRY_HTTP_IDLETIMEOUT = ms(v);
+        break;
+      case "writeTimeoutMs":
+        env.REGISTRY_HTTP_WRITETIMEOUT = ms(v);
         break;
       case "maxConnections":
         env.REGISTRY_HTTP_MAXCONNECTIONS = String(v);

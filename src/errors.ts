@@ -179,9 +179,14 @@ export class RegistryError extends Error {
   /** This error as an HTTP response (no body for HEAD requests). */
   toResponse(method = "GET"): Response {
     const headers = new Headers(this.headers);
-    if (method === "HEAD") return new Response(null, { status: this.status, headers });
     headers.set("Content-Type", "application/json; charset=utf-8");
-    return new Response(JSON.stringify(this.toBody()), { status: this.status, headers });
+    const body = JSON.stringify(this.toBody());
+    if (method === "HEAD") {
+      // No body, but the length the GET's body would have.
+      headers.set("Content-Length", String(new TextEncoder().encode(body).length));
+      return new Response(null, { status: this.status, headers });
+    }
+    return new Response(body, { status: this.status, headers });
   }
 }
 

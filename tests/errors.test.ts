@@ -61,6 +61,17 @@ Deno.test("errors: a 416 keeps its spec code and headers in the body and respons
   assert.deepEqual(body.errors[0].detail, { expected: 3 });
 });
 
+Deno.test("errors: a HEAD answer has no body but the GET's Content-Length and Content-Type", async () => {
+  const error = new RegistryError("MANIFEST_UNKNOWN", { tag: "étiquette" });
+  const get = error.toResponse("GET");
+  const head = error.toResponse("HEAD");
+  const bytes = (await get.bytes()).length;
+  assert.equal(head.status, 404);
+  assert.equal(head.body, null);
+  assert.equal(head.headers.get("Content-Length"), String(bytes));
+  assert.equal(head.headers.get("Content-Type"), get.headers.get("Content-Type"));
+});
+
 Deno.test("errors: invalid OCI input maps to the spec's codes in one place", () => {
   const cases = [
     ["name", "NAME_INVALID"],

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { viewReader } from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
 /** TLS settings for an `https:` URL. */
@@ -19,6 +20,8 @@ export interface RawTls {
 }
 
 const MAX_RESPONSE = 1 << 20;
+/** Size of each of the two buffers an upload reads its body into. */
+const BUFFER = 1 << 20;
 
 /** Send `method url` with `headers` and exactly `length` bytes from `body`; returns the response. */
 export async function rawUpload(
@@ -50,7 +53,7 @@ export async function rawUpload(
   };
   const onAbort = () => close();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  const reader = body.getReader();
+  const reader = viewReader(body);
   try {
     const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
     for (const [key, value] of Object.entries(headers)) {
@@ -60,23 +63,30 @@ export async function rawUpload(
     }
     lines.push(`Content-Length: ${length}`, "Connection: close", "", "");
     await writeAll(conn, new TextEncoder().encode(lines.join("\r\n")));
+    // Two buffers: the next read fills one while the socket takes the other.
+    const size = Math.max(1, Math.min(length, BUFFER));
+    let spare = new ArrayBuffer(size);
+    let next = reader.read(new Uint8Array(new ArrayBuffer(size)));
     let sent = 0;
     let writeError: unknown;
     while (true) {
-      const { done, value } = await reader.read();
+      const { done, value } = await next;
       if (done) break;
       sent += value.byteLength;
       if (sent > length) {
         throw new ClientError("protocol", `upload body longer than ${length} bytes`);
       }
+      next = reader.read(new Uint8Array(spare));
       try {
         await writeAll(conn, value);
       } catch (error) {
         // The server may have answered early (401, 413): read that answer below.
         writeError = error;
+        next.catch(() => {});
         await reader.cancel().catch(() => {});
         break;
       }
+      spare = value.buffer;
     }
     if (writeError === undefined && sent !== length) {
       throw new ClientError("protocol", `upload body of ${sent} bytes, ${length} announced`);

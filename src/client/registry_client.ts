@@ -33,8 +33,17 @@ import { type AuthMode, basicHeader, parseChallenges, TokenCache } from "./auth.
 import type { Credentials } from "./credentials.ts";
 import { ClientError, errorMessage } from "./errors.ts";
 import { HttpSender, type RequestBody, type RetryOptions, type TlsOptions } from "./http.ts";
+import {
+  AUTO_CHUNK,
+  intoView,
+  replaceBuffer,
+  requestView,
+  respond,
+  type ViewReader,
+  viewReader,
+} from "./byte_streams.ts";
 import { apiHost } from "./reference.ts";
-import { VerifyingStream } from "./verify.ts";
+import { verifying } from "./verify.ts";
 
 /** Manifest types a client accepts, in order of preference. */
 export const MANIFEST_ACCEPT = [
@@ -386,25 +395,21 @@ export class RegistryClient {
       return { body: response.body, skip: offset };
     };
     let current = await open(0);
-    let reader = current.body.getReader();
+    let reader = viewReader(current.body);
     let skip = current.skip;
     let received = 0;
     let resumes = 0;
     const maxResumes = options.resumes ?? 5;
-    const stream = new ReadableStream<Uint8Array>({
+    // A byte stream: each read fills the reader's own buffer (no allocation per chunk).
+    const stream: ReadableStream<Uint8Array> = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: AUTO_CHUNK,
       async pull(controller) {
+        const request = requestView(controller);
         while (true) {
-          let chunk: Uint8Array | undefined;
+          let result: { done: boolean; value: Uint8Array<ArrayBuffer> };
           try {
-            const { done, value } = await reader.read();
-            if (done) {
-              if (descriptor.size >= 0 && received < descriptor.size) {
-                throw new Error(`connection closed after ${received} bytes`);
-              }
-              controller.close();
-              return;
-            }
-            chunk = value;
+            result = await reader.read(intoView(request));
           } catch (error) {
             if (signal?.aborted || error instanceof ClientError || resumes >= maxResumes) {
               throw error instanceof ClientError ? error : new ClientError(
@@ -413,20 +418,35 @@ export class RegistryClient {
               );
             }
             resumes++;
+            replaceBuffer(request); // the failed read kept it
             reader.releaseLock();
             current = await open(received);
-            reader = current.body.getReader();
+            reader = viewReader(current.body);
             skip = current.skip;
             continue;
           }
-          if (skip > 0) {
-            const drop = Math.min(skip, chunk.byteLength);
-            skip -= drop;
-            chunk = chunk.subarray(drop);
-            if (chunk.byteLength === 0) continue;
+          request.buffer = result.value.buffer;
+          if (result.done) {
+            if (descriptor.size >= 0 && received < descriptor.size) {
+              // Resumed by the next pull's read error.
+              reader.releaseLock();
+              reader = failingReader(`connection closed after ${received} bytes`);
+              continue;
+            }
+            controller.close();
+            respond(controller, request, 0);
+            return;
           }
-          received += chunk.byteLength;
-          controller.enqueue(chunk);
+          let n = result.value.byteLength;
+          if (skip > 0) {
+            const drop = Math.min(skip, n);
+            skip -= drop;
+            result.value.copyWithin(0, drop);
+            n -= drop;
+            if (n === 0) continue;
+          }
+          received += n;
+          respond(controller, request, n);
           return;
         }
       },
@@ -435,7 +455,7 @@ export class RegistryClient {
       },
     });
     if (options.verify === false) return stream;
-    return stream.pipeThrough(new VerifyingStream(descriptor.digest, descriptor.size));
+    return verifying(stream, descriptor.digest, descriptor.size);
   }
 
   /**
@@ -673,6 +693,15 @@ export class RegistryClient {
       throw error;
     }
   }
+}
+
+/** A reader whose next read fails (a body that ended early, to resume like a dropped one). */
+function failingReader(message: string): ViewReader {
+  return {
+    read: () => Promise.reject(new Error(message)),
+    cancel: () => Promise.resolve(),
+    releaseLock: () => {},
+  };
 }
 
 /** The referrers fallback tag of a digest: `sha256:abc` → `sha256-abc`. */

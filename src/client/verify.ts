@@ -1,11 +1,20 @@
 /**
  * {@link VerifyingStream}: passes bytes through while hashing them, and errors (naming the
  * digest) when they exceed the expected size or do not hash to the expected digest, so a consumer
- * that commits only after the stream closed never commits unverified bytes.
+ * that commits only after the stream closed never commits unverified bytes. {@link verifying}
+ * does the same as a byte stream, reading into its reader's buffers.
  *
  * @module
  */
 import { Digester, tryParseDigest } from "../oci/digest.ts";
+import {
+  AUTO_CHUNK,
+  intoView,
+  requestView,
+  respond,
+  type ViewReader,
+  viewReader,
+} from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
 /** A pass-through that verifies size and digest; the error surfaces before the stream closes. */
@@ -42,4 +51,59 @@ export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
       },
     });
   }
+}
+
+/**
+ * `source` verified against `digest` and, when known (≥ 0), `size`, as a byte stream that reads
+ * into its reader's buffers (BYOB) all the way down: the error, naming the digest, comes before
+ * the end of the stream.
+ */
+export function verifying(
+  source: ReadableStream<Uint8Array>,
+  digest: string,
+  size: number,
+  options: { onBytes?: (n: number) => void } = {},
+): ReadableStream<Uint8Array> {
+  const parsed = tryParseDigest(digest);
+  if (!parsed) throw new ClientError("invalid", `unsupported digest ${digest}`);
+  const digester = new Digester(parsed.algorithm);
+  const onBytes = options.onBytes;
+  let reader: ViewReader | undefined;
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: AUTO_CHUNK,
+    async pull(controller) {
+      reader ??= viewReader(source);
+      const request = requestView(controller);
+      const { done, value } = await reader.read(intoView(request));
+      request.buffer = value.buffer;
+      if (done) {
+        if (size >= 0 && digester.size !== size) {
+          throw new ClientError(
+            "digest-mismatch",
+            `${digest}: ${digester.size} bytes received, ${size} expected`,
+          );
+        }
+        const actual = digester.peek().value;
+        if (actual !== parsed.value) {
+          throw new ClientError("digest-mismatch", `digest mismatch for ${digest}: got ${actual}`);
+        }
+        controller.close();
+        respond(controller, request, 0);
+        return;
+      }
+      digester.update(value);
+      if (size >= 0 && digester.size > size) {
+        throw new ClientError(
+          "digest-mismatch",
+          `${digest}: more than the expected ${size} bytes received`,
+        );
+      }
+      onBytes?.(value.byteLength);
+      respond(controller, request, value.byteLength);
+    },
+    async cancel(reason) {
+      await (reader ?? source).cancel(reason);
+    },
+  });
 }

@@ -48,9 +48,12 @@ Flags:
   --trusted-proxies LIST proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client
                          for per-client limits (default none; http.trustedproxies)
   --header-timeout DUR   close a connection whose request headers take longer (default 20s;
-                         0: no header/idle timeouts nor connection cap; http.headertimeout)
+                         0: no header/idle/write timeouts nor connection cap;
+                         http.headertimeout)
   --idle-timeout DUR     close a keep-alive connection idle this long (default 60s;
                          http.idletimeout)
+  --write-timeout DUR    close a connection whose client reads nothing of an answer this long
+                         (default 60s; http.writetimeout)
   --max-connections N    most connections open at once (default 1024; http.maxconnections)
   --max-manifest SIZE    largest manifest accepted (default 4MiB; limits.maxmanifestbytes)
   --manifest-cache SIZE  memory budget of the manifest cache, 0 for none (default 64MiB;
@@ -127,6 +130,7 @@ export function parseServeArgs(args: string[]): ServeArgs {
     else if (flag === "--trusted-proxies") out.flags.trustedProxies = trustedProxies(value());
     else if (flag === "--header-timeout") out.flags.headerTimeoutMs = duration();
     else if (flag === "--idle-timeout") out.flags.idleTimeoutMs = duration();
+    else if (flag === "--write-timeout") out.flags.writeTimeoutMs = duration();
     else if (flag === "--max-connections") out.flags.maxConnections = count();
     else if (flag === "--max-manifest") out.flags.maxManifestBytes = size();
     else if (flag === "--manifest-cache") out.flags.manifestCacheBytes = size();
@@ -205,6 +209,7 @@ export function startupFields(config: Config, addr: string): Record<string, unkn
       manifestCacheBytes: config.manifestCacheBytes,
       headerTimeoutMs: config.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
       idleTimeoutMs: config.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+      writeTimeoutMs: config.writeTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.writeTimeoutMs,
       maxConnections: config.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
       drainTimeoutMs: config.drainTimeoutMs,
     },
@@ -335,10 +340,11 @@ export async function serveCommand(args: string[]): Promise<number> {
     // A header timeout of 0 (a reverse proxy in front does this job): no header or idle
     // timeouts, no connection cap.
     const connections: Partial<ConnectionLimits> = config.headerTimeoutMs === 0
-      ? { headerTimeoutMs: 0, idleTimeoutMs: 0, maxConnections: 0 }
+      ? { headerTimeoutMs: 0, idleTimeoutMs: 0, writeTimeoutMs: 0, maxConnections: 0 }
       : {
         ...(config.headerTimeoutMs !== undefined && { headerTimeoutMs: config.headerTimeoutMs }),
         ...(config.idleTimeoutMs !== undefined && { idleTimeoutMs: config.idleTimeoutMs }),
+        ...(config.writeTimeoutMs !== undefined && { writeTimeoutMs: config.writeTimeoutMs }),
         ...(config.maxConnections !== undefined && { maxConnections: config.maxConnections }),
       };
     // Heads up to the header limit reach the pipeline, which answers 431 in the registry's words.

@@ -8,7 +8,7 @@
  * @module
  */
 import { ClientError } from "../client/errors.ts";
-import { VerifyingStream } from "../client/verify.ts";
+import { verifying } from "../client/verify.ts";
 import type { Descriptor } from "../oci/manifest.ts";
 import { DOCKER_FOREIGN_LAYER, DOCKER_SCHEMA1, isIndexType } from "../oci/media_types.ts";
 import { checkManifestDigest } from "../transports/docker.ts";
@@ -188,11 +188,9 @@ async function run(
     const open = async () => {
       progress.blobStart(blob);
       const stream = await source.getBlob(blob, { signal });
-      return stream.pipeThrough(
-        new VerifyingStream(blob.digest, blob.size, {
-          onBytes: (n) => progress.blobBytes(blob.digest, n),
-        }),
-      );
+      return verifying(stream, blob.digest, blob.size, {
+        onBytes: (n) => progress.blobBytes(blob.digest, n),
+      });
     };
     const outcome = await destination.putBlob(blob, open, {
       signal,

@@ -11,6 +11,9 @@ export interface ConnectionLimits {
   headerTimeoutMs: number;
   /** A keep-alive connection with no request for this long is closed, in milliseconds. */
   idleTimeoutMs: number;
+  /** A connection whose one write of a response has not completed for this long (the client
+   * stopped reading) is closed, in milliseconds. */
+  writeTimeoutMs: number;
   /** Most connections open at once; more are closed as they arrive. */
   maxConnections: number;
 }
@@ -19,5 +22,6 @@ export interface ConnectionLimits {
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   headerTimeoutMs: 20_000,
   idleTimeoutMs: 60_000,
+  writeTimeoutMs: 60_000,
   maxConnections: 1024,
 };

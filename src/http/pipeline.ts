@@ -139,14 +139,8 @@ export function createPipeline(parts: PipelineParts): ServeHandler {
     // A body the handler left unread (or half read on an error) is released so the connection
     // can end; on a body already read to the end this does nothing.
     ctx.body?.cancel().catch(IGNORE);
-    // `append`, not `set`: no handler sets these, and a `set` scans every header first.
-    const headers = response.headers;
-    headers.append("Docker-Distribution-API-Version", "registry/2.0");
-    // Deno 2.8's server gzips compressible bodies (JSON, manifests) when the client accepts it, and
-    // drops the Content-Length set here: registry bytes go out exactly as stored.
-    const cache = headers.get("Cache-Control");
-    if (cache === null) headers.append("Cache-Control", "no-transform");
-    else headers.set("Cache-Control", `${cache}, no-transform`);
+    // `append`, not `set`: no handler sets it, and a `set` scans every header first.
+    response.headers.append("Docker-Distribution-API-Version", "registry/2.0");
     limits.settle(ctx, response);
     return await ops.finish(ctx, response);
   };

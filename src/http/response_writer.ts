@@ -48,12 +48,36 @@ export interface WriteOptions {
   date: string;
   /** Buffers for file bodies. */
   pool: BufferPool;
+  /** Where the start of a write in progress is noted (`performance.now()`; 0 between writes). */
+  watch: WriteWatch;
 }
 
-/** Write all of `bytes`. */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+/** The server's view of a connection's writes, for its write timeout. */
+export interface WriteWatch {
+  /** When the write in progress started; 0 when none is. */
+  writing: number;
+  /**
+   * Rejects when the server closes the connection. Closing does not end a write the runtime has
+   * in progress (it waits until the client reads or goes), so each write is raced against this.
+   */
+  closed: Promise<never>;
+}
+
+/**
+ * Write all of `bytes`, noting each write in progress in `watch`. When the connection is closed
+ * meanwhile this throws at once; the runtime may still hold `bytes` until the client goes, so
+ * they must not be reused after a throw.
+ */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): Promise<void> {
   let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+  try {
+    while (written < bytes.length) {
+      watch.writing = performance.now();
+      written += await Promise.race([conn.write(bytes.subarray(written)), watch.closed]);
+    }
+  } finally {
+    watch.writing = 0;
+  }
 }
 
 /** A head's text as bytes (one byte per character: header values are byte strings). */
@@ -113,19 +137,23 @@ export async function writeResponse(
     const text = size !== undefined && status !== 204 && status >= 200
       ? `content-length: ${size}\r\n`
       : "";
-    await writeAll(conn, encodeHead(framing(text)));
+    await writeAll(conn, encodeHead(framing(text)), options.watch);
     return keepAlive;
   }
 
   if (length !== undefined && length <= SMALL_BODY) {
     const bytes = await response.bytes();
-    await writeAll(conn, join(encodeHead(framing(`content-length: ${bytes.length}\r\n`)), bytes));
+    await writeAll(
+      conn,
+      join(encodeHead(framing(`content-length: ${bytes.length}\r\n`)), bytes),
+      options.watch,
+    );
     return keepAlive;
   }
 
   const body = response.body;
   if (!body) {
-    await writeAll(conn, encodeHead(framing("content-length: 0\r\n")));
+    await writeAll(conn, encodeHead(framing("content-length: 0\r\n")), options.watch);
     return keepAlive;
   }
   if (length !== undefined && body instanceof FileStream) {
@@ -140,13 +168,13 @@ export async function writeResponse(
   const reader = body.getReader();
   try {
     if (length !== undefined) {
-      await writeAll(conn, encodeHead(framing(`content-length: ${length}\r\n`)));
+      await writeAll(conn, encodeHead(framing(`content-length: ${length}\r\n`)), options.watch);
       let sent = 0;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         if (sent + value.length > length) throw new Error("response body longer than its length");
-        await writeAll(conn, value);
+        await writeAll(conn, value, options.watch);
         sent += value.length;
       }
       if (sent < length) throw new Error("response body shorter than its length");
@@ -164,7 +192,11 @@ export async function writeResponse(
           bytes.set(chunk, at);
           at += chunk.length;
         }
-        await writeAll(conn, join(encodeHead(framing(`content-length: ${size}\r\n`)), bytes));
+        await writeAll(
+          conn,
+          join(encodeHead(framing(`content-length: ${size}\r\n`)), bytes),
+          options.watch,
+        );
         return keepAlive;
       }
       gathered.push(value);
@@ -173,13 +205,17 @@ export async function writeResponse(
     }
     const chunked = options.minor === 1;
     if (!chunked) keepAlive = false;
-    await writeAll(conn, encodeHead(framing(chunked ? "transfer-encoding: chunked\r\n" : "")));
+    await writeAll(
+      conn,
+      encodeHead(framing(chunked ? "transfer-encoding: chunked\r\n" : "")),
+      options.watch,
+    );
     const send = async (chunk: Uint8Array) => {
       if (chunk.length === 0) return;
-      if (!chunked) return await writeAll(conn, chunk);
-      await writeAll(conn, encoder.encode(`${chunk.length.toString(16)}\r\n`));
-      await writeAll(conn, chunk);
-      await writeAll(conn, CRLF);
+      if (!chunked) return await writeAll(conn, chunk, options.watch);
+      await writeAll(conn, encoder.encode(`${chunk.length.toString(16)}\r\n`), options.watch);
+      await writeAll(conn, chunk, options.watch);
+      await writeAll(conn, CRLF, options.watch);
     };
     for (const chunk of gathered) await send(chunk);
     for (;;) {
@@ -187,7 +223,7 @@ export async function writeResponse(
       if (done) break;
       await send(value);
     }
-    if (chunked) await writeAll(conn, LAST_CHUNK);
+    if (chunked) await writeAll(conn, LAST_CHUNK, options.watch);
     return keepAlive;
   } catch (error) {
     await reader.cancel(error).catch(() => {});
@@ -223,12 +259,13 @@ async function sendFile(
 ): Promise<void> {
   const { file } = range;
   const buffer = options.pool.take();
+  let done = false;
   try {
     let filled = 0;
     if (head.length < buffer.length) {
       buffer.set(head);
       filled = head.length;
-    } else await writeAll(conn, head);
+    } else await writeAll(conn, head, options.watch);
     let left = range.length;
     while (left > 0) {
       const want = Math.min(left, buffer.length - filled);
@@ -239,13 +276,15 @@ async function sendFile(
       // A short read: the source has no more for now (a file still being written); send what
       // is gathered before the next read waits.
       if (filled === buffer.length || left === 0 || n < want) {
-        await writeAll(conn, buffer.subarray(0, filled));
+        await writeAll(conn, buffer.subarray(0, filled), options.watch);
         filled = 0;
       }
     }
-    if (filled > 0) await writeAll(conn, buffer.subarray(0, filled));
+    if (filled > 0) await writeAll(conn, buffer.subarray(0, filled), options.watch);
+    done = true;
   } finally {
-    options.pool.give(buffer);
+    // After a failed write the runtime may still be sending from the buffer: it is not reused.
+    if (done) options.pool.give(buffer);
     try {
       file.close();
     } catch {

@@ -5,6 +5,8 @@
  * - a connection whose request head is not complete `headerTimeoutMs` after it opened (or after
  *   the first byte of a later request) is closed;
  * - a keep-alive connection with no request for `idleTimeoutMs` is closed;
+ * - a connection whose client reads nothing of a response for `writeTimeoutMs` (one write that
+ *   does not complete: the socket's buffers are full) is closed, and the response abandoned;
  * - beyond `maxConnections` open connections, new ones are closed as they arrive;
  * - request lines over 8 KiB get 414, heads over `maxHeadBytes` 431, malformed framing 400.
  *
@@ -73,9 +75,15 @@ interface Connection {
   phase: Phase;
   /** When the phase began. */
   since: number;
-  closed: boolean;
+  done: boolean;
   /** Aborts the request in flight when the connection goes. */
   abort: AbortController | undefined;
+  /** When the write in progress started (0: none), for the write timeout. */
+  writing: number;
+  /** Rejects when the connection is closed (ends a write the client does not take). */
+  closed: Promise<never>;
+  /** Reject `closed`. */
+  end: (reason: Error) => void;
 }
 
 /** Serve `handler` over HTTP/1.1. Throws like `Deno.listen` when it cannot listen. */
@@ -83,6 +91,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
   const limits: ConnectionLimits = {
     headerTimeoutMs: options.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+    writeTimeoutMs: options.writeTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.writeTimeoutMs,
     maxConnections: options.maxConnections ?? DEFAULT_CONNECTION_LIMITS.maxConnections,
   };
   const headLimits = {
@@ -123,10 +132,12 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
   };
 
   const close = (connection: Connection) => {
-    if (connection.closed) return;
-    connection.closed = true;
+    if (connection.done) return;
+    connection.done = true;
     open.delete(connection);
-    connection.abort?.abort(new Error("the client connection closed"));
+    const reason = new Error("the client connection closed");
+    connection.abort?.abort(reason);
+    connection.end(reason);
     try {
       connection.conn.close();
     } catch { /* already closed */ }
@@ -135,15 +146,19 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
   const sweep = () => {
     const now = performance.now();
     for (const connection of open) {
-      const { phase, since } = connection;
+      const { phase, since, writing } = connection;
       if (phase === "head" && limits.headerTimeoutMs > 0 && now - since > limits.headerTimeoutMs) {
         close(connection);
       } else if (
         phase === "idle" && limits.idleTimeoutMs > 0 && now - since > limits.idleTimeoutMs
       ) close(connection);
+      else if (writing > 0 && limits.writeTimeoutMs > 0 && now - writing > limits.writeTimeoutMs) {
+        close(connection);
+      }
     }
   };
-  const timeouts = [limits.headerTimeoutMs, limits.idleTimeoutMs].filter((ms) => ms > 0);
+  const timeouts = [limits.headerTimeoutMs, limits.idleTimeoutMs, limits.writeTimeoutMs]
+    .filter((ms) => ms > 0);
   const timer = timeouts.length > 0
     ? setInterval(sweep, Math.max(20, Math.min(1000, ...timeouts.map((ms) => ms / 4))))
     : undefined;
@@ -190,7 +205,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
     let lingering = false;
     try {
-      while (!connection.closed && !stopping) {
+      while (!connection.done && !stopping) {
         if (connection.phase !== "head") {
           connection.phase = reader.buffered > 0 ? "head" : "idle";
           connection.since = performance.now();
@@ -250,6 +265,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
           keepAlive,
           date: date(),
           pool,
+          watch: connection,
         });
         connection.abort = undefined;
         if (!kept) {
@@ -260,7 +276,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
     } catch {
       // A reset or a closed socket ends the connection.
     }
-    if (lingering && !connection.closed) await linger(connection);
+    if (lingering && !connection.done) await linger(connection);
     close(connection);
   };
 
@@ -293,12 +309,17 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
       }
       // Small responses go out at once (Nagle's delay would meet the client's delayed ACK).
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      const { promise: closed, reject: end } = Promise.withResolvers<never>();
+      closed.catch(() => {});
       const connection: Connection = {
         conn,
         phase: "head",
         since: performance.now(),
-        closed: false,
+        done: false,
         abort: undefined,
+        writing: 0,
+        closed,
+        end,
       };
       open.add(connection);
       const done = serveConnection(connection);

@@ -151,3 +151,49 @@ Deno.test("server: berth serve closes trickling connections at --header-timeout"
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("server: a client that stops reading a response is disconnected at the write timeout", async () => {
+  const size = 256 * 1024 * 1024;
+  const piece = new Uint8Array(1024 * 1024);
+  let bodyEnded: (reason: string) => void = () => {};
+  const ended = new Promise<string>((resolve) => bodyEnded = resolve);
+  const server = serveHttp(
+    { hostname: "127.0.0.1", port: 0, writeTimeoutMs: 500 },
+    () => {
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (sent === size) {
+            controller.close();
+            return bodyEnded("complete");
+          }
+          sent += piece.length;
+          controller.enqueue(piece.slice());
+        },
+        cancel() {
+          bodyEnded("cancelled");
+        },
+      });
+      return new Response(body, { headers: { "Content-Length": String(size) } });
+    },
+  );
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+  try {
+    await conn.write(encoder.encode("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    // The client reads nothing: the socket buffers fill and the server's write waits.
+    const outcome = await Promise.race([
+      ended,
+      new Promise<string>((resolve) => setTimeout(() => resolve("still waiting"), 5000)),
+    ]);
+    assert.equal(outcome, "cancelled", "the response is abandoned, not kept waiting");
+    let received = 0;
+    const buffer = new Uint8Array(1024 * 1024);
+    try {
+      for (let n; (n = await conn.read(buffer)) !== null;) received += n;
+    } catch { /* a reset counts as closed */ }
+    assert.ok(received < size, `the client got ${received} of ${size} bytes, then the close`);
+  } finally {
+    conn.close();
+    await server.shutdown();
+  }
+});
