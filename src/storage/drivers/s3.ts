@@ -605,7 +605,9 @@ class S3Writer implements FileWriter {
     const partNumber = (this.#inFlight.at(-1)?.partNumber ?? lastPart(s)) + 1;
     const buffer = this.#buffer;
     const size = this.#filled;
-    const etag = this.#client.uploadPart(this.#key, uploadId, partNumber, buffer);
+    // The last part of a write may be shorter than the buffer: only its bytes go.
+    const body = buffer.subarray(0, size);
+    const etag = this.#client.uploadPart(this.#key, uploadId, partNumber, body);
     etag.catch(() => {});
     const recorded = this.#recorded.then(async () => {
       s.parts.push({ partNumber, etag: await etag, size });
