@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { pageHeaders, parsePage } from "../http/pagination.ts";
+import { jsonPage, pageHeaders, parsePage } from "../http/pagination.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
-import { repoName, respond } from "./common.ts";
+import { repoName } from "./common.ts";
 
 /** Handlers of `/v2/<name>/tags/list`. */
 export function tagHandlers(registry: Registry): Record<"list", Handler> {
@@ -15,11 +15,7 @@ export function tagHandlers(registry: Registry): Record<"list", Handler> {
       const name = repoName(params);
       const page = parsePage(url, registry.config.maxListEntries);
       const { entries, more } = await registry.tags.list(name, page.limit, page.last);
-      return respond(
-        JSON.stringify({ name, tags: entries }),
-        200,
-        pageHeaders(url.pathname, page, entries, more),
-      );
+      return jsonPage({ name, tags: entries }, pageHeaders(url.pathname, page, entries, more));
     },
   };
 }
