@@ -12,7 +12,11 @@ import { tagHandlers } from "../handlers/tags.ts";
 import { uploadHandlers } from "../handlers/uploads.ts";
 import type { Registry } from "../services/registry.ts";
 import { uiHandlers } from "../ui/ui.ts";
+import { Reply } from "./reply.ts";
 import { Router } from "./router.ts";
+
+/** The body of `GET /v2/`. */
+const BASE_BODY = new TextEncoder().encode("{}");
 
 const NAME = ":name(.+)";
 
@@ -27,7 +31,7 @@ export function buildRouter(registry: Registry): Router {
   const admin = adminHandlers(registry);
   const ui = uiHandlers(registry);
   const base = () =>
-    new Response("{}", { headers: { "Content-Type": "application/json; charset=utf-8" } });
+    new Reply(200, { "Content-Type": "application/json; charset=utf-8" }, BASE_BODY.slice());
   return new Router()
     .route("base", "/v2/", { GET: base, HEAD: base })
     .route("manifests", `/v2/${NAME}/manifests/:reference`, {

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { asRequest } from "../http/request_view.ts";
 import { createHash } from "node:crypto";
 import { RegistryError } from "../errors.ts";
 import type { Handler, RequestContext } from "../http/router.ts";
@@ -79,7 +80,9 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
   const checkPassword = config.auth?.htpasswd ? authorizer.checkPassword : undefined;
 
   /** The caller: the API's identity, else the session cookie's user, else anonymous. */
-  const viewerOf = async ({ identity, request }: RequestContext): Promise<Viewer> => {
+  const viewerOf = async (context: RequestContext): Promise<Viewer> => {
+    const { identity } = context;
+    const request = asRequest(context.request);
     let caller = identity;
     let session = false;
     if (checkPassword && (caller === undefined || caller.via === "anonymous")) {
@@ -130,7 +133,8 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     );
 
   const get: Handler = async (context: RequestContext) => {
-    const { request, url } = context;
+    const { url } = context;
+    const request = asRequest(context.request);
     const path = url.pathname.slice(UI_ROOT.length);
     const found = assets.get(path);
     if (found) return assetResponse(found, request, url);
@@ -206,7 +210,8 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
   };
 
   const post: Handler = async (context: RequestContext) => {
-    const { request, url } = context;
+    const { url } = context;
+    const request = asRequest(context.request);
     const viewer = await viewerOf(context);
     const ctx = await contextOf(request, url, viewer);
     const path = url.pathname.slice(UI_ROOT.length);
