@@ -220,6 +220,13 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
     const reader = new ConnReader(conn);
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
     let lingering = false;
+    // The first bytes of a request end the idle phase (one closure per connection).
+    const onHeadBytes = () => {
+      if (connection.phase === "idle") {
+        connection.phase = "head";
+        connection.since = performance.now();
+      }
+    };
     try {
       while (!connection.done && !stopping) {
         if (connection.phase !== "head") {
@@ -229,12 +236,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
         let bytes: Uint8Array | null;
         let head: RequestHead;
         try {
-          bytes = await reader.readHead(headLimits, () => {
-            if (connection.phase === "idle") {
-              connection.phase = "head";
-              connection.since = performance.now();
-            }
-          });
+          bytes = await reader.readHead(headLimits, onHeadBytes);
           if (bytes === null) break;
           head = parseRequestHead(bytes);
         } catch (error) {
