@@ -87,7 +87,6 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     if (registry.blobs instanceof MirroredBlobs) await registry.blobs.settle();
     registry.mirrors?.close();
     await registry.events?.close();
-    registry.uploads.close();
     store.close();
   };
   return { handler, serve, ops, registry, close };
