@@ -258,6 +258,49 @@ Deno.test({
 });
 
 Deno.test({
+  name: "s3 driver: a cancel from another process waits for the write under way, then removes all",
+  ignore,
+  fn: () =>
+    withDrivers(async (a, b) => {
+      const path = "/up6/data";
+      const data = bytes(12 * MIB, 6);
+      const w = (await a.writer(path))!;
+      // The body stalls after 6 MiB (one part sent) until `go`.
+      let sent = 0;
+      const { promise: stalled, resolve } = Promise.withResolvers<void>();
+      const { promise: go, resolve: release } = Promise.withResolvers<void>();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent === 6 * MIB) {
+            resolve();
+            await go;
+          }
+          if (sent >= data.length) return controller.close();
+          controller.enqueue(data.slice(sent, sent + MIB));
+          sent += MIB;
+        },
+      });
+      const writing = w.write(body);
+      await stalled;
+      let cancelled = false;
+      const cancelling = (await b.writer(path, { append: true }))!.cancel()
+        .then(() => cancelled = true);
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(cancelled, false, "the cancel went ahead during the write");
+      release();
+      // The write ends whole (its upload was not aborted under it), then the cancel removes it.
+      assert.equal(await writing, 12 * MIB);
+      await cancelling;
+      assert.equal(await a.writer(path, { append: true }), undefined);
+      const keys: string[] = [];
+      for await (const e of a.client.list("reg/root/up6/")) {
+        if (e.kind === "object") keys.push(e.key);
+      }
+      assert.deepEqual(keys, []);
+    }),
+});
+
+Deno.test({
   name: "s3 driver: move uses a multipart copy above the threshold; ranges; redirect URL",
   ignore,
   fn: async () => {

@@ -81,6 +81,8 @@ const LEASE_SUFFIX = ".s3lease";
  * time a session stays locked after its writer's process died mid-write.
  */
 const WRITE_LEASE_MS = 10_000;
+/** How often a cancel waiting for a writer's lease tries again. */
+const LEASE_POLL_MS = 250;
 /** S3's smallest part (but the last). */
 const MIN_PART = 5 * 1024 * 1024;
 
@@ -458,16 +460,25 @@ class S3Writer implements FileWriter {
   /**
    * Run `fn` as the only writer of the file among all processes: under a lease in the bucket
    * (renewed while `fn` runs), and only if the state in the bucket is still the one this writer
-   * holds; else {@link WriterBusy}. A lease whose holder died lapses after {@link WRITE_LEASE_MS}.
+   * holds (unless `anyState`); else {@link WriterBusy}. With `waitMs`, a lease held by another
+   * request is waited for that long first. A lease whose holder died lapses after
+   * {@link WRITE_LEASE_MS}.
    */
-  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  async #exclusive<T>(
+    fn: () => Promise<T>,
+    options: { waitMs?: number; anyState?: boolean } = {},
+  ): Promise<T> {
     const lease = new StorageLease(
       this.#driver,
       this.#path + LEASE_SUFFIX,
       crypto.randomUUID(),
       WRITE_LEASE_MS,
     );
-    if (!(await lease.acquire())) throw new WriterBusy(this.#path);
+    const deadline = Date.now() + (options.waitMs ?? 0);
+    while (!(await lease.acquire())) {
+      if (Date.now() >= deadline) throw new WriterBusy(this.#path);
+      await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+    }
     this.#leaseLost = false;
     let renewing: Promise<void> | undefined;
     const timer = setInterval(() => {
@@ -479,7 +490,7 @@ class S3Writer implements FileWriter {
     Deno.unrefTimer(timer);
     try {
       const current = await readState(this.#client, this.#key);
-      if (JSON.stringify(current) !== JSON.stringify(this.#state)) {
+      if (!options.anyState && JSON.stringify(current) !== JSON.stringify(this.#state)) {
         throw new WriterBusy(this.#path);
       }
       return await fn();
@@ -733,12 +744,25 @@ class S3Writer implements FileWriter {
     this.#spare = [];
   }
 
+  /**
+   * Under the writer's lease (waiting up to {@link WRITE_LEASE_MS} for a write of another request
+   * or process to end; then {@link WriterBusy}), so that a write under way cannot put back the
+   * state of an upload just aborted: abort the upload, remove its tail, state and sealed bytes as
+   * the bucket has them, then the lease.
+   */
   async cancel(): Promise<void> {
+    await this.#exclusive(async () => {
+      const state = await readState(this.#client, this.#key) ?? this.#state;
+      if (state.uploadId) {
+        await this.#client.abortMultipart(this.#key, state.uploadId).catch(() => {});
+      }
+      const doomed = [this.#key + STATE_SUFFIX];
+      if (state.tail && state.tail !== this.#key) doomed.push(state.tail);
+      if (state.sealed > 0 || state.tail === this.#key) doomed.push(this.#key);
+      await this.#client.deleteMany(doomed);
+    }, { waitMs: WRITE_LEASE_MS, anyState: true });
     this.#finished = true;
-    await dropWriter(this.#client, this.#key, this.#state);
-    const doomed = [this.#key + STATE_SUFFIX];
-    if (this.#state.sealed > 0 || this.#state.tail === this.#key) doomed.push(this.#key);
-    await this.#client.deleteMany(doomed);
+    await dropWriter(this.#client, this.#key, { sealed: 0, parts: [], tailSize: 0 });
     this.#buffer = EMPTY;
     this.#spare = [];
   }
