@@ -69,6 +69,12 @@ export interface Config {
   drainTimeoutMs: number;
   /** Serve `/metrics` and `/healthz` on this `host:port` too (distribution's `http.debug.addr`). */
   debugAddr?: string;
+  /**
+   * Key material for state kept by clients (distribution's `http.secret`): the web UI signs its
+   * session cookies and form tokens under keys derived from it, so replicas that share it (and
+   * a restarted process) accept each other's; none: a random key per process.
+   */
+  httpSecret?: string;
   /** Pull-through cache: the mirrored upstreams (`proxy`); none: every repository is local. */
   proxy?: ProxyConfig;
   /** Immutable tags and retention, first matching entry wins (berth's `policies`). */

@@ -167,7 +167,7 @@ export const CONFIG_SCHEMA: Rule = section({
     prefix: refuse("berth serves /v2/ at the root; put a reverse proxy in front for a prefix"),
     host: ignore("berth builds relative Location URLs"),
     relativeurls: ignore("berth builds relative Location URLs"),
-    secret: ignore("berth's upload state needs no secret"),
+    secret: STRING,
     headers: ignore("extra response headers are not added"),
     http2: ignore("Deno negotiates HTTP/2 itself"),
     h2c: ignore("cleartext HTTP/2 is not configurable"),
@@ -551,6 +551,9 @@ function get(tree: Tree, path: string): unknown {
   return node;
 }
 
+/** Shortest `http.secret` accepted (a guessable key would let anyone forge a session). */
+const MIN_SECRET_LENGTH = 16;
+
 /** Map the keys berth implements (all but auth and TLS) onto config overrides. */
 function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): Partial<Config> {
   const out: Partial<Config> = {};
@@ -628,6 +631,15 @@ function mapCore(tree: Tree, warnings: string[], env: Record<string, string>): P
   if (writeTimeout !== undefined) out.writeTimeoutMs = writeTimeout as number;
   const maxConnections = get(tree, "http.maxconnections");
   if (maxConnections !== undefined) out.maxConnections = maxConnections as number;
+  const secret = get(tree, "http.secret");
+  if (secret !== undefined) {
+    if (String(secret).length < MIN_SECRET_LENGTH) {
+      throw new ConfigError(
+        `http.secret: at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -base64 32\`)`,
+      );
+    }
+    out.httpSecret = String(secret);
+  }
   const debugAddr = get(tree, "http.debug.addr");
   if (debugAddr !== undefined) {
     try {
@@ -1101,6 +1113,9 @@ export function configToEnv(overrides: Partial<Config>): Record<string, string> 
         break;
       case "debugAddr":
         env.REGISTRY_HTTP_DEBUG_ADDR = v;
+        break;
+      case "httpSecret":
+        env.REGISTRY_HTTP_SECRET = v;
         break;
       case "trustedProxies":
         env.REGISTRY_HTTP_TRUSTEDPROXIES = (v as string[]).join(",");

@@ -11,6 +11,7 @@ import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
 import { ClientError, errorMessage } from "./errors.ts";
+import { BufferPool } from "./byte_streams.ts";
 import { type RawTls, rawUpload } from "./raw_upload.ts";
 
 /** TLS settings of a client. */
@@ -63,6 +64,8 @@ export interface RetryOptions {
 
 const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 const MAX_REDIRECTS = 10;
+/** Size of the buffers streamed uploads read their bodies into (two per upload, pooled). */
+const UPLOAD_BUFFER = 1 << 20;
 
 /** Whether a status is worth retrying. */
 export function isRetryableStatus(status: number): boolean {
@@ -85,6 +88,7 @@ export class HttpSender {
   #retry: Required<Omit<RetryOptions, "timeoutMs">>;
   #timeoutMs: number | undefined;
   #proxied = proxyConfigured();
+  #buffers = new BufferPool(UPLOAD_BUFFER, 32);
 
   /** A sender with TLS and retry settings. */
   constructor(tls: TlsOptions = {}, retry: RetryOptions = {}) {
@@ -232,6 +236,7 @@ export class HttpSender {
       await open(),
       {
         tls,
+        buffers: this.#buffers,
         ...(request.signal && { signal: request.signal }),
       },
     );

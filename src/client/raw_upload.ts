@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { viewReader } from "./byte_streams.ts";
+import { BufferPool, viewReader } from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
 /** TLS settings for an `https:` URL. */
@@ -20,7 +20,7 @@ export interface RawTls {
 }
 
 const MAX_RESPONSE = 1 << 20;
-/** Size of each of the two buffers an upload reads its body into. */
+/** Size of each of the two buffers an upload reads its body into (without a pool). */
 const BUFFER = 1 << 20;
 
 /** Send `method url` with `headers` and exactly `length` bytes from `body`; returns the response. */
@@ -30,7 +30,7 @@ export async function rawUpload(
   headers: Record<string, string>,
   length: number,
   body: ReadableStream<Uint8Array>,
-  options: { tls?: RawTls; signal?: AbortSignal } = {},
+  options: { tls?: RawTls; signal?: AbortSignal; buffers?: BufferPool } = {},
 ): Promise<Response> {
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
@@ -64,14 +64,18 @@ export async function rawUpload(
     lines.push(`Content-Length: ${length}`, "Connection: close", "", "");
     await writeAll(conn, new TextEncoder().encode(lines.join("\r\n")));
     // Two buffers: the next read fills one while the socket takes the other.
-    const size = Math.max(1, Math.min(length, BUFFER));
-    let spare = new ArrayBuffer(size);
-    let next = reader.read(new Uint8Array(new ArrayBuffer(size)));
+    const pool = options.buffers ?? new BufferPool(BUFFER, 0);
+    let spare = pool.take();
+    let next = reader.read(new Uint8Array(pool.take()));
     let sent = 0;
     let writeError: unknown;
     while (true) {
       const { done, value } = await next;
-      if (done) break;
+      if (done) {
+        pool.give(spare);
+        pool.give(value.buffer);
+        break;
+      }
       sent += value.byteLength;
       if (sent > length) {
         throw new ClientError("protocol", `upload body longer than ${length} bytes`);

@@ -17,6 +17,9 @@ settings in force as JSON to stdout.
 
 Exit codes: 0 valid, 1 invalid (the message names the key), 2 usage.`;
 
+/** Config fields whose values `config check` does not print. */
+const SECRET_KEYS = new Set(["password", "secretKey", "httpSecret"]);
+
 /** Run `config check`. */
 export async function configCommand(args: string[]): Promise<number> {
   const [sub, file, ...extra] = args;
@@ -28,8 +31,10 @@ export async function configCommand(args: string[]): Promise<number> {
   const loaded = await loadConfig(file, { env: Deno.env.toObject() });
   for (const warning of loaded.warnings) console.error(`warning: ${warning}`);
   for (const warning of checkAuthFiles(loaded.config)) console.error(`warning: ${warning}`);
-  // Secrets (upstream passwords of mirrors) are not printed.
-  console.log(JSON.stringify(loaded.config, (key, value) => key === "password" ? "***" : value, 2));
+  // Secrets (passwords of mirrors, the S3 secret key, http.secret) are not printed.
+  console.log(
+    JSON.stringify(loaded.config, (key, value) => SECRET_KEYS.has(key) ? "***" : value, 2),
+  );
   console.error(`${file}: ok`);
   return 0;
 }

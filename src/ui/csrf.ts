@@ -1,10 +1,12 @@
 /**
  * CSRF protection of the UI's state-changing requests: the request must come from the UI's own
- * origin (`Sec-Fetch-Site`, `Origin`), and its form must carry a token only this process can make
- * for the signed-in user (an HMAC under a key made at startup).
+ * origin (`Sec-Fetch-Site`, `Origin`), and its form must carry a token only this registry can make
+ * for the signed-in user (an HMAC under a key from `http.secret`, else one made at startup).
  *
  * @module
  */
+
+import { uiKey } from "./keys.ts";
 
 const encoder = new TextEncoder();
 
@@ -12,12 +14,12 @@ const encoder = new TextEncoder();
 export class CsrfTokens {
   readonly #key: Promise<CryptoKey>;
 
-  /** Tokens under a fresh random key (tokens of an earlier process are refused). */
-  constructor() {
-    this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]) as Promise<CryptoKey>;
+  /**
+   * Tokens under a key derived from `secret` (shared by replicas and restarts), or a fresh random
+   * key without one (tokens of an earlier process are then refused).
+   */
+  constructor(secret?: string) {
+    this.#key = uiKey(secret, "csrf");
   }
 
   /** The token of a user's forms (`undefined`: anonymous). */

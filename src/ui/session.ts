@@ -1,7 +1,9 @@
 /**
  * The UI's sign-in session: after the sign-in form checked a password, the browser keeps a
- * cookie naming the user until it expires, signed with an HMAC under a key made at startup (a
- * restart signs everyone out; a cookie from another process is refused). The cookie is
+ * cookie naming the user until it expires, signed with an HMAC under a key derived from
+ * `http.secret` (replicas sharing it accept each other's cookies; a restart signs nobody out),
+ * or without one under a key made at startup (a restart signs everyone out; a cookie from
+ * another process is refused). The cookie is
  * `HttpOnly`, `SameSite=Strict`, `Secure` when the page came over TLS, and only sent to `/ui/`:
  * the registry API never reads it.
  *
@@ -9,6 +11,7 @@
  */
 import { fromBase64Url, toBase64Url } from "./csrf.ts";
 import { UI_ROOT } from "./format.ts";
+import { uiKey } from "./keys.ts";
 
 /** Name of the cookie. */
 export const SESSION_COOKIE = "berth_session";
@@ -25,13 +28,13 @@ export class Sessions {
   readonly #key: Promise<CryptoKey>;
   readonly #now: () => number;
 
-  /** Sessions under a fresh random key; `now` (ms) is for tests. */
-  constructor(now: () => number = Date.now) {
-    this.#now = now;
-    this.#key = crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]) as Promise<CryptoKey>;
+  /**
+   * Sessions under a key derived from `secret` (see `http.secret`), else a fresh random key;
+   * `now` (ms) is for tests.
+   */
+  constructor(options: { secret?: string | undefined; now?: () => number } = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#key = uiKey(options.secret, "session");
   }
 
   /** The `Set-Cookie` value that signs `user` in (`secure`: the page came over TLS). */

@@ -71,9 +71,10 @@ function asset(path: string, body: string, type: string): Asset {
 export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", Handler> {
   const script = asset("app.js", SCRIPT, "text/javascript; charset=utf-8");
   const assets = new Map([["-/app.js", script]]);
-  const csrf = new CsrfTokens();
-  const sessions = new Sessions();
   const { config, authorizer } = registry;
+  // Keyed by `http.secret` when set: replicas and restarts accept each other's cookies and forms.
+  const csrf = new CsrfTokens(config.httpSecret);
+  const sessions = new Sessions({ secret: config.httpSecret });
   // Passwords are checked here (htpasswd, with or without berth's token endpoint): the form.
   const checkPassword = config.auth?.htpasswd ? authorizer.checkPassword : undefined;
 

@@ -592,6 +592,38 @@ for (const mode of ["htpasswd", "token"] as const) {
   });
 }
 
+Deno.test("ui auth: replicas sharing http.secret accept each other's sessions and forms", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-ui-replicas-" });
+  try {
+    const config = { ...(await authConfig(dir)), httpSecret: "replicas share this secret" };
+    await withSeeded(config, async (first) => {
+      const second = await startServer({ dataDir: first.dataDir, config });
+      const alone = await startServer({ dataDir: first.dataDir, config: await authConfig(dir) });
+      try {
+        const signedIn = await postSignIn(first, { user: "bob", password: PASSWORDS.bob });
+        assert.equal(signedIn.status, 303);
+        const cookie = { Cookie: cookieOf(signedIn) };
+        // The other replica (or this one restarted) knows bob; a process without the secret not.
+        const there = await page(second, "/ui/", { headers: cookie });
+        assert.match(there.text, /Signed in as <strong>bob<\/strong>/);
+        const elsewhere = await page(alone, "/ui/", { headers: cookie });
+        assert.doesNotMatch(elsewhere.text, /Signed in as/);
+        // A form one replica rendered is accepted by the other.
+        const token = tokenOf((await page(first, "/ui/", { headers: cookie })).text);
+        assert.equal((await postDelete(alone, "/ui/-/sign-out", token, cookie)).status, 403);
+        const out = await postDelete(second, "/ui/-/sign-out", token, cookie);
+        assert.equal(out.status, 303);
+        assert.match(out.headers.get("Set-Cookie") ?? "", /^berth_session=; /);
+      } finally {
+        await alone.close();
+        await second.close();
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("ui auth: without htpasswd there is no sign-in form", async () => {
   await withSeeded({}, async (server) => {
     const signIn = await page(server, "/ui/-/sign-in");
