@@ -89,7 +89,9 @@ Deno.test({
       const w3 = (await a.writer(path, { append: true }))!;
       assert.equal(w3.size, 10 * MIB);
       assert.equal(await w3.write(stream(data.subarray(10 * MIB))), data.length);
-      await w3.commit();
+      await w3.close();
+      // Committed by another process: the tail is copied in the store as the last part.
+      await (await b.writer(path, { append: true }))!.commit();
       assert.equal(sha(await collect((await b.reader(path))!.body)), sha(data));
       assert.equal(await a.writer(path, { append: true }), undefined);
       // Nothing of the writer is left beside the file.
@@ -119,6 +121,12 @@ Deno.test({
       await w2.commit();
       assert.equal((await driver.stat(path))?.size, data.length);
       assert.equal(sha(await collect((await driver.reader(path))!.body)), sha(data));
+      // Only a tail (no part), committed by a fresh writer: the tail becomes the file.
+      const small = (await driver.writer("/short/small"))!;
+      await small.write(stream(data.subarray(0, MIB + 5)));
+      await small.close();
+      await (await driver.writer("/short/small", { append: true }))!.commit();
+      assert.deepEqual(await driver.getContent("/short/small"), data.subarray(0, MIB + 5));
     } finally {
       await bucket.remove();
     }
