@@ -31,7 +31,7 @@ import {
 const MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json";
 
 /** One measured row of the size table. */
-interface Row {
+export interface Row {
   size: number;
   server: string;
   startMs: number;
@@ -161,7 +161,11 @@ async function timedStart(start: () => Promise<BenchServer>) {
   return { server, startMs: performance.now() - t0 };
 }
 
-async function measure(size: number, start: () => Promise<BenchServer>): Promise<Row> {
+/** Start a server on a data directory written by {@link writeTree} and measure one size row. */
+export async function measure(
+  size: number,
+  start: () => Promise<BenchServer>,
+): Promise<Row> {
   const { server, startMs } = await timedStart(start);
   try {
     const catalog = `${server.url}/v2/_catalog?n=100`;

@@ -10,7 +10,10 @@
  * - the browser (headless Debian `chromium`, cache off): first and largest contentful paint of the
  *   live `/ui/`; of the same HTML and script served as
  *   static files (what the page costs the browser alone); and of an empty page (what the browser
- *   costs whatever the page: the floor the 300 ms goal sits on); and the bytes `/ui/` transfers.
+ *   costs whatever the page: the floor the 300 ms goal sits on); and the bytes `/ui/` transfers;
+ * - the renderer's main-thread CPU time until first paint (from a Chrome trace, in loads of their
+ *   own) for the static page and the empty one: thread time, which a loaded machine moves far
+ *   less than wall-clock paint times, split into parse, style, layout and paint.
  *
  * `deno task bench --only ui` appends its section to the bench report; alone:
  *
@@ -105,6 +108,75 @@ interface Load {
   paint: number;
   largest: number;
   bytes: number;
+}
+
+/**
+ * The renderer's main-thread CPU time (ms) from navigation start to first contentful paint, read
+ * from a Chrome trace of one load: thread time, not wall time, so other processes on a loaded
+ * machine move it far less than the paint timings. Parse, style, layout and paint apart.
+ */
+interface RendererCpu {
+  total: number;
+  parse: number;
+  style: number;
+  layout: number;
+  paint: number;
+}
+
+/** Load `target` once with a trace running and sum its renderer's main-thread CPU to FCP. */
+async function traceLoad(browser: Browser, target: string): Promise<RendererCpu | undefined> {
+  const context = await browser.createBrowserContext();
+  try {
+    const page: Page = await context.newPage();
+    await page.setCacheEnabled(false);
+    await page.tracing.start({
+      categories: [
+        "devtools.timeline",
+        "disabled-by-default-devtools.timeline",
+        "loading",
+        "blink.user_timing",
+        "toplevel",
+      ],
+    });
+    await page.goto(target, { waitUntil: "load" });
+    // The paint entry is written to the trace once the frame is presented.
+    await page.evaluate(() =>
+      new Promise((resolve) => {
+        new PerformanceObserver(resolve).observe({ type: "paint", buffered: true });
+        setTimeout(resolve, 5_000);
+      })
+    );
+    const trace = JSON.parse(new TextDecoder().decode(await page.tracing.stop()));
+    type TraceEvent = {
+      name: string;
+      ph: string;
+      ts: number;
+      pid: number;
+      tid: number;
+      tdur?: number;
+      args?: { data?: { documentLoaderURL?: string } };
+    };
+    const events: TraceEvent[] = trace.traceEvents ?? [];
+    const start = events.find((e) =>
+      e.name === "navigationStart" && e.args?.data?.documentLoaderURL?.startsWith("http")
+    );
+    const paint = events.find((e) => e.name === "firstContentfulPaint");
+    if (!start || !paint) return undefined;
+    const sum = (name: string) =>
+      events.filter((e) =>
+        e.name === name && e.ph === "X" && e.pid === paint.pid && e.tid === paint.tid &&
+        e.ts >= start.ts && e.ts <= paint.ts
+      ).reduce((total, e) => total + (e.tdur ?? 0), 0) / 1000;
+    return {
+      total: sum("RunTask"),
+      parse: sum("ParseHTML"),
+      style: sum("UpdateLayoutTree"),
+      layout: sum("Layout"),
+      paint: sum("Paint"),
+    };
+  } finally {
+    await context.close();
+  }
 }
 
 /** Load `target` once in a fresh page (cache off) and read its paint timings. */
@@ -291,6 +363,37 @@ export async function runUiBench(given: Partial<UiBenchOptions> = {}): Promise<s
           unit: "ms",
         },
       );
+      // Traced loads apart (tracing slows a load): the page's own CPU cost against the floor's.
+      const traced: Record<"empty" | "static", RendererCpu[]> = { empty: [], static: [] };
+      for (let i = 0; i < rounds; i++) {
+        for (const key of ["empty", "static"] as const) {
+          const cpu = await traceLoad(browser, targets[key]);
+          if (cpu) traced[key].push(cpu);
+        }
+      }
+      const cpuOf = (key: "empty" | "static", field: keyof RendererCpu) =>
+        traced[key].map((cpu) => cpu[field]);
+      if (traced.empty.length > 0 && traced.static.length > 0) {
+        rows.push(
+          {
+            label: "renderer main-thread CPU to first paint: empty page",
+            values: cpuOf("empty", "total"),
+            unit: "ms",
+          },
+          {
+            label: "renderer main-thread CPU to first paint: `/ui/` as static files",
+            values: cpuOf("static", "total"),
+            unit: "ms",
+          },
+          ...(["parse", "style", "layout", "paint"] as const).map((field): Row => ({
+            label: `… of which ${field} (\`/ui/\`; empty page: ${
+              median(cpuOf("empty", field)).toFixed(1)
+            } ms)`,
+            values: cpuOf("static", field),
+            unit: "ms",
+          })),
+        );
+      }
       const bytes = median(pick("live", "bytes"));
       rows.push({
         label: "page weight of `/ui/` transferred (HTML and script, no cache)",
@@ -319,7 +422,7 @@ export async function runUiBench(given: Partial<UiBenchOptions> = {}): Promise<s
     "| measure | median | min–max | goal | met |",
     "|---|---:|---:|---|---|",
     ...rows.map((row) => {
-      const fmt = (v: number) => row.unit === "KB" ? v.toFixed(1) : v.toFixed(0);
+      const fmt = (v: number) => row.unit === "KB" || v < 20 ? v.toFixed(1) : v.toFixed(0);
       const range = row.values.length > 1
         ? `${fmt(Math.min(...row.values))}–${fmt(Math.max(...row.values))}`
         : "";

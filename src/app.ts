@@ -7,7 +7,8 @@
 import { createAccessControl } from "./auth/access_control.ts";
 import type { Config } from "./config.ts";
 import { RequestLimits } from "./http/limits.ts";
-import { createPipeline, type ServeHandler } from "./http/pipeline.ts";
+import { createPipeline, type PipelineHandler, type ServeHandler } from "./http/pipeline.ts";
+import { toResponse } from "./http/reply.ts";
 import { buildRouter } from "./http/routes.ts";
 import { createLogger, type LogSink } from "./ops/log.ts";
 import { createOps, type Ops } from "./ops/ops.ts";
@@ -22,6 +23,8 @@ export interface App {
   /** Answers one request (request ids, access logs, metrics, `/healthz`, `/metrics`; `info` from
    * `Deno.serve` tells the client, for per-client limits). */
   handler: ServeHandler;
+  /** The same, for berth's own server: small answers may come as a `Reply`, written as is. */
+  serve: PipelineHandler;
   /** Metrics, health and the shutdown drain signal. */
   ops: Ops;
   /** The services (for admin commands and tests). */
@@ -65,7 +68,7 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     registry.mirrors,
     () => notificationMetrics(registry.events),
   );
-  const handler = createPipeline({
+  const serve = createPipeline({
     ops,
     router: buildRouter(registry),
     limits,
@@ -75,6 +78,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     logError: options.logError ?? ((msg, fields) => logger.log("error", msg, fields)),
   });
 
+  const handler: ServeHandler = async (request, info) => toResponse(await serve(request, info));
+
   const close = async () => {
     limits.close();
     access?.close();
@@ -82,7 +87,8 @@ export function createApp(config: Config, options: AppOptions = {}): App {
     if (registry.blobs instanceof MirroredBlobs) await registry.blobs.settle();
     registry.mirrors?.close();
     await registry.events?.close();
+    registry.uploads.close();
     store.close();
   };
-  return { handler, ops, registry, close };
+  return { handler, serve, ops, registry, close };
 }

@@ -20,6 +20,7 @@
  *
  * @module
  */
+import type { RequestView } from "../http/request_view.ts";
 import type { AuthConfig, RepositoryAction } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { RequestContext } from "../http/context.ts";
@@ -325,7 +326,7 @@ export class AccessControl implements Authorizer {
     return granted;
   }
 
-  async #authenticate(request: Request, url: URL, client: string): Promise<Identity> {
+  async #authenticate(request: RequestView, url: URL, client: string): Promise<Identity> {
     const header = request.headers.get("Authorization");
     if (header === null) return ANONYMOUS;
     const space = header.indexOf(" ");
@@ -458,7 +459,7 @@ export class AccessControl implements Authorizer {
     });
   }
 
-  async #issue(request: Request, url: URL, client: string): Promise<Response> {
+  async #issue(request: RequestView, url: URL, client: string): Promise<Response> {
     const token = this.#config.token!;
     let user: string | undefined;
     const header = request.headers.get("Authorization");

@@ -7,9 +7,7 @@
  *
  * @module
  */
-import http from "node:http";
-import https from "node:https";
-import { Readable } from "node:stream";
+import type http from "node:http";
 import { ClientError, errorMessage } from "./errors.ts";
 import { BufferPool } from "./byte_streams.ts";
 import { type RawTls, rawUpload } from "./raw_upload.ts";
@@ -261,6 +259,12 @@ export class HttpSender {
         ...(this.#tls.cert !== undefined && { cert: this.#tls.cert, key: this.#tls.key }),
       }
       : {};
+    // Loaded on first use: plain registries and verified HTTPS never need them.
+    const [{ default: nodeHttp }, { default: nodeHttps }, { Readable }] = await Promise.all([
+      import("node:http"),
+      import("node:https"),
+      import("node:stream"),
+    ]);
     const { promise, resolve, reject } = Promise.withResolvers<Response>();
     promise.catch(() => {}); // observed below; a late error after a failed write is not unhandled
     const options = {
@@ -288,8 +292,8 @@ export class HttpSender {
       );
     };
     const req = url.protocol === "https:"
-      ? https.request(options, onResponse)
-      : http.request(options, onResponse);
+      ? nodeHttps.request(options, onResponse)
+      : nodeHttp.request(options, onResponse);
     const onAbort = () => req.destroy(abortError(request.signal!));
     request.signal?.addEventListener("abort", onAbort, { once: true });
     req.on("error", (error) => {

@@ -23,7 +23,7 @@ import {
   parseSize,
   parseTrustedProxies,
 } from "../config_file.ts";
-import { type HttpHandler, type HttpServer, serveHttp } from "../http/server.ts";
+import { type HttpServer, type RequestHandler, serveRequests } from "../http/server.ts";
 import type { ConnectionLimits } from "../http/connection_limits.ts";
 import { consoleSink, createLogger } from "../ops/log.ts";
 import { applyAuthFlag, AUTH_USAGE, checkAuthConfig, checkAuthFiles } from "./serve_auth.ts";
@@ -256,12 +256,12 @@ function listen(
     & Partial<
       Deno.TlsCertifiedKeyPem & ConnectionLimits & { maxHeadBytes: number }
     >,
-  handler: HttpHandler,
+  handler: RequestHandler,
   setting: string,
 ): HttpServer {
   const addr = `${options.hostname}:${options.port}`;
   try {
-    return serveHttp(options, handler);
+    return serveRequests(options, handler);
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
       throw new ConfigError(`${setting} ${addr}: address already in use`);
@@ -300,7 +300,7 @@ async function readTls(config: Config): Promise<Deno.TlsCertifiedKeyPem | undefi
 }
 
 /** The debug address's handler: `/healthz` and `/metrics`, 404 for everything else. */
-function opsOnly(ops: Ops): HttpHandler {
+function opsOnly(ops: Ops): RequestHandler {
   return async (request) => {
     const ctx = newContext(request, ops.requestId(request), "debug");
     try {
@@ -352,7 +352,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     servers.push(
       listen(
         { hostname, port, ...tls, onListen, ...connections, maxHeadBytes },
-        app.handler,
+        app.serve,
         "http.addr (--addr)",
       ),
     );

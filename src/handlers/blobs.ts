@@ -6,6 +6,7 @@
 import { RegistryError } from "../errors.ts";
 import { ifNoneMatch } from "../http/conditional.ts";
 import { parseRange } from "../http/range.ts";
+import { Reply } from "../http/reply.ts";
 import type { Handler } from "../http/router.ts";
 import { parseDigest } from "../oci/digest.ts";
 import type { Registry } from "../services/registry.ts";
@@ -27,9 +28,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
         "Accept-Ranges": "bytes",
         "Cache-Control": "max-age=31536000",
       };
-      if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) {
-        return new Response(null, { status: 304, headers });
-      }
+      if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) return new Reply(304, headers);
       // Object stores: the client fetches the bytes from the store (Range and all), as distribution.
       const redirect = request.method === "GET"
         ? await registry.blobs.redirectUrl(digest)
@@ -53,7 +52,7 @@ export function blobHandlers(registry: Registry): Record<"get" | "delete", Handl
       headers["Content-Length"] = String(length);
       const status = range ? 206 : 200;
       if (range) headers["Content-Range"] = `bytes ${range.start}-${range.end}/${size}`;
-      if (request.method === "HEAD") return new Response(null, { status, headers });
+      if (request.method === "HEAD") return new Reply(status, headers);
       const content = await registry.blobs.open(digest, range);
       return respond(content.body, status, headers);
     },

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { pageHeaders, parsePage } from "../http/pagination.ts";
+import { jsonPage, pageHeaders, parsePage } from "../http/pagination.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
 
@@ -15,9 +15,7 @@ export function catalogHandlers(registry: Registry): Record<"list", Handler> {
       const page = parsePage(url, registry.config.maxListEntries);
       const view = registry.authorizer.catalogView(identity);
       const { entries, more } = await registry.catalog.list(page.limit, page.last, view);
-      return new Response(JSON.stringify({ repositories: entries }), {
-        headers: pageHeaders(url.pathname, page, entries, more),
-      });
+      return jsonPage({ repositories: entries }, pageHeaders(url.pathname, page, entries, more));
     },
   };
 }

@@ -4,9 +4,10 @@
  * @module
  */
 import { ifNoneMatch } from "../http/conditional.ts";
+import { Reply } from "../http/reply.ts";
 import type { Handler } from "../http/router.ts";
 import type { Registry } from "../services/registry.ts";
-import { empty, repoName, requireDeletes, respond } from "./common.ts";
+import { empty, repoName, requireDeletes } from "./common.ts";
 
 /** Handlers of `/v2/<name>/manifests/<reference>`. */
 export function manifestHandlers(registry: Registry): Record<"get" | "put" | "delete", Handler> {
@@ -23,14 +24,12 @@ export function manifestHandlers(registry: Registry): Record<"get" | "put" | "de
         "Docker-Content-Digest": manifest.digest.value,
         "ETag": etag,
       };
-      if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) {
-        return new Response(null, { status: 304, headers });
-      }
+      if (ifNoneMatch(request.headers.get("If-None-Match"), etag)) return new Reply(304, headers);
       const body = request.method === "HEAD" ? null : manifest.bytes;
       if (body) {
         await registry.events?.manifest(ctx, "pull", name, params.reference ?? "", manifest);
       }
-      return respond(body, 200, headers);
+      return new Reply(200, headers, body);
     },
 
     async put(ctx) {

@@ -6,7 +6,9 @@
  *
  * @module
  */
+import type { Reply } from "./reply.ts";
 import type { Identity } from "../auth/access_control.ts";
+import { IncomingRequest, type RequestView } from "./request_view.ts";
 
 /** Path parameters of a matched route. */
 export type Params = Record<string, string>;
@@ -29,8 +31,8 @@ export interface AccessDecision {
 export interface RequestContext {
   /** The request id (`X-Request-Id`, given or made). */
   readonly id: string;
-  /** The request as the server gave it. */
-  readonly request: Request;
+  /** The request as the server gave it (a `Request`, or the server's lighter view). */
+  readonly request: RequestView;
   /** Its method. */
   readonly method: string;
   /** Its URL, parsed once. */
@@ -56,16 +58,16 @@ export interface RequestContext {
 }
 
 /** A route handler. */
-export type Handler = (ctx: RequestContext) => Response | Promise<Response>;
+export type Handler = (ctx: RequestContext) => Response | Reply | Promise<Response | Reply>;
 
 /** Build the context of a request that just arrived. */
-export function newContext(request: Request, id: string, client: string): RequestContext {
+export function newContext(request: RequestView, id: string, client: string): RequestContext {
   const declared = request.headers.get("content-length");
   return {
     id,
     request,
     method: request.method,
-    url: new URL(request.url),
+    url: request instanceof IncomingRequest ? request.parsedUrl : new URL(request.url),
     started: performance.now(),
     client,
     route: "other",

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { Reply } from "./reply.ts";
 import { DEFAULT_LIMITS, type LimitsConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { UploadService } from "../services/uploads.ts";
@@ -99,7 +100,7 @@ export class RequestLimits {
   }
 
   /** Note how a request with a ticket ended: a session opened, or the one it was on ended. */
-  settle(ctx: RequestContext, response: Response): void {
+  settle(ctx: RequestContext, response: Response | Reply): void {
     const ticket = ctx.ticket;
     if (!ticket) return;
     const name = ctx.params.name ?? "";

@@ -42,6 +42,26 @@ export function parsePage(url: URL, maxEntries: number): PageRequest {
   return { limit, ...(last !== null && last !== "" && { last }) };
 }
 
+const encoder = new TextEncoder();
+
+/** A document as JSON bytes. */
+export function encodeJson(document: unknown): Uint8Array<ArrayBuffer> {
+  return encoder.encode(JSON.stringify(document));
+}
+
+/**
+ * A page's JSON body as bytes with its `Content-Length` (a body without a length is read again to
+ * be measured before it is sent, which cost a list of 1,000 tags a third of its time).
+ */
+export function jsonPage(
+  document: unknown,
+  headers: Record<string, string>,
+): Response {
+  const bytes = encodeJson(document);
+  headers["Content-Length"] = String(bytes.byteLength);
+  return new Response(bytes, { headers });
+}
+
 /** Headers of a page: a `Link` to the next one when `more` entries remain after it. */
 export function pageHeaders(
   path: string,

@@ -21,6 +21,7 @@
  *
  * @module
  */
+import type { Reply } from "./reply.ts";
 import { type AccessControl, TOKEN_PATH } from "../auth/access_control.ts";
 import { asRegistryError, isStorageError, RegistryError } from "../errors.ts";
 import { HEALTH_PATH, METRICS_PATH, type Ops } from "../ops/ops.ts";
@@ -28,13 +29,22 @@ import { StorageUnavailable } from "../storage/unavailable.ts";
 import { AddressSet, clientAddress, peerOf } from "./client_address.ts";
 import { newContext, type RequestContext } from "./context.ts";
 import type { RequestLimits } from "./limits.ts";
+import type { RequestView } from "./request_view.ts";
 import type { Router } from "./router.ts";
 
-/** A request handler with Deno's connection info, as `Deno.serve` calls it. */
+/** A request handler with Deno's connection info, as `Deno.serve` calls it (or berth's server,
+ * with its lighter request view). */
 export type ServeHandler = (
-  request: Request,
+  request: RequestView,
   info?: { remoteAddr?: Deno.Addr },
 ) => Promise<Response>;
+
+/** The pipeline: a {@link ServeHandler} whose answer may be a {@link Reply} (berth's server
+ * writes one as it is; {@link toResponse} makes it a `Response`). */
+export type PipelineHandler = (
+  request: RequestView,
+  info?: { remoteAddr?: Deno.Addr },
+) => Promise<Response | Reply>;
 
 /** What a released body's cancel failing is answered with: nothing. */
 const IGNORE = () => {};
@@ -58,12 +68,12 @@ export interface PipelineParts {
 }
 
 /** Build the request pipeline. */
-export function createPipeline(parts: PipelineParts): ServeHandler {
+export function createPipeline(parts: PipelineParts): PipelineHandler {
   const { ops, router, limits, access, readOnly, logError } = parts;
   const trusted = new AddressSet(parts.trustedProxies);
 
   /** Stages 2–10: the response, or a thrown error. */
-  const run = async (ctx: RequestContext): Promise<Response> => {
+  const run = async (ctx: RequestContext): Promise<Response | Reply> => {
     if (ops.draining) {
       throw new RegistryError("UNAVAILABLE", null, {
         message: "the registry is shutting down",
@@ -130,7 +140,7 @@ export function createPipeline(parts: PipelineParts): ServeHandler {
       clientAddress(peerOf(info), request.headers.get("x-forwarded-for"), trusted),
     );
     ops.enter();
-    let response: Response;
+    let response: Response | Reply;
     try {
       response = await run(ctx);
     } catch (error) {

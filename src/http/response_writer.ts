@@ -9,6 +9,7 @@
  */
 import { type FileRange, FileStream } from "../storage/drivers/fs/file_stream.ts";
 import { statusLine } from "./http1_head.ts";
+import { Reply } from "./reply.ts";
 
 /** Bodies up to this size are gathered and sent in one write with the head. */
 const SMALL_BODY = 64 * 1024;
@@ -57,10 +58,20 @@ export interface WriteWatch {
   /** When the write in progress started; 0 when none is. */
   writing: number;
   /**
-   * Rejects when the server closes the connection. Closing does not end a write the runtime has
-   * in progress (it waits until the client reads or goes), so each write is raced against this.
+   * Fails the write in progress (the server calls it when it closes the connection): closing does
+   * not end a write the runtime has in progress, which waits until the client reads or goes.
    */
-  closed: Promise<never>;
+  fail: ((reason: Error) => void) | undefined;
+}
+
+/** One write, which `watch.fail` can end early. */
+function write(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): Promise<number> {
+  // A promise per write, not `Promise.race` with one per connection: each race would leave a
+  // reaction on that promise for as long as the connection lives.
+  return new Promise((resolve, reject) => {
+    watch.fail = reject;
+    conn.write(bytes).then(resolve, reject);
+  });
 }
 
 /**
@@ -73,10 +84,11 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): 
   try {
     while (written < bytes.length) {
       watch.writing = performance.now();
-      written += await Promise.race([conn.write(bytes.subarray(written)), watch.closed]);
+      written += await write(conn, bytes.subarray(written), watch);
     }
   } finally {
     watch.writing = 0;
+    watch.fail = undefined;
   }
 }
 
@@ -97,6 +109,68 @@ function join(a: Uint8Array, b: Uint8Array): Uint8Array {
   return bytes;
 }
 
+/** Fields the writer sets itself: a response's own are dropped. */
+function ownField(name: string): boolean {
+  return name === "connection" || name === "content-length" || name === "transfer-encoding" ||
+    name === "keep-alive" || name === "date";
+}
+
+/** Whether an answer to `method` with `status` carries no body. */
+function bodiless(method: string, status: number): boolean {
+  return method === "HEAD" || status === 204 || status === 304 || status < 200;
+}
+
+/** The `Content-Length` line of a body-less answer: the size a GET's body would have. */
+function bodilessLength(status: number, size: number | undefined): string {
+  return size !== undefined && status !== 204 && status >= 200 ? `content-length: ${size}\r\n` : "";
+}
+
+/** The end of a head: the connection's fate and the blank line. */
+function endHead(head: string, keepAlive: boolean, minor: 0 | 1): string {
+  if (!keepAlive) return `${head}connection: close\r\n\r\n`;
+  return `${head}${minor === 0 ? "connection: keep-alive\r\n" : ""}\r\n`;
+}
+
+/**
+ * Write a {@link Reply}: head and body in one write, from its fields as they are (no `Headers`).
+ * Returns whether the connection may carry another request.
+ */
+async function writeReply(conn: Deno.Conn, reply: Reply, options: WriteOptions): Promise<boolean> {
+  const { status, body } = reply;
+  let keepAlive = options.keepAlive;
+  let head = statusLine(status);
+  let declared: string | undefined;
+  for (const [name, value] of reply.headers.fields) {
+    const key = name.toLowerCase();
+    if (ownField(key)) {
+      if (key === "content-length") declared = value;
+      else if (key === "connection" && /\bclose\b/i.test(value)) keepAlive = false;
+      continue;
+    }
+    head += `${key}: ${value}\r\n`;
+  }
+  head += `date: ${options.date}\r\n`;
+  if (bodiless(options.method, status)) {
+    const size = declared !== undefined && /^\d{1,15}$/.test(declared)
+      ? Number(declared)
+      : body?.length;
+    await writeAll(
+      conn,
+      encodeHead(endHead(head + bodilessLength(status, size), keepAlive, options.minor)),
+      options.watch,
+    );
+    return keepAlive;
+  }
+  const bytes = body ?? new Uint8Array();
+  const text = endHead(`${head}content-length: ${bytes.length}\r\n`, keepAlive, options.minor);
+  await writeAll(
+    conn,
+    bytes.length === 0 ? encodeHead(text) : join(encodeHead(text), bytes),
+    options.watch,
+  );
+  return keepAlive;
+}
+
 /**
  * Write `response` to `conn`. Returns whether the connection may carry another request (false
  * after `Connection: close` or a body that only its end delimits). Throws when the connection
@@ -104,28 +178,22 @@ function join(a: Uint8Array, b: Uint8Array): Uint8Array {
  */
 export async function writeResponse(
   conn: Deno.Conn,
-  response: Response,
+  response: Response | Reply,
   options: WriteOptions,
 ): Promise<boolean> {
+  if (response instanceof Reply) return await writeReply(conn, response, options);
   const { status, headers } = response;
   let keepAlive = options.keepAlive && !/\bclose\b/i.test(headers.get("connection") ?? "");
   let head = statusLine(status);
   for (const [name, value] of headers) {
-    if (
-      name === "connection" || name === "content-length" || name === "transfer-encoding" ||
-      name === "keep-alive" || name === "date"
-    ) continue;
-    head += `${name}: ${value}\r\n`;
+    if (!ownField(name)) head += `${name}: ${value}\r\n`;
   }
   head += `date: ${options.date}\r\n`;
   const declared = headers.get("content-length");
   const length = declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : undefined;
-  const framing = (text: string) => {
-    if (!keepAlive) return `${head}${text}connection: close\r\n\r\n`;
-    return `${head}${text}${options.minor === 0 ? "connection: keep-alive\r\n" : ""}\r\n`;
-  };
+  const framing = (text: string) => endHead(head + text, keepAlive, options.minor);
 
-  if (options.method === "HEAD" || status === 204 || status === 304 || status < 200) {
+  if (bodiless(options.method, status)) {
     // The length a GET would have is the client's to know (a small body given to a HEAD is
     // measured for it); the body is not sent.
     let size = length;
@@ -134,10 +202,7 @@ export async function writeResponse(
         size = await measure(response.body);
       } else await response.body.cancel().catch(() => {});
     }
-    const text = size !== undefined && status !== 204 && status >= 200
-      ? `content-length: ${size}\r\n`
-      : "";
-    await writeAll(conn, encodeHead(framing(text)), options.watch);
+    await writeAll(conn, encodeHead(framing(bodilessLength(status, size))), options.watch);
     return keepAlive;
   }
 

@@ -11,8 +11,11 @@ import { referrerHandlers } from "../handlers/referrers.ts";
 import { tagHandlers } from "../handlers/tags.ts";
 import { uploadHandlers } from "../handlers/uploads.ts";
 import type { Registry } from "../services/registry.ts";
-import { uiHandlers } from "../ui/ui.ts";
-import { Router } from "./router.ts";
+import { Reply } from "./reply.ts";
+import { type Handler, Router } from "./router.ts";
+
+/** The body of `GET /v2/`. */
+const BASE_BODY = new TextEncoder().encode("{}");
 
 const NAME = ":name(.+)";
 
@@ -25,9 +28,16 @@ export function buildRouter(registry: Registry): Router {
   const catalog = catalogHandlers(registry);
   const referrers = referrerHandlers(registry);
   const admin = adminHandlers(registry);
-  const ui = uiHandlers(registry);
+  // The web UI (its modules, page script and session key) is loaded on its first request: a
+  // registry that is never browsed does not pay for it at start.
+  let loaded: Promise<Record<"root" | "get" | "post", Handler>> | undefined;
+  const uiHandler = (name: "root" | "get" | "post"): Handler => async (ctx) => {
+    loaded ??= import("../ui/ui.ts").then((module) => module.uiHandlers(registry));
+    return await (await loaded)[name](ctx);
+  };
+  const ui = { root: uiHandler("root"), get: uiHandler("get"), post: uiHandler("post") };
   const base = () =>
-    new Response("{}", { headers: { "Content-Type": "application/json; charset=utf-8" } });
+    new Reply(200, { "Content-Type": "application/json; charset=utf-8" }, BASE_BODY.slice());
   return new Router()
     .route("base", "/v2/", { GET: base, HEAD: base })
     .route("manifests", `/v2/${NAME}/manifests/:reference`, {

@@ -23,6 +23,8 @@ import { DEFAULT_CONNECTION_LIMITS } from "./connection_limits.ts";
 import type { ConnectionLimits } from "./connection_limits.ts";
 import { parseRequestHead, ProtocolError, type RequestHead, statusLine } from "./http1_head.ts";
 import { requestBody } from "./request_body.ts";
+import type { Reply } from "./reply.ts";
+import { FieldList, IncomingRequest, normalizeMethod } from "./request_view.ts";
 import { BufferPool, writeResponse } from "./response_writer.ts";
 
 /** A request handler, called like `Deno.serve` calls one. */
@@ -30,6 +32,13 @@ export type HttpHandler = (
   request: Request,
   info: { remoteAddr: Deno.NetAddr },
 ) => Response | Promise<Response>;
+
+/** A request handler given berth's light request (a `Request` is built only when asked for); it
+ * may answer with a {@link Reply}. */
+export type RequestHandler = (
+  request: IncomingRequest,
+  info: { remoteAddr: Deno.NetAddr },
+) => Response | Reply | Promise<Response | Reply>;
 
 /** Options of {@link serveHttp}. */
 export interface ServeOptions extends Partial<ConnectionLimits> {
@@ -80,14 +89,20 @@ interface Connection {
   abort: AbortController | undefined;
   /** When the write in progress started (0: none), for the write timeout. */
   writing: number;
-  /** Rejects when the connection is closed (ends a write the client does not take). */
-  closed: Promise<never>;
-  /** Reject `closed`. */
-  end: (reason: Error) => void;
+  /** Fails the write in progress (one the client does not take) when the connection closes. */
+  fail: ((reason: Error) => void) | undefined;
 }
 
 /** Serve `handler` over HTTP/1.1. Throws like `Deno.listen` when it cannot listen. */
 export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServer {
+  return serveRequests(options, (request, info) => handler(request.toRequest(), info));
+}
+
+/**
+ * Serve `handler` over HTTP/1.1, giving it berth's light request view. Throws like `Deno.listen`
+ * when it cannot listen.
+ */
+export function serveRequests(options: ServeOptions, handler: RequestHandler): HttpServer {
   const limits: ConnectionLimits = {
     headerTimeoutMs: options.headerTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.headerTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
@@ -137,7 +152,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
     open.delete(connection);
     const reason = new Error("the client connection closed");
     connection.abort?.abort(reason);
-    connection.end(reason);
+    connection.fail?.(reason);
     try {
       connection.conn.close();
     } catch { /* already closed */ }
@@ -174,29 +189,30 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
     } catch { /* gone */ }
   };
 
-  /** The request a head describes. */
+  /** The request a head describes (what `new Request` would refuse is refused here). */
   const toRequest = (
     head: RequestHead,
     body: ReadableStream<Uint8Array> | null,
     signal: AbortSignal,
-  ): Request => {
-    let url: string;
-    if (head.target.startsWith("/")) url = `${scheme}://${head.host || defaultHost}${head.target}`;
-    else if (/^https?:\/\//i.test(head.target)) url = head.target;
-    else throw new ProtocolError(400, "unsupported request target");
-    if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
-      throw new ProtocolError(405, "method not allowed");
-    }
+  ): IncomingRequest => {
+    let url: URL;
     try {
-      return new Request(url, {
-        method: head.method,
-        headers: head.headers,
-        body,
-        signal,
-      });
-    } catch {
+      if (head.target.startsWith("/")) {
+        url = new URL(`${scheme}://${head.host || defaultHost}${head.target}`);
+      } else if (/^https?:\/\//i.test(head.target)) url = new URL(head.target);
+      else throw new ProtocolError(400, "unsupported request target");
+    } catch (error) {
+      if (error instanceof ProtocolError) throw error;
       throw new ProtocolError(400, "malformed request");
     }
+    const method = normalizeMethod(head.method);
+    if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+      throw new ProtocolError(405, "method not allowed");
+    }
+    if (body !== null && (method === "GET" || method === "HEAD")) {
+      throw new ProtocolError(400, "malformed request");
+    }
+    return new IncomingRequest(method, url, new FieldList(head.headers), body, signal);
   };
 
   const serveConnection = async (connection: Connection) => {
@@ -204,6 +220,13 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
     const reader = new ConnReader(conn);
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
     let lingering = false;
+    // The first bytes of a request end the idle phase (one closure per connection).
+    const onHeadBytes = () => {
+      if (connection.phase === "idle") {
+        connection.phase = "head";
+        connection.since = performance.now();
+      }
+    };
     try {
       while (!connection.done && !stopping) {
         if (connection.phase !== "head") {
@@ -213,12 +236,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
         let bytes: Uint8Array | null;
         let head: RequestHead;
         try {
-          bytes = await reader.readHead(headLimits, () => {
-            if (connection.phase === "idle") {
-              connection.phase = "head";
-              connection.since = performance.now();
-            }
-          });
+          bytes = await reader.readHead(headLimits, onHeadBytes);
           if (bytes === null) break;
           head = parseRequestHead(bytes);
         } catch (error) {
@@ -241,7 +259,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
             },
             onError: () => abort.abort(new Error("the request body failed")),
           });
-        let request: Request;
+        let request: IncomingRequest;
         try {
           request = toRequest(head, body?.stream ?? null, abort.signal);
         } catch (error) {
@@ -250,7 +268,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
           lingering = body !== undefined;
           break;
         }
-        let response: Response;
+        let response: Response | Reply;
         try {
           response = await handler(request, { remoteAddr });
         } catch {
@@ -309,8 +327,6 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
       }
       // Small responses go out at once (Nagle's delay would meet the client's delayed ACK).
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-      const { promise: closed, reject: end } = Promise.withResolvers<never>();
-      closed.catch(() => {});
       const connection: Connection = {
         conn,
         phase: "head",
@@ -318,8 +334,7 @@ export function serveHttp(options: ServeOptions, handler: HttpHandler): HttpServ
         done: false,
         abort: undefined,
         writing: 0,
-        closed,
-        end,
+        fail: undefined,
       };
       open.add(connection);
       const done = serveConnection(connection);

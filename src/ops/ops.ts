@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { Reply } from "../http/reply.ts";
+import type { RequestView } from "../http/request_view.ts";
 import type { Config } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { RequestContext } from "../http/context.ts";
@@ -88,7 +90,7 @@ export interface Ops {
    * The id of a request that arrives: its valid `X-Request-Id`, else a new one (a random prefix
    * per process and a counter: unique across processes without a random UUID per request).
    */
-  requestId(request: Request): string;
+  requestId(request: RequestView): string;
   /** A request arrived (counts it in flight until {@link finish}). */
   enter(): void;
   /** Whether the registry is draining (new requests get 503 `UNAVAILABLE`). */
@@ -101,7 +103,7 @@ export interface Ops {
    * A request ends with `response`: adds `X-Request-Id`, records metrics and the access log line
    * (when the body is sent, for bodies without a declared length), and stops counting it.
    */
-  finish(ctx: RequestContext, response: Response): Promise<Response>;
+  finish(ctx: RequestContext, response: Response | Reply): Promise<Response | Reply>;
   /** Start draining: new requests get 503 `UNAVAILABLE` with `Connection: close`. */
   startDrain(): void;
   /** Resolves when no request is being handled (bodies read, handlers returned). */
@@ -193,11 +195,18 @@ export function createOps(
     });
   };
 
-  const finish = async (ctx: RequestContext, given: Response): Promise<Response> => {
+  const finish = async (
+    ctx: RequestContext,
+    given: Response | Reply,
+  ): Promise<Response | Reply> => {
     settle();
     const status = given.status;
     // No handler sets it: `append` skips the scan a `set` makes.
     given.headers.append("X-Request-Id", ctx.id);
+    if (given instanceof Reply) {
+      record(ctx, status, ctx.method === "HEAD" ? 0 : given.body?.length ?? 0);
+      return given;
+    }
     // A declared length is taken as given, without touching `response.body`: reading that
     // getter turns a fixed body into a stream, which costs the fast path and keep-alive on
     // HTTP/1.0 (ab -k).

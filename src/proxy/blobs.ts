@@ -1,10 +1,11 @@
 /**
  * Blobs of mirrored repositories: a decorator over the blob service. A missing blob is fetched
  * once from the upstream (one fill per digest, however many clients ask) into an upload session,
- * so its digest is verified before it becomes visible. Every client follows the fill: it reads
- * the part already stored and waits for the rest as it is written (memory stays flat, a slow
- * client never holds the fill back); the last byte goes out only once the digest matched. A
- * client that goes away does not stop the fill.
+ * so its digest is verified before it becomes visible. Every client follows the fill: the bytes
+ * fetched last are kept in a ring in memory, from which clients that keep up copy them; a client
+ * that falls behind the ring reads the part already stored from the session's file (memory stays
+ * flat, a slow client never holds the fill back). The last byte goes out only once the digest
+ * matched. A client that goes away does not stop the fill.
  *
  * @module
  */
@@ -20,10 +21,15 @@ import type { BlobContent, ByteRange, Store } from "../storage/store.ts";
 import { upstreamFailure } from "./manifests.ts";
 import type { Mirrors, Route } from "./mirrors.ts";
 
-/** Bytes appended to the upload session at a time: followers see the fill in steps of this. */
-export const FILL_SEGMENT = 8 << 20;
+/**
+ * Bytes of a fill kept in memory for the clients that keep up: the last ones fetched. Those
+ * before them are surely in the session's file (its writer holds a few MiB at most).
+ */
+export const FILL_RING = 16 << 20;
 /** Largest read from the upstream connection. */
 const READ_BUFFER = 1 << 20;
+/** Bytes fetched between wakes of the clients following a fill. */
+const WAKE_STEP = 1 << 20;
 /** Times a broken upstream download is resumed (`Range`) before the fill fails. */
 const RESUMES = 3;
 
@@ -56,8 +62,12 @@ export class MirroredBlobs extends BlobService {
     } catch (error) {
       if (!(error instanceof RegistryError) || error.kind !== "BLOB_UNKNOWN") throw error;
     }
+    // Being fetched already: served by that fill, without asking the upstream again.
     const running = this.#fills.get(digest.value);
-    if (running) return running.size;
+    if (running) {
+      counters.hits++;
+      return running.size;
+    }
     // Cached already (another repository or mirror): link it here.
     if (await this.#uploads.mount(name, digest)) {
       counters.hits++;
@@ -123,8 +133,11 @@ class Fill {
   readonly #store: Store;
   readonly #target: FillTarget;
   #id: string | undefined;
-  /** Bytes appended to the session (readable by followers). */
-  #stored = 0;
+  /** The whole blob is in the session's file. */
+  #appended = false;
+  /** Bytes fetched from the upstream (the last of them are in the ring). */
+  #received = 0;
+  readonly #ring: Ring;
   /** The digest matched: the last byte may go out. */
   #verified = false;
   #committed = false;
@@ -134,6 +147,7 @@ class Fill {
 
   constructor(store: Store, uploads: UploadService, target: FillTarget) {
     this.size = target.size;
+    this.#ring = new Ring(Math.max(1, Math.min(FILL_RING, target.size)));
     this.#store = store;
     this.#target = target;
     this.done = this.#run(uploads).then(
@@ -158,10 +172,10 @@ class Fill {
   }
 
   /**
-   * The blob (or `range` of it) as the fill stores it: bytes already stored are read from the
-   * session's file, later ones as they are appended; reads fail when the fill fails. The stream
-   * is a {@link FileStream} over a {@link Follower}, which the HTTP server sends the way it sends
-   * a stored blob (large reads into one reused buffer, no stream machinery per chunk).
+   * The blob (or `range` of it) as the fill fetches it: from the ring while the reader keeps up,
+   * else from the session's file; reads fail when the fill fails. The stream is a
+   * {@link FileStream} over a {@link Follower}, which the HTTP server sends the way it sends a
+   * stored blob (large reads into one reused buffer, no stream machinery per chunk).
    */
   follow(range?: ByteRange): ReadableStream<Uint8Array> {
     const start = range?.start ?? 0;
@@ -169,13 +183,49 @@ class Fill {
     return new FileStream(new Follower(this, start, end), end - start);
   }
 
-  /** Bytes a follower may read now: all once verified, else all stored but the last byte. */
+  /** Bytes a follower may read now: all once verified, else all fetched but the last byte. */
   readable(): number {
     if (this.#failed) throw this.failure(this.#error);
-    return this.#verified ? this.size : Math.min(this.#stored, this.size - 1);
+    return this.#verified ? this.size : Math.min(this.#received, this.size - 1);
   }
 
-  /** Resolves at the fill's next step (more bytes stored, verified, committed or failed). */
+  /** Bytes surely in the session's file: all once appended, else those behind the ring. */
+  get stored(): number {
+    return this.#appended ? this.size : Math.max(0, this.#received - this.#ring.size);
+  }
+
+  /** Whether the whole blob is in the session's file. */
+  get appended(): boolean {
+    return this.#appended;
+  }
+
+  /**
+   * Copy the bytes from `position` into `into` from the ring; how many (0 when the position is
+   * no longer in the ring). The caller keeps within {@link readable}.
+   */
+  copy(position: number, into: Uint8Array): number {
+    if (position < this.#received - this.#ring.size || position >= this.#received) return 0;
+    const n = Math.min(into.byteLength, this.#received - position);
+    this.#ring.read(position, into.subarray(0, n));
+    return n;
+  }
+
+  /**
+   * The next bytes fetched (a resumed download goes on where the broken one stopped). Followers
+   * are woken at each MiB and at the end, not for every piece the connection hands over: each
+   * wake is a write to a client's socket, and small ones cost more per byte.
+   */
+  #fetched(bytes: Uint8Array): void {
+    const before = this.#received;
+    this.#ring.write(before, bytes);
+    this.#received += bytes.byteLength;
+    if (
+      Math.floor(before / WAKE_STEP) !== Math.floor(this.#received / WAKE_STEP) ||
+      this.#received === this.size
+    ) this.#wake();
+  }
+
+  /** Resolves at the fill's next step (more bytes fetched or stored, verified, committed, failed). */
   changed(): Promise<void> {
     return new Promise<void>((resolve) => this.#waiters.push(resolve));
   }
@@ -217,30 +267,23 @@ class Fill {
     const counters = route.mirror.counters;
     const upstream = new UpstreamBody(
       (offset) => route.mirror.client.openBlob(route.upstream, digest.value, offset),
-      (n) => counters.bytesFetched += n,
+      (bytes) => {
+        counters.bytesFetched += bytes.byteLength;
+        this.#fetched(bytes);
+      },
     );
     const id = await uploads.start(name);
     this.#id = id;
     try {
       await upstream.start();
-      while (this.#stored < size) {
-        const length = Math.min(FILL_SEGMENT, size - this.#stored);
-        // The session hashes what it stores, once; the commit refuses a wrong digest. A failed
-        // append keeps nothing of the segment (its hash state is dropped: the commit re-hashes).
-        try {
-          await uploads.append(name, id, {
-            body: upstream.segment(length),
-            length,
-            start: this.#stored,
-          });
-        } catch (error) {
-          if (!upstream.resumable(error)) throw error;
-          await upstream.resume(this.#stored);
-          continue;
-        }
-        this.#stored += length;
-        this.#wake();
+      // One append of the whole blob: one writer, which flushes to disk as it goes (the commit's
+      // fsync finds little left); the session hashes what it stores, once, and the commit refuses
+      // a wrong digest. A broken download is resumed inside the body, where it stopped.
+      if (size > 0) {
+        await uploads.append(name, id, { body: upstream.body(size), length: size, start: 0 });
       }
+      this.#appended = true;
+      this.#wake();
       await upstream.close();
       await uploads.complete(name, id, digest, undefined, () => {
         this.#verified = true;
@@ -267,7 +310,9 @@ class Follower implements ByteSource {
   readonly #fill: Fill;
   readonly #end: number;
   #position: number;
-  /** The session's (or blob's) file, positioned at `#position`. */
+  /** Where the open file or stream is (reads from the ring move `#position` on without it). */
+  #at = -1;
+  /** The session's (or blob's) file, positioned at `#at`. */
   #file: ByteSource | undefined;
   /** Otherwise a stream of it, readable up to `#limit`, and the rest of its last chunk. */
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -291,15 +336,30 @@ class Follower implements ByteSource {
         continue;
       }
       const want = Math.min(p.byteLength, ready - this.#position);
-      if (!this.#file && !this.#reader) await this.#open(ready);
-      const n = this.#file
-        ? await this.#file.read(p.subarray(0, want))
-        : await this.#fromStream(p.subarray(0, want));
+      const copied = this.#fill.copy(this.#position, p.subarray(0, want));
+      if (copied > 0) {
+        this.#position += copied;
+        return copied;
+      }
+      // Behind the ring: from the session's file, as far as it is stored.
+      const stored = Math.min(ready, this.#fill.stored);
+      if (this.#position >= stored) {
+        await this.#fill.changed();
+        continue;
+      }
+      if (this.#at !== this.#position) this.#drop();
+      if (!this.#file && !this.#reader) await this.#open(stored);
+      const into = p.subarray(0, Math.min(want, stored - this.#position));
+      const n = this.#file ? await this.#file.read(into) : await this.#fromStream(into);
       if (n === null || n === 0) {
-        if (this.#file) throw new Error("the fill's file ended before its stored size");
+        if (!this.#file) continue;
+        // The writer is a little later than the ring said: wait for it.
+        if (this.#fill.appended) throw new Error("the fill's file ended before its size");
+        await this.#fill.changed();
         continue;
       }
       this.#position += n;
+      this.#at = this.#position;
       return n;
     }
   }
@@ -315,6 +375,7 @@ class Follower implements ByteSource {
       await stream.cancel().catch(() => {});
       throw new Error("the follower is closed");
     }
+    this.#at = this.#position;
     const taken = stream instanceof FileStream ? stream.takeFile() : undefined;
     if (taken) this.#file = taken.file;
     else {
@@ -346,6 +407,7 @@ class Follower implements ByteSource {
     this.#file = undefined;
     this.#reader = undefined;
     this.#rest = undefined;
+    this.#at = -1;
     try {
       file?.close();
     } catch {
@@ -356,64 +418,65 @@ class Follower implements ByteSource {
 }
 
 /**
- * The upstream's response body, cut into segments. A segment is a byte stream: the session's
- * writer reads it with BYOB reads into its own batch buffer, and each is passed on to a BYOB read
- * of the upstream body, so the bytes land where they are hashed and written from without a copy
- * (a runtime whose `fetch` body is not a byte stream gets its chunks copied). A broken download
- * fails the segment; the fill then resumes it from the segment's start with a `Range` request.
+ * The upstream's response body as a byte stream. It is read in large pieces into a buffer of its
+ * own (BYOB reads when `fetch`'s body is a byte stream), each shown to `fetched` and copied into
+ * the reader's buffer. A broken download is resumed with a `Range` request from the first byte
+ * not yet read, up to {@link RESUMES} times: what the reader already has stays as it is.
  */
 class UpstreamBody {
   readonly #open: (offset: number) => Promise<ReadableStream<Uint8Array>>;
-  readonly #counted: (n: number) => void;
+  readonly #fetched: (bytes: Uint8Array) => void;
   #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> | undefined;
-  /** The last read failure of the upstream body (what {@link resumable} recognises). */
-  #broken: unknown;
+  /** Where the upstream's bytes land (a BYOB read hands it back as a new object). */
+  #buffer = new ArrayBuffer(READ_BUFFER);
+  /** Bytes read so far: where a resumed download starts. */
+  #position = 0;
   #resumes = 0;
   /** What is left of the last chunk of a body that is not a byte stream. */
   #rest: Uint8Array | undefined;
 
   constructor(
     open: (offset: number) => Promise<ReadableStream<Uint8Array>>,
-    counted: (n: number) => void,
+    fetched: (bytes: Uint8Array) => void,
   ) {
     this.#open = open;
-    this.#counted = counted;
+    this.#fetched = fetched;
   }
 
-  /** Open the download at `offset`. */
-  async start(offset = 0): Promise<void> {
-    this.#reader = readerOf(await this.#open(offset));
+  /** Open the download. */
+  async start(): Promise<void> {
+    this.#reader = readerOf(await this.#open(0));
   }
 
-  /** Whether a segment failed with `error` because the download broke, and may be resumed. */
-  resumable(error: unknown): boolean {
-    return error === this.#broken && !(error instanceof ClientError) &&
-      this.#resumes < RESUMES;
-  }
-
-  /** Reopen the download at `offset` (after a {@link resumable} failure). */
-  async resume(offset: number): Promise<void> {
-    this.#resumes++;
-    await this.close();
-    await this.start(offset);
-  }
-
-  /** The next `length` bytes as a byte stream (read it with a BYOB reader to avoid copies). */
-  segment(length: number): ReadableStream<Uint8Array> {
+  /** The `length` bytes of the blob as a byte stream; each read is shown to `fetched` first. */
+  body(length: number): ReadableStream<Uint8Array> {
     let left = length;
     return new ReadableStream({
       type: "bytes",
       pull: async (controller) => {
         const request = controller.byobRequest;
-        const view = request?.view;
-        const max = Math.min(left, view?.byteLength ?? READ_BUFFER);
-        const into = view ? new Uint8Array(view.buffer, view.byteOffset, max) : new Uint8Array(max);
-        const bytes = await this.#read(into);
+        const max = Math.min(left, request?.view?.byteLength ?? READ_BUFFER, READ_BUFFER);
+        let bytes: Uint8Array<ArrayBuffer> | undefined;
+        for (;;) {
+          try {
+            bytes = await this.#read(max);
+            break;
+          } catch (error) {
+            if (error instanceof ClientError || this.#resumes >= RESUMES) throw error;
+            this.#resumes++;
+            await this.close();
+            this.#reader = readerOf(await this.#open(this.#position));
+          }
+        }
         if (!bytes) throw new Error(`the upstream ended ${left} bytes before the blob's size`);
+        this.#position += bytes.byteLength;
         left -= bytes.byteLength;
-        this.#counted(bytes.byteLength);
-        if (request) request.respondWithNewView(bytes);
-        else controller.enqueue(bytes);
+        this.#fetched(bytes);
+        const view = request?.view;
+        if (request && view) {
+          new Uint8Array(view.buffer, view.byteOffset, bytes.byteLength).set(bytes);
+          request.respond(bytes.byteLength);
+        } else controller.enqueue(bytes.slice());
         if (left === 0) controller.close();
       },
     });
@@ -427,28 +490,65 @@ class UpstreamBody {
     await reader?.cancel().catch(() => {});
   }
 
-  /** Read into `into`; the bytes read (a view of `into`'s memory), `undefined` at the end. */
-  async #read(into: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  /**
+   * Read up to `max` bytes into the buffer; the bytes read (a view of it, valid until the next
+   * read), `undefined` at the end. A failed read loses the buffer: a new one is made.
+   */
+  async #read(max: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
     const reader = this.#reader;
     if (!reader) throw new Error("the upstream download is closed");
-    try {
-      if (reader instanceof ReadableStreamBYOBReader) {
-        const { done, value } = await reader.read(into);
-        return done ? undefined : value;
-      }
-      // Not a byte stream: copy what fits, keep the rest for the next read.
-      if (!this.#rest || this.#rest.byteLength === 0) {
-        const { done, value } = await reader.read();
-        if (done) return undefined;
-        this.#rest = value;
-      }
-      const n = Math.min(into.byteLength, this.#rest.byteLength);
-      into.set(this.#rest.subarray(0, n));
-      this.#rest = this.#rest.subarray(n);
-      return into.subarray(0, n);
-    } catch (error) {
-      this.#broken = error;
-      throw error;
+    if (this.#buffer.byteLength === 0) this.#buffer = new ArrayBuffer(READ_BUFFER);
+    const into = new Uint8Array(this.#buffer, 0, max);
+    if (reader instanceof ReadableStreamBYOBReader) {
+      const { done, value } = await reader.read(into);
+      if (value) this.#buffer = value.buffer;
+      return done ? undefined : value;
+    }
+    // Not a byte stream: copy what fits, keep the rest for the next read.
+    if (!this.#rest || this.#rest.byteLength === 0) {
+      const { done, value } = await reader.read();
+      if (done) return undefined;
+      this.#rest = value;
+    }
+    const n = Math.min(into.byteLength, this.#rest.byteLength);
+    into.set(this.#rest.subarray(0, n));
+    this.#rest = this.#rest.subarray(n);
+    return into.subarray(0, n);
+  }
+}
+
+/** The last `size` bytes of a stream, by their position in it. */
+class Ring {
+  readonly size: number;
+  readonly #bytes: Uint8Array;
+
+  constructor(size: number) {
+    this.size = size;
+    this.#bytes = new Uint8Array(size);
+  }
+
+  /** Keep `bytes` (at most `size` of them), which are the stream's from `at`. */
+  write(at: number, bytes: Uint8Array): void {
+    this.#each(at, bytes.byteLength, (offset, from, n) => {
+      this.#bytes.set(bytes.subarray(from, from + n), offset);
+    });
+  }
+
+  /** Copy the bytes from `at` into `into` (they must still be kept). */
+  read(at: number, into: Uint8Array): void {
+    this.#each(at, into.byteLength, (offset, from, n) => {
+      into.set(this.#bytes.subarray(offset, offset + n), from);
+    });
+  }
+
+  /** The ring's pieces of `length` bytes from stream position `at`: (ring offset, index, n). */
+  #each(at: number, length: number, piece: (offset: number, from: number, n: number) => void) {
+    let done = 0;
+    while (done < length) {
+      const offset = (at + done) % this.size;
+      const n = Math.min(length - done, this.size - offset);
+      piece(offset, done, n);
+      done += n;
     }
   }
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { RequestView } from "../http/request_view.ts";
 import type { EndpointConfig, NotificationsConfig } from "../config_events.ts";
 import type { Digest } from "../oci/digest.ts";
 import { isNotFound, writeFileAtomic } from "../storage/drivers/fs/atomic.ts";
@@ -72,7 +73,7 @@ export interface EventRequest {
   /** Request id. */
   readonly id: string;
   /** The HTTP request. */
-  readonly request: Request;
+  readonly request: RequestView;
   /** The client's address. */
   readonly client: string;
   /** The caller, when authenticated. */

@@ -6,6 +6,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { type Digest, Digester } from "../oci/digest.ts";
+import { DigestThread, ThreadDigest } from "../oci/digest_thread.ts";
 import { isUploadId, SizeMismatch, type Store, WriterBusy } from "../storage/store.ts";
 import type { BlobGuard } from "./blob_guard.ts";
 import { KeyedLock } from "./keyed_lock.ts";
@@ -23,20 +24,40 @@ export interface Chunk {
   start?: number;
 }
 
+/**
+ * A chunk that starts a session and declares at least this many bytes (or declares none: a
+ * chunked body) is hashed on the digest thread; smaller ones are hashed here, which spares them
+ * the round trips to the thread.
+ */
+export const THREAD_HASH_MIN = 4 << 20;
+
+/** The hash of a session's bytes: computed here, or on the digest thread for big uploads. */
+type SessionHash = Digester | ThreadDigest;
+
 /** Uploads of one registry: hash state is kept per session between chunks. */
 export class UploadService {
   readonly #store: Store;
   readonly #lock = new KeyedLock();
   /** Hash state per session, always equal to the bytes on disk when present. */
-  readonly #hashes = new Map<string, Digester>();
+  readonly #hashes = new Map<string, SessionHash>();
+  readonly #thread: DigestThread;
   readonly #guard: BlobGuard | undefined;
   /** Set when the shutdown deadline passed: a chunk of declared length cut then keeps its prefix. */
   #stopping = false;
 
-  /** Uploads over `store`; commits and mounts count as uses for garbage collection (`guard`). */
-  constructor(store: Store, guard?: BlobGuard) {
+  /**
+   * Uploads over `store`; commits and mounts count as uses for garbage collection (`guard`). Big
+   * uploads are hashed on `thread` (its worker starts with the first one).
+   */
+  constructor(store: Store, guard?: BlobGuard, thread: DigestThread = new DigestThread()) {
     this.#store = store;
     this.#guard = guard;
+    this.#thread = thread;
+  }
+
+  /** Stop the digest thread (sessions it hashed are read back at their commit). */
+  close(): void {
+    this.#thread.close();
   }
 
   /**
@@ -96,7 +117,7 @@ export class UploadService {
         if (error instanceof WriterBusy) throw busy();
         throw error;
       }
-      this.#hashes.delete(key(name, id));
+      this.#forget(key(name, id));
     });
   }
 
@@ -169,12 +190,22 @@ export class UploadService {
       return size;
     }
     const k = key(name, id);
-    const hash = this.#hashes.get(k);
+    let usable = this.#hashes.get(k);
     this.#hashes.delete(k);
-    const usable = hash && hash.size === size ? hash : undefined;
+    if (usable?.size !== size || (usable instanceof ThreadDigest && !usable.live)) {
+      if (usable instanceof ThreadDigest) usable.drop();
+      usable = undefined;
+    } else if (
+      size === 0 && usable instanceof Digester &&
+      (chunk.length === undefined || chunk.length >= THREAD_HASH_MIN)
+    ) {
+      usable = this.#thread.start(usable.algorithm);
+    }
     try {
+      const hash = usable;
       const options = {
-        ...(usable && { observe: (bytes: Uint8Array) => usable.update(bytes) }),
+        ...(hash instanceof Digester && { observe: (bytes: Uint8Array) => hash.update(bytes) }),
+        ...(hash instanceof ThreadDigest && { hasher: hash }),
         ...(chunk.length !== undefined && {
           expectedLength: chunk.length,
           keepPartial: (error: unknown) => this.#stopping && !(error instanceof SizeMismatch),
@@ -184,6 +215,7 @@ export class UploadService {
       if (usable) this.#hashes.set(k, usable);
       return next;
     } catch (error) {
+      if (usable instanceof ThreadDigest) usable.drop();
       if (error instanceof SizeMismatch) throw sizeInvalid(error.expected, error.received);
       if (error instanceof WriterBusy) throw busy(size);
       throw error;
@@ -193,7 +225,11 @@ export class UploadService {
   async #digestOf(name: string, id: string, expected: Digest): Promise<Digest> {
     const hash = this.#hashes.get(key(name, id));
     const { size } = await this.#info(name, id);
-    if (hash && hash.algorithm === expected.algorithm && hash.size === size) return hash.peek();
+    if (hash && hash.algorithm === expected.algorithm && hash.size === size) {
+      // A digest thread that died since the last chunk lost the hash: read the bytes back.
+      const digest = await Promise.resolve(hash.peek()).catch(() => undefined);
+      if (digest) return digest;
+    }
     const stream = await this.#store.readUpload(name, id);
     if (!stream) throw unknownUpload(id);
     const fresh = new Digester(expected.algorithm);
@@ -209,8 +245,15 @@ export class UploadService {
   }
 
   async #drop(name: string, id: string): Promise<boolean> {
-    this.#hashes.delete(key(name, id));
+    this.#forget(key(name, id));
     return await this.#store.deleteUpload(name, id);
+  }
+
+  /** Forget a session's hash (freeing the digest thread's copy). */
+  #forget(k: string): void {
+    const hash = this.#hashes.get(k);
+    if (hash instanceof ThreadDigest) hash.drop();
+    this.#hashes.delete(k);
   }
 }
 

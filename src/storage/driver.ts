@@ -58,10 +58,24 @@ export interface FileReader {
 /** Called with each batch of bytes a writer stores, in order (to hash while writing); the view is valid only during the call. */
 export type ByteObserver = (bytes: Uint8Array) => void;
 
+/**
+ * Hashes batches a writer stores on another thread: each batch's buffer is lent to it after the
+ * batch is stored, and handed back once hashed. Batches are hashed in the order given.
+ */
+export interface BatchHasher {
+  /** Hash `batch` after the ones given before; resolves with its buffer once done with it. */
+  hash(batch: Uint8Array<ArrayBuffer>): Promise<ArrayBuffer>;
+}
+
 /** Options of {@link FileWriter.write}. */
 export interface WriteOptions {
   /** Sees every byte written by this call, in order, before it is stored. */
   observe?: ByteObserver;
+  /**
+   * Sees every byte written by this call, in order, after it is stored (a hash computed on
+   * another thread); the write resolves once every batch is hashed, and fails when one fails.
+   */
+  hasher?: BatchHasher;
   /**
    * Exact number of bytes the body must hold: more or fewer fails with {@link SizeMismatch}
    * (bytes past the limit are never stored, never observed).

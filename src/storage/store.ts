@@ -61,8 +61,11 @@ export type { ByteObserver };
 
 /** A page of a sorted list. */
 export interface Page {
-  /** The entries of the page. */
-  entries: string[];
+  /**
+   * The entries of the page; may be the store's own kept listing (the same array while the
+   * folder is unchanged), so never change it.
+   */
+  entries: readonly string[];
   /** Whether entries remain after the page. */
   more: boolean;
 }

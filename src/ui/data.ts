@@ -29,6 +29,11 @@ export interface Viewer {
   canDelete(name: string): boolean;
 }
 
+/**
+ * Most tags whose push times a row of the list reads (a `stat` each, an object HEAD on S3): a
+ * page of the list costs at most 100 times this whatever the repositories hold.
+ */
+export const PUSH_TIMES_PER_ROW = 32;
 /** Most repository names looked at to fill one page of a filtered list. */
 export const SCAN_BUDGET = 2_000;
 /** Largest image config read for the manifest page. */
@@ -46,6 +51,8 @@ export interface RepositoryRow {
   tagCount: number;
   /** When one of its tags was last pushed. */
   lastPushed?: Date;
+  /** Whether it has more tags than the list reads push times of (no `lastPushed` then). */
+  manyTags?: boolean;
 }
 
 /** One page of the repository list. */
@@ -91,10 +98,16 @@ export async function loadRepositories(
   return { rows, partial: false };
 }
 
+/**
+ * A row of the list: its tag count, and when it has at most {@link PUSH_TIMES_PER_ROW} tags,
+ * the latest of their push times (one `stat` each; a repository with more is marked, and its
+ * page sorts its tags by push time).
+ */
 async function repositoryRow(registry: Registry, name: string): Promise<RepositoryRow> {
   const tags = (await registry.store.listTags(name)) ?? [];
-  const times = await Promise.all(tags.map((tag) => registry.store.tagModifiedAt(name, tag)));
   const row: RepositoryRow = { name, tagCount: tags.length };
+  if (tags.length > PUSH_TIMES_PER_ROW) return { ...row, manyTags: true };
+  const times = await Promise.all(tags.map((tag) => registry.store.tagModifiedAt(name, tag)));
   const latest = latestOf(times);
   if (latest) row.lastPushed = latest;
   return row;

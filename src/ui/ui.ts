@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { asRequest } from "../http/request_view.ts";
 import { createHash } from "node:crypto";
 import { RegistryError } from "../errors.ts";
 import type { Handler, RequestContext } from "../http/router.ts";
@@ -77,9 +78,13 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
   const sessions = new Sessions({ secret: config.httpSecret });
   // Passwords are checked here (htpasswd, with or without berth's token endpoint): the form.
   const checkPassword = config.auth?.htpasswd ? authorizer.checkPassword : undefined;
+  // Only an external issuer's tokens: its users exist there, not here.
+  const external = !checkPassword && config.auth?.token !== undefined;
 
   /** The caller: the API's identity, else the session cookie's user, else anonymous. */
-  const viewerOf = async ({ identity, request }: RequestContext): Promise<Viewer> => {
+  const viewerOf = async (context: RequestContext): Promise<Viewer> => {
+    const { identity } = context;
+    const request = asRequest(context.request);
     let caller = identity;
     let session = false;
     if (checkPassword && (caller === undefined || caller.via === "anonymous")) {
@@ -130,7 +135,8 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     );
 
   const get: Handler = async (context: RequestContext) => {
-    const { request, url } = context;
+    const { url } = context;
+    const request = asRequest(context.request);
     const path = url.pathname.slice(UI_ROOT.length);
     const found = assets.get(path);
     if (found) return assetResponse(found, request, url);
@@ -140,7 +146,7 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
     if (path === "-/sign-in") {
       const next = safeNext(url.searchParams.get("next"));
       if (ctx.user !== undefined) return redirect(next);
-      if (!checkPassword) return noSignIn(ctx, method);
+      if (!checkPassword) return noSignIn(ctx, method, external);
       return htmlResponse(signInPage(ctx, { next, token: await csrf.token(undefined) }), method);
     }
     if (path === "") {
@@ -206,7 +212,8 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
   };
 
   const post: Handler = async (context: RequestContext) => {
-    const { request, url } = context;
+    const { url } = context;
+    const request = asRequest(context.request);
     const viewer = await viewerOf(context);
     const ctx = await contextOf(request, url, viewer);
     const path = url.pathname.slice(UI_ROOT.length);
@@ -239,7 +246,7 @@ export function uiHandlers(registry: Registry): Record<"root" | "get" | "post", 
       return redirect(UI_ROOT, { "Set-Cookie": sessions.signOut(secure) });
     }
     if (path === "-/sign-in") {
-      if (!checkPassword) return noSignIn(ctx, "POST");
+      if (!checkPassword) return noSignIn(ctx, "POST", external);
       const next = safeNext(form.get("next"));
       const name = (form.get("user") ?? "").slice(0, 256);
       const again = async (problem: string, status: number) =>
@@ -321,9 +328,22 @@ function notFound(ctx: PageContext, method: string): Response {
   return htmlResponse(messagePage(ctx, "Not found", "There is no such page."), method, 404);
 }
 
-function noSignIn(ctx: PageContext, method: string): Response {
+/**
+ * The sign-in page where berth checks no passwords. With an external token issuer, users sign in
+ * to it with their registry client; the page says so (docs/ui/design.md: delegating the form to
+ * the issuer is the design, not built yet).
+ */
+function noSignIn(ctx: PageContext, method: string, external: boolean): Response {
   return htmlResponse(
-    messagePage(ctx, "Sign in", "This registry checks no passwords: there is no sign-in here."),
+    messagePage(
+      ctx,
+      "Sign in",
+      external
+        ? "Accounts of this registry live at its token service, which these pages cannot " +
+          "sign you in to yet: they show what anyone may pull. Sign in with your client " +
+          "(docker login, podman login) to pull and push."
+        : "This registry checks no passwords: there is no sign-in here.",
+    ),
     method,
     404,
   );

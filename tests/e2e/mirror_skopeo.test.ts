@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { FILL_SEGMENT } from "../../src/proxy/blobs.ts";
+import { FILL_RING } from "../../src/proxy/blobs.ts";
 import { buildLayout, layoutRefs, startDistribution } from "../helpers/images.ts";
 import { digestOf, MEDIA, randomBytes, text } from "../helpers/registry.ts";
 import { startServer } from "../helpers/server.ts";
@@ -147,8 +147,8 @@ Deno.test({
       },
     });
     try {
-      // Several fill segments, so later pulls join a fill under way.
-      const layer = randomBytes(3 * FILL_SEGMENT + 777, 9);
+      // More than a fill's ring, so later pulls join a fill under way (some from the file).
+      const layer = randomBytes(FILL_RING + FILL_RING / 2 + 777, 9);
       const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
       for (const bytes of [layer, config]) {
         // distribution takes no POST ?digest=: a session, then PUT with the bytes.

@@ -10,7 +10,7 @@
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { configToEnv } from "../../src/config_file.ts";
-import { serveHttp } from "../../src/http/server.ts";
+import { serveRequests } from "../../src/http/server.ts";
 import { S3_BUCKET_FILE } from "./registry.ts";
 import { s3Config, tempBucket } from "./s3.ts";
 
@@ -70,9 +70,9 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const config = makeConfig({ ...options.config, dataDir, addr: "127.0.0.1:0" });
   const app = createApp(config, { logError: () => {}, log: () => {} });
   const { promise: listening, resolve } = Promise.withResolvers<number>();
-  const server = serveHttp(
+  const server = serveRequests(
     { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
-    app.handler,
+    app.serve,
   );
   const port = await listening;
   return {

@@ -221,3 +221,26 @@ Deno.test("tags: a tag moved through one server is answered at once by a second 
     }
   });
 });
+
+Deno.test("tags: a list answered from memory changes when a second server adds or removes a tag", async () => {
+  await withServer(async (first) => {
+    const second = await startServer({ dataDir: first.dataDir });
+    try {
+      await pushTags(first, "kept", ["a", "b"]);
+      const list = async () => (await getJson(`${second.url}/v2/kept/tags/list`)).body;
+      // Once the folder has settled its listing (and the answer) is kept: asked twice.
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 50));
+      assert.deepEqual(await list(), { name: "kept", tags: ["a", "b"] });
+      assert.deepEqual(await list(), { name: "kept", tags: ["a", "b"] });
+      await pushTags(first, "kept", ["c"]);
+      assert.deepEqual(await list(), { name: "kept", tags: ["a", "b", "c"] });
+      await expectStatus(
+        await fetch(`${first.url}/v2/kept/manifests/a`, { method: "DELETE" }),
+        202,
+      );
+      assert.deepEqual(await list(), { name: "kept", tags: ["b", "c"] });
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -76,3 +76,29 @@ Deno.test("catalog walk: repositories another program creates in a large, cached
     store.close();
   });
 });
+
+Deno.test("catalog walk: changes inside kept repository folders, behind the cache's back, show on the next page", async () => {
+  await withRoot(async (root) => {
+    const store = fsStore(root);
+    for (const name of ["solo", "team/app", "team/web"]) await foreignRepository(root, name);
+    // Old enough for every folder's listing to be kept.
+    await pause(150);
+    const all = ["solo", "team/app", "team/web"];
+    assert.deepEqual(await store.repositoryPage(undefined, 10), all);
+    assert.deepEqual(await store.repositoryPage(undefined, 10), all);
+    // A namespace becomes a repository, a repository gains a nested one, one loses its marker.
+    await foreignRepository(root, "team");
+    await foreignRepository(root, "solo/nested");
+    await Deno.remove(`${root}/docker/registry/v2/repositories/team/web/_layers`, {
+      recursive: true,
+    });
+    assert.deepEqual(await store.repositoryPage(undefined, 10), [
+      "solo",
+      "solo/nested",
+      "team",
+      "team/app",
+    ]);
+    assert.deepEqual(await store.repositoryPage("solo", 2), ["solo/nested", "team"]);
+    store.close();
+  });
+});

@@ -94,3 +94,23 @@ Deno.test("fs store: two stores on one data directory see each other's tag chang
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("listing cache: the least recently used folders go once the names bound is passed", async () => {
+  await using a = await folder("a1", "a2");
+  await using b = await folder("b1", "b2");
+  await using big = await folder("c1", "c2", "c3", "c4");
+  for (const f of [a, b, big]) await f.settle();
+  const cache = new ListingCache({ maxNames: 3 });
+  await cache.sorted(a.dir, a.read);
+  await cache.sorted(a.dir, a.read);
+  assert.equal(a.state.reads, 1);
+  await cache.sorted(b.dir, b.read);
+  await cache.sorted(a.dir, a.read);
+  assert.equal(a.state.reads, 2);
+  // One folder over the bound alone is still kept (until another is read).
+  await cache.sorted(big.dir, big.read);
+  await cache.sorted(big.dir, big.read);
+  assert.equal(big.state.reads, 1);
+  await cache.sorted(b.dir, b.read);
+  assert.equal(b.state.reads, 2);
+});

@@ -81,7 +81,16 @@ async function withSeeded(
 async function screenshot(page: Page, name: string): Promise<void> {
   if (!SCREENSHOTS) return;
   await Deno.mkdir(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png` as `${string}.png`, fullPage: true });
+  // The whole page in one window (rows off screen are not rendered until they come into view,
+  // and a full-page capture does not bring them there), then the window as it was.
+  const viewport = page.viewport()!;
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.setViewport({ ...viewport, height: Math.max(viewport.height, height) });
+  await page.evaluate(() =>
+    new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
+  );
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png` as `${string}.png` });
+  await page.setViewport(viewport);
 }
 
 async function visibleRows(page: Page, table: string): Promise<string[]> {

@@ -12,8 +12,9 @@ import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { memoryStore } from "../../src/storage/open_store.ts";
-import { SCAN_BUDGET } from "../../src/ui/data.ts";
+import { PUSH_TIMES_PER_ROW, SCAN_BUDGET } from "../../src/ui/data.ts";
 import { LIST_PAGE_SIZE } from "../../src/ui/ui.ts";
+import { writeSelfSignedCert } from "../auth/fixtures.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { PAYLOADS, type Seeded, seedRegistry } from "./fixtures.ts";
 
@@ -116,7 +117,7 @@ Deno.test("ui: the list shows every repository with tag counts and filters on th
     }
     assert.match(
       list.text,
-      /<a href="\/ui\/team\/api">team\/api<\/a><\/td>\s*<td class="num">4<\/td>/,
+      /<a href="\/ui\/team\/api">team\/api<\/a><\/td>\s*<td class="num"[^>]*>4<\/td>/,
     );
     assert.match(list.text, /<time datetime="[^"]+"[^>]*>just now<\/time>/);
     const filtered = await page(server, "/ui/?q=team");
@@ -462,6 +463,32 @@ Deno.test("ui: a filter reads a bounded part of the catalog per page and links t
   }
 });
 
+Deno.test("ui: the list reads push times of repositories with few tags, links the others", async () => {
+  const store = memoryStore();
+  const app = createApp(makeConfig({ storage: "memory" }), {
+    store,
+    logError: () => {},
+    log: () => {},
+  });
+  try {
+    const digest = digestBytes(new TextEncoder().encode("m"));
+    for (let i = 0; i < PUSH_TIMES_PER_ROW; i++) await store.putTag("few/tags", `v${i}`, digest);
+    for (let i = 0; i <= PUSH_TIMES_PER_ROW; i++) await store.putTag("many/tags", `v${i}`, digest);
+    const text = await (await app.handler(new Request("http://registry.test/ui/"))).text();
+    const row = (name: string) =>
+      new RegExp(`<tr data-key="${name}"[\\s\\S]*?</tr>`).exec(text)?.[0] ?? "";
+    assert.match(
+      row("few/tags"),
+      new RegExp(`>${PUSH_TIMES_PER_ROW}</td>[\\s\\S]*<time datetime=`),
+    );
+    assert.match(row("many/tags"), new RegExp(`>${PUSH_TIMES_PER_ROW + 1}</td>`));
+    assert.doesNotMatch(row("many/tags"), /<time/);
+    assert.match(row("many/tags"), /href="\/ui\/many\/tags\?sort=pushed&amp;order=desc"/);
+  } finally {
+    await app.close();
+  }
+});
+
 /** Post the sign-in form (with the token of a fresh form); returns the answer. */
 async function postSignIn(
   server: TestServer,
@@ -630,6 +657,29 @@ Deno.test("ui auth: without htpasswd there is no sign-in form", async () => {
     assert.equal(signIn.status, 404);
     assert.doesNotMatch(signIn.text, /type="password"/);
   });
+});
+
+Deno.test("ui auth: with only an external token issuer, the sign-in page sends users to their client", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "berth-ui-issuer-" });
+  try {
+    const { cert } = await writeSelfSignedCert(dir);
+    const token = {
+      realm: "https://issuer.test/token",
+      service: "s",
+      issuer: "i",
+      rootcertbundle: cert,
+    };
+    await withSeeded({ auth: { token } }, async (server) => {
+      const signIn = await page(server, "/ui/-/sign-in");
+      assert.equal(signIn.status, 404);
+      assert.doesNotMatch(signIn.text, /type="password"/);
+      assert.match(signIn.text, /token service[\s\S]*docker login, podman login/);
+      const list = await page(server, "/ui/");
+      assert.doesNotMatch(list.text, /Sign in/);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("ui auth: with token auth and htpasswd, the browser signs in with Basic to the same users", async () => {

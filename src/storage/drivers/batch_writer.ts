@@ -1,6 +1,6 @@
 /**
  * Copy a request body into a sink (a file, memory, a part buffer) in large batches, hashing each
- * batch while the previous one is being written.
+ * batch while the previous one is being written (on the main thread, or on a digest thread).
  *
  * A BYOB reader reads straight into a reused 1 MiB buffer: no per-chunk allocation or copy of
  * the ~64 KiB chunks the runtime hands out, one hash update and one write per MiB, memory flat
@@ -29,33 +29,42 @@ export interface ByteSink {
 }
 
 /**
- * Copy `body` into `file` at its current position: batches of {@link WRITE_BATCH} bytes are shown
- * to `options.observe` (hashed) and written while the next one is read. Throws
- * {@link SizeMismatch} as soon as more than `options.expectedLength` bytes arrive (what was read
- * past the limit is never written). Returns the number of bytes written.
+ * Copy `body` into `file` at its current position in batches of {@link WRITE_BATCH} bytes, each
+ * written while the next is read. `options.observe` sees a batch before it is written;
+ * `options.hasher` is lent it after (hashing on another thread while later batches are read and
+ * written). Throws {@link SizeMismatch} as soon as more than `options.expectedLength` bytes arrive
+ * (what was read past the limit is never written). Returns the number of bytes written, once
+ * every batch is written and hashed.
  */
 export async function writeBatched(
   body: ReadableStream<Uint8Array>,
   file: ByteSink,
   options: WriteOptions = {},
 ): Promise<number> {
-  const { observe, signal, expectedLength } = options;
+  const { observe, hasher, signal, expectedLength } = options;
   const { fill, cancel } = filler(body);
   const onAbort = () => cancel(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
-  let current = new Uint8Array(WRITE_BATCH);
-  let spare = new Uint8Array(WRITE_BATCH);
+  const pool = new BatchPool(hasher ? LENT_BATCHES : 2);
+  let current = await pool.take();
   let filled = 0;
   let total = 0;
-  let pending: Promise<void> = Promise.resolve();
-  const flush = async () => {
+  /** The last batch's write (each waits for the one before) and its hash, marked handled here. */
+  let written: Promise<void> = Promise.resolve();
+  let hashed: Promise<void> = Promise.resolve();
+  const flush = () => {
     const batch = current.subarray(0, filled);
     observe?.(batch);
-    await pending;
-    pending = writeAll(file, batch);
-    // Mark it handled now; it is awaited (and its error thrown) before the next batch or the end.
-    pending.catch(() => {});
-    [current, spare] = [spare, current];
+    written = written.then(() => writeAll(file, batch));
+    // The hash is asked in the order the writes end: batches reach the hasher in order.
+    const done = hasher
+      ? (hashed = written.then(() => hasher.hash(batch)).then((buffer) => {
+        pool.give(new Uint8Array(buffer));
+      }))
+      : written.then(() => pool.give(batch));
+    done.catch((error) => pool.fail(error));
+    written.catch(() => {});
+    hashed.catch(() => {});
     filled = 0;
   };
   try {
@@ -69,18 +78,70 @@ export async function writeBatched(
         throw new SizeMismatch(expectedLength, total);
       }
       if (done) break;
-      if (filled === current.byteLength) await flush();
+      if (filled === current.byteLength) {
+        flush();
+        current = await pool.take();
+      }
     }
     signal?.throwIfAborted();
-    if (filled > 0) await flush();
-    await pending;
+    if (filled > 0) flush();
+    await written;
+    await hashed;
     return total;
   } catch (error) {
-    await pending.catch(() => {});
+    // The caller cuts the file back: no write may still be running then.
+    await written.catch(() => {});
     cancel(error);
     throw error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Batches one write holds with a hasher: one being read, the others written or hashed. */
+const LENT_BATCHES = 4;
+
+/**
+ * The batch buffers of one write, made as needed up to a count: {@link take} waits for one to
+ * come back when all are out, and fails once a write or hash failed.
+ */
+class BatchPool {
+  readonly #free: Uint8Array<ArrayBuffer>[] = [];
+  readonly #waiting: {
+    resolve(buffer: Uint8Array<ArrayBuffer>): void;
+    reject(error: unknown): void;
+  }[] = [];
+  #left: number;
+  #failed = false;
+  #error: unknown;
+
+  constructor(count: number) {
+    this.#left = count;
+  }
+
+  take(): Promise<Uint8Array<ArrayBuffer>> {
+    if (this.#failed) return Promise.reject(this.#error);
+    const free = this.#free.pop();
+    if (free) return Promise.resolve(free);
+    if (this.#left > 0) {
+      this.#left--;
+      return Promise.resolve(new Uint8Array(WRITE_BATCH));
+    }
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+  }
+
+  give(buffer: Uint8Array<ArrayBuffer>): void {
+    const full = new Uint8Array(buffer.buffer);
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter.resolve(full);
+    else this.#free.push(full);
+  }
+
+  fail(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#error = error;
+    for (const { reject } of this.#waiting.splice(0)) reject(error);
   }
 }
 

@@ -10,8 +10,8 @@
  *   all while the change epoch (a file every berth process appends a byte to after changing such
  *   a file) is unchanged and the entry was checked less than a second ago; see `LinkCache`,
  *   `TagEpoch`. Other programs' changes (distribution) are seen within a second.
- * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged; large
- *   folders read through `listSorted` (the repository tree) are kept the same way.
+ * - `listCache`: folder listings (tags) kept while the folder's `stat` is unchanged; folders
+ *   read through `listSorted` (the repository tree, up to 16,384 folders) are kept the same way.
  *
  * @module
  */
@@ -32,6 +32,11 @@ import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
 import { TagEpoch } from "./fs/tag_epoch.ts";
+
+/** Repository-tree folders kept (a catalog walk of this many repositories reads none again). */
+const FOLDERS_KEPT = 16_384;
+/** Names kept over those folders (about 40 bytes each). */
+const FOLDER_NAMES_KEPT = 262_144;
 
 /** Folders with fewer links than this (sub-folders + 2) are listed synchronously. */
 const SMALL_FOLDER = 64;
@@ -59,8 +64,12 @@ export class FsDriver implements StorageDriver {
   readonly #links = new LinkCache();
   readonly #listed: ((path: string) => boolean) | undefined;
   readonly #listings = new ListingCache();
-  /** Large folders of any kind (the repository tree's namespaces), for {@link listSorted}. */
-  readonly #folders = new ListingCache(64, 256);
+  /**
+   * Folders of the repository tree, for {@link listSorted}: the namespaces and each repository's
+   * own folder (one `stat` then tells a catalog page it is unchanged, where reading it costs an
+   * open, a read and a close: 13 against 46 µs under load).
+   */
+  readonly #folders = new ListingCache({ maxEntries: FOLDERS_KEPT, maxNames: FOLDER_NAMES_KEPT });
 
   /** A driver rooted at local directory `root` (distribution's `rootdirectory`). */
   constructor(root: string, options: FsDriverOptions = {}) {
@@ -203,7 +212,9 @@ export class FsDriver implements StorageDriver {
       const cache = this.#listed?.(path) ? this.#listings : this.#folders;
       // A folder's link count is 2 + its sub-folders (ext4, xfs, ...): a small folder is read
       // synchronously, cheaper than a round trip to the thread pool; a large one is not, so the
-      // server keeps answering meanwhile.
+      // server keeps answering while the system reads it (a folder of 100,000 names, loaded
+      // machine: C `readdir` 27–30 ms CPU, `Deno.readDirSync` 580–930 ms, `Deno.readDir` 240–980
+      // ms, the runtime's conversion of the entries).
       return cache.sorted(local, (info) => {
         const links = info.nlink ?? 0;
         return links > 1 && links < SMALL_FOLDER ? listNamesSync(local) : listNames(local);

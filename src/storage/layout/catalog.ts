@@ -88,7 +88,8 @@ export class RepositoryWalk {
         const child = key.slice(0, -1);
         const below = await listing(child);
         pending.delete(child);
-        if (below) yield* this.#folder(base + child, below, last);
+        // Most repositories hold nothing but their marker folders: no walk below them.
+        if (below && this.#keysOf(below).length > 0) yield* this.#folder(base + child, below, last);
       } else {
         const own = await listing(key);
         if (own && hasMarker(own)) yield base + key;

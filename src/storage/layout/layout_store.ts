@@ -185,7 +185,11 @@ export class LayoutStore implements Store {
     const tags = await this.#sorted(this.paths.tags(name));
     if (!tags) return (await this.hasRepository(name)) ? { entries: [], more: false } : undefined;
     const from = last === undefined ? 0 : upperBound(tags, last);
-    const entries = tags.slice(from, from + Math.max(0, limit));
+    // The whole listing is handed over as it is: the same array while the folder is unchanged,
+    // so the tags handler can keep its encoded answer.
+    const entries = from === 0 && limit >= tags.length
+      ? tags
+      : tags.slice(from, from + Math.max(0, limit));
     return { entries, more: from + entries.length < tags.length };
   }
 

@@ -53,12 +53,15 @@ nav.crumbs li { overflow-wrap: anywhere; }
 .table-wrap { overflow-x: auto; border: 1px solid var(--line); border-radius: 6px; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .5rem .75rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-tr:last-child td { border-bottom: 0; }
+tbody tr:last-child > * { border-bottom: 0; }
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 tbody th { background: none; white-space: normal; overflow-wrap: anywhere; }
 th a { color: var(--fg); }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td { overflow-wrap: anywhere; }
+table.rows, table.rows thead, table.rows tbody { display: block; }
+table.rows tr { display: grid; grid-template-columns: minmax(0, 1fr) 5rem 9.5rem; }
+table.rows tbody tr { content-visibility: auto; contain-intrinsic-size: auto 2.6rem; }
 .muted { color: var(--muted); }
 .filter { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 0 0 .75rem; }
 .filter input {
@@ -80,6 +83,7 @@ dl.facts dd { margin: 0; overflow-wrap: anywhere; }
   dl.facts dd { margin-bottom: .5rem; }
   th, td { padding: .4rem .5rem; }
   .hide-narrow { display: none; }
+  table.rows tr { grid-template-columns: minmax(0, 1fr) 3.5rem 8rem; }
 }
 ul.plain { list-style: none; padding: 0; margin: 0; }
 .commands code { display: inline-block; padding: .2rem .4rem; background: var(--soft); border-radius: 4px; overflow-wrap: anywhere; }

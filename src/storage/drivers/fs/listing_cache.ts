@@ -1,15 +1,17 @@
 /**
- * `ListingCache`: folder listings (a repository's tags) kept in memory while the folder is
- * unchanged, checked with one `stat` per use, so it stays right when another process shares the
- * data directory.
+ * `ListingCache`: folder listings (a repository's tags, the repository tree's folders) kept in
+ * memory while the folder is unchanged, checked with one `stat` per use, so it stays right when
+ * another process shares the data directory.
  *
  * A folder's mtime changes whenever an entry is added, removed or renamed in it, and its inode
- * when it is replaced. Timestamps are coarse (the kernel's clock tick, and Deno reports
- * milliseconds), so two changes in the same tick could leave the mtime equal: a listing is kept
- * only when the folder did not change while it was read and its last change is older than
- * {@link SETTLE_MS}; any later change then gets a strictly later mtime. (Local filesystems: a
- * network filesystem's server clock may disagree with ours.)
- * A hit costs one `stat` instead of reading and sorting the folder (figures:
+ * when it is replaced. Timestamps are coarse: ext4 here stamps with the kernel's coarse clock,
+ * which moves in 4 ms ticks (nanosecond fields, but `stat` of a folder changed six times shows
+ * the same sub-tick part each time), and Deno reports milliseconds. Two changes in one tick leave
+ * the mtime equal, so a listing is kept only when the folder's last change, as seen by the `stat`
+ * taken before the read, is older than {@link SETTLE_MS}: a change the read may have missed
+ * happened after that `stat`, at least {@link SETTLE_MS} after the recorded mtime, so it left a
+ * strictly later one. (Local filesystems: a network filesystem's server clock may disagree with
+ * ours.) A hit costs one `stat` instead of reading and sorting the folder (figures:
  * bench/measurements.md).
  *
  * @module
@@ -26,19 +28,28 @@ interface Entry {
   names: readonly string[];
 }
 
+/** Bounds of a {@link ListingCache}. */
+export interface ListingCacheOptions {
+  /** Most folders kept (least recently used go first). Default 256. */
+  maxEntries?: number;
+  /**
+   * Most names kept over all folders (least recently used go first; the folder read last is kept
+   * even alone over it). Default: no bound.
+   */
+  maxNames?: number;
+}
+
 /** A bounded cache of sorted folder listings, validated by the folder's `stat`. */
 export class ListingCache {
   readonly #entries = new Map<string, Entry>();
   readonly #maxEntries: number;
-  readonly #minNames: number;
+  readonly #maxNames: number;
+  #names = 0;
 
-  /**
-   * A cache of at most `maxEntries` folders (least recently used go first), keeping only
-   * listings of at least `minNames` names (smaller ones are cheap to read again).
-   */
-  constructor(maxEntries = 256, minNames = 0) {
-    this.#maxEntries = maxEntries;
-    this.#minNames = minNames;
+  /** A cache within `options`' bounds. */
+  constructor(options: ListingCacheOptions = {}) {
+    this.#maxEntries = options.maxEntries ?? 256;
+    this.#maxNames = options.maxNames ?? Infinity;
   }
 
   /**
@@ -51,50 +62,57 @@ export class ListingCache {
   }
 
   /**
-   * As {@link list}, but the array is frozen and the same one while the folder is unchanged (no
-   * copy: a page of a large folder costs a `stat` and a slice).
+   * As {@link list}, but the array is shared (read-only by type, not frozen: V8 slices and
+   * serialises a frozen array through a slow path, 100–150× slower for 1,000 names) and the same
+   * one while the folder is unchanged (no copy: a page of a large folder costs a `stat` and a
+   * slice).
    */
   async sorted(
     dir: string,
     read: (info: Deno.FileInfo) => Promise<string[]> | string[],
   ): Promise<readonly string[] | undefined> {
-    const before = statSyncOrUndefined(dir);
-    if (!before?.isDirectory) {
-      this.#entries.delete(dir);
+    const info = statSyncOrUndefined(dir);
+    if (!info?.isDirectory) {
+      this.#drop(dir);
       return undefined;
     }
     const hit = this.#entries.get(dir);
-    if (hit && same(hit, before)) {
+    if (hit && same(hit, info)) {
       this.#entries.delete(dir);
       this.#entries.set(dir, hit);
       return hit.names;
     }
+    const settled = Date.now() - mtimeOf(info) > SETTLE_MS;
     let names: readonly string[];
     try {
-      names = Object.freeze((await read(before)).sort(compare));
+      names = (await read(info)).sort(compare);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
     }
-    const after = statSyncOrUndefined(dir);
-    if (
-      names.length >= this.#minNames && after && same(entryOf(before, names), after) &&
-      Date.now() - mtimeOf(after) > SETTLE_MS
-    ) {
-      this.#entries.delete(dir);
-      this.#entries.set(dir, entryOf(after, names));
-      if (this.#entries.size > this.#maxEntries) {
+    this.#drop(dir);
+    if (settled && info.mtime !== null) {
+      this.#entries.set(dir, entryOf(info, names));
+      this.#names += names.length;
+      // The listing just read stays even alone over the names bound.
+      while (this.#entries.size > this.#maxEntries || this.#names > this.#maxNames) {
         const oldest = this.#entries.keys().next().value;
-        if (oldest !== undefined) this.#entries.delete(oldest);
+        if (oldest === undefined || oldest === dir) break;
+        this.#drop(oldest);
       }
-    } else {
-      this.#entries.delete(dir);
     }
     return names;
   }
 
   /** Forget a folder's listing. */
   forget(dir: string): void {
+    this.#drop(dir);
+  }
+
+  #drop(dir: string): void {
+    const entry = this.#entries.get(dir);
+    if (!entry) return;
+    this.#names -= entry.names.length;
     this.#entries.delete(dir);
   }
 }

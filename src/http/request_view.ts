@@ -1,0 +1,123 @@
+/**
+ * What berth reads of a request: method, URL, header fields, body, abort signal. A standard
+ * `Request` has all of these; the HTTP server (src/http/server.ts) hands the pipeline a lighter
+ * {@link IncomingRequest} over the fields it parsed, and builds a `Request` only when one is
+ * asked for. Building Deno's `Request` and `Headers` (each field validated and copied again,
+ * names sorted when walked) was a fifth of the CPU of a manifest HEAD (bench/README.md).
+ *
+ * @module
+ */
+
+/** Read access to header fields (what `Headers` offers for reading). */
+export interface HeaderView {
+  /** The field's value (several fields of the name joined with `, `), or `null`. */
+  get(name: string): string | null;
+  /** Whether the field is present. */
+  has(name: string): boolean;
+  /** Each field, value first (as `Headers.forEach`). */
+  forEach(callback: (value: string, name: string) => void): void;
+}
+
+/** A request as berth reads it; a `Request` is one. */
+export interface RequestView {
+  /** The method (the standard ones upper-cased, as `Request` does). */
+  readonly method: string;
+  /** The absolute URL. */
+  readonly url: string;
+  /** The header fields. */
+  readonly headers: HeaderView;
+  /** The body, or `null` when the request has none. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Aborts when the client goes away. */
+  readonly signal: AbortSignal;
+}
+
+/** Header fields in the order received, names lower-cased. */
+export class FieldList implements HeaderView {
+  readonly #fields: [string, string][];
+
+  constructor(fields: [string, string][]) {
+    this.#fields = fields;
+  }
+
+  get(name: string): string | null {
+    const key = name.toLowerCase();
+    let value: string | null = null;
+    for (const field of this.#fields) {
+      if (field[0] === key) value = value === null ? field[1] : `${value}, ${field[1]}`;
+    }
+    return value;
+  }
+
+  has(name: string): boolean {
+    const key = name.toLowerCase();
+    for (const field of this.#fields) if (field[0] === key) return true;
+    return false;
+  }
+
+  forEach(callback: (value: string, name: string) => void): void {
+    for (const field of this.#fields) callback(field[1], field[0]);
+  }
+
+  /** The fields as `[name, value]` pairs. */
+  entries(): [string, string][] {
+    return this.#fields;
+  }
+}
+
+/** A request read by berth's server: the parsed fields, a `Request` built on demand. */
+export class IncomingRequest implements RequestView {
+  readonly method: string;
+  /** The URL, parsed once. */
+  readonly parsedUrl: URL;
+  readonly headers: FieldList;
+  readonly body: ReadableStream<Uint8Array> | null;
+  readonly signal: AbortSignal;
+  #request: Request | undefined;
+
+  constructor(
+    method: string,
+    url: URL,
+    headers: FieldList,
+    body: ReadableStream<Uint8Array> | null,
+    signal: AbortSignal,
+  ) {
+    this.method = method;
+    this.parsedUrl = url;
+    this.headers = headers;
+    this.body = body;
+    this.signal = signal;
+  }
+
+  get url(): string {
+    return this.parsedUrl.href;
+  }
+
+  /**
+   * The same request as a standard `Request` (built once). Its body is this body unless a reader
+   * has it already (the pipeline's limits guard reads it for `ctx.body`): then it has none.
+   */
+  toRequest(): Request {
+    return this.#request ??= new Request(this.parsedUrl, {
+      method: this.method,
+      headers: this.headers.entries(),
+      body: this.body?.locked ? null : this.body,
+      signal: this.signal,
+    });
+  }
+}
+
+/** Methods `Request` upper-cases whatever their case (the Fetch standard's normalization). */
+const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/** A method as `Request` would carry it. */
+export function normalizeMethod(method: string): string {
+  if (NORMALIZED.has(method)) return method;
+  const upper = method.toUpperCase();
+  return NORMALIZED.has(upper) ? upper : method;
+}
+
+/** The request as a standard `Request` (the same object when it is one). */
+export function asRequest(request: RequestView): Request {
+  return request instanceof IncomingRequest ? request.toRequest() : request as Request;
+}
