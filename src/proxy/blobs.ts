@@ -30,7 +30,7 @@ export const FILL_RING = 16 << 20;
 const READ_BUFFER = 1 << 20;
 /** Bytes fetched between wakes of the clients following a fill. */
 const WAKE_STEP = 1 << 20;
-/** Times a broken upstream download is resumed (`Range`) before the fill fails. */
+/** Times a broken or unanswered upstream download is tried again (`Range`) before the fill fails. */
 const RESUMES = 3;
 
 /** Blobs with mirrored repositories read through from their upstream. */
@@ -421,7 +421,8 @@ class Follower implements ByteSource {
  * The upstream's response body as a byte stream. It is read in large pieces into a buffer of its
  * own (BYOB reads when `fetch`'s body is a byte stream), each shown to `fetched` and copied into
  * the reader's buffer. A broken download is resumed with a `Range` request from the first byte
- * not yet read, up to {@link RESUMES} times: what the reader already has stays as it is.
+ * not yet read, up to {@link RESUMES} times (a resume that gets no answer in time counts as one):
+ * what the reader already has stays as it is.
  */
 class UpstreamBody {
   readonly #open: (offset: number) => Promise<ReadableStream<Uint8Array>>;
@@ -445,7 +446,7 @@ class UpstreamBody {
 
   /** Open the download. */
   async start(): Promise<void> {
-    this.#reader = readerOf(await this.#open(0));
+    await this.#attempt(() => Promise.resolve());
   }
 
   /** The `length` bytes of the blob as a byte stream; each read is shown to `fetched` first. */
@@ -456,18 +457,7 @@ class UpstreamBody {
       pull: async (controller) => {
         const request = controller.byobRequest;
         const max = Math.min(left, request?.view?.byteLength ?? READ_BUFFER, READ_BUFFER);
-        let bytes: Uint8Array<ArrayBuffer> | undefined;
-        for (;;) {
-          try {
-            bytes = await this.#read(max);
-            break;
-          } catch (error) {
-            if (error instanceof ClientError || this.#resumes >= RESUMES) throw error;
-            this.#resumes++;
-            await this.close();
-            this.#reader = readerOf(await this.#open(this.#position));
-          }
-        }
+        const bytes = await this.#attempt(() => this.#read(max));
         if (!bytes) throw new Error(`the upstream ended ${left} bytes before the blob's size`);
         this.#position += bytes.byteLength;
         left -= bytes.byteLength;
@@ -480,6 +470,24 @@ class UpstreamBody {
         if (left === 0) controller.close();
       },
     });
+  }
+
+  /**
+   * Run `work` on the download, opened (again) at the first byte not yet read when it is not: a
+   * broken connection or an attempt the upstream does not answer in time is tried again.
+   */
+  async #attempt<T>(work: () => Promise<T>): Promise<T> {
+    for (;;) {
+      try {
+        this.#reader ??= readerOf(await this.#open(this.#position));
+        return await work();
+      } catch (error) {
+        const again = !(error instanceof ClientError) || error.kind === "unreachable";
+        if (!again || this.#resumes >= RESUMES) throw error;
+        this.#resumes++;
+        await this.close();
+      }
+    }
   }
 
   /** Stop reading (the rest of the body is not needed). */
