@@ -92,8 +92,10 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
           const push = await measure(server, () => push1(server, repo, file, digest), mib);
           add(results, `${server.name} push ${mib} MiB`, push);
           log(`s3 round ${round + 1}: ${server.name}: pull ${mib} MiB`);
-          const pull = await measure(server, () => pull1(server, repo, digest), mib);
+          const pull = await measure(server, () => pull1(server, repo, digest, mib * MIB), mib);
           add(results, `${server.name} pull ${mib} MiB`, pull);
+          // Once per size and server, untimed: the bytes served are the blob's.
+          if (round === 0) await verifyPull(server, repo, digest);
         }
       }
       await Deno.remove(file);
@@ -156,7 +158,8 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     "",
     `${options.rounds} rounds, order alternating; medians (min–max); part size ` +
     `${options.chunkMib} MiB for both; the pull follows the redirect to the presigned URL (both ` +
-    `servers' default); peak RSS of the server sampled during the transfer. Load average before: ` +
+    `servers' default; every pull's size is checked, and the first round's digest, untimed); peak ` +
+    `RSS of the server sampled during the transfer. Load average before: ` +
     `${load[0]}, after: ${load[1]}.`,
     "",
     "| scenario | berth MB/s | distribution MB/s | ratio | target | met | berth peak RSS MiB | distribution peak RSS MiB |",
@@ -243,9 +246,23 @@ async function push1(server: Server, repo: string, file: string, digest: string)
   await curl(["-X", "PUT", "-o", "/dev/null", `${next}${sep}digest=${digest}`]);
 }
 
-/** GET the blob, following the redirect, to /dev/null. */
-async function pull1(server: Server, repo: string, digest: string): Promise<void> {
-  await curl(["-L", "-o", "/dev/null", `${server.url}/v2/${repo}/blobs/${digest}`]);
+/** GET the blob, following the redirect, to /dev/null; it must have the blob's size. */
+async function pull1(server: Server, repo: string, digest: string, size: number): Promise<void> {
+  const url = `${server.url}/v2/${repo}/blobs/${digest}`;
+  const got = await curl(["-L", "-o", "/dev/null", "-w", "%{size_download}", url]);
+  if (Number(got) !== size) throw new Error(`${server.name}: pulled ${got} bytes, not ${size}`);
+}
+
+/** GET the blob, following the redirect, and check its digest. */
+async function verifyPull(server: Server, repo: string, digest: string): Promise<void> {
+  const url = `${server.url}/v2/${repo}/blobs/${digest}`;
+  const { success, stdout } = await new Deno.Command("bash", {
+    args: ["-c", 'curl -sSfL "$1" | openssl dgst -sha256 -r', "verify", url],
+  }).output();
+  const hex = new TextDecoder().decode(stdout).split(" ")[0];
+  if (!success || `sha256:${hex}` !== digest) {
+    throw new Error(`${server.name}: the blob pulled has digest sha256:${hex}, not ${digest}`);
+  }
 }
 
 function absolute(server: Server, location: string): string {

@@ -115,7 +115,13 @@ export class UploadService {
   async cancel(name: string, id: string): Promise<void> {
     await this.#lock.run(key(name, id), async () => {
       checkId(id);
-      if (!(await this.#drop(name, id))) throw unknownUpload(id);
+      try {
+        if (!(await this.#drop(name, id))) throw unknownUpload(id);
+      } catch (error) {
+        // Another replica's request kept writing to it: the client may try again.
+        if (error instanceof WriterBusy) throw busy();
+        throw error;
+      }
     });
   }
 
@@ -139,8 +145,13 @@ export class UploadService {
     const removed: string[] = [];
     for (const { id, startedAt } of await this.#store.listUploads(name)) {
       if (now - startedAt.getTime() < maxAgeMs) continue;
-      await this.#lock.run(key(name, id), () => this.#drop(name, id));
-      removed.push(id);
+      // A session still being written (by another replica) is left for the next purge.
+      const dropped = await this.#lock.run(key(name, id), () => this.#drop(name, id))
+        .then(() => true, (error) => {
+          if (error instanceof WriterBusy) return false;
+          throw error;
+        });
+      if (dropped) removed.push(id);
     }
     return removed;
   }

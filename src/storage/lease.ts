@@ -105,8 +105,7 @@ export class StorageLease {
       this.#expiresAt = this.#now() + this.#ttlMs;
       return true;
     }
-    const current = await this.#read(generation);
-    const taken = (await this.#driver.stat(this.#path(generation + 1))) !== undefined;
+    const [current, taken] = await Promise.all([this.#read(generation), this.#taken(generation)]);
     if (taken || current?.owner !== this.#owner || current.expiresAt <= this.#now()) {
       this.#generation = undefined;
       return false;
@@ -123,9 +122,13 @@ export class StorageLease {
     this.#generation = undefined;
     this.#expiresAt = 0;
     if (generation === undefined || !this.#driver.createExclusive) return;
-    const current = await this.#read(generation);
-    const taken = (await this.#driver.stat(this.#path(generation + 1))) !== undefined;
+    const [current, taken] = await Promise.all([this.#read(generation), this.#taken(generation)]);
     if (!taken && current?.owner === this.#owner) await this.#write(generation, 0);
+  }
+
+  /** Whether the generation after `generation` exists (one GET: a stat would also list). */
+  async #taken(generation: number): Promise<boolean> {
+    return (await this.#driver.getContent(this.#path(generation + 1))) !== undefined;
   }
 
   #path(generation: number): string {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { sendBytes } from "../../src/storage/drivers/http_put.ts";
+import { sendBytes, sendsDirectly } from "../../src/storage/drivers/http_put.ts";
+import { writeServerCert } from "../auth/fixtures.ts";
+import { skipWithout } from "../helpers/tools.ts";
 
 /** A server that answers with what it received (method, headers, a digest of the body). */
 async function withEcho(
@@ -117,4 +119,118 @@ Deno.test("sendBytes: a refused connection throws", async () => {
       new AbortController().signal,
     ),
   );
+});
+
+Deno.test("sendsDirectly: only when no proxy variable applies to the URL", () => {
+  const env = (vars: Record<string, string>) => (name: string) => vars[name];
+  const http = new URL("http://ceph.internal:7480/bucket/key");
+  const https = new URL("https://s3.example.com/bucket/key");
+  assert.equal(sendsDirectly(http, env({})), true);
+  assert.equal(sendsDirectly(http, env({ HTTP_PROXY: "http://proxy:3128" })), false);
+  assert.equal(sendsDirectly(http, env({ http_proxy: "http://proxy:3128" })), false);
+  assert.equal(sendsDirectly(http, env({ ALL_PROXY: "http://proxy:3128" })), false);
+  // A proxy for the other scheme does not apply.
+  assert.equal(sendsDirectly(http, env({ HTTPS_PROXY: "http://proxy:3128" })), true);
+  assert.equal(sendsDirectly(https, env({ HTTPS_PROXY: "http://proxy:3128" })), false);
+  const proxied = (noProxy: string, url = http) =>
+    sendsDirectly(
+      url,
+      env({ HTTP_PROXY: "http://p:1", HTTPS_PROXY: "http://p:1", NO_PROXY: noProxy }),
+    );
+  assert.equal(proxied("*"), true);
+  assert.equal(proxied("localhost, ceph.internal"), true);
+  assert.equal(proxied("example.com", https), true);
+  assert.equal(proxied(".example.com", https), true);
+  assert.equal(proxied("ample.com", https), false);
+  assert.equal(proxied("other.internal"), false);
+  assert.equal(proxied("127.0.0.1", new URL("http://127.0.0.1:7480/")), true);
+  // Address ranges are left to fetch.
+  assert.equal(proxied("127.0.0.0/8", new URL("http://127.0.0.1:7480/")), false);
+  assert.equal(
+    sendsDirectly(http, () => {
+      throw new Error("no env access");
+    }),
+    false,
+  );
+});
+
+/**
+ * Run `code` in a fresh Deno process (the project's import map) with this environment changed by
+ * `env` (a `null` value removes the variable); its status and output.
+ */
+async function inProcess(code: string, env: Record<string, string | null>) {
+  const config = new URL("../../deno.json", import.meta.url).pathname;
+  const vars = Deno.env.toObject();
+  for (const [name, value] of Object.entries(env)) {
+    if (value === null) delete vars[name];
+    else vars[name] = value;
+  }
+  const { code: status, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--config", config, code],
+    clearEnv: true,
+    env: vars,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { status, stdout: text(stdout), stderr: text(stderr) };
+}
+
+Deno.test("S3 client: a part upload goes through the HTTP proxy the environment names", async () => {
+  const seen: { method: string; url: string; size: number }[] = [];
+  // The proxy answers as the store would: the store's host does not resolve.
+  const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (r) => {
+    seen.push({ method: r.method, url: r.url, size: (await r.arrayBuffer()).byteLength });
+    return new Response(null, { headers: { etag: '"via-proxy"' } });
+  });
+  try {
+    const client = new URL("../../src/storage/drivers/s3_client.ts", import.meta.url).href;
+    const result = await inProcess(
+      `import { S3Client } from "${client}";
+      const c = new S3Client({ endpoint: "http://s3.berth-proxy-test.invalid:7480", region: "r",
+        bucket: "b", accessKey: "a", secretKey: "s", pathStyle: true, retries: 0 });
+      console.log(await c.uploadPart("k", "u", 1, new Uint8Array(1024 * 1024)));`,
+      { HTTP_PROXY: `http://127.0.0.1:${proxy.addr.port}`, NO_PROXY: null, no_proxy: null },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(result.stdout.trim(), '"via-proxy"');
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0]!.method, "PUT");
+    assert.match(seen[0]!.url, /^http:\/\/s3\.berth-proxy-test\.invalid:7480\/b\/k\?/);
+    assert.equal(seen[0]!.size, 1024 * 1024);
+  } finally {
+    await proxy.shutdown();
+  }
+});
+
+Deno.test({
+  name: "sendBytes: HTTPS trusts the CA fetch trusts (DENO_CERT), and no other",
+  ignore: skipWithout("openssl"),
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "berth-http-put-tls-" });
+    const { ca, cert, key } = await writeServerCert(dir);
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: await Deno.readTextFile(cert),
+      key: await Deno.readTextFile(key),
+      onListen: () => {},
+    }, async (r) => new Response(String((await r.arrayBuffer()).byteLength)));
+    try {
+      const module = new URL("../../src/storage/drivers/http_put.ts", import.meta.url).href;
+      const code = `import { sendBytes } from "${module}";
+        const r = await sendBytes("PUT", new URL("https://127.0.0.1:${server.addr.port}/k"),
+          new Headers(), new Uint8Array(100000), new AbortController().signal);
+        console.log(r.status, await r.text());`;
+      const trusted = await inProcess(code, { DENO_CERT: ca });
+      assert.equal(trusted.status, 0, trusted.stderr);
+      assert.equal(trusted.stdout.trim(), "200 100000");
+      const unknown = await inProcess(code, { DENO_CERT: null });
+      assert.notEqual(unknown.status, 0);
+      assert.match(unknown.stderr, /UnknownIssuer|certificate/i);
+    } finally {
+      await server.shutdown();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

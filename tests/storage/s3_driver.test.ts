@@ -89,7 +89,9 @@ Deno.test({
       const w3 = (await a.writer(path, { append: true }))!;
       assert.equal(w3.size, 10 * MIB);
       assert.equal(await w3.write(stream(data.subarray(10 * MIB))), data.length);
-      await w3.commit();
+      await w3.close();
+      // Committed by another process: the tail is copied in the store as the last part.
+      await (await b.writer(path, { append: true }))!.commit();
       assert.equal(sha(await collect((await b.reader(path))!.body)), sha(data));
       assert.equal(await a.writer(path, { append: true }), undefined);
       // Nothing of the writer is left beside the file.
@@ -119,6 +121,12 @@ Deno.test({
       await w2.commit();
       assert.equal((await driver.stat(path))?.size, data.length);
       assert.equal(sha(await collect((await driver.reader(path))!.body)), sha(data));
+      // Only a tail (no part), committed by a fresh writer: the tail becomes the file.
+      const small = (await driver.writer("/short/small"))!;
+      await small.write(stream(data.subarray(0, MIB + 5)));
+      await small.close();
+      await (await driver.writer("/short/small", { append: true }))!.commit();
+      assert.deepEqual(await driver.getContent("/short/small"), data.subarray(0, MIB + 5));
     } finally {
       await bucket.remove();
     }
@@ -254,6 +262,49 @@ Deno.test({
       assert.equal(resumed.size, 12 * MIB);
       await resumed.commit();
       assert.equal(sha((await b.getContent(path))!), sha(data));
+    }),
+});
+
+Deno.test({
+  name: "s3 driver: a cancel from another process waits for the write under way, then removes all",
+  ignore,
+  fn: () =>
+    withDrivers(async (a, b) => {
+      const path = "/up6/data";
+      const data = bytes(12 * MIB, 6);
+      const w = (await a.writer(path))!;
+      // The body stalls after 6 MiB (one part sent) until `go`.
+      let sent = 0;
+      const { promise: stalled, resolve } = Promise.withResolvers<void>();
+      const { promise: go, resolve: release } = Promise.withResolvers<void>();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (sent === 6 * MIB) {
+            resolve();
+            await go;
+          }
+          if (sent >= data.length) return controller.close();
+          controller.enqueue(data.slice(sent, sent + MIB));
+          sent += MIB;
+        },
+      });
+      const writing = w.write(body);
+      await stalled;
+      let cancelled = false;
+      const cancelling = (await b.writer(path, { append: true }))!.cancel()
+        .then(() => cancelled = true);
+      await new Promise((r) => setTimeout(r, 1_000));
+      assert.equal(cancelled, false, "the cancel went ahead during the write");
+      release();
+      // The write ends whole (its upload was not aborted under it), then the cancel removes it.
+      assert.equal(await writing, 12 * MIB);
+      await cancelling;
+      assert.equal(await a.writer(path, { append: true }), undefined);
+      const keys: string[] = [];
+      for await (const e of a.client.list("reg/root/up6/")) {
+        if (e.kind === "object") keys.push(e.key);
+      }
+      assert.deepEqual(keys, []);
     }),
 });
 

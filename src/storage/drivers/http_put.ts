@@ -10,13 +10,45 @@
  * The answer is read whole (S3 answers a part upload with headers and at most a short XML body)
  * and handed back as a `Response`.
  *
+ * TLS connections trust what `fetch` trusts (the runtime's root store: `DENO_CERT`, `--cert`,
+ * `DENO_TLS_CA_STORE`). An HTTP proxy is `fetch`'s business: {@link sendsDirectly} tells the
+ * caller when the proxy variables send a URL through one, and the caller uses `fetch` then.
+ *
  * @module
  */
+import { findHeadEnd, latin1, parseChunkSize } from "../../http/http1_head.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** Largest response head or body read (a part upload's answer is a few hundred bytes). */
 const MAX_ANSWER = 1 << 20;
+
+/**
+ * Whether a request to `url` may go out over a socket of its own rather than through `fetch`: no
+ * proxy variable (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, upper or lower case) applies to its
+ * scheme, or `NO_PROXY` plainly exempts its host (`*`, the host itself, or a domain it is under).
+ * Anything less plain (address ranges, an environment that cannot be read) answers `false`, and
+ * `fetch` applies its own rules.
+ */
+export function sendsDirectly(
+  url: URL,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): boolean {
+  try {
+    const get = (name: string) => env(name) || env(name.toLowerCase()) || "";
+    const scheme = url.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY";
+    if (!get(scheme) && !get("ALL_PROXY")) return true;
+    const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    return get("NO_PROXY").split(/[\s,]+/).some((entry) => {
+      if (entry === "*") return true;
+      const name = entry.toLowerCase().replace(/^\*?\./, "").replace(/^\[|\]$/g, "");
+      if (!name || name.includes("/")) return false;
+      return host === name || (/[a-z]/.test(name) && host.endsWith(`.${name}`));
+    });
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Send `method url` with `headers` (they must not carry `Content-Length`, `Connection` or
@@ -78,12 +110,15 @@ async function readAnswer(conn: Deno.Conn): Promise<Response> {
     data = next;
     if (data.byteLength > MAX_ANSWER) throw new Error("answer too large");
   };
-  let headEnd = -1;
-  while ((headEnd = indexOfBlankLine(data)) < 0) {
+  let start = -1;
+  let scanned = 0;
+  while ((start = findHeadEnd(data, scanned, data.byteLength)) < 0) {
     if (ended) throw new Error("connection closed before the answer's headers");
+    scanned = data.byteLength;
     await more();
   }
-  const [statusLine = "", ...fields] = decoder.decode(data.subarray(0, headEnd)).split("\r\n");
+  const head = decoder.decode(data.subarray(0, start - 4));
+  const [statusLine = "", ...fields] = head.split("\r\n");
   const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1]);
   if (!status) throw new Error(`bad status line: ${statusLine.slice(0, 100)}`);
   const headers = new Headers();
@@ -91,7 +126,6 @@ async function readAnswer(conn: Deno.Conn): Promise<Response> {
     const colon = field.indexOf(":");
     if (colon > 0) headers.append(field.slice(0, colon).trim(), field.slice(colon + 1).trim());
   }
-  const start = headEnd + 4;
   const length = headers.get("content-length");
   const chunked = /chunked/i.test(headers.get("transfer-encoding") ?? "");
   if (noBody(status)) return new Response(null, { status, headers });
@@ -110,13 +144,6 @@ function noBody(status: number): boolean {
   return status === 204 || status === 304 || status < 200;
 }
 
-function indexOfBlankLine(data: Uint8Array): number {
-  for (let i = 0; i + 3 < data.byteLength; i++) {
-    if (data[i] === 13 && data[i + 1] === 10 && data[i + 2] === 13 && data[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
 /** The payload of a chunked body (what arrived of it). */
 function dechunk(data: Uint8Array): Uint8Array<ArrayBuffer> {
   const parts: Uint8Array[] = [];
@@ -126,8 +153,8 @@ function dechunk(data: Uint8Array): Uint8Array<ArrayBuffer> {
     while (lineEnd + 1 < data.byteLength && !(data[lineEnd] === 13 && data[lineEnd + 1] === 10)) {
       lineEnd++;
     }
-    const size = parseInt(decoder.decode(data.subarray(at, lineEnd)), 16);
-    if (!size) break;
+    const size = parseChunkSize(latin1(data.subarray(at, lineEnd)));
+    if (size === 0) break;
     parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
     at = lineEnd + 2 + size + 2;
   }

@@ -81,6 +81,8 @@ const LEASE_SUFFIX = ".s3lease";
  * time a session stays locked after its writer's process died mid-write.
  */
 const WRITE_LEASE_MS = 10_000;
+/** How often a cancel waiting for a writer's lease tries again. */
+const LEASE_POLL_MS = 250;
 /** S3's smallest part (but the last). */
 const MIN_PART = 5 * 1024 * 1024;
 
@@ -240,9 +242,12 @@ export class S3Driver implements StorageDriver {
   async delete(path: string): Promise<boolean> {
     const key = this.key(path);
     const keys: string[] = [];
-    if (key !== "" && await this.#client.head(key)) keys.push(key);
-    // A pending writer of this very path.
-    const own = await this.#state(key);
+    // The file at this very path, and a pending writer of it (at once: two round trips in one).
+    const [file, own] = await Promise.all([
+      key === "" ? undefined : this.#client.head(key),
+      this.#state(key),
+    ]);
+    if (file) keys.push(key);
     if (own) {
       await dropWriter(this.#client, key, own);
       keys.push(key + STATE_SUFFIX);
@@ -406,8 +411,8 @@ async function multipartCopy(
 interface PartInFlight {
   partNumber: number;
   buffer: Uint8Array<ArrayBuffer>;
-  /** Resolves once the part is stored and recorded in the state object (after those before it). */
-  recorded: Promise<void>;
+  /** Resolves once the part is stored (its buffer is free then). */
+  stored: Promise<void>;
 }
 
 /** No buffer (between parts, or after the writer is done). */
@@ -420,7 +425,8 @@ const PARTS_IN_FLIGHT = 2;
  * A file being written as a multipart upload. Bytes gather in a part-sized buffer; a full buffer is
  * sent as a part while the next one fills (at most {@link PARTS_IN_FLIGHT} part buffers per writer:
  * when both are being sent, reading waits for the older one). A part counts once it and every part
- * before it are stored, and the state object is rewritten then. A `write` ends by sending the rest
+ * before it are stored; the state object is rewritten in the background then (one write at a time,
+ * off the path of the next part), and before `write` returns. A `write` ends by sending the rest
  * of the buffer as a part when S3 takes it as one (at least 5 MiB; parts may differ in size), else
  * by storing it as a tail object, so the file can be resumed from any process.
  */
@@ -440,8 +446,14 @@ class S3Writer implements FileWriter {
   #spare: Uint8Array<ArrayBuffer>[] = [];
   /** Parts being sent, oldest first. */
   #inFlight: PartInFlight[] = [];
-  /** Settles when the last part sent is recorded. */
+  /** Settles when the last part sent is in `#state.parts` (after those before it). */
   #recorded: Promise<void> = Promise.resolve();
+  /** The state write under way in the background, if any. */
+  #saving: Promise<void> | undefined;
+  /** Parts were added since the state write under way began. */
+  #unsaved = false;
+  /** The first background state write that failed. */
+  #saveFailure: unknown;
   /** Whether `#buffer` holds the tail (it is loaded lazily). */
   #loaded = false;
   #finished = false;
@@ -458,16 +470,26 @@ class S3Writer implements FileWriter {
   /**
    * Run `fn` as the only writer of the file among all processes: under a lease in the bucket
    * (renewed while `fn` runs), and only if the state in the bucket is still the one this writer
-   * holds; else {@link WriterBusy}. A lease whose holder died lapses after {@link WRITE_LEASE_MS}.
+   * holds (unless `anyState`); else {@link WriterBusy}. With `waitMs`, a lease held by another
+   * request is waited for that long first. With `endsWriter`, a successful `fn` leaves the lease to
+   * be removed with the writer's other objects (no release first). A lease whose holder died lapses
+   * after {@link WRITE_LEASE_MS}.
    */
-  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+  async #exclusive<T>(
+    fn: () => Promise<T>,
+    options: { waitMs?: number; anyState?: boolean; endsWriter?: boolean } = {},
+  ): Promise<T> {
     const lease = new StorageLease(
       this.#driver,
       this.#path + LEASE_SUFFIX,
       crypto.randomUUID(),
       WRITE_LEASE_MS,
     );
-    if (!(await lease.acquire())) throw new WriterBusy(this.#path);
+    const deadline = Date.now() + (options.waitMs ?? 0);
+    while (!(await lease.acquire())) {
+      if (Date.now() >= deadline) throw new WriterBusy(this.#path);
+      await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+    }
     this.#leaseLost = false;
     let renewing: Promise<void> | undefined;
     const timer = setInterval(() => {
@@ -477,16 +499,19 @@ class S3Writer implements FileWriter {
       ).finally(() => renewing = undefined);
     }, WRITE_LEASE_MS / 5);
     Deno.unrefTimer(timer);
+    let release = true;
     try {
       const current = await readState(this.#client, this.#key);
-      if (JSON.stringify(current) !== JSON.stringify(this.#state)) {
+      if (!options.anyState && JSON.stringify(current) !== JSON.stringify(this.#state)) {
         throw new WriterBusy(this.#path);
       }
-      return await fn();
+      const result = await fn();
+      release = !options.endsWriter;
+      return result;
     } finally {
       clearInterval(timer);
       await renewing;
-      await lease.release().catch(() => {});
+      if (release) await lease.release().catch(() => {});
     }
   }
 
@@ -595,8 +620,10 @@ class S3Writer implements FileWriter {
   }
 
   /**
-   * Start sending the full buffer as the next part, recorded in the state object as soon as it and
-   * the parts before it are stored; continue in a free part buffer.
+   * Start sending the full buffer as the next part; once it and the parts before it are stored it
+   * joins the state, which is written in the background (one write at a time, each with every part
+   * stored by then), so the next part's buffer need not wait for that write. Continue in a free
+   * part buffer.
    */
   async #sendPart(): Promise<void> {
     const s = this.#state;
@@ -608,21 +635,38 @@ class S3Writer implements FileWriter {
     // The last part of a write may be shorter than the buffer: only its bytes go.
     const body = buffer.subarray(0, size);
     const etag = this.#client.uploadPart(this.#key, uploadId, partNumber, body);
+    // Awaited in #settleOldest and #settleAll; marked handled now so a failure is not unhandled.
     etag.catch(() => {});
     const recorded = this.#recorded.then(async () => {
       s.parts.push({ partNumber, etag: await etag, size });
       delete s.tail;
       s.tailSize = 0;
-      await this.#putState(s);
+      this.#saveInBackground();
     });
-    // Awaited in #settleOldest; marked handled now so a failure is not unhandled meanwhile.
     recorded.catch(() => {});
     this.#recorded = recorded;
-    this.#inFlight.push({ partNumber, buffer, recorded });
+    this.#inFlight.push({ partNumber, buffer, stored: etag.then(() => {}) });
     this.#filled = 0;
     this.#buffer = EMPTY;
     if (this.#inFlight.length >= PARTS_IN_FLIGHT) await this.#settleOldest();
     this.#buffer = this.#takeBuffer();
+  }
+
+  /** Write the state soon: now, or right after the write under way (which then saw too little). */
+  #saveInBackground(): void {
+    this.#unsaved = true;
+    this.#saving ??= (async () => {
+      try {
+        while (this.#unsaved) {
+          this.#unsaved = false;
+          await this.#putState(this.#state);
+        }
+      } catch (error) {
+        this.#saveFailure ??= error;
+      } finally {
+        this.#saving = undefined;
+      }
+    })();
   }
 
   /** A free part buffer. */
@@ -630,24 +674,34 @@ class S3Writer implements FileWriter {
     return this.#spare.pop() ?? new Uint8Array(this.#options.chunkSize);
   }
 
-  /** Wait until the oldest part in flight is recorded; free its buffer. */
+  /** Wait until the oldest part in flight is stored; free its buffer. */
   async #settleOldest(): Promise<void> {
     const part = this.#inFlight[0]!;
     try {
-      await part.recorded;
+      await part.stored;
     } finally {
       this.#inFlight.shift();
       this.#spare.push(part.buffer);
     }
+    // A lost lease (or a failed state write) stops the write at once.
+    if (this.#saveFailure !== undefined) throw this.#saveFailure;
   }
 
-  /** Settle every part in flight; the first failure is thrown after all have settled. */
+  /**
+   * Settle every part in flight and the state writes; the first failure is thrown after all have
+   * settled (no state write runs after this returns).
+   */
   async #settleAll(): Promise<void> {
     let failure: unknown;
     while (this.#inFlight.length > 0) {
       await this.#settleOldest().catch((error) => failure ??= error);
     }
+    await this.#recorded.catch((error) => failure ??= error);
     this.#recorded = Promise.resolve();
+    while (this.#saving) await this.#saving;
+    failure ??= this.#saveFailure;
+    this.#saveFailure = undefined;
+    this.#unsaved = false;
     if (failure !== undefined) throw failure;
   }
 
@@ -716,29 +770,73 @@ class S3Writer implements FileWriter {
     await this.#client.completeMultipart(this.#key, s.uploadId, parts);
   }
 
+  /**
+   * Complete the upload into the object at the path and remove the state, under the lease; then
+   * remove the tails and the lease (removing it releases it: a request that takes it next finds
+   * no state).
+   */
   async commit(): Promise<void> {
     this.#live();
     const s = this.#state;
     const sealedOnly = s.sealed > 0 && s.parts.length === 0 && s.tailSize === 0;
     await this.#exclusive(async () => {
-      if (!sealedOnly) {
+      if (!sealedOnly && (this.#loaded || s.sealed > 0)) {
         await this.#prepare();
         await this.#complete();
+      } else if (!sealedOnly) {
+        await this.#completeInStore();
       }
-    });
+      await this.#client.delete(this.#key + STATE_SUFFIX);
+    }, { endsWriter: true });
     this.#finished = true;
     await dropWriter(this.#client, this.#key, { sealed: 0, parts: [], tailSize: 0 });
-    await this.#client.delete(this.#key + STATE_SUFFIX);
     this.#buffer = EMPTY;
     this.#spare = [];
   }
 
+  /**
+   * Write the object at the path from the parts and the tail object, the tail copied server-side
+   * as the last part (a tail is under 5 MiB, which S3 takes as the last part): its bytes do not
+   * pass through this process.
+   */
+  async #completeInStore(): Promise<void> {
+    const { uploadId, parts, tail, tailSize } = this.#state;
+    if (!uploadId) {
+      if (tail && tailSize > 0) await this.#client.copy(tail, this.#key);
+      else await this.#client.put(this.#key, EMPTY);
+      return;
+    }
+    const done: CompletedPart[] = parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
+    if (tail && tailSize > 0) {
+      const partNumber = lastPart(this.#state) + 1;
+      const range = { start: 0, end: tailSize - 1 };
+      done.push({
+        partNumber,
+        etag: await this.#client.uploadPartCopy(this.#key, uploadId, partNumber, tail, range),
+      });
+    }
+    await this.#client.completeMultipart(this.#key, uploadId, done);
+  }
+
+  /**
+   * Under the writer's lease (waiting up to {@link WRITE_LEASE_MS} for a write of another request
+   * or process to end; then {@link WriterBusy}), so that a write under way cannot put back the
+   * state of an upload just aborted: abort the upload, remove its tail, state and sealed bytes as
+   * the bucket has them, then the lease.
+   */
   async cancel(): Promise<void> {
+    await this.#exclusive(async () => {
+      const state = await readState(this.#client, this.#key) ?? this.#state;
+      if (state.uploadId) {
+        await this.#client.abortMultipart(this.#key, state.uploadId).catch(() => {});
+      }
+      const doomed = [this.#key + STATE_SUFFIX];
+      if (state.tail && state.tail !== this.#key) doomed.push(state.tail);
+      if (state.sealed > 0 || state.tail === this.#key) doomed.push(this.#key);
+      await this.#client.deleteMany(doomed);
+    }, { waitMs: WRITE_LEASE_MS, anyState: true });
     this.#finished = true;
-    await dropWriter(this.#client, this.#key, this.#state);
-    const doomed = [this.#key + STATE_SUFFIX];
-    if (this.#state.sealed > 0 || this.#state.tail === this.#key) doomed.push(this.#key);
-    await this.#client.deleteMany(doomed);
+    await dropWriter(this.#client, this.#key, { sealed: 0, parts: [], tailSize: 0 });
     this.#buffer = EMPTY;
     this.#spare = [];
   }

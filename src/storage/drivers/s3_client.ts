@@ -11,7 +11,7 @@
 import { AwsV4Signer } from "aws4fetch";
 import { createHash } from "node:crypto";
 import { StorageUnavailable } from "../unavailable.ts";
-import { sendBytes } from "./http_put.ts";
+import { sendBytes, sendsDirectly } from "./http_put.ts";
 
 /** How to reach a bucket. */
 export interface S3ClientOptions {
@@ -82,7 +82,10 @@ interface SendOptions {
 }
 
 const RETRYABLE = new Set([429, 500, 502, 503, 504]);
-/** Bodies at least this large go out through {@link sendBytes}, not copied by `fetch`. */
+/**
+ * Bodies at least this large go out through {@link sendBytes}, not copied by `fetch` (unless a
+ * proxy is configured for the endpoint: then `fetch`, which knows how to use it).
+ */
 const DIRECT_BODY = 64 * 1024;
 
 /** An S3 bucket. */
@@ -90,6 +93,8 @@ export class S3Client {
   readonly #options: S3ClientOptions;
   readonly #base: URL;
   readonly #cache = new Map<string, ArrayBuffer>();
+  /** Whether large bodies may go through {@link sendBytes} (no proxy in the way). */
+  readonly #direct: boolean;
 
   /** A client for the bucket `options` names. */
   constructor(options: S3ClientOptions) {
@@ -100,6 +105,7 @@ export class S3Client {
     } else {
       this.#base = new URL(`${endpoint.protocol}//${options.bucket}.${endpoint.host}/`);
     }
+    this.#direct = sendsDirectly(this.#base);
   }
 
   /** The bucket's name. */
@@ -439,7 +445,7 @@ export class S3Client {
       : timeout.signal;
     try {
       const body = options.body;
-      if (body instanceof Uint8Array && body.byteLength >= DIRECT_BODY) {
+      if (this.#direct && body instanceof Uint8Array && body.byteLength >= DIRECT_BODY) {
         return await sendBytes(method, new URL(signed.url), signed.headers, body, signal);
       }
       return await fetch(signed.url, {
