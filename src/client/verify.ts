@@ -17,37 +17,51 @@ import {
 } from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
+/** Hashes bytes as they pass and checks them against `digest` and, when known (≥ 0), `size`. */
+function checker(digest: string, size: number, onBytes?: (n: number) => void) {
+  const parsed = tryParseDigest(digest);
+  if (!parsed) throw new ClientError("invalid", `unsupported digest ${digest}`);
+  const digester = new Digester(parsed.algorithm);
+  return {
+    /** Take `chunk`; throws once more than `size` bytes came. */
+    add(chunk: Uint8Array): void {
+      digester.update(chunk);
+      if (size >= 0 && digester.size > size) {
+        throw new ClientError(
+          "digest-mismatch",
+          `${digest}: more than the expected ${size} bytes received`,
+        );
+      }
+      onBytes?.(chunk.byteLength);
+    },
+    /** At the end: throws unless the size and the digest match. */
+    end(): void {
+      if (size >= 0 && digester.size !== size) {
+        throw new ClientError(
+          "digest-mismatch",
+          `${digest}: ${digester.size} bytes received, ${size} expected`,
+        );
+      }
+      const actual = digester.peek().value;
+      if (actual !== parsed.value) {
+        throw new ClientError("digest-mismatch", `digest mismatch for ${digest}: got ${actual}`);
+      }
+    },
+  };
+}
+
 /** A pass-through that verifies size and digest; the error surfaces before the stream closes. */
 export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
   /** Verify against `digest` and, when known (≥ 0), `size`. */
   constructor(digest: string, size: number, options: { onBytes?: (n: number) => void } = {}) {
-    const parsed = tryParseDigest(digest);
-    if (!parsed) throw new ClientError("invalid", `unsupported digest ${digest}`);
-    const digester = new Digester(parsed.algorithm);
-    const onBytes = options.onBytes;
+    const check = checker(digest, size, options.onBytes);
     super({
       transform(chunk, controller) {
-        digester.update(chunk);
-        if (size >= 0 && digester.size > size) {
-          throw new ClientError(
-            "digest-mismatch",
-            `${digest}: more than the expected ${size} bytes received`,
-          );
-        }
-        onBytes?.(chunk.byteLength);
+        check.add(chunk);
         controller.enqueue(chunk);
       },
       flush() {
-        if (size >= 0 && digester.size !== size) {
-          throw new ClientError(
-            "digest-mismatch",
-            `${digest}: ${digester.size} bytes received, ${size} expected`,
-          );
-        }
-        const actual = digester.peek().value;
-        if (actual !== parsed.value) {
-          throw new ClientError("digest-mismatch", `digest mismatch for ${digest}: got ${actual}`);
-        }
+        check.end();
       },
     });
   }
@@ -64,10 +78,7 @@ export function verifying(
   size: number,
   options: { onBytes?: (n: number) => void } = {},
 ): ReadableStream<Uint8Array> {
-  const parsed = tryParseDigest(digest);
-  if (!parsed) throw new ClientError("invalid", `unsupported digest ${digest}`);
-  const digester = new Digester(parsed.algorithm);
-  const onBytes = options.onBytes;
+  const check = checker(digest, size, options.onBytes);
   let reader: ViewReader | undefined;
   return new ReadableStream({
     type: "bytes",
@@ -78,28 +89,12 @@ export function verifying(
       const { done, value } = await reader.read(intoView(request));
       request.buffer = value.buffer;
       if (done) {
-        if (size >= 0 && digester.size !== size) {
-          throw new ClientError(
-            "digest-mismatch",
-            `${digest}: ${digester.size} bytes received, ${size} expected`,
-          );
-        }
-        const actual = digester.peek().value;
-        if (actual !== parsed.value) {
-          throw new ClientError("digest-mismatch", `digest mismatch for ${digest}: got ${actual}`);
-        }
+        check.end();
         controller.close();
         respond(controller, request, 0);
         return;
       }
-      digester.update(value);
-      if (size >= 0 && digester.size > size) {
-        throw new ClientError(
-          "digest-mismatch",
-          `${digest}: more than the expected ${size} bytes received`,
-        );
-      }
-      onBytes?.(value.byteLength);
+      check.add(value);
       respond(controller, request, value.byteLength);
     },
     async cancel(reason) {
