@@ -13,6 +13,7 @@ import { curl } from "./clients.ts";
 import { median } from "./report.ts";
 import {
   type BenchServer,
+  freePort,
   readCpuSeconds,
   RssSampler,
   startBerth,
@@ -50,6 +51,9 @@ interface Figures {
   distRss: number[];
   berthCpu: number[];
   distCpu: number[];
+  /** The fill alone (bench/mirror_floor.ts), cold, and its CPU per GiB. */
+  floor: number[];
+  floorCpu: number[];
 }
 
 /** Run the scenario; returns its Markdown section. Servers and files are always cleaned up. */
@@ -75,6 +79,8 @@ export async function runMirrorBench(
     distRss: [],
     berthCpu: [],
     distCpu: [],
+    floor: [],
+    floorCpu: [],
   };
   try {
     log(`mirror: generating a ${o.layerSize} byte layer`);
@@ -89,6 +95,18 @@ export async function runMirrorBench(
       log(`mirror: round ${round + 1}: direct and local pulls`);
       figures.direct.push(await pull(upstream, total));
       figures.local.push(await pull(local, total));
+      log(`mirror: round ${round + 1}: the fill's floor`);
+      const floor = await startFloor(`${work}/floor`, upstream.url);
+      running.push(floor);
+      try {
+        await warmMemory(`${work}/warm`, o.layerSize);
+        const cpu = await readCpuSeconds(floor.pid);
+        figures.floor.push(await pull(floor, total));
+        figures.floorCpu.push(((await readCpuSeconds(floor.pid)) - cpu) / (total / (1 << 30)));
+      } finally {
+        running.splice(running.indexOf(floor), 1);
+        await floor.stop();
+      }
       const kinds = round % 2 === 0 ? ["berth", "distribution"] : ["distribution", "berth"];
       for (const kind of kinds) {
         const dir = `${work}/cache-${kind}-${round}`;
@@ -158,6 +176,9 @@ function formatMirror(
     `| distribution cache, cold | ${cell(f.distCold)} | direct from upstream: ${cell(f.direct)} | ${
       ratio(f.distCold, f.direct, 0.8)
     } |`,
+    `| floor: the fill alone, cold (bench/mirror_floor.ts) | ${
+      cell(f.floor)
+    } | direct from upstream: ${cell(f.direct)} | ${ratio(f.floor, f.direct, 0.8)} |`,
     `| berth cache, warm | ${cell(f.berthWarm)} | local pull from berth: ${cell(f.local)} | ${
       ratio(f.berthWarm, f.local, 0.9)
     } |`,
@@ -167,11 +188,47 @@ function formatMirror(
     "",
     `Cache process during the cold pull: peak RSS berth ${mib(f.berthRss)} MiB, distribution ` +
     `${mib(f.distRss)} MiB; CPU per GiB berth ${m(f.berthCpu).toFixed(2)} s, distribution ` +
-    `${m(f.distCpu).toFixed(2)} s. Before each cold pull a scratch file the layer's size is ` +
+    `${m(f.distCpu).toFixed(2)} s, the floor ${
+      m(f.floorCpu).toFixed(2)
+    } s. The floor is a server ` +
+    `doing only what a cold fill must (fetch, SHA-256, file write + fsync, send; no storage ` +
+    `layout, session or other clients): what this runtime achieves on this machine. Before each cold pull a scratch file the layer's size is ` +
     `written and removed (first-touch memory costs, see the core bench). Each round starts both caches empty (order alternating); "warm as ` +
     `fast as local" is read as ≥ 0.9× (the machine is shared; compare within one run).`,
     "",
   ].join("\n");
+}
+
+/** Start bench/mirror_floor.ts on a free port, fetching from `upstream`, its files in `dir`. */
+async function startFloor(dir: string, upstream: string): Promise<BenchServer> {
+  await Deno.mkdir(dir, { recursive: true });
+  const port = freePort();
+  const script = new URL("./mirror_floor.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "--allow-write", script, `${port}`, upstream, dir],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Exited already.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return { name: "floor", url: `http://127.0.0.1:${port}`, pid: child.pid, dataDir: dir, stop };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  await stop();
+  throw new Error("the floor server did not start");
 }
 
 /** Write and remove a scratch file of `size` bytes, so page-cache memory is warm for both. */
