@@ -30,8 +30,8 @@ export const BENCH_USAGE = `deno task bench [flags]
   --layers N           layers of the pushed image (default ${DEFAULT_OPTIONS.layers})
   --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
   --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
-  --only LIST          only these groups, comma-separated: push,patch,get,manifest,image,tags,
-                       catalog, s3 (S3 on Ceph; runs when BERTH_TEST_S3_* or a ceph_up.sh
+  --only LIST          only these groups, comma-separated: start,push,patch,get,manifest,image,
+                       tags,catalog, s3 (S3 on Ceph; runs when BERTH_TEST_S3_* or a ceph_up.sh
                        cluster is there, else its section says it was skipped),
                        copy (berth copy vs skopeo copy, bench/copy.ts),
                        mirror (pull-through cache: berth and distribution, bench/mirror.ts),

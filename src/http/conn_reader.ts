@@ -156,6 +156,11 @@ export class ConnReader {
     this.#buffer = grown;
   }
 
+  /** The bytes buffered and not consumed yet (a view: valid until the next read). */
+  peek(): Uint8Array {
+    return this.#buffer.subarray(this.#start, this.#end);
+  }
+
   /** Read more into the buffer; false at the end of the stream. */
   async more(): Promise<boolean> {
     return await this.#fill(this.#buffer.length);

@@ -168,6 +168,30 @@ Deno.test("server: refusals before the handler: 414, 431, 400, 405", async () =>
   });
 });
 
+Deno.test("server: a refused HEAD gets the refusal's head and no body", async () => {
+  let called = 0;
+  await withServer(() => {
+    called++;
+    return new Response("handled");
+  }, async (port) => {
+    const cases: [string, number][] = [
+      [`HEAD /${"a".repeat(9000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
+      [`HEAD / HTTP/1.1\r\nHost: x\r\n${"X-A: b\r\n".repeat(10_000)}\r\n`, 431],
+      ["HEAD / HTTP/1.1\r\n\r\n", 400],
+      ["HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab", 400],
+    ];
+    for (const [request, status] of cases) {
+      const text = await exchange(port, request);
+      assert.deepEqual(statuses(text), [status], request.slice(0, 60));
+      assert.match(text, /content-length: \d+\r\n/);
+      assert.ok(text.endsWith("\r\n\r\n"), `no body after the head: ${JSON.stringify(text)}`);
+    }
+    // The same refusal of a GET carries its message.
+    assert.match(await exchange(port, "GET / HTTP/1.1\r\n\r\n"), /\r\n\r\n.+\n$/);
+    assert.equal(called, 0);
+  });
+});
+
 Deno.test("server: unknown methods and absolute-form targets reach the handler", async () => {
   await withServer(echo, async (port) => {
     const text = await exchange(
