@@ -349,6 +349,39 @@ export class S3Client {
     }
   }
 
+  /**
+   * The parts stored in a multipart upload with numbers above `after`, in order, or `undefined`
+   * when the upload is not there (completed or aborted).
+   */
+  async listParts(
+    key: string,
+    uploadId: string,
+    after = 0,
+  ): Promise<{ partNumber: number; etag: string; size: number }[] | undefined> {
+    const parts: { partNumber: number; etag: string; size: number }[] = [];
+    let marker = String(after);
+    for (;;) {
+      const response = await this.#send("GET", {
+        key,
+        query: { uploadId, "part-number-marker": marker },
+        idempotent: true,
+        accept: [404],
+      });
+      const xml = await response.text();
+      if (response.status === 404) return undefined;
+      for (const b of blocks(xml, "Part")) {
+        parts.push({
+          partNumber: Number(tag(b, "PartNumber")),
+          etag: tag(b, "ETag") ?? "",
+          size: Number(tag(b, "Size") ?? 0),
+        });
+      }
+      const next = tag(xml, "NextPartNumberMarker");
+      if (tag(xml, "IsTruncated") !== "true" || !next || next === marker) return parts;
+      marker = next;
+    }
+  }
+
   /** Abandon a multipart upload (absent is fine). */
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     const response = await this.#send("DELETE", {
