@@ -13,10 +13,14 @@ export interface Metric {
   /** Row label. */
   label: string;
   /** Unit shown after values. */
-  unit: "MB/s" | "req/s" | "pages/s" | "ops/s" | "MiB" | "CPU s/GiB";
+  unit: "MB/s" | "req/s" | "pages/s" | "ops/s" | "MiB" | "CPU s/GiB" | "ms";
   /** The target, when the issue sets one: a ratio to distribution, a share of the bare runtime's
    * figure (the third column, `--bare`), or a memory ceiling. */
-  target?: { ratioAtLeast: number } | { shareOfBareAtLeast: number } | { berthAtMostMiB: number };
+  target?:
+    | { ratioAtLeast: number }
+    | { shareOfBareAtLeast: number }
+    | { berthAtMostMiB: number }
+    | { berthAtMostMs: number };
 }
 
 /** Every metric, in table order. */
@@ -85,6 +89,18 @@ export const METRICS = {
     unit: "req/s",
     target: { shareOfBareAtLeast: 0.7 },
   },
+  base: {
+    key: "base",
+    label: "`GET /v2/`",
+    unit: "req/s",
+    target: { shareOfBareAtLeast: 0.7 },
+  },
+  blobHead: {
+    key: "blob.head",
+    label: "blob HEAD",
+    unit: "req/s",
+    target: { shareOfBareAtLeast: 0.7 },
+  },
   tagsList: { key: "tags.list", label: "tags/list", unit: "req/s", target: { ratioAtLeast: 10 } },
   catalog: {
     key: "catalog",
@@ -106,6 +122,17 @@ export const METRICS = {
     unit: "MiB",
     target: { berthAtMostMiB: 50 },
   },
+  startWall: {
+    key: "start.wall",
+    label: "start to first answer (empty data directory, fresh process per start)",
+    unit: "ms",
+    target: { berthAtMostMs: 100 },
+  },
+  startCpu: {
+    key: "start.cpu",
+    label: "CPU (user + system) to first answer, same starts",
+    unit: "ms",
+  },
 } as const satisfies Record<string, Metric>;
 
 /** Values per metric key, per server name: one per round, or `"n/a"`. */
@@ -124,6 +151,7 @@ export function medianOf(run: BenchRun, metric: Metric, server: string): number 
   const values = run.results.get(metric.key)?.get(server);
   if (values === undefined || values === "n/a") return undefined;
   const m = median(values);
+  if (Number.isNaN(m)) return undefined;
   return metric.unit === "MiB" ? m / (1 << 20) : m;
 }
 
@@ -138,6 +166,15 @@ function cell(run: BenchRun, metric: Metric, server: string): string {
   const values = run.results.get(metric.key)?.get(server);
   if (values === undefined) return "–";
   if (values === "n/a") return "n/a";
+  const failed = values.filter((v) => Number.isNaN(v)).length;
+  if (failed === values.length) return "failed";
+  if (failed > 0) {
+    return `${cellOf(values.filter((v) => !Number.isNaN(v)), metric)} (${failed} failed)`;
+  }
+  return cellOf(values, metric);
+}
+
+function cellOf(values: number[], metric: Metric): string {
   const scale = metric.unit === "MiB" ? 1 / (1 << 20) : 1;
   const m = format(median(values) * scale);
   if (values.length < 2) return m;
@@ -153,6 +190,7 @@ export function targetMet(run: BenchRun, metric: Metric): boolean | undefined {
   const b = medianOf(run, metric, berth ?? "");
   if (b === undefined) return undefined;
   if ("berthAtMostMiB" in metric.target) return b <= metric.target.berthAtMostMiB;
+  if ("berthAtMostMs" in metric.target) return b <= metric.target.berthAtMostMs;
   if ("shareOfBareAtLeast" in metric.target) {
     const share = bareShare(run, metric);
     return share === undefined ? undefined : share >= metric.target.shareOfBareAtLeast;
@@ -186,6 +224,8 @@ export function formatReport(run: BenchRun): string {
       const share = bareShare(run, metric);
       target = `≥ ${metric.target.shareOfBareAtLeast * 100}% of ${more[0] ?? "bare (--bare)"}` +
         (share === undefined ? "" : ` (${Math.round(share * 100)}%)`);
+    } else if (metric.target && "berthAtMostMs" in metric.target) {
+      target = `${berth} ≤ ${metric.target.berthAtMostMs} ms`;
     } else if (metric.target) target = `${berth} ≤ ${metric.target.berthAtMostMiB} MiB`;
     const met = targetMet(run, metric);
     lines.push(
@@ -213,6 +253,9 @@ export function formatReport(run: BenchRun): string {
     `Bulk transfers by curl over loopback; load average before/after: ${run.loadavg[0]} / ` +
       `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs; ${berth} on Deno ` +
       `${run.runtime}.`,
+    ...(run.failures?.length
+      ? ["", "Failed measurements (the run went on):", ...run.failures.map((f) => `- ${f}`)]
+      : []),
     "",
   );
   return lines.join("\n");

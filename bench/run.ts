@@ -52,9 +52,12 @@ export interface BenchOptions {
   imagePushes: number;
   /** Parallel blob pushes within one image push. */
   imageConcurrency: number;
+  /** Fresh starts of each server measured (start to first answer). */
+  starts: number;
   /** Also run a bare `Deno.serve` doing the same I/O (push, get and manifest scenarios). */
   bare?: boolean;
-  /** Run only these groups (`push`, `patch`, `get`, `manifest`, `image`, `tags`, `catalog`). */
+  /** Run only these groups (`start`, `push`, `patch`, `get`, `manifest`, `image`, `tags`,
+   * `catalog`). */
   only?: string[];
   /** Where temporary files and data directories go (a fresh folder is made under it). */
   tmpDir?: string;
@@ -79,6 +82,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   layerSize: 4096,
   imagePushes: 3,
   imageConcurrency: 6,
+  starts: 3,
 };
 
 /** Everything a run measured. */
@@ -97,6 +101,8 @@ export interface BenchRun {
   time: [Date, Date];
   /** The Deno release berth ran on. */
   runtime: string;
+  /** Measurements that failed (their rounds are `NaN`), one line each: what, who, why. */
+  failures?: string[];
 }
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -124,6 +130,26 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     else if (previous === undefined || previous === "n/a") byServer.set(server.name, [value]);
     else previous.push(value);
   };
+  // A measurement that fails (a load tool's error, a wrong answer) is recorded as failed and the
+  // run goes on: one bad row must not lose the others.
+  const failures: string[] = [];
+  const attempt = async (
+    metric: Metric,
+    server: BenchServer,
+    round: number,
+    measure: () => Promise<number>,
+  ) => {
+    try {
+      record(metric, server, await measure());
+    } catch (error) {
+      record(metric, server, NaN);
+      const line = `${metric.label}, ${server.name}, round ${round + 1}: ${
+        (error as Error).message.split("\n")[0]
+      }`;
+      failures.push(line);
+      log(`FAILED: ${line}`);
+    }
+  };
   try {
     servers.push(await startBerth(`${work}/berth`));
     servers.push(await startDistribution(`${work}/distribution`));
@@ -143,6 +169,15 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     await sleep(300);
     for (const server of servers) {
       record(METRICS.rssIdle, server, (await readMemory(server.pid))?.rss ?? NaN);
+    }
+
+    for (const round of runs("start") ? Array.from({ length: options.starts }, (_, i) => i) : []) {
+      for (const server of order(round)) {
+        log(`start ${round + 1}: ${server.name}`);
+        const { wallMs, cpuMs } = await measureStart(server, `${work}/start-${round}`);
+        record(METRICS.startWall, server, wallMs);
+        record(METRICS.startCpu, server, cpuMs);
+      }
     }
 
     log(`generating a ${options.blobSize} byte blob`);
@@ -209,26 +244,37 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     for (const round of runs("get") ? rounds : []) {
       for (const server of order(round)) {
         log(`round ${round + 1}: ${server.name}: blob GET and range reads`);
-        record(METRICS.blobGet, server, await getBlob(server, big));
-        record(METRICS.rangeGet, server, await getRanges(server, big, options, round));
+        await attempt(METRICS.blobGet, server, round, () => getBlob(server, big));
+        await attempt(
+          METRICS.rangeGet,
+          server,
+          round,
+          () => getRanges(server, big, options, round),
+        );
       }
     }
 
     log("pushing the manifest image");
-    const manifestUrl = new Map<string, string>();
+    const image = makeImage(1, 64);
+    const layer = image.layers[0]!;
     for (const server of runs("manifest") ? servers : []) {
-      manifestUrl.set(server.name, `${server.url}/v2/bench/manifest/manifests/latest`);
-      if (server.name.startsWith("bare")) continue;
-      const image = makeImage(1, 64);
-      await pushImage(server, "bench/manifest", "latest", image, 1);
+      // The bare server answers any manifest path; it serves blobs from files named by digest.
+      if (server.name.startsWith("bare")) {
+        await Deno.writeFile(`${server.dataDir}/${layer.digest.replace(":", "_")}`, layer.bytes);
+      } else await pushImage(server, "bench/manifest", "latest", image, 1);
     }
+    const smallRequests = [
+      ["HEAD", "/v2/bench/manifest/manifests/latest", METRICS.manifestHead],
+      ["GET", "/v2/bench/manifest/manifests/latest", METRICS.manifestGet],
+      ["GET", "/v2/", METRICS.base],
+      ["HEAD", `/v2/bench/manifest/blobs/${layer.digest}`, METRICS.blobHead],
+    ] as const;
     for (const round of runs("manifest") ? rounds : []) {
       for (const server of order(round)) {
-        for (const method of ["HEAD", "GET"] as const) {
-          log(`round ${round + 1}: ${server.name}: manifest ${method}`);
-          const metric = method === "HEAD" ? METRICS.manifestHead : METRICS.manifestGet;
-          const url = manifestUrl.get(server.name)!;
-          record(metric, server, await loadRate(method, url, options, tools));
+        for (const [method, path, metric] of smallRequests) {
+          log(`round ${round + 1}: ${server.name}: ${metric.label}`);
+          const url = `${server.url}${path}`;
+          await attempt(metric, server, round, () => loadRate(method, url, options, tools));
         }
       }
     }
@@ -258,7 +304,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         }
         log(`round ${round + 1}: ${server.name}: tags/list`);
         const url = `${server.url}/v2/bench/tags/tags/list`;
-        record(METRICS.tagsList, server, await loadRate("GET", url, options, tools));
+        await attempt(METRICS.tagsList, server, round, () => loadRate("GET", url, options, tools));
       }
     }
 
@@ -271,7 +317,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           continue;
         }
         log(`round ${round + 1}: ${server.name}: catalog walk`);
-        record(METRICS.catalog, server, await walkCatalog(server, options));
+        await attempt(METRICS.catalog, server, round, () => walkCatalog(server, options));
       }
     }
   } finally {
@@ -286,6 +332,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     loadavg: [loadBefore, await loadavg()],
     time: [started, new Date()],
     runtime: Deno.version.deno,
+    failures,
   };
 }
 
@@ -465,6 +512,28 @@ async function getRanges(
     time += t.seconds;
   }
   return bytes / 1e6 / time;
+}
+
+/**
+ * Start a fresh process of the kind `like` is on an empty data directory: wall time until it
+ * first answers `GET /v2/` (polled every 5 ms), and the CPU (user + system) it used until then.
+ */
+async function measureStart(
+  like: BenchServer,
+  dataDir: string,
+): Promise<{ wallMs: number; cpuMs: number }> {
+  const start = like.name === "berth"
+    ? startBerth
+    : like.name === "distribution"
+    ? startDistribution
+    : startBare;
+  await Deno.mkdir(dataDir, { recursive: true });
+  const t0 = performance.now();
+  const server = await start(dataDir);
+  const wallMs = performance.now() - t0;
+  const cpuMs = (await readCpuSeconds(server.pid)) * 1000;
+  await server.stop();
+  return { wallMs, cpuMs };
 }
 
 async function loadRate(

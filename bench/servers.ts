@@ -107,20 +107,21 @@ export function freePort(): number {
 
 /**
  * Start berth from this checkout as a child process (`deno run main.ts serve`); `env` adds
- * settings (`REGISTRY_PROXY_REMOTEURL`, ...).
+ * settings (`REGISTRY_PROXY_REMOTEURL`, ...); `allowAll` for a data directory under `/dev` (where
+ * Deno asks for `--allow-all`: bench/growth.ts puts its trees in `/dev/shm`).
  */
 export async function startBerth(
   dataDir: string,
   env: Record<string, string> = {},
+  options: { allowAll?: boolean } = {},
 ): Promise<BenchServer> {
   const port = freePort();
   const main = new URL("../main.ts", import.meta.url).pathname;
   const args = [
     "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
+    ...(options.allowAll
+      ? ["--allow-all"]
+      : ["--allow-net", "--allow-read", "--allow-write", "--allow-env"]),
     main,
     "serve",
     "--addr",
@@ -253,4 +254,24 @@ async function spawn(
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return { name, url, pid: child.pid, dataDir, stop };
+}
+
+/**
+ * Write and remove a scratch file of `size` bytes, so the pages the next writer fills are ones the
+ * kernel just used: on this VM memory left free for a while goes back to the host, and touching it
+ * again costs the writer's kernel time (a 1 GiB `dd` into a new file: ~1.3–1.6 s of system time
+ * cold, ~0.2 s warm). Without it, whoever writes first after a pause pays that.
+ */
+export async function warmMemory(path: string, size: number): Promise<void> {
+  const piece = new Uint8Array(1 << 20);
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    for (let written = 0; written < size; written += piece.length) {
+      const part = piece.subarray(0, Math.min(piece.length, size - written));
+      for (let done = 0; done < part.length;) done += await file.write(part.subarray(done));
+    }
+  } finally {
+    file.close();
+  }
+  await Deno.remove(path);
 }

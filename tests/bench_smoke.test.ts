@@ -29,6 +29,7 @@ Deno.test({
       layerSize: 100,
       imagePushes: 1,
       imageConcurrency: 2,
+      starts: 1,
       bare: true,
     });
     assert.deepEqual(run.servers, ["berth", "distribution", "bare Deno.serve"]);
@@ -47,7 +48,8 @@ Deno.test({
         }
         if (values === "n/a" && server === "berth" && optional.has(metric.key)) continue;
         assert.ok(Array.isArray(values), `${metric.key} of ${server}: ${values}`);
-        const expected = metric.key.startsWith("rss.hwm") || metric.key.startsWith("rss.idle")
+        const expected = metric.key.startsWith("rss.hwm") || metric.key.startsWith("rss.idle") ||
+            metric.key.startsWith("start.")
           ? 1
           : 2;
         assert.equal(values.length, expected, `${metric.key} of ${server} has one value a round`);

@@ -43,6 +43,7 @@ import {
   viewReader,
 } from "./byte_streams.ts";
 import { apiHost } from "./reference.ts";
+import { speaksTls } from "./tls_sniff.ts";
 import { verifying } from "./verify.ts";
 
 /** Manifest types a client accepts, in order of preference. */
@@ -131,11 +132,20 @@ export class RegistryClient {
 
   async #discover(signal?: AbortSignal): Promise<string> {
     const given = this.#options.registry;
-    const candidates = /^https?:\/\//.test(given)
+    let candidates = /^https?:\/\//.test(given)
       ? [given.replace(/\/+$/, "")]
       : this.#options.tls?.verify === false
       ? [`https://${apiHost(given)}`, `http://${apiHost(given)}`]
       : [`https://${apiHost(given)}`];
+    if (candidates.length > 1) {
+      // HTTPS first, unless the port answers a ClientHello in plain HTTP: then the HTTPS attempt
+      // (and the modules it loads) would only fail.
+      const url = new URL(candidates[0]!);
+      const tls = await speaksTls(url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 443), {
+        ...(signal && { signal }),
+      });
+      if (tls === false) candidates = candidates.slice(1);
+    }
     let lastError: unknown;
     for (const base of candidates) {
       let response: Response;

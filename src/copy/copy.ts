@@ -113,6 +113,9 @@ async function run(
 ): Promise<CopyResult> {
   const signal = controller.signal;
   const name = source.name;
+  // The destination gets ready while the source's manifests are read; its failure is reported
+  // when the blobs need it.
+  const prepared = destination.prepare?.({ signal }).then(() => undefined, (error) => ({ error }));
   let root = await source.getManifest(undefined, { signal });
   let rootDoc = parseDoc(root, name);
   if (isIndexType(root.mediaType) && (options.platform || !destination.capabilities.indexes)) {
@@ -177,6 +180,8 @@ async function run(
     }
   }
 
+  const unprepared = await prepared;
+  if (unprepared) throw unprepared.error;
   const stats = { total: blobs.size, copied: 0, existing: 0, mounted: 0, bytes: 0 };
   progress.plan([...blobs.values()]);
   await parallel([...blobs.values()], Math.max(1, options.jobs ?? 4), controller, async (blob) => {

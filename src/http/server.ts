@@ -75,6 +75,13 @@ const LINGER_MS = 2000;
 /** Methods a `Request` cannot carry: answered 405 without the handler. */
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
+const HEAD_METHOD = new TextEncoder().encode("HEAD ");
+
+/** Whether the request whose first bytes these are is a `HEAD` (its answer carries no body). */
+function isHead(start: Uint8Array): boolean {
+  return start.length >= HEAD_METHOD.length && HEAD_METHOD.every((byte, i) => start[i] === byte);
+}
+
 /** Where a connection is between requests. */
 type Phase = "idle" | "head" | "busy";
 
@@ -178,12 +185,16 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
     ? setInterval(sweep, Math.max(20, Math.min(1000, ...timeouts.map((ms) => ms / 4))))
     : undefined;
 
-  /** Answer a request refused before the handler, and end the connection. */
-  const refuse = async (connection: Connection, error: ProtocolError) => {
-    const body = `${error.message}\n`;
+  /**
+   * Answer a request refused before the handler, and end the connection. `head` is the start of
+   * the request as read (its method decides whether the answer carries a body: none for HEAD).
+   */
+  const refuse = async (connection: Connection, error: ProtocolError, head: Uint8Array) => {
+    const message = `${error.message}\n`;
+    const body = isHead(head) ? "" : message;
     const extra = error.status === 405 ? "allow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n" : "";
     const text = `${statusLine(error.status)}content-type: text/plain; charset=utf-8\r\n` +
-      `${extra}content-length: ${body.length}\r\ndate: ${date()}\r\nconnection: close\r\n\r\n${body}`;
+      `${extra}content-length: ${message.length}\r\ndate: ${date()}\r\nconnection: close\r\n\r\n${body}`;
     try {
       await connection.conn.write(new TextEncoder().encode(text));
     } catch { /* gone */ }
@@ -233,7 +244,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
           connection.phase = reader.buffered > 0 ? "head" : "idle";
           connection.since = performance.now();
         }
-        let bytes: Uint8Array | null;
+        let bytes: Uint8Array | null = null;
         let head: RequestHead;
         try {
           bytes = await reader.readHead(headLimits, onHeadBytes);
@@ -241,7 +252,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
           head = parseRequestHead(bytes);
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
-          await refuse(connection, error);
+          await refuse(connection, error, bytes ?? reader.peek());
           lingering = true;
           break;
         }
@@ -264,7 +275,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
           request = toRequest(head, body?.stream ?? null, abort.signal);
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
-          await refuse(connection, error);
+          await refuse(connection, error, bytes);
           lingering = body !== undefined;
           break;
         }

@@ -111,6 +111,11 @@ export class DockerDestination implements ImageDestination {
     this.digest = ref.digest;
   }
 
+  /** Ping the registry (scheme, auth challenge), so the first blob does not wait for it. */
+  async prepare(options: TransportCallOptions = {}): Promise<void> {
+    await this.#client.ping(options.signal ? { signal: options.signal } : {});
+  }
+
   /** HEAD the blob. */
   hasBlob(blob: BlobInfo, options: TransportCallOptions = {}): Promise<boolean> {
     return this.#client.hasBlob(this.#ref.repository, blob.digest, { ...options, push: true });

@@ -66,6 +66,8 @@ export interface ImageDestination {
   readonly name: string;
   /** What it can hold. */
   readonly capabilities: DestinationCapabilities;
+  /** Optional: get ready to write (a registry: learn its scheme and auth) while the source is read. */
+  prepare?(options?: TransportCallOptions): Promise<void>;
   /** Whether the blob is already there (the engine then skips it). */
   hasBlob(blob: BlobInfo, options?: TransportCallOptions): Promise<boolean>;
   /**

@@ -1,7 +1,9 @@
 /**
  * CSRF protection of the UI's state-changing requests: the request must come from the UI's own
  * origin (`Sec-Fetch-Site`, `Origin`), and its form must carry a token only this registry can make
- * for the signed-in user (an HMAC under a key from `http.secret`, else one made at startup).
+ * for the signed-in user (an HMAC under a key from `http.secret`, else one made at startup). A token
+ * names when it expires ({@link CSRF_SECONDS} after the page was made), so one that leaks is not
+ * good forever.
  *
  * @module
  */
@@ -10,29 +12,39 @@ import { uiKey } from "./keys.ts";
 
 const encoder = new TextEncoder();
 
-/** Makes and checks the UI's form tokens. */
+/** How long a form stays good after its page was made: a UI session's length. */
+export const CSRF_SECONDS = 8 * 3600;
+
+/** Makes and checks the UI's form tokens: `<expiry, unix seconds>.<HMAC of user and expiry>`. */
 export class CsrfTokens {
   readonly #key: Promise<CryptoKey>;
+  readonly #now: () => number;
 
   /**
    * Tokens under a key derived from `secret` (shared by replicas and restarts), or a fresh random
-   * key without one (tokens of an earlier process are then refused).
+   * key without one (tokens of an earlier process are then refused). `now` (ms) is for tests.
    */
-  constructor(secret?: string) {
+  constructor(secret?: string, now: () => number = Date.now) {
     this.#key = uiKey(secret, "csrf");
+    this.#now = now;
   }
 
   /** The token of a user's forms (`undefined`: anonymous). */
   async token(user: string | undefined): Promise<string> {
-    const mac = await crypto.subtle.sign("HMAC", await this.#key, message(user));
-    return toBase64Url(new Uint8Array(mac));
+    const expires = Math.floor(this.#now() / 1000) + CSRF_SECONDS;
+    const mac = await crypto.subtle.sign("HMAC", await this.#key, message(user, expires));
+    return `${expires}.${toBase64Url(new Uint8Array(mac))}`;
   }
 
-  /** Whether `token` is the one {@link token} makes for `user`. */
+  /** Whether `token` is one {@link token} made for `user` and it has not expired. */
   async verify(token: string, user: string | undefined): Promise<boolean> {
-    const mac = fromBase64Url(token);
+    const match = /^(\d{1,12})\.([A-Za-z0-9_-]{1,100})$/.exec(token);
+    if (!match) return false;
+    const expires = Number(match[1]);
+    if (expires * 1000 <= this.#now()) return false;
+    const mac = fromBase64Url(match[2]!);
     if (!mac || mac.byteLength !== 32) return false;
-    return await crypto.subtle.verify("HMAC", await this.#key, mac, message(user));
+    return await crypto.subtle.verify("HMAC", await this.#key, mac, message(user, expires));
   }
 }
 
@@ -51,8 +63,8 @@ export function isSameOrigin(request: Request): boolean {
   }
 }
 
-function message(user: string | undefined): Uint8Array<ArrayBuffer> {
-  return encoder.encode(`berth-ui-csrf\n${user === undefined ? "" : `user:${user}`}`);
+function message(user: string | undefined, expires: number): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`berth-ui-csrf\n${user === undefined ? "" : `user:${user}`}\n${expires}`);
 }
 
 /** Bytes as unpadded base64url. */

@@ -5,8 +5,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ConfigError, configToEnv, parseConfig } from "../../src/config_file.ts";
-import { CsrfTokens } from "../../src/ui/csrf.ts";
+import { ConfigError, configToEnv } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
+import { CSRF_SECONDS, CsrfTokens } from "../../src/ui/csrf.ts";
 import { SESSION_SECONDS, Sessions } from "../../src/ui/session.ts";
 import { safeNext } from "../../src/ui/format.ts";
 
@@ -49,9 +50,25 @@ Deno.test("ui session: processes with the same http.secret accept each other's c
   // One secret, separate keys: a form token is no session signature and the other way round.
   const mac = set.slice(set.indexOf(".") + 1, set.indexOf(";"));
   const payload = set.slice("berth_session=".length, set.indexOf("."));
-  assert.notEqual(mac, token);
-  const asCookie = `berth_session=${payload}.${await new CsrfTokens(secret).token("bob")};`;
+  const tokenMac = token.slice(token.indexOf(".") + 1);
+  assert.notEqual(mac, tokenMac);
+  const asCookie = `berth_session=${payload}.${tokenMac};`;
   assert.equal(await first.user(requestWith(asCookie)), undefined);
+});
+
+Deno.test("ui form tokens expire, and their expiry cannot be moved", async () => {
+  let now = Date.parse("2026-12-03T06:00:00Z");
+  const tokens = new CsrfTokens("0123456789abcdef-shared", () => now);
+  const token = await tokens.token("bob");
+  now += (CSRF_SECONDS - 1) * 1000;
+  assert.equal(await tokens.verify(token, "bob"), true);
+  const [expires, mac] = token.split(".") as [string, string];
+  assert.equal(await tokens.verify(`${Number(expires) + 3600}.${mac}`, "bob"), false);
+  now += 1000;
+  assert.equal(await tokens.verify(token, "bob"), false);
+  for (const bad of ["", mac, `${expires}.`, `x.${mac}`, `${expires}.${mac}.1`]) {
+    assert.equal(await tokens.verify(bad, "bob"), false, bad);
+  }
 });
 
 Deno.test("ui session: http.secret comes from the file or REGISTRY_HTTP_SECRET; short ones are refused", () => {

@@ -5,7 +5,8 @@
  *
  * A file being written is an S3 multipart upload whose state (upload id, parts so far, the tail
  * shorter than a part) lives in the bucket beside the path, so any process can resume a writer
- * another one left, and a process that dies loses at most the part it was sending.
+ * another one left, and a process that dies loses at most the parts it was sending (parts it stored
+ * but did not record yet are found in the upload by the next writer).
  *
  * @module
  */
@@ -68,6 +69,12 @@ interface WriterState {
   tail?: string;
   /** Its size. */
   tailSize: number;
+  /**
+   * Parts stored after the last one here by a write that failed and was rolled back: they stay in
+   * the upload (until a later write sends their numbers again) and must not be taken for parts a
+   * dead writer stored but did not record ({@link withStoredParts}).
+   */
+  stale?: { partNumber: number; etag: string }[];
 }
 
 /** Suffix of a writer's state object, beside the path it writes. */
@@ -165,12 +172,14 @@ export class S3Driver implements StorageDriver {
     const existing = await this.#state(key);
     if (options.append) {
       if (!existing) return undefined;
-      return new S3Writer(this, path, existing, this.#options);
+      const state = await withStoredParts(this.#client, key, existing);
+      return new S3Writer(this, path, state, JSON.stringify(existing), this.#options);
     }
     if (existing) await dropWriter(this.#client, key, existing);
     const state: WriterState = { sealed: 0, parts: [], tailSize: 0 };
-    await this.#client.put(key + STATE_SUFFIX, JSON.stringify(state));
-    return new S3Writer(this, path, state, this.#options);
+    const json = JSON.stringify(state);
+    await this.#client.put(key + STATE_SUFFIX, json);
+    return new S3Writer(this, path, state, json, this.#options);
   }
 
   /** {@inheritDoc StorageDriver.stat} */
@@ -312,6 +321,39 @@ function lastPart(state: WriterState): number {
   return state.parts.at(-1)?.partNumber ?? 0;
 }
 
+/**
+ * `state` with the parts stored in its upload after the last one it records: the parts of a write
+ * whose process died before the state was written again. They count from the next number on,
+ * without a gap and up to a stale one (a missing part ends them; those after it are sent again).
+ * The first of them starts with the tail's bytes (a write loads the tail into its first part), so
+ * the tail no longer counts once one is found.
+ */
+async function withStoredParts(
+  client: S3Client,
+  key: string,
+  state: WriterState,
+): Promise<WriterState> {
+  if (!state.uploadId) return state;
+  let expected = lastPart(state) + 1;
+  const stale = new Map(state.stale?.map((p) => [p.partNumber, p.etag]));
+  const stored = await client.listParts(key, state.uploadId, expected - 1);
+  const found: WriterState["parts"] = [];
+  for (const part of stored ?? []) {
+    if (part.partNumber !== expected || stale.get(part.partNumber) === part.etag) break;
+    found.push(part);
+    expected++;
+  }
+  if (found.length === 0) return state;
+  const { tail: _tail, stale: _stale, ...rest } = state;
+  const later = state.stale?.filter((p) => p.partNumber >= expected) ?? [];
+  return {
+    ...rest,
+    parts: [...state.parts, ...found],
+    tailSize: 0,
+    ...(later.length > 0 && { stale: later }),
+  };
+}
+
 /** The persisted state of the writer of `key`, if any. */
 async function readState(client: S3Client, key: string): Promise<WriterState | undefined> {
   const bytes = await client.getBytes(key + STATE_SUFFIX);
@@ -428,7 +470,9 @@ const PARTS_IN_FLIGHT = 2;
  * before it are stored; the state object is rewritten in the background then (one write at a time,
  * off the path of the next part), and before `write` returns. A `write` ends by sending the rest
  * of the buffer as a part when S3 takes it as one (at least 5 MiB; parts may differ in size), else
- * by storing it as a tail object, so the file can be resumed from any process.
+ * by storing it as a tail object, so the file can be resumed from any process. A process that dies
+ * in the middle of a write leaves stored parts the state does not list yet: the next writer counts
+ * them ({@link withStoredParts}).
  */
 class S3Writer implements FileWriter {
   readonly #driver: S3Driver;
@@ -437,6 +481,11 @@ class S3Writer implements FileWriter {
   readonly #key: string;
   readonly #options: S3DriverOptions;
   #state: WriterState;
+  /**
+   * The state object as this writer last read or wrote it: a write goes ahead only if the bucket
+   * still holds it (`#state` may have more: parts found stored but not recorded).
+   */
+  #persisted: string;
   /** Set when the lease of the write under way was lost: no more state writes. */
   #leaseLost = false;
   /** The bytes after the last part (the tail), in a part-sized buffer once writing. */
@@ -458,12 +507,19 @@ class S3Writer implements FileWriter {
   #loaded = false;
   #finished = false;
 
-  constructor(driver: S3Driver, path: string, state: WriterState, options: S3DriverOptions) {
+  constructor(
+    driver: S3Driver,
+    path: string,
+    state: WriterState,
+    persisted: string,
+    options: S3DriverOptions,
+  ) {
     this.#driver = driver;
     this.#client = driver.client;
     this.#path = path;
     this.#key = driver.key(path);
     this.#state = state;
+    this.#persisted = persisted;
     this.#options = options;
   }
 
@@ -502,7 +558,7 @@ class S3Writer implements FileWriter {
     let release = true;
     try {
       const current = await readState(this.#client, this.#key);
-      if (!options.anyState && JSON.stringify(current) !== JSON.stringify(this.#state)) {
+      if (!options.anyState && JSON.stringify(current) !== this.#persisted) {
         throw new WriterBusy(this.#path);
       }
       const result = await fn();
@@ -518,7 +574,9 @@ class S3Writer implements FileWriter {
   /** Persist `state` as the writer's state, unless the lease was lost meanwhile. */
   async #putState(state: WriterState): Promise<void> {
     if (this.#leaseLost) throw new WriterBusy(this.#path);
-    await this.#client.put(this.#key + STATE_SUFFIX, JSON.stringify(state));
+    const json = JSON.stringify(state);
+    await this.#client.put(this.#key + STATE_SUFFIX, json);
+    this.#persisted = json;
   }
 
   get size(): number {
@@ -570,7 +628,9 @@ class S3Writer implements FileWriter {
       if (sent && options.keepPartial?.(error)) {
         await this.#saveTail(before.tail).catch(() => {});
       } else {
-        // Back to the state before the call: its tail object is still there.
+        // Back to the state before the call: its tail object is still there; the parts this call
+        // stored stay in the upload, marked stale.
+        if (before.uploadId) await this.#markStale(before);
         this.#state = before;
         if (this.#buffer === EMPTY) this.#buffer = this.#takeBuffer();
         this.#buffer.set(tailBefore, 0);
@@ -579,6 +639,18 @@ class S3Writer implements FileWriter {
       }
       throw error;
     }
+  }
+
+  /**
+   * Mark the parts stored after the last one of `state` stale in it: those of the write being
+   * rolled back (listed in the store, which also has the ones whose answer was lost; else the
+   * ones this write recorded).
+   */
+  async #markStale(state: WriterState): Promise<void> {
+    const listed = await this.#client.listParts(this.#key, state.uploadId!, lastPart(state))
+      .catch(() => undefined);
+    const parts = listed ?? this.#state.parts.filter((p) => p.partNumber > lastPart(state));
+    if (parts.length > 0) state.stale = parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
   }
 
   /** Load the tail into the buffer; turn sealed bytes into parts or buffered bytes. */
@@ -627,7 +699,11 @@ class S3Writer implements FileWriter {
    */
   async #sendPart(): Promise<void> {
     const s = this.#state;
-    s.uploadId ??= await this.#client.createMultipart(this.#key);
+    if (!s.uploadId) {
+      // Recorded before any part is sent: a process that dies later leaves parts others can find.
+      s.uploadId = await this.#client.createMultipart(this.#key);
+      await this.#putState(s);
+    }
     const uploadId = s.uploadId;
     const partNumber = (this.#inFlight.at(-1)?.partNumber ?? lastPart(s)) + 1;
     const buffer = this.#buffer;
@@ -639,6 +715,10 @@ class S3Writer implements FileWriter {
     etag.catch(() => {});
     const recorded = this.#recorded.then(async () => {
       s.parts.push({ partNumber, etag: await etag, size });
+      // A stale part sent again is no longer stale.
+      const stale = s.stale?.filter((p) => p.partNumber > partNumber) ?? [];
+      if (stale.length > 0) s.stale = stale;
+      else delete s.stale;
       delete s.tail;
       s.tailSize = 0;
       this.#saveInBackground();
@@ -754,20 +834,66 @@ class S3Writer implements FileWriter {
   /** Write the object at the path from the parts and the buffer. */
   async #complete(): Promise<void> {
     const s = this.#state;
-    if (!s.uploadId) {
+    if (!s.uploadId || s.parts.length === 0) {
+      // No part: every byte is in the buffer.
       await this.#client.put(this.#key, this.#buffer.subarray(0, this.#filled));
+      if (s.uploadId) await this.#client.abortMultipart(this.#key, s.uploadId).catch(() => {});
       return;
     }
-    const parts: CompletedPart[] = s.parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
-    if (this.#filled > 0) {
-      const partNumber = lastPart(s) + 1;
-      const body = this.#buffer.subarray(0, this.#filled);
-      parts.push({
-        partNumber,
-        etag: await this.#client.uploadPart(this.#key, s.uploadId, partNumber, body),
-      });
+    const uploadId = s.uploadId;
+    const body = this.#buffer.subarray(0, this.#filled);
+    await this.#completeUpload(uploadId, {
+      size: body.length,
+      send: (partNumber) => this.#client.uploadPart(this.#key, uploadId, partNumber, body),
+    });
+  }
+
+  /**
+   * Complete the upload into the object at the path from the recorded parts and the `last` one
+   * (the buffer or the tail, sent here). RGW completes an upload only with every part it holds:
+   * parts stored after the recorded ones (stale ones, or a dead writer's past a gap) are completed
+   * too, the last part after them, and then the object is copied onto itself without them.
+   */
+  async #completeUpload(
+    uploadId: string,
+    last: { size: number; send(partNumber: number): Promise<string> },
+  ): Promise<void> {
+    const s = this.#state;
+    const recorded = s.parts.reduce((n, p) => n + p.size, 0);
+    const extra = await this.#client.listParts(this.#key, uploadId, lastPart(s)) ?? [];
+    const done: CompletedPart[] = [...s.parts, ...extra].map(({ partNumber, etag }) => ({
+      partNumber,
+      etag,
+    }));
+    if (last.size > 0) {
+      const partNumber = done.at(-1)!.partNumber + 1;
+      done.push({ partNumber, etag: await last.send(partNumber) });
     }
-    await this.#client.completeMultipart(this.#key, s.uploadId, parts);
+    await this.#client.completeMultipart(this.#key, uploadId, done);
+    if (extra.length === 0) return;
+    const skipped = extra.reduce((n, p) => n + p.size, 0);
+    const copy = await this.#client.createMultipart(this.#key);
+    try {
+      const chunk = this.#options.multipartCopyChunkSize;
+      const parts = await copyParts(this.#client, this.#key, copy, this.#key, recorded, chunk);
+      if (last.size > 0) {
+        const partNumber = parts.length + 1;
+        const start = recorded + skipped;
+        const range = { start, end: start + last.size - 1 };
+        const etag = await this.#client.uploadPartCopy(
+          this.#key,
+          copy,
+          partNumber,
+          this.#key,
+          range,
+        );
+        parts.push({ partNumber, etag, size: last.size });
+      }
+      await this.#client.completeMultipart(this.#key, copy, parts);
+    } catch (error) {
+      await this.#client.abortMultipart(this.#key, copy).catch(() => {});
+      throw error;
+    }
   }
 
   /**
@@ -801,21 +927,19 @@ class S3Writer implements FileWriter {
    */
   async #completeInStore(): Promise<void> {
     const { uploadId, parts, tail, tailSize } = this.#state;
-    if (!uploadId) {
+    if (!uploadId || parts.length === 0) {
+      // No part: the tail is all.
       if (tail && tailSize > 0) await this.#client.copy(tail, this.#key);
       else await this.#client.put(this.#key, EMPTY);
+      if (uploadId) await this.#client.abortMultipart(this.#key, uploadId).catch(() => {});
       return;
     }
-    const done: CompletedPart[] = parts.map(({ partNumber, etag }) => ({ partNumber, etag }));
-    if (tail && tailSize > 0) {
-      const partNumber = lastPart(this.#state) + 1;
-      const range = { start: 0, end: tailSize - 1 };
-      done.push({
-        partNumber,
-        etag: await this.#client.uploadPartCopy(this.#key, uploadId, partNumber, tail, range),
-      });
-    }
-    await this.#client.completeMultipart(this.#key, uploadId, done);
+    const range = { start: 0, end: tailSize - 1 };
+    await this.#completeUpload(uploadId, {
+      size: tail ? tailSize : 0,
+      send: (partNumber) =>
+        this.#client.uploadPartCopy(this.#key, uploadId, partNumber, tail!, range),
+    });
   }
 
   /**

@@ -8,10 +8,12 @@
  *
  * @module
  */
-import { AwsV4Signer } from "aws4fetch";
 import { createHash } from "node:crypto";
 import { StorageUnavailable } from "../unavailable.ts";
 import { sendBytes, sendsDirectly } from "./http_put.ts";
+
+/** The SigV4 signer, loaded on first use: a registry on the filesystem starts without it. */
+const signer = () => import("aws4fetch");
 
 /** How to reach a bucket. */
 export interface S3ClientOptions {
@@ -349,6 +351,39 @@ export class S3Client {
     }
   }
 
+  /**
+   * The parts stored in a multipart upload with numbers above `after`, in order, or `undefined`
+   * when the upload is not there (completed or aborted).
+   */
+  async listParts(
+    key: string,
+    uploadId: string,
+    after = 0,
+  ): Promise<{ partNumber: number; etag: string; size: number }[] | undefined> {
+    const parts: { partNumber: number; etag: string; size: number }[] = [];
+    let marker = String(after);
+    for (;;) {
+      const response = await this.#send("GET", {
+        key,
+        query: { uploadId, "part-number-marker": marker },
+        idempotent: true,
+        accept: [404],
+      });
+      const xml = await response.text();
+      if (response.status === 404) return undefined;
+      for (const b of blocks(xml, "Part")) {
+        parts.push({
+          partNumber: Number(tag(b, "PartNumber")),
+          etag: tag(b, "ETag") ?? "",
+          size: Number(tag(b, "Size") ?? 0),
+        });
+      }
+      const next = tag(xml, "NextPartNumberMarker");
+      if (tag(xml, "IsTruncated") !== "true" || !next || next === marker) return parts;
+      marker = next;
+    }
+  }
+
   /** Abandon a multipart upload (absent is fine). */
   async abortMultipart(key: string, uploadId: string): Promise<void> {
     const response = await this.#send("DELETE", {
@@ -363,6 +398,7 @@ export class S3Client {
   /** A presigned URL that lets its holder `GET` (or `HEAD`) `key` for `expiresSeconds`. */
   async presign(key: string, expiresSeconds: number, method = "GET"): Promise<string> {
     const url = this.#url(key, { "X-Amz-Expires": String(expiresSeconds) });
+    const { AwsV4Signer } = await signer();
     const signed = await new AwsV4Signer({
       ...this.#credentials(),
       method,
@@ -429,6 +465,7 @@ export class S3Client {
 
   async #attempt(method: string, options: SendOptions): Promise<Response> {
     const url = this.#url(options.key, options.query);
+    const { AwsV4Signer } = await signer();
     const signed = await new AwsV4Signer({
       ...this.#credentials(),
       method,
