@@ -54,6 +54,9 @@ interface Figures {
   /** The fill alone (bench/mirror_floor.ts), cold, and its CPU per GiB. */
   floor: number[];
   floorCpu: number[];
+  /** The upstream's CPU per GiB: serving a direct pull, and filling berth. */
+  upstreamDirectCpu: number[];
+  upstreamFillCpu: number[];
 }
 
 /** Run the scenario; returns its Markdown section. Servers and files are always cleaned up. */
@@ -81,6 +84,8 @@ export async function runMirrorBench(
     distCpu: [],
     floor: [],
     floorCpu: [],
+    upstreamDirectCpu: [],
+    upstreamFillCpu: [],
   };
   try {
     log(`mirror: generating a ${o.layerSize} byte layer`);
@@ -93,7 +98,11 @@ export async function runMirrorBench(
     const total = o.layerSize + layer.configBytes.byteLength;
     for (let round = 0; round < o.rounds; round++) {
       log(`mirror: round ${round + 1}: direct and local pulls`);
+      const perGib = async (pid: number, before: number) =>
+        ((await readCpuSeconds(pid)) - before) / (total / (1 << 30));
+      const direct = await readCpuSeconds(upstream.pid);
       figures.direct.push(await pull(upstream, total));
+      figures.upstreamDirectCpu.push(await perGib(upstream.pid, direct));
       figures.local.push(await pull(local, total));
       log(`mirror: round ${round + 1}: the fill's floor`);
       const floor = await startFloor(`${work}/floor`, upstream.url);
@@ -102,7 +111,7 @@ export async function runMirrorBench(
         await warmMemory(`${work}/warm`, o.layerSize);
         const cpu = await readCpuSeconds(floor.pid);
         figures.floor.push(await pull(floor, total));
-        figures.floorCpu.push(((await readCpuSeconds(floor.pid)) - cpu) / (total / (1 << 30)));
+        figures.floorCpu.push(await perGib(floor.pid, cpu));
       } finally {
         running.splice(running.indexOf(floor), 1);
         await floor.stop();
@@ -119,12 +128,16 @@ export async function runMirrorBench(
           await warmMemory(`${work}/warm`, o.layerSize);
           const sampler = new RssSampler(cache.pid);
           const cpu = await readCpuSeconds(cache.pid);
+          const upstreamCpu = await readCpuSeconds(upstream.pid);
           const cold = await pull(cache, total).finally(async () => {
             (kind === "berth" ? figures.berthRss : figures.distRss).push(await sampler.stop());
           });
           (kind === "berth" ? figures.berthCpu : figures.distCpu).push(
-            ((await readCpuSeconds(cache.pid)) - cpu) / (total / (1 << 30)),
+            await perGib(cache.pid, cpu),
           );
+          if (kind === "berth") {
+            figures.upstreamFillCpu.push(await perGib(upstream.pid, upstreamCpu));
+          }
           log(`mirror: round ${round + 1}: ${kind}: warm pull`);
           const warm = await pull(cache, total);
           (kind === "berth" ? figures.berthCold : figures.distCold).push(cold);
@@ -192,7 +205,12 @@ function formatMirror(
       m(f.floorCpu).toFixed(2)
     } s. The floor is a server ` +
     `doing only what a cold fill must (fetch, SHA-256, file write + fsync, send; no storage ` +
-    `layout, session or other clients): what this runtime achieves on this machine. Before each cold pull a scratch file the layer's size is ` +
+    `layout, session or other clients): what this runtime achieves on this machine. The ` +
+    `upstream's CPU per GiB: ${m(f.upstreamDirectCpu).toFixed(2)} s serving a direct pull, ` +
+    `${
+      m(f.upstreamFillCpu).toFixed(2)
+    } s filling berth (a cold pull runs the upstream, the cache ` +
+    `and the client at once: their CPU seconds over the cores bound its time). Before each cold pull a scratch file the layer's size is ` +
     `written and removed (first-touch memory costs, see the core bench). Each round starts both caches empty (order alternating); "warm as ` +
     `fast as local" is read as ≥ 0.9× (the machine is shared; compare within one run).`,
     "",

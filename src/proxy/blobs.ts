@@ -28,8 +28,6 @@ import type { Mirrors, Route } from "./mirrors.ts";
 export const FILL_RING = 16 << 20;
 /** Largest read from the upstream connection. */
 const READ_BUFFER = 1 << 20;
-/** The ring's memory comes in pieces of this size: a read into one leaves the others readable. */
-const RING_SEGMENT = 1 << 20;
 /** Bytes fetched between wakes of the clients following a fill. */
 const WAKE_STEP = 1 << 20;
 /** Times a broken or unanswered upstream download is tried again (`Range`) before the fill fails. */
@@ -193,7 +191,7 @@ class Fill {
 
   /** Bytes surely in the session's file: all once appended, else those behind the ring. */
   get stored(): number {
-    return this.#appended ? this.size : Math.max(0, this.#received - this.#ring.kept);
+    return this.#appended ? this.size : Math.max(0, this.#received - this.#ring.size);
   }
 
   /** Whether the whole blob is in the session's file. */
@@ -206,21 +204,20 @@ class Fill {
    * no longer in the ring). The caller keeps within {@link readable}.
    */
   copy(position: number, into: Uint8Array): number {
-    const kept = this.#ring.keptUntil(position, this.#received);
-    if (position >= kept) return 0;
-    const n = Math.min(into.byteLength, kept - position);
+    if (position < this.#received - this.#ring.size || position >= this.#received) return 0;
+    const n = Math.min(into.byteLength, this.#received - position);
     this.#ring.read(position, into.subarray(0, n));
     return n;
   }
 
   /**
-   * The next bytes fetched, already in the ring (a resumed download goes on where the broken one
-   * stopped). Followers are woken at each MiB and at the end, not for every piece the connection
-   * hands over: each wake is a write to a client's socket, and small ones cost more per byte.
+   * The next bytes fetched (a resumed download goes on where the broken one stopped). Followers
+   * are woken at each MiB and at the end, not for every piece the connection hands over: each
+   * wake is a write to a client's socket, and small ones cost more per byte.
    */
-  #fetched(bytes: Uint8Array<ArrayBuffer>): void {
+  #fetched(bytes: Uint8Array): void {
     const before = this.#received;
-    this.#ring.landed(bytes);
+    this.#ring.write(before, bytes);
     this.#received += bytes.byteLength;
     if (
       Math.floor(before / WAKE_STEP) !== Math.floor(this.#received / WAKE_STEP) ||
@@ -270,13 +267,9 @@ class Fill {
     const counters = route.mirror.counters;
     const upstream = new UpstreamBody(
       (offset) => route.mirror.client.openBlob(route.upstream, digest.value, offset),
-      {
-        slot: (max) => this.#ring.slot(this.#received, max),
-        landed: (bytes) => {
-          counters.bytesFetched += bytes.byteLength;
-          this.#fetched(bytes);
-        },
-        lost: () => this.#ring.lost(this.#received),
+      (bytes) => {
+        counters.bytesFetched += bytes.byteLength;
+        this.#fetched(bytes);
       },
     );
     const id = await uploads.start(name);
@@ -425,38 +418,30 @@ class Follower implements ByteSource {
 }
 
 /**
- * Where an {@link UpstreamBody} puts the bytes it reads: straight into the fill's ring (a BYOB read
- * of `fetch`'s body lands there without a copy of its own).
- */
-interface Landing {
-  /** Memory for the next bytes: at most `max` bytes, at least one. */
-  slot(max: number): Uint8Array<ArrayBuffer>;
-  /** Bytes were read into the last slot (a BYOB read hands its memory back as a new object). */
-  landed(bytes: Uint8Array<ArrayBuffer>): void;
-  /** A read into the last slot failed and took its memory with it. */
-  lost(): void;
-}
-
-/**
- * The upstream's response body as a byte stream. It is read in large pieces into the landing's
- * memory (BYOB reads when `fetch`'s body is a byte stream), each shown to the landing and copied
- * into the reader's buffer. A broken download is resumed with a `Range` request from the first
- * byte not yet read, up to {@link RESUMES} times (a resume that gets no answer in time counts as
- * one): what the reader already has stays as it is.
+ * The upstream's response body as a byte stream. It is read in large pieces into a buffer of its
+ * own (BYOB reads when `fetch`'s body is a byte stream), each shown to `fetched` and copied into
+ * the reader's buffer. A broken download is resumed with a `Range` request from the first byte
+ * not yet read, up to {@link RESUMES} times (a resume that gets no answer in time counts as one):
+ * what the reader already has stays as it is.
  */
 class UpstreamBody {
   readonly #open: (offset: number) => Promise<ReadableStream<Uint8Array>>;
-  readonly #landing: Landing;
+  readonly #fetched: (bytes: Uint8Array) => void;
   #reader: ReadableStreamBYOBReader | ReadableStreamDefaultReader<Uint8Array> | undefined;
+  /** Where the upstream's bytes land (a BYOB read hands it back as a new object). */
+  #buffer = new ArrayBuffer(READ_BUFFER);
   /** Bytes read so far: where a resumed download starts. */
   #position = 0;
   #resumes = 0;
   /** What is left of the last chunk of a body that is not a byte stream. */
   #rest: Uint8Array | undefined;
 
-  constructor(open: (offset: number) => Promise<ReadableStream<Uint8Array>>, landing: Landing) {
+  constructor(
+    open: (offset: number) => Promise<ReadableStream<Uint8Array>>,
+    fetched: (bytes: Uint8Array) => void,
+  ) {
     this.#open = open;
-    this.#landing = landing;
+    this.#fetched = fetched;
   }
 
   /** Open the download. */
@@ -464,7 +449,7 @@ class UpstreamBody {
     await this.#attempt(() => Promise.resolve());
   }
 
-  /** The `length` bytes of the blob as a byte stream; each read lands first. */
+  /** The `length` bytes of the blob as a byte stream; each read is shown to `fetched` first. */
   body(length: number): ReadableStream<Uint8Array> {
     let left = length;
     return new ReadableStream({
@@ -476,7 +461,7 @@ class UpstreamBody {
         if (!bytes) throw new Error(`the upstream ended ${left} bytes before the blob's size`);
         this.#position += bytes.byteLength;
         left -= bytes.byteLength;
-        this.#landing.landed(bytes);
+        this.#fetched(bytes);
         const view = request?.view;
         if (request && view) {
           new Uint8Array(view.buffer, view.byteOffset, bytes.byteLength).set(bytes);
@@ -514,22 +499,18 @@ class UpstreamBody {
   }
 
   /**
-   * Read up to `max` bytes into the landing's slot; the bytes read (a view of its memory),
-   * `undefined` at the end.
+   * Read up to `max` bytes into the buffer; the bytes read (a view of it, valid until the next
+   * read), `undefined` at the end. A failed read loses the buffer: a new one is made.
    */
   async #read(max: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
     const reader = this.#reader;
     if (!reader) throw new Error("the upstream download is closed");
-    const into = this.#landing.slot(max);
+    if (this.#buffer.byteLength === 0) this.#buffer = new ArrayBuffer(READ_BUFFER);
+    const into = new Uint8Array(this.#buffer, 0, max);
     if (reader instanceof ReadableStreamBYOBReader) {
-      let result: ReadableStreamReadResult<Uint8Array<ArrayBuffer>>;
-      try {
-        result = await reader.read(into);
-      } catch (error) {
-        this.#landing.lost();
-        throw error;
-      }
-      return result.done ? undefined : result.value;
+      const { done, value } = await reader.read(into);
+      if (value) this.#buffer = value.buffer;
+      return done ? undefined : value;
     }
     // Not a byte stream: copy what fits, keep the rest for the next read.
     if (!this.#rest || this.#rest.byteLength === 0) {
@@ -544,79 +525,37 @@ class UpstreamBody {
   }
 }
 
-/**
- * The last `size` bytes of a stream, by their position in it, in segments of a MiB. The stream's
- * bytes are read straight into it ({@link Ring.slot}), so keeping them costs no copy. A BYOB read
- * takes the memory it reads into until it lands: the segment being read into is not readable
- * meanwhile (it held the oldest bytes, or the newest of an unfinished segment), the others are.
- */
+/** The last `size` bytes of a stream, by their position in it. */
 class Ring {
-  /** The ring's memory. */
   readonly size: number;
-  /** The bytes it always keeps: the last `kept` before the segment being read into. */
-  readonly kept: number;
-  readonly #segment: number;
-  readonly #segments: Uint8Array<ArrayBuffer>[] = [];
-  /** The segment a read is filling, or -1. */
-  #busy = -1;
-  /** The first position kept: a failed read into a slot took a segment, and what it held. */
-  #from = 0;
+  readonly #bytes: Uint8Array;
 
   constructor(size: number) {
-    // At least two segments: one to read into, one to keep.
-    this.#segment = Math.max(1, Math.min(RING_SEGMENT, Math.ceil(size / 2)));
-    const count = Math.ceil(size / this.#segment);
-    this.size = count * this.#segment;
-    this.kept = this.size - this.#segment;
-    for (let i = 0; i < count; i++) this.#segments.push(new Uint8Array(this.#segment));
+    this.size = size;
+    this.#bytes = new Uint8Array(size);
   }
 
-  /**
-   * Where the bytes kept from `at` end, `end` being the stream's position now (0 when `at` is
-   * not kept): at `end`, or where the segment being read into starts.
-   */
-  keptUntil(at: number, end: number): number {
-    const until = this.#busy < 0 ? end : end - (end % this.#segment);
-    return at < this.#from || at < until - this.kept ? 0 : until;
+  /** Keep `bytes` (at most `size` of them), which are the stream's from `at`. */
+  write(at: number, bytes: Uint8Array): void {
+    this.#each(at, bytes.byteLength, (offset, from, n) => {
+      this.#bytes.set(bytes.subarray(from, from + n), offset);
+    });
   }
 
-  /** Memory for the stream's bytes from `at`: at most `max` bytes, up to its segment's end. */
-  slot(at: number, max: number): Uint8Array<ArrayBuffer> {
-    const index = Math.floor(at / this.#segment) % this.#segments.length;
-    const offset = at % this.#segment;
-    this.#busy = index;
-    const memory = this.#segments[index]!.buffer;
-    return new Uint8Array(memory, offset, Math.min(max, this.#segment - offset));
-  }
-
-  /** Bytes were read into the last slot; a BYOB read hands its memory back as a new buffer. */
-  landed(bytes: Uint8Array<ArrayBuffer>): void {
-    const index = this.#busy;
-    this.#busy = -1;
-    if (index >= 0 && bytes.buffer !== this.#segments[index]!.buffer) {
-      this.#segments[index] = new Uint8Array(bytes.buffer);
-    }
-  }
-
-  /** A read into the last slot failed and took its memory: nothing before `at` is kept. */
-  lost(at: number): void {
-    const index = this.#busy;
-    this.#busy = -1;
-    if (index >= 0 && this.#segments[index]!.buffer.byteLength === 0) {
-      this.#segments[index] = new Uint8Array(this.#segment);
-    }
-    this.#from = at;
-  }
-
-  /** Copy the bytes from `at` into `into` (they must be kept: {@link keptUntil}). */
+  /** Copy the bytes from `at` into `into` (they must still be kept). */
   read(at: number, into: Uint8Array): void {
+    this.#each(at, into.byteLength, (offset, from, n) => {
+      into.set(this.#bytes.subarray(offset, offset + n), from);
+    });
+  }
+
+  /** The ring's pieces of `length` bytes from stream position `at`: (ring offset, index, n). */
+  #each(at: number, length: number, piece: (offset: number, from: number, n: number) => void) {
     let done = 0;
-    while (done < into.byteLength) {
-      const position = at + done;
-      const segment = this.#segments[Math.floor(position / this.#segment) % this.#segments.length]!;
-      const offset = position % this.#segment;
-      const n = Math.min(into.byteLength - done, this.#segment - offset);
-      into.set(segment.subarray(offset, offset + n), done);
+    while (done < length) {
+      const offset = (at + done) % this.size;
+      const n = Math.min(length - done, this.size - offset);
+      piece(offset, done, n);
       done += n;
     }
   }
