@@ -131,7 +131,7 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
     if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
   }
   load.push(await loadAverage());
-  return report(results, options, load);
+  return report(results, options, load) + await radosgwNote(store);
 }
 
 const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
@@ -154,6 +154,25 @@ async function main(): Promise<void> {
   const table = await runS3Bench({ ...options, log: (line) => console.error(line) }, true);
   console.log(table);
   if (out) await Deno.writeTextFile(out, table);
+}
+
+/**
+ * Whether the local radosgw (of `scripts/ceph_up.sh`, when it serves the store) runs with the
+ * script's malloc settings, without which its reads swing 2-4× from one minute to the next.
+ */
+async function radosgwNote(store: Store): Promise<string> {
+  const dir = Deno.env.get("BERTH_CEPH_DIR") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/berth-ceph`;
+  const conf = await readProc(`${dir}/ceph.conf`);
+  const port = new URL(store.endpoint).port;
+  if (!conf?.includes(`endpoint=127.0.0.1:${port}`)) return "";
+  const pid = (await readProc(`${dir}/run/rgw.a.pid`))?.trim();
+  const environ = pid ? await readProc(`/proc/${pid}/environ`) : undefined;
+  if (environ === undefined) return "";
+  return environ.includes("MALLOC_MMAP_THRESHOLD_=")
+    ? "\nradosgw runs with `scripts/ceph_up.sh`'s malloc settings (steady reads).\n"
+    : "\n**radosgw was started without `scripts/ceph_up.sh`'s malloc settings**: its reads swing " +
+      "2-4× between minutes and the pull rows measure that; restart it (`scripts/ceph_down.sh; " +
+      "scripts/ceph_up.sh`).\n";
 }
 
 async function loadAverage(): Promise<string> {
