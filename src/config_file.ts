@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
 import { AddressSet } from "./http/client_address.ts";
 import { DEFAULT_CONNECTION_LIMITS } from "./http/connection_limits.ts";
 import { readPolicy } from "./commands/serve_auth.ts";
@@ -52,7 +51,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** Options of {@link parseConfig} and {@link loadConfig}. */
+/** Options of {@link parseConfigWith} and {@link loadConfig}. */
 export interface ConfigSources {
   /** The environment (only `REGISTRY_*` variables are read). */
   env?: Record<string, string>;
@@ -428,10 +427,58 @@ function setPath(tree: Tree, path: string[], value: unknown): void {
   node[path.at(-1)!] = value;
 }
 
+/**
+ * A YAML parser (the npm `yaml` package's `parse`). Loading that package costs a start ~80 ms of
+ * CPU and ~7 MiB, so {@link loadConfig} loads it only when a config file or a variable needs it.
+ */
+export type YamlParse = (text: string, options?: { uniqueKeys?: boolean }) => unknown;
+
+/** Plain scalars YAML (1.2, core schema) reads as a string: no indicator first, no `: `, no `#`. */
+const PLAIN_TEXT = /^[A-Za-z0-9_/][A-Za-z0-9_/.:@+-]*$/;
+/** Plain scalars YAML reads as a number (core schema: decimal, octal, hex, float). */
+const YAML_NUMBER =
+  /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/;
+/** Plain scalars YAML reads as `null`, `true` or `false`. */
+const YAML_WORDS: Record<string, null | boolean> = {
+  "": null,
+  "~": null,
+  null: null,
+  Null: null,
+  NULL: null,
+  true: true,
+  True: true,
+  TRUE: true,
+  false: false,
+  False: false,
+  FALSE: false,
+};
+
+/**
+ * What YAML reads `text` as, for the simple values variables usually hold (words, paths,
+ * addresses, small integers, booleans), without a YAML parser; `undefined` for anything else.
+ */
+export function plainScalar(text: string): { value: unknown } | undefined {
+  if (Object.hasOwn(YAML_WORDS, text)) return { value: YAML_WORDS[text] };
+  if (/^(?:0|[1-9][0-9]{0,14})$/.test(text)) return { value: Number(text) };
+  if (!PLAIN_TEXT.test(text) || text.endsWith(":") || YAML_NUMBER.test(text)) return undefined;
+  return { value: text };
+}
+
+/** Whether parsing `text` with these variables needs a YAML parser (see {@link YamlParse}). */
+export function needsYaml(text: string, env: Record<string, string>): boolean {
+  if (text.trim() !== "") return true;
+  return Object.entries(env).some(([name, value]) =>
+    name.startsWith("REGISTRY_") && name !== "REGISTRY_STORAGE" && !plainScalar(value)
+  );
+}
+
 /** Read a value of an environment variable as distribution does: as YAML, else as text. */
-function envValue(text: string): unknown {
+function envValue(text: string, yaml: YamlParse | undefined): unknown {
+  const plain = plainScalar(text);
+  if (plain) return plain.value;
+  if (!yaml) throw new Error("a YAML parser is needed (see needsYaml)");
   try {
-    return parseYaml(text);
+    return yaml(text);
   } catch {
     return text;
   }
@@ -450,7 +497,13 @@ function lowerKeys(value: unknown, path: string): unknown {
 }
 
 /** Apply `REGISTRY_*` variables onto the file's tree. */
-function applyEnv(tree: Tree, env: Record<string, string>, origins: Origins, warnings: string[]) {
+function applyEnv(
+  tree: Tree,
+  env: Record<string, string>,
+  origins: Origins,
+  warnings: string[],
+  yaml: YamlParse | undefined,
+) {
   const names = Object.keys(env).filter((k) => k.startsWith("REGISTRY_")).sort();
   for (const name of names) {
     const path = name.slice("REGISTRY_".length).toLowerCase().split("_");
@@ -465,7 +518,7 @@ function applyEnv(tree: Tree, env: Record<string, string>, origins: Origins, war
       origins.set("storage", name);
       continue;
     }
-    setPath(tree, path, envValue(env[name]!));
+    setPath(tree, path, envValue(env[name]!, yaml));
     origins.set(path.join("."), name);
   }
 }
@@ -992,18 +1045,23 @@ function withFlags(base: Partial<Config>, flags: Partial<Config> = {}): Partial<
 
 /**
  * Parse a distribution-style YAML config (`text` may be empty: defaults and environment only),
- * apply `REGISTRY_*` environment variables, then flags. Throws {@link ConfigError}.
+ * apply `REGISTRY_*` environment variables, then flags. Throws {@link ConfigError}. `sources.yaml`
+ * parses YAML; it may be left out when {@link needsYaml} says none is needed
+ * (`parseConfig` in src/config_yaml.ts always passes one).
  */
-export function parseConfig(
+export function parseConfigWith(
   text: string,
-  sources: ConfigSources & { source?: string } = {},
+  sources: ConfigSources & { source?: string; yaml?: YamlParse | undefined } = {},
 ): LoadedConfig {
   const warnings: string[] = [];
-  let document: unknown;
-  try {
-    document = parseYaml(text, { uniqueKeys: true });
-  } catch (error) {
-    throw new ConfigError(`${sources.source ?? "config"}: ${(error as Error).message}`);
+  let document: unknown = null;
+  if (text.trim() !== "") {
+    if (!sources.yaml) throw new Error("a YAML parser is needed (see needsYaml)");
+    try {
+      document = sources.yaml(text, { uniqueKeys: true });
+    } catch (error) {
+      throw new ConfigError(`${sources.source ?? "config"}: ${(error as Error).message}`);
+    }
   }
   if (document !== null && document !== undefined && !isTree(document)) {
     throw new ConfigError(`${sources.source ?? "config"}: expected a YAML mapping of keys`);
@@ -1011,7 +1069,7 @@ export function parseConfig(
   const tree = lowerKeys(document ?? {}, "") as Tree;
   const fromFile = Object.keys(tree).length > 0;
   const origins: Origins = new Map();
-  applyEnv(tree, sources.env ?? {}, origins, warnings);
+  applyEnv(tree, sources.env ?? {}, origins, warnings, sources.yaml);
   const checked = check(CONFIG_SCHEMA, tree, "", origins, warnings) as Tree;
   if (fromFile && checked.version === undefined) {
     throw new ConfigError("version: required (distribution configs start with `version: 0.1`)");
@@ -1051,7 +1109,8 @@ export async function loadConfig(
       throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
     }
   }
-  return parseConfig(text, { ...sources, source: file ?? "config" });
+  const yaml = needsYaml(text, sources.env ?? {}) ? (await import("yaml")).parse : undefined;
+  return parseConfigWith(text, { ...sources, source: file ?? "config", yaml });
 }
 
 /**

@@ -8,8 +8,6 @@
  *
  * @module
  */
-// @ts-types="./bcryptjs.d.ts"
-import * as bcrypt from "bcryptjs";
 
 /** Name given to the pool's workers (how a module knows it runs in one). */
 const WORKER_NAME = "berth-bcrypt";
@@ -43,8 +41,12 @@ if (isBcryptWorker()) {
     onmessage: ((event: MessageEvent<Job>) => void) | null;
     postMessage(answer: Answer): void;
   };
-  scope.onmessage = ({ data }) => {
+  // Loaded here only: the main thread never compares passwords, so `berth serve` starts without
+  // the package. The handler is set at once, so no message arrives before it.
+  const loading: Promise<typeof import("./bcryptjs.d.ts")> = import("bcryptjs");
+  scope.onmessage = async ({ data }) => {
     try {
+      const bcrypt = await loading;
       scope.postMessage({ id: data.id, ok: bcrypt.compareSync(data.password, data.hash) });
     } catch (error) {
       scope.postMessage({ id: data.id, error: String(error) });

@@ -4,7 +4,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import { withTempDir } from "../helpers/temp.ts";
 
 const DOC = new URL("../../docs/auth.md", import.meta.url);

@@ -5,7 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ConfigError, configToEnv, parseConfig } from "../../src/config_file.ts";
+import { ConfigError, configToEnv } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import { makeConfig } from "../../src/config.ts";
 
 const YAML = `version: 0.1

@@ -7,13 +7,8 @@
 import assert from "node:assert/strict";
 import { loadServeConfig } from "../../src/commands/serve.ts";
 import { makeConfig } from "../../src/config.ts";
-import {
-  ConfigError,
-  configToEnv,
-  parseConfig,
-  parseDuration,
-  parseSize,
-} from "../../src/config_file.ts";
+import { ConfigError, configToEnv, parseDuration, parseSize } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 
 Deno.test("config: limits.* keys and http.debug.addr are read from YAML and variables", () => {
   const { config } = parseConfig(

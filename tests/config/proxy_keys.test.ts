@@ -1,6 +1,7 @@
 /** The `proxy` section: distribution's single upstream, berth's mirrors, the environment. */
 import assert from "node:assert/strict";
-import { ConfigError, parseConfig } from "../../src/config_file.ts";
+import { ConfigError } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import { Mirrors } from "../../src/proxy/mirrors.ts";
 
 Deno.test("config: proxy.remoteurl makes the whole registry a cache of one upstream", () => {

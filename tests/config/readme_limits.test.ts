@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { SERVE_USAGE } from "../../src/commands/serve.ts";
 import { makeConfig } from "../../src/config.ts";
-import { BOUNDED_SETTINGS, envName, formatSetting, parseConfig } from "../../src/config_file.ts";
+import { BOUNDED_SETTINGS, envName, formatSetting } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 
 const README = Deno.readTextFileSync(new URL("../../README.md", import.meta.url));
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import { EVENTS_MEDIA_TYPE } from "../../src/services/events.ts";
 import { freePort } from "../helpers/images.ts";
 import {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import {
   assertError,
   expectStatus,

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseConfig } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import { buildLayout } from "../helpers/images.ts";
 import { startServer } from "../helpers/server.ts";
 import { run, skipWithout } from "../helpers/tools.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { makeConfig } from "../../src/config.ts";
-import { ConfigError, configToEnv, parseConfig, parseDuration } from "../../src/config_file.ts";
+import { ConfigError, configToEnv, parseDuration } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 
 const fixture = (name: string) =>
   Deno.readTextFileSync(new URL(`./fixtures/${name}`, import.meta.url));

@@ -5,7 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { ConfigError, configToEnv, parseConfig } from "../../src/config_file.ts";
+import { ConfigError, configToEnv } from "../../src/config_file.ts";
+import { parseConfig } from "../../src/config_yaml.ts";
 import { CSRF_SECONDS, CsrfTokens } from "../../src/ui/csrf.ts";
 import { SESSION_SECONDS, Sessions } from "../../src/ui/session.ts";
 import { safeNext } from "../../src/ui/format.ts";

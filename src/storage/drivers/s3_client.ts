@@ -8,10 +8,12 @@
  *
  * @module
  */
-import { AwsV4Signer } from "aws4fetch";
 import { createHash } from "node:crypto";
 import { StorageUnavailable } from "../unavailable.ts";
 import { sendBytes, sendsDirectly } from "./http_put.ts";
+
+/** The SigV4 signer, loaded on first use: a registry on the filesystem starts without it. */
+const signer = () => import("aws4fetch");
 
 /** How to reach a bucket. */
 export interface S3ClientOptions {
@@ -396,6 +398,7 @@ export class S3Client {
   /** A presigned URL that lets its holder `GET` (or `HEAD`) `key` for `expiresSeconds`. */
   async presign(key: string, expiresSeconds: number, method = "GET"): Promise<string> {
     const url = this.#url(key, { "X-Amz-Expires": String(expiresSeconds) });
+    const { AwsV4Signer } = await signer();
     const signed = await new AwsV4Signer({
       ...this.#credentials(),
       method,
@@ -462,6 +465,7 @@ export class S3Client {
 
   async #attempt(method: string, options: SendOptions): Promise<Response> {
     const url = this.#url(options.key, options.query);
+    const { AwsV4Signer } = await signer();
     const signed = await new AwsV4Signer({
       ...this.#credentials(),
       method,
