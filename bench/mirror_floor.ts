@@ -53,7 +53,10 @@ async function serveConnection(conn: Deno.Conn, upstream: string, dir: string): 
       if (colon > 0) headers.set(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
     }
     headers.delete("host");
-    const response = await fetch(new URL(target!, upstream), { method, headers });
+    const response = await fetch(new URL(target ?? "/", upstream), {
+      method: method ?? "GET",
+      headers,
+    });
     const length = response.headers.get("content-length");
     const type = response.headers.get("content-type");
     if (!response.body || length === null) {
