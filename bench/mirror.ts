@@ -15,6 +15,7 @@ import {
   type BenchServer,
   freePort,
   readCpuSeconds,
+  readProc,
   RssSampler,
   startBerth,
   startDistribution,
@@ -54,6 +55,9 @@ interface Figures {
   /** The fill alone (bench/mirror_floor.ts), cold, and its CPU per GiB. */
   floor: number[];
   floorCpu: number[];
+  /** CPU per GiB of the main thread (JavaScript) of berth and of the floor. */
+  berthMainCpu: number[];
+  floorMainCpu: number[];
   /** The upstream's CPU per GiB: serving a direct pull, and filling berth. */
   upstreamDirectCpu: number[];
   upstreamFillCpu: number[];
@@ -84,6 +88,8 @@ export async function runMirrorBench(
     distCpu: [],
     floor: [],
     floorCpu: [],
+    berthMainCpu: [],
+    floorMainCpu: [],
     upstreamDirectCpu: [],
     upstreamFillCpu: [],
   };
@@ -100,6 +106,8 @@ export async function runMirrorBench(
       log(`mirror: round ${round + 1}: direct and local pulls`);
       const perGib = async (pid: number, before: number) =>
         ((await readCpuSeconds(pid)) - before) / (total / (1 << 30));
+      const mainPerGib = async (pid: number, before: number) =>
+        ((await mainThreadSeconds(pid)) - before) / (total / (1 << 30));
       const direct = await readCpuSeconds(upstream.pid);
       figures.direct.push(await pull(upstream, total));
       figures.upstreamDirectCpu.push(await perGib(upstream.pid, direct));
@@ -110,8 +118,10 @@ export async function runMirrorBench(
       try {
         await warmMemory(`${work}/warm`, o.layerSize);
         const cpu = await readCpuSeconds(floor.pid);
+        const main = await mainThreadSeconds(floor.pid);
         figures.floor.push(await pull(floor, total));
         figures.floorCpu.push(await perGib(floor.pid, cpu));
+        figures.floorMainCpu.push(await mainPerGib(floor.pid, main));
       } finally {
         running.splice(running.indexOf(floor), 1);
         await floor.stop();
@@ -129,6 +139,7 @@ export async function runMirrorBench(
           const sampler = new RssSampler(cache.pid);
           const cpu = await readCpuSeconds(cache.pid);
           const upstreamCpu = await readCpuSeconds(upstream.pid);
+          const main = await mainThreadSeconds(cache.pid);
           const cold = await pull(cache, total).finally(async () => {
             (kind === "berth" ? figures.berthRss : figures.distRss).push(await sampler.stop());
           });
@@ -137,6 +148,7 @@ export async function runMirrorBench(
           );
           if (kind === "berth") {
             figures.upstreamFillCpu.push(await perGib(upstream.pid, upstreamCpu));
+            figures.berthMainCpu.push(await mainPerGib(cache.pid, main));
           }
           log(`mirror: round ${round + 1}: ${kind}: warm pull`);
           const warm = await pull(cache, total);
@@ -205,7 +217,10 @@ function formatMirror(
       m(f.floorCpu).toFixed(2)
     } s. The floor is a server ` +
     `doing only what a cold fill must (fetch, SHA-256, file write + fsync, send; no storage ` +
-    `layout, session or other clients): what this runtime achieves on this machine. The ` +
+    `layout, session or other clients): what this runtime achieves on this machine. Of that CPU, ` +
+    `the main (JavaScript) thread: berth ${m(f.berthMainCpu).toFixed(2)} s, the floor ` +
+    `${m(f.floorMainCpu).toFixed(2)} s (the rest: file writes and fsync on the runtime's ` +
+    `blocking threads). The ` +
     `upstream's CPU per GiB: ${m(f.upstreamDirectCpu).toFixed(2)} s serving a direct pull, ` +
     `${
       m(f.upstreamFillCpu).toFixed(2)
@@ -215,6 +230,13 @@ function formatMirror(
     `fast as local" is read as ≥ 0.9× (the machine is shared; compare within one run).`,
     "",
   ].join("\n");
+}
+
+/** CPU seconds (user + system) of a process's main thread. */
+async function mainThreadSeconds(pid: number): Promise<number> {
+  const text = await readProc(`/proc/${pid}/task/${pid}/stat`);
+  const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Start bench/mirror_floor.ts on a free port, fetching from `upstream`, its files in `dir`. */
