@@ -77,8 +77,17 @@ export interface GrowthOptions {
   log?: (line: string) => void;
 }
 
-/** Write a data directory with one repository of `size` tags and `size` more repositories. */
-export function writeTree(root: string, size: number): void {
+/**
+ * Write (or extend) a data directory in distribution's layout: one repository `grow/tags` with
+ * `size` tags and `size` repositories `grow/r<i>` of one tag each. With `from`, a tree written
+ * for `from` is extended to `size` (only the new tags and repositories are written).
+ *
+ * Every folder is made one level at a time (no recursive `mkdir`, which tries the whole path
+ * first), and every `link` file is a hard link to one of two files holding a digest: the tree
+ * reads the same to both servers, costs one inode per folder, and nothing in this bench writes a
+ * link in place.
+ */
+export function writeTree(root: string, size: number, from = 0): void {
   const v2 = `${root}/docker/registry/v2`;
   const enc = new TextEncoder();
   const config = enc.encode('{"architecture":"amd64","os":"linux"}');
@@ -94,26 +103,44 @@ export function writeTree(root: string, size: number): void {
   }));
   const configHex = writeBlob(v2, config);
   const manifestHex = writeBlob(v2, manifest);
-  const link = enc.encode(`sha256:${manifestHex}`);
-  const repo = (name: string, tags: string[]) => {
-    const base = `${v2}/repositories/${name}`;
-    Deno.mkdirSync(`${base}/_layers/sha256/${configHex}`, { recursive: true });
-    Deno.writeFileSync(
-      `${base}/_layers/sha256/${configHex}/link`,
-      enc.encode(`sha256:${configHex}`),
-    );
-    Deno.mkdirSync(`${base}/_manifests/revisions/sha256/${manifestHex}`, { recursive: true });
-    Deno.writeFileSync(`${base}/_manifests/revisions/sha256/${manifestHex}/link`, link);
-    for (const tag of tags) {
-      Deno.mkdirSync(`${base}/_manifests/tags/${tag}/current`, { recursive: true });
-      Deno.writeFileSync(`${base}/_manifests/tags/${tag}/current/link`, link);
-      const index = `${base}/_manifests/tags/${tag}/index/sha256/${manifestHex}`;
-      Deno.mkdirSync(index, { recursive: true });
-      Deno.writeFileSync(`${index}/link`, link);
-    }
+  // The two link contents, written once beside the data directory (on the same filesystem);
+  // every link of the tree is a hard link to one of them.
+  const links = `${root}.links`;
+  const manifestLink = `${links}/manifest`;
+  const configLink = `${links}/config`;
+  if (from === 0) {
+    Deno.mkdirSync(links, { recursive: true });
+    Deno.writeFileSync(manifestLink, enc.encode(`sha256:${manifestHex}`));
+    Deno.writeFileSync(configLink, enc.encode(`sha256:${configHex}`));
+  }
+  const dirs = (base: string, ...path: string[]) => {
+    for (const part of path) Deno.mkdirSync(base = `${base}/${part}`);
+    return base;
   };
-  repo("grow/tags", Array.from({ length: size }, (_, i) => `t${String(i).padStart(6, "0")}`));
-  for (let i = 0; i < size; i++) repo(`grow/r${String(i).padStart(6, "0")}`, ["latest"]);
+  const tag = (tags: string, name: string) => {
+    const current = dirs(tags, name, "current");
+    Deno.linkSync(manifestLink, `${current}/link`);
+    Deno.linkSync(manifestLink, `${dirs(`${tags}/${name}`, "index", "sha256", manifestHex)}/link`);
+  };
+  const repo = (base: string) => {
+    Deno.linkSync(configLink, `${dirs(base, "_layers", "sha256", configHex)}/link`);
+    const revisions = dirs(base, "_manifests", "revisions", "sha256", manifestHex);
+    Deno.linkSync(manifestLink, `${revisions}/link`);
+    return dirs(`${base}/_manifests`, "tags");
+  };
+  const repositories = `${v2}/repositories/grow`;
+  const tagged = `${repositories}/tags`;
+  if (from === 0) {
+    Deno.mkdirSync(tagged, { recursive: true });
+    repo(tagged);
+  }
+  for (let i = from; i < size; i++) tag(`${tagged}/_manifests/tags`, `t${pad(i)}`);
+  for (let i = from; i < size; i++) tag(repo(dirs(repositories, `r${pad(i)}`)), "latest");
+}
+
+/** Index `i` as the six digits the tree's names use. */
+function pad(i: number): string {
+  return String(i).padStart(6, "0");
 }
 
 /** Add `count` blobs no manifest names (small, distinct) to a data directory. */
@@ -125,9 +152,15 @@ function writeGarbage(root: string, count: number): void {
 
 function writeBlob(v2: string, bytes: Uint8Array): string {
   const hex = digest(bytes).slice(7);
-  const dir = `${v2}/blobs/sha256/${hex.slice(0, 2)}/${hex}`;
-  Deno.mkdirSync(dir, { recursive: true });
-  Deno.writeFileSync(`${dir}/data`, bytes);
+  const prefix = `${v2}/blobs/sha256/${hex.slice(0, 2)}`;
+  try {
+    Deno.mkdirSync(`${prefix}/${hex}`);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return hex;
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    Deno.mkdirSync(`${prefix}/${hex}`, { recursive: true });
+  }
+  Deno.writeFileSync(`${prefix}/${hex}/data`, bytes);
   return hex;
 }
 
@@ -171,12 +204,12 @@ export async function measure(
     const catalog = `${server.url}/v2/_catalog?n=100`;
     const catalogFirstMs = await timed(catalog);
     const catalogNextMs = await medianOf(9, () => timed(catalog));
-    const middle = `${catalog}&last=grow/r${String(size >> 1).padStart(6, "0")}`;
+    const middle = `${catalog}&last=grow/r${pad(size >> 1)}`;
     const catalogMiddleMs = await medianOf(9, () => timed(middle));
     const tags = `${server.url}/v2/grow/tags/tags/list`;
     const tagsFirstMs = await timed(tags);
     const tagsNextMs = await medianOf(5, () => timed(tags));
-    const head = `${server.url}/v2/grow/tags/manifests/t${String(size >> 1).padStart(6, "0")}`;
+    const head = `${server.url}/v2/grow/tags/manifests/t${pad(size >> 1)}`;
     await timed(head, "HEAD");
     const headMs = await medianOf(51, () => timed(head, "HEAD"));
     const rssMiB = ((await readMemory(server.pid))?.rss ?? NaN) / (1 << 20);
@@ -207,7 +240,7 @@ async function measureStarts(starts: number, tmpDir?: string): Promise<StartRow[
       try {
         const data = `${dir}/data`;
         const { server, startMs } = await timedStart(() =>
-          name === "berth" ? startBerth(data) : startDistribution(data)
+          name === "berth" ? startBerth(data, {}, allowAllFor(data)) : startDistribution(data)
         );
         row.startMs.push(startMs);
         if (i === starts - 1) {
@@ -235,7 +268,7 @@ async function measureGc(blobs: number, tmpDir?: string): Promise<GcRow[]> {
     const server = await startBerth(data, {
       REGISTRY_STORAGE_MAINTENANCE_GC_ADMINENDPOINT: "true",
       REGISTRY_STORAGE_MAINTENANCE_GC_GRACEPERIOD: "0s",
-    });
+    }, allowAllFor(data));
     try {
       const head = `${server.url}/v2/grow/tags/manifests/t000005`;
       await timed(head, "HEAD");
@@ -247,7 +280,7 @@ async function measureGc(blobs: number, tmpDir?: string): Promise<GcRow[]> {
       })();
       const t0 = performance.now();
       const response = await fetch(`${server.url}/admin/gc`, { method: "POST" });
-      const report = await response.json() as { blobsDeleted?: unknown[] };
+      const report = await response.json() as { blobsDeletedCount?: number };
       const ms = performance.now() - t0;
       running = false;
       await load;
@@ -260,7 +293,7 @@ async function measureGc(blobs: number, tmpDir?: string): Promise<GcRow[]> {
         headMedianMs: median(latencies),
         headMaxMs: latencies.reduce((a, b) => Math.max(a, b), 0),
         heads: latencies.length,
-        deleted: report.blobsDeleted?.length ?? 0,
+        deleted: report.blobsDeletedCount ?? 0,
       });
     } finally {
       await server.stop();
@@ -294,49 +327,124 @@ async function distributionGc(data: string, blobs: number): Promise<GcRow> {
   return { blobs, server: "distribution (offline, dry run)", ms, peakMiB: peak / (1 << 20) };
 }
 
+/** berth may serve from under `/dev` only with `--allow-all`. */
+function allowAllFor(data: string): { allowAll: boolean } {
+  return { allowAll: data.startsWith("/dev/") };
+}
+
 async function makeTemp(tmpDir?: string): Promise<string> {
   return await Deno.makeTempDir({ prefix: "berth-growth-", ...(tmpDir && { dir: tmpDir }) });
+}
+
+/**
+ * Where the trees go: `/dev/shm` (memory) when it is there with room for the largest tree, else
+ * `tmpDir`. On this VM's disk (ext4 mounted with `discard`) removing a 10,000 tree took 200 s of
+ * waiting on the disk (1.6 s of CPU); in memory, 6 s.
+ */
+async function treeDir(largest: number, tmpDir?: string): Promise<string | undefined> {
+  // About 19 folders per repository and tag, 2 inodes per unreferenced blob.
+  const needed = largest * 20 + 10_000;
+  try {
+    const { success, stdout } = await new Deno.Command("df", {
+      args: ["--output=iavail,avail", "/dev/shm"],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const [inodes, kib] = new TextDecoder().decode(stdout).trim().split("\n").at(-1)!.trim()
+      .split(/\s+/).map(Number);
+    // Folders cost no pages in memory; each unreferenced blob's data file costs one (4 KiB).
+    if (success && inodes! > needed * 1.2 && kib! > (largest * 4 + (1 << 20)) * 1.2) {
+      return "/dev/shm";
+    }
+  } catch {
+    // No `df`: the temporary folder.
+  }
+  return tmpDir;
+}
+
+/** Whether this process may write under `/dev` (Deno asks for `--allow-all` there). */
+function mayWriteDev(): boolean {
+  const dir = Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "berth-growth-" });
+  try {
+    Deno.writeFileSync(`${dir}/probe`, new Uint8Array());
+    return true;
+  } catch {
+    return false;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+/** The group in a child process with `--allow-all` (for `/dev/shm`); its report is its output. */
+async function runInChild(options: GrowthOptions): Promise<string> {
+  const list = (values: number[] | undefined) => values && values.join(",");
+  const args = [
+    "run",
+    "--allow-all",
+    new URL(import.meta.url).pathname,
+    ...(options.sizes ? ["--sizes", list(options.sizes)!] : []),
+    ...(options.gcSizes ? ["--gc-sizes", list(options.gcSizes)!] : []),
+    ...(options.starts ? ["--starts", String(options.starts)] : []),
+    ...(options.tmpDir ? ["--tmp", options.tmpDir] : []),
+  ];
+  const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "inherit" });
+  const { success, code, stdout } = await child.output();
+  if (!success) throw new Error(`bench/growth.ts: exit ${code}`);
+  return new TextDecoder().decode(stdout).trimEnd() + "\n";
 }
 
 /** Measure everything; returns the Markdown section. */
 export async function runGrowthBench(options: GrowthOptions = {}): Promise<string> {
   const log = options.log ?? ((line: string) => console.error(line));
   const { sizes = [1000, 10_000, 100_000], gcSizes = [10_000, 100_000], starts = 5 } = options;
+  const began = performance.now();
+  const largest = Math.max(0, ...sizes, ...gcSizes);
+  const trees = await treeDir(largest, options.tmpDir);
+  if (trees === "/dev/shm" && !mayWriteDev()) return await runInChild(options);
+  log(`growth: trees in ${trees ?? "the system temporary folder"}`);
   const startRows = await measureStarts(starts, options.tmpDir);
   for (const row of startRows) log(`growth: start ${JSON.stringify(row)}`);
   const rows: Row[] = [];
-  for (const size of sizes) {
-    const dir = await makeTemp(options.tmpDir);
-    try {
+  // One tree, extended from each size to the next: written once, removed once.
+  const dir = await makeTemp(trees);
+  try {
+    let written = 0;
+    for (const size of [...sizes].sort((a, b) => a - b)) {
       const t0 = performance.now();
-      writeTree(`${dir}/data`, size);
+      writeTree(`${dir}/data`, size, written);
+      written = size;
       log(`growth: ${size}: tree written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       for (const name of ["distribution", "berth"]) {
         const data = `${dir}/data`;
         const row = await measure(
           size,
-          () => name === "berth" ? startBerth(data) : startDistribution(data),
+          () =>
+            name === "berth" ? startBerth(data, {}, allowAllFor(data)) : startDistribution(data),
         );
         log(`growth: ${JSON.stringify(row)}`);
         rows.push(row);
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
     }
+  } finally {
+    const t0 = performance.now();
+    await Deno.remove(dir, { recursive: true });
+    log(`growth: tree removed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   const gcRows: GcRow[] = [];
   for (const blobs of gcSizes) {
-    for (const row of await measureGc(blobs, options.tmpDir)) {
+    for (const row of await measureGc(blobs, trees)) {
       log(`growth: gc ${JSON.stringify(row)}`);
       gcRows.push(row);
     }
   }
+  const minutes = (performance.now() - began) / 60_000;
   const load = (await readProc("/proc/loadavg"))?.split(" ").slice(0, 3).join(" ");
   return [
     "## How cost grows",
     "",
-    `Deno ${Deno.version.deno}; load average ${load} at the end (a shared machine: compare ` +
-    "within a row).",
+    `Deno ${Deno.version.deno}; ${minutes.toFixed(1)} min; trees in ` +
+    `${trees === "/dev/shm" ? "memory (/dev/shm)" : "the temporary folder"}; load average ` +
+    `${load} at the end (a shared machine: compare within a row).`,
     "",
     formatStarts(startRows),
     "",

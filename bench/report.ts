@@ -151,6 +151,7 @@ export function medianOf(run: BenchRun, metric: Metric, server: string): number 
   const values = run.results.get(metric.key)?.get(server);
   if (values === undefined || values === "n/a") return undefined;
   const m = median(values);
+  if (Number.isNaN(m)) return undefined;
   return metric.unit === "MiB" ? m / (1 << 20) : m;
 }
 
@@ -165,6 +166,15 @@ function cell(run: BenchRun, metric: Metric, server: string): string {
   const values = run.results.get(metric.key)?.get(server);
   if (values === undefined) return "–";
   if (values === "n/a") return "n/a";
+  const failed = values.filter((v) => Number.isNaN(v)).length;
+  if (failed === values.length) return "failed";
+  if (failed > 0) {
+    return `${cellOf(values.filter((v) => !Number.isNaN(v)), metric)} (${failed} failed)`;
+  }
+  return cellOf(values, metric);
+}
+
+function cellOf(values: number[], metric: Metric): string {
   const scale = metric.unit === "MiB" ? 1 / (1 << 20) : 1;
   const m = format(median(values) * scale);
   if (values.length < 2) return m;
@@ -243,6 +253,9 @@ export function formatReport(run: BenchRun): string {
     `Bulk transfers by curl over loopback; load average before/after: ${run.loadavg[0]} / ` +
       `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs; ${berth} on Deno ` +
       `${run.runtime}.`,
+    ...(run.failures?.length
+      ? ["", "Failed measurements (the run went on):", ...run.failures.map((f) => `- ${f}`)]
+      : []),
     "",
   );
   return lines.join("\n");

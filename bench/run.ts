@@ -101,6 +101,8 @@ export interface BenchRun {
   time: [Date, Date];
   /** The Deno release berth ran on. */
   runtime: string;
+  /** Measurements that failed (their rounds are `NaN`), one line each: what, who, why. */
+  failures?: string[];
 }
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
@@ -127,6 +129,26 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     if (value === "n/a") byServer.set(server.name, "n/a");
     else if (previous === undefined || previous === "n/a") byServer.set(server.name, [value]);
     else previous.push(value);
+  };
+  // A measurement that fails (a load tool's error, a wrong answer) is recorded as failed and the
+  // run goes on: one bad row must not lose the others.
+  const failures: string[] = [];
+  const attempt = async (
+    metric: Metric,
+    server: BenchServer,
+    round: number,
+    measure: () => Promise<number>,
+  ) => {
+    try {
+      record(metric, server, await measure());
+    } catch (error) {
+      record(metric, server, NaN);
+      const line = `${metric.label}, ${server.name}, round ${round + 1}: ${
+        (error as Error).message.split("\n")[0]
+      }`;
+      failures.push(line);
+      log(`FAILED: ${line}`);
+    }
   };
   try {
     servers.push(await startBerth(`${work}/berth`));
@@ -222,8 +244,13 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     for (const round of runs("get") ? rounds : []) {
       for (const server of order(round)) {
         log(`round ${round + 1}: ${server.name}: blob GET and range reads`);
-        record(METRICS.blobGet, server, await getBlob(server, big));
-        record(METRICS.rangeGet, server, await getRanges(server, big, options, round));
+        await attempt(METRICS.blobGet, server, round, () => getBlob(server, big));
+        await attempt(
+          METRICS.rangeGet,
+          server,
+          round,
+          () => getRanges(server, big, options, round),
+        );
       }
     }
 
@@ -246,7 +273,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       for (const server of order(round)) {
         for (const [method, path, metric] of smallRequests) {
           log(`round ${round + 1}: ${server.name}: ${metric.label}`);
-          record(metric, server, await loadRate(method, `${server.url}${path}`, options, tools));
+          const url = `${server.url}${path}`;
+          await attempt(metric, server, round, () => loadRate(method, url, options, tools));
         }
       }
     }
@@ -276,7 +304,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         }
         log(`round ${round + 1}: ${server.name}: tags/list`);
         const url = `${server.url}/v2/bench/tags/tags/list`;
-        record(METRICS.tagsList, server, await loadRate("GET", url, options, tools));
+        await attempt(METRICS.tagsList, server, round, () => loadRate("GET", url, options, tools));
       }
     }
 
@@ -289,7 +317,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           continue;
         }
         log(`round ${round + 1}: ${server.name}: catalog walk`);
-        record(METRICS.catalog, server, await walkCatalog(server, options));
+        await attempt(METRICS.catalog, server, round, () => walkCatalog(server, options));
       }
     }
   } finally {
@@ -304,6 +332,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     loadavg: [loadBefore, await loadavg()],
     time: [started, new Date()],
     runtime: Deno.version.deno,
+    failures,
   };
 }
 

@@ -107,20 +107,21 @@ export function freePort(): number {
 
 /**
  * Start berth from this checkout as a child process (`deno run main.ts serve`); `env` adds
- * settings (`REGISTRY_PROXY_REMOTEURL`, ...).
+ * settings (`REGISTRY_PROXY_REMOTEURL`, ...); `allowAll` for a data directory under `/dev` (where
+ * Deno asks for `--allow-all`: bench/growth.ts puts its trees in `/dev/shm`).
  */
 export async function startBerth(
   dataDir: string,
   env: Record<string, string> = {},
+  options: { allowAll?: boolean } = {},
 ): Promise<BenchServer> {
   const port = freePort();
   const main = new URL("../main.ts", import.meta.url).pathname;
   const args = [
     "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
+    ...(options.allowAll
+      ? ["--allow-all"]
+      : ["--allow-net", "--allow-read", "--allow-write", "--allow-env"]),
     main,
     "serve",
     "--addr",

@@ -108,7 +108,7 @@ export async function gcCommand(args: string[]): Promise<number> {
     repositories: report.repositories,
     blobsMarked: report.blobsMarked,
     manifestsDeleted: report.manifestsDeleted.length,
-    blobsDeleted: report.blobsDeleted.length,
+    blobsDeleted: report.blobsDeletedCount,
     blobsSpared: report.blobsSpared,
     bytesFreed: report.bytesFreed,
   }));

@@ -161,6 +161,16 @@ export class ConnReader {
     this.#buffer = grown;
   }
 
+  /** Shrink the buffer back to its first size when what it holds fits (a chunked body ended). */
+  release(): void {
+    if (this.#buffer.length <= INITIAL_BUFFER || this.buffered > INITIAL_BUFFER) return;
+    const small = new Uint8Array(INITIAL_BUFFER);
+    small.set(this.#buffer.subarray(this.#start, this.#end));
+    this.#end -= this.#start;
+    this.#start = 0;
+    this.#buffer = small;
+  }
+
   /** The bytes buffered and not consumed yet (a view: valid until the next read). */
   peek(): Uint8Array {
     return this.#buffer.subarray(this.#start, this.#end);

@@ -94,7 +94,7 @@ export class Maintenance {
         (report) => {
           this.#log("info", "garbage collection", {
             dryRun: report.dryRun,
-            blobsDeleted: report.blobsDeleted.length,
+            blobsDeleted: report.blobsDeletedCount,
             bytesFreed: report.bytesFreed,
             durationMs: report.durationMs,
           });

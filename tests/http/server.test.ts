@@ -92,6 +92,37 @@ Deno.test("server: a chunked body is decoded (extensions, trailers) and the next
   });
 });
 
+Deno.test("server: after a large chunked body, pipelined requests sent with it still follow", async () => {
+  // The connection's buffer grows for a chunked body and shrinks back when it ends: bytes of the
+  // requests after it, sent in the same writes, must survive both (a small and a large rest).
+  const sized: HttpHandler = async (request) => {
+    const body = request.body ? new Uint8Array(await request.arrayBuffer()) : new Uint8Array();
+    const sum = body.reduce((a, b) => (a + b) % 65536, 0);
+    return new Response(`${request.method} ${new URL(request.url).pathname} ${body.length} ${sum}`);
+  };
+  const piece = "x".repeat(50 * 1024);
+  const chunked = `${(50 * 1024).toString(16)}\r\n${piece}\r\n`.repeat(6) + "0\r\n\r\n";
+  const expectedSum = (6 * 50 * 1024 * 120) % 65536;
+  await withServer(sized, async (port) => {
+    const text = await exchange(
+      port,
+      `PATCH /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}` +
+        "GET /b HTTP/1.1\r\nHost: x\r\n\r\n" +
+        `PUT /c HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n${"y".repeat(40000)}` +
+        `PATCH /d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}` +
+        "GET /e HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    const bodies = [...text.matchAll(/\r\n\r\n([A-Z]+ \/\w \d+ \d+)/g)].map((m) => m[1]);
+    assert.deepEqual(bodies, [
+      `PATCH /a ${6 * 50 * 1024} ${expectedSum}`,
+      "GET /b 0 0",
+      `PUT /c 40000 ${(40000 * 121) % 65536}`,
+      `PATCH /d ${6 * 50 * 1024} ${expectedSum}`,
+      "GET /e 0 0",
+    ]);
+  });
+});
+
 Deno.test("server: broken chunking fails the body and ends the connection", async () => {
   for (const broken of ["zz\r\nabc\r\n0\r\n\r\n", "3\r\nabcd\r\n0\r\n\r\n", "-1\r\n\r\n"]) {
     let failure = "";

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { makeConfig } from "../../src/config.ts";
 import { digestBytes, parseDigest } from "../../src/oci/digest.ts";
+import { LISTED_MAX } from "../../src/services/gc.ts";
 import { createRegistry, type Registry } from "../../src/services/registry.ts";
 import { memoryStore } from "../../src/storage/open_store.ts";
 
@@ -153,5 +154,26 @@ Deno.test("gc(memory): a manifest that is not JSON stops the collection before t
   await new Promise((resolve) => setTimeout(resolve, 5));
   await assert.rejects(r.gc.run(), /not JSON/);
   assert.deepEqual(await present(r, [digestBytes(garbage).value]), [true]);
+  await r.maintenance.close();
+});
+
+Deno.test("gc(memory): a report lists the first LISTED_MAX removed blobs and counts them all", async () => {
+  const r = registry();
+  const kept = await image(r, "app", "kept", "latest");
+  const count = LISTED_MAX + 7;
+  const garbage = Array.from({ length: count }, (_, i) => encoder.encode(`garbage ${i}`));
+  for (const bytes of garbage) await r.store.putBlob(digestBytes(bytes), bytes);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const dry = await r.gc.run({ dryRun: true });
+  assert.equal(dry.blobsDeletedCount, count);
+  assert.equal(dry.blobsDeleted.length, LISTED_MAX);
+  const report = await r.gc.run();
+  assert.equal(report.blobsDeletedCount, count);
+  assert.equal(report.blobsDeleted.length, LISTED_MAX);
+  assert.equal(report.bytesFreed, garbage.reduce((sum, bytes) => sum + bytes.byteLength, 0));
+  const all = garbage.map((bytes) => digestBytes(bytes).value);
+  for (const { digest } of report.blobsDeleted) assert.ok(all.includes(digest));
+  assert.deepEqual(await present(r, all), all.map(() => false));
+  assert.deepEqual(await present(r, kept.blobs), kept.blobs.map(() => true));
   await r.maintenance.close();
 });
