@@ -13,7 +13,9 @@ import { curl } from "./clients.ts";
 import { median } from "./report.ts";
 import {
   type BenchServer,
+  freePort,
   readCpuSeconds,
+  readProc,
   RssSampler,
   startBerth,
   startDistribution,
@@ -50,6 +52,15 @@ interface Figures {
   distRss: number[];
   berthCpu: number[];
   distCpu: number[];
+  /** The fill alone (bench/mirror_floor.ts), cold, and its CPU per GiB. */
+  floor: number[];
+  floorCpu: number[];
+  /** CPU per GiB of the main thread (JavaScript) of berth and of the floor. */
+  berthMainCpu: number[];
+  floorMainCpu: number[];
+  /** The upstream's CPU per GiB: serving a direct pull, and filling berth. */
+  upstreamDirectCpu: number[];
+  upstreamFillCpu: number[];
 }
 
 /** Run the scenario; returns its Markdown section. Servers and files are always cleaned up. */
@@ -75,6 +86,12 @@ export async function runMirrorBench(
     distRss: [],
     berthCpu: [],
     distCpu: [],
+    floor: [],
+    floorCpu: [],
+    berthMainCpu: [],
+    floorMainCpu: [],
+    upstreamDirectCpu: [],
+    upstreamFillCpu: [],
   };
   try {
     log(`mirror: generating a ${o.layerSize} byte layer`);
@@ -87,8 +104,28 @@ export async function runMirrorBench(
     const total = o.layerSize + layer.configBytes.byteLength;
     for (let round = 0; round < o.rounds; round++) {
       log(`mirror: round ${round + 1}: direct and local pulls`);
+      const perGib = async (pid: number, before: number) =>
+        ((await readCpuSeconds(pid)) - before) / (total / (1 << 30));
+      const mainPerGib = async (pid: number, before: number) =>
+        ((await mainThreadSeconds(pid)) - before) / (total / (1 << 30));
+      const direct = await readCpuSeconds(upstream.pid);
       figures.direct.push(await pull(upstream, total));
+      figures.upstreamDirectCpu.push(await perGib(upstream.pid, direct));
       figures.local.push(await pull(local, total));
+      log(`mirror: round ${round + 1}: the fill's floor`);
+      const floor = await startFloor(`${work}/floor`, upstream.url);
+      running.push(floor);
+      try {
+        await warmMemory(`${work}/warm`, o.layerSize);
+        const cpu = await readCpuSeconds(floor.pid);
+        const main = await mainThreadSeconds(floor.pid);
+        figures.floor.push(await pull(floor, total));
+        figures.floorCpu.push(await perGib(floor.pid, cpu));
+        figures.floorMainCpu.push(await mainPerGib(floor.pid, main));
+      } finally {
+        running.splice(running.indexOf(floor), 1);
+        await floor.stop();
+      }
       const kinds = round % 2 === 0 ? ["berth", "distribution"] : ["distribution", "berth"];
       for (const kind of kinds) {
         const dir = `${work}/cache-${kind}-${round}`;
@@ -101,12 +138,18 @@ export async function runMirrorBench(
           await warmMemory(`${work}/warm`, o.layerSize);
           const sampler = new RssSampler(cache.pid);
           const cpu = await readCpuSeconds(cache.pid);
+          const upstreamCpu = await readCpuSeconds(upstream.pid);
+          const main = await mainThreadSeconds(cache.pid);
           const cold = await pull(cache, total).finally(async () => {
             (kind === "berth" ? figures.berthRss : figures.distRss).push(await sampler.stop());
           });
           (kind === "berth" ? figures.berthCpu : figures.distCpu).push(
-            ((await readCpuSeconds(cache.pid)) - cpu) / (total / (1 << 30)),
+            await perGib(cache.pid, cpu),
           );
+          if (kind === "berth") {
+            figures.upstreamFillCpu.push(await perGib(upstream.pid, upstreamCpu));
+            figures.berthMainCpu.push(await mainPerGib(cache.pid, main));
+          }
           log(`mirror: round ${round + 1}: ${kind}: warm pull`);
           const warm = await pull(cache, total);
           (kind === "berth" ? figures.berthCold : figures.distCold).push(cold);
@@ -158,6 +201,9 @@ function formatMirror(
     `| distribution cache, cold | ${cell(f.distCold)} | direct from upstream: ${cell(f.direct)} | ${
       ratio(f.distCold, f.direct, 0.8)
     } |`,
+    `| floor: the fill alone, cold (bench/mirror_floor.ts) | ${
+      cell(f.floor)
+    } | direct from upstream: ${cell(f.direct)} | ${ratio(f.floor, f.direct, 0.8)} |`,
     `| berth cache, warm | ${cell(f.berthWarm)} | local pull from berth: ${cell(f.local)} | ${
       ratio(f.berthWarm, f.local, 0.9)
     } |`,
@@ -167,11 +213,62 @@ function formatMirror(
     "",
     `Cache process during the cold pull: peak RSS berth ${mib(f.berthRss)} MiB, distribution ` +
     `${mib(f.distRss)} MiB; CPU per GiB berth ${m(f.berthCpu).toFixed(2)} s, distribution ` +
-    `${m(f.distCpu).toFixed(2)} s. Before each cold pull a scratch file the layer's size is ` +
+    `${m(f.distCpu).toFixed(2)} s, the floor ${
+      m(f.floorCpu).toFixed(2)
+    } s. The floor is a server ` +
+    `doing only what a cold fill must (fetch, SHA-256, file write + fsync, send; no storage ` +
+    `layout, session or other clients): what this runtime achieves on this machine. Of that CPU, ` +
+    `the main (JavaScript) thread: berth ${m(f.berthMainCpu).toFixed(2)} s, the floor ` +
+    `${m(f.floorMainCpu).toFixed(2)} s (the rest: file writes and fsync on the runtime's ` +
+    `blocking threads). The ` +
+    `upstream's CPU per GiB: ${m(f.upstreamDirectCpu).toFixed(2)} s serving a direct pull, ` +
+    `${
+      m(f.upstreamFillCpu).toFixed(2)
+    } s filling berth (a cold pull runs the upstream, the cache ` +
+    `and the client at once: their CPU seconds over the cores bound its time). Before each cold pull a scratch file the layer's size is ` +
     `written and removed (first-touch memory costs, see the core bench). Each round starts both caches empty (order alternating); "warm as ` +
     `fast as local" is read as ≥ 0.9× (the machine is shared; compare within one run).`,
     "",
   ].join("\n");
+}
+
+/** CPU seconds (user + system) of a process's main thread. */
+async function mainThreadSeconds(pid: number): Promise<number> {
+  const text = await readProc(`/proc/${pid}/task/${pid}/stat`);
+  const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Start bench/mirror_floor.ts on a free port, fetching from `upstream`, its files in `dir`. */
+async function startFloor(dir: string, upstream: string): Promise<BenchServer> {
+  await Deno.mkdir(dir, { recursive: true });
+  const port = freePort();
+  const script = new URL("./mirror_floor.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-read", "--allow-write", script, `${port}`, upstream, dir],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Exited already.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  for (let i = 0; i < 200; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return { name: "floor", url: `http://127.0.0.1:${port}`, pid: child.pid, dataDir: dir, stop };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  await stop();
+  throw new Error("the floor server did not start");
 }
 
 /** Write and remove a scratch file of `size` bytes, so page-cache memory is warm for both. */

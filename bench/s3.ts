@@ -1,9 +1,12 @@
 /**
  * The S3 scenarios (group `s3` of `deno task bench`, alone: `deno task bench:s3`): blob push and
  * pull of 256 MiB and 1 GiB through berth and through distribution 2.8.2 (`docker-registry`), both
- * on S3 storage in one Ceph radosgw, interleaved round by round, with the servers' peak RSS during
- * each transfer, against the issue's goals. `bench:s3` prints the Markdown section and writes it to
- * `bench/results/s3.md`.
+ * on S3 storage in one Ceph radosgw, interleaved round by round, with the servers' peak RSS and CPU
+ * time during each transfer, against the issue's goals. A pull follows the 307 to the store, so it
+ * mostly times radosgw: pulls run in mirrored order (A B C C B A) each round, and a second berth
+ * over distribution's tree pulls distribution's very object, so that one pull row compares the two
+ * registries on the same stored bytes; each 307's own time is reported too. `bench:s3` prints the
+ * Markdown section and writes it to `bench/results/s3.md`.
  *
  * The store comes from `BERTH_TEST_S3_ENDPOINT`/`_ACCESS_KEY`/`_SECRET_KEY`, else from a running
  * `scripts/ceph_up.sh` cluster; `bench:s3` starts one when there is none (and
@@ -11,7 +14,7 @@
  *
  * @module
  */
-import { readMemory, readProc } from "./servers.ts";
+import { readCpuSeconds, readMemory, readProc } from "./servers.ts";
 import { configToEnv } from "../src/config_file.ts";
 import { S3Client } from "../src/storage/drivers/s3_client.ts";
 
@@ -35,6 +38,10 @@ interface Server {
 interface Sample {
   mbps: number;
   peakRss: number;
+  /** The server's CPU time (user + system) per GiB moved. */
+  cpuPerGib: number;
+  /** Pulls: the time until the redirect was followed, ms. */
+  redirectMs?: number;
 }
 
 /** Options of {@link runS3Bench}. */
@@ -79,24 +86,36 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
   const servers: Server[] = [];
   try {
     await client.createBucket();
-    servers.push(await startBerth(store, bucket, options.chunkMib, tmp));
+    servers.push(await startBerth(store, bucket, options.chunkMib, tmp, "berth"));
     servers.push(await startDistribution(store, bucket, options.chunkMib, tmp));
+    // berth over distribution's tree: it redirects to distribution's object of the blob.
+    const cross = await startBerth(store, bucket, options.chunkMib, tmp, "distribution");
+    servers.push({ ...cross, name: "berth-on-distribution" });
+    const [berth, distribution, berthOnDistribution] = servers as [Server, Server, Server];
+    const pullers = [berth, distribution, berthOnDistribution];
     for (const mib of options.sizes) {
       const file = `${tmp}/blob-${mib}`;
       const digest = await makeBlob(file, mib);
       for (let round = 0; round < options.rounds; round++) {
-        const order = round % 2 === 0 ? servers : [...servers].reverse();
-        for (const server of order) {
-          const repo = `bench/r${round}`;
+        const repo = `bench/r${round}`;
+        const pushers = round % 2 === 0 ? [berth, distribution] : [distribution, berth];
+        for (const server of pushers) {
           log(`s3 round ${round + 1}: ${server.name}: push ${mib} MiB`);
           const push = await measure(server, () => push1(server, repo, file, digest), mib);
           add(results, `${server.name} push ${mib} MiB`, push);
-          log(`s3 round ${round + 1}: ${server.name}: pull ${mib} MiB`);
-          const pull = await measure(server, () => pull1(server, repo, digest, mib * MIB), mib);
-          add(results, `${server.name} pull ${mib} MiB`, pull);
-          // Once per size and server, untimed: the bytes served are the blob's.
-          if (round === 0) await verifyPull(server, repo, digest);
         }
+        // Mirrored (A B C C B A, turned each round): drift in the store's speed hits all alike.
+        const turned = round % 2 === 0 ? pullers : [...pullers].reverse();
+        for (const server of [...turned, ...[...turned].reverse()]) {
+          log(`s3 round ${round + 1}: ${server.name}: pull ${mib} MiB`);
+          let redirectMs = 0;
+          const pull = await measure(server, async () => {
+            redirectMs = await pull1(server, repo, digest, mib * MIB);
+          }, mib);
+          add(results, `${server.name} pull ${mib} MiB`, { ...pull, redirectMs });
+        }
+        // Once per size and server, untimed: the bytes served are the blob's.
+        if (round === 0) { for (const server of pullers) await verifyPull(server, repo, digest); }
       }
       await Deno.remove(file);
     }
@@ -112,7 +131,7 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
     if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
   }
   load.push(await loadAverage());
-  return report(results, options, load);
+  return report(results, options, load) + await radosgwNote(store);
 }
 
 const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
@@ -137,6 +156,25 @@ async function main(): Promise<void> {
   if (out) await Deno.writeTextFile(out, table);
 }
 
+/**
+ * Whether the local radosgw (of `scripts/ceph_up.sh`, when it serves the store) runs with the
+ * script's malloc settings, without which its reads swing 2-4× from one minute to the next.
+ */
+async function radosgwNote(store: Store): Promise<string> {
+  const dir = Deno.env.get("BERTH_CEPH_DIR") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/berth-ceph`;
+  const conf = await readProc(`${dir}/ceph.conf`);
+  const port = new URL(store.endpoint).port;
+  if (!conf?.includes(`endpoint=127.0.0.1:${port}`)) return "";
+  const pid = (await readProc(`${dir}/run/rgw.a.pid`))?.trim();
+  const environ = pid ? await readProc(`/proc/${pid}/environ`) : undefined;
+  if (environ === undefined) return "";
+  return environ.includes("MALLOC_MMAP_THRESHOLD_=")
+    ? "\nradosgw runs with `scripts/ceph_up.sh`'s malloc settings (steady reads).\n"
+    : "\n**radosgw was started without `scripts/ceph_up.sh`'s malloc settings**: its reads swing " +
+      "2-4× between minutes and the pull rows measure that; restart it (`scripts/ceph_down.sh; " +
+      "scripts/ceph_up.sh`).\n";
+}
+
 async function loadAverage(): Promise<string> {
   return (await readProc("/proc/loadavg") ?? "").split(" ").slice(0, 3).join(" ");
 }
@@ -153,29 +191,57 @@ function median(values: number[]): number {
 
 function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: string[]): string {
   const rss = (xs: Sample[]) => Math.max(...xs.map((s) => s.peakRss)) / MIB;
+  const cpu = (xs: Sample[]) => median(xs.map((s) => s.cpuPerGib)).toFixed(2);
   const lines = [
     `## S3 (Ceph radosgw): berth vs distribution 2.8.2`,
     "",
-    `${options.rounds} rounds, order alternating; medians (min–max); part size ` +
-    `${options.chunkMib} MiB for both; the pull follows the redirect to the presigned URL (both ` +
-    `servers' default; every pull's size is checked, and the first round's digest, untimed); peak ` +
-    `RSS of the server sampled during the transfer. Load average before: ` +
-    `${load[0]}, after: ${load[1]}.`,
+    `${options.rounds} rounds; pushes in alternating order, pulls in mirrored order (A B C C B A, ` +
+    `turned each round: ${2 * options.rounds} pulls per server and size); medians (min–max); ` +
+    `part size ${options.chunkMib} MiB for both; a pull follows the redirect to the presigned URL ` +
+    `(both servers' default; every pull's size is checked, and the first round's digest, untimed). ` +
+    `"same object": a second berth over distribution's tree (rootdirectory) pulls distribution's ` +
+    `stored blob, the object distribution's own pulls read. CPU: the server process's user + ` +
+    `system seconds per GiB moved (median; a redirect's share is milliseconds). Peak RSS of the ` +
+    `server sampled during the transfer. Load average before: ${load[0]}, after: ${load[1]}.`,
     "",
-    "| scenario | berth MB/s | distribution MB/s | ratio | target | met | berth peak RSS MiB | distribution peak RSS MiB |",
-    "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+    "| scenario | berth MB/s | distribution MB/s | ratio | target | met | berth CPU s/GiB | distribution CPU s/GiB | berth peak RSS MiB | distribution peak RSS MiB |",
+    "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
   ];
+  const row = (label: string, goal: number, b: Sample[], d: Sample[]) => {
+    const ratio = median(b.map((s) => s.mbps)) / median(d.map((s) => s.mbps));
+    lines.push(
+      `| ${label} | ${cell(b)} | ${cell(d)} | ${ratio.toFixed(2)}× | ≥ ${goal}× | ` +
+        `${ratio >= goal ? "yes" : "NO"} | ${cpu(b)} | ${cpu(d)} | ${rss(b).toFixed(0)} | ` +
+        `${rss(d).toFixed(0)} |`,
+    );
+  };
+  const redirects: string[] = [];
   for (const mib of options.sizes) {
-    for (const op of ["push", "pull"] as const) {
-      const b = results.get(`berth ${op} ${mib} MiB`) ?? [];
-      const d = results.get(`distribution ${op} ${mib} MiB`) ?? [];
-      const ratio = median(b.map((s) => s.mbps)) / median(d.map((s) => s.mbps));
-      lines.push(
-        `| ${op} ${mib} MiB | ${cell(b)} | ${cell(d)} | ${ratio.toFixed(2)}× | ≥ ${GOALS[op]}× | ` +
-          `${ratio >= GOALS[op] ? "yes" : "NO"} | ${rss(b).toFixed(0)} | ${rss(d).toFixed(0)} |`,
-      );
-    }
+    const get = (name: string, op: string) => results.get(`${name} ${op} ${mib} MiB`) ?? [];
+    row(`push ${mib} MiB`, GOALS.push, get("berth", "push"), get("distribution", "push"));
+    row(`pull ${mib} MiB`, GOALS.pull, get("berth", "pull"), get("distribution", "pull"));
+    row(
+      `pull ${mib} MiB, same object`,
+      GOALS.pull,
+      get("berth-on-distribution", "pull"),
+      get("distribution", "pull"),
+    );
+    const ms = (name: string) => {
+      const v = get(name, "pull").map((s) => s.redirectMs ?? 0);
+      return `${median(v).toFixed(1)} (${Math.min(...v).toFixed(1)}–${Math.max(...v).toFixed(1)})`;
+    };
+    redirects.push(
+      `| ${mib} MiB | ${ms("berth")} | ${ms("berth-on-distribution")} | ${ms("distribution")} |`,
+    );
   }
+  lines.push(
+    "",
+    "The redirect alone (curl's `time_redirect`: connect, request, 307), ms, medians (min–max):",
+    "",
+    "| blob | berth | berth on distribution's tree | distribution |",
+    "| --- | ---: | ---: | ---: |",
+    ...redirects,
+  );
   const big = results.get(`berth push ${GOALS.rssSizeMib} MiB`);
   if (big) {
     const peak = rss(big);
@@ -203,6 +269,7 @@ async function measure(server: Server, fn: () => Promise<void>, mib: number): Pr
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
+  const cpu0 = await readCpuSeconds(server.pid);
   const t0 = performance.now();
   try {
     await fn();
@@ -211,7 +278,8 @@ async function measure(server: Server, fn: () => Promise<void>, mib: number): Pr
     await sampler;
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { mbps: (mib * MIB) / 1e6 / seconds, peakRss };
+  const cpuPerGib = (await readCpuSeconds(server.pid) - cpu0) / (mib / 1024);
+  return { mbps: (mib * MIB) / 1e6 / seconds, peakRss, cpuPerGib };
 }
 
 async function curl(args: string[]): Promise<string> {
@@ -246,11 +314,16 @@ async function push1(server: Server, repo: string, file: string, digest: string)
   await curl(["-X", "PUT", "-o", "/dev/null", `${next}${sep}digest=${digest}`]);
 }
 
-/** GET the blob, following the redirect, to /dev/null; it must have the blob's size. */
-async function pull1(server: Server, repo: string, digest: string, size: number): Promise<void> {
+/**
+ * GET the blob, following the redirect, to /dev/null; it must have the blob's size. Returns the
+ * redirect's time (ms).
+ */
+async function pull1(server: Server, repo: string, digest: string, size: number): Promise<number> {
   const url = `${server.url}/v2/${repo}/blobs/${digest}`;
-  const got = await curl(["-L", "-o", "/dev/null", "-w", "%{size_download}", url]);
-  if (Number(got) !== size) throw new Error(`${server.name}: pulled ${got} bytes, not ${size}`);
+  const got = await curl(["-L", "-o", "/dev/null", "-w", "%{size_download} %{time_redirect}", url]);
+  const [bytes, redirect] = got.split(" ").map(Number) as [number, number];
+  if (bytes !== size) throw new Error(`${server.name}: pulled ${bytes} bytes, not ${size}`);
+  return redirect * 1000;
 }
 
 /** GET the blob, following the redirect, and check its digest. */
@@ -351,7 +424,13 @@ function freePort(): number {
   return port;
 }
 
-async function startBerth(store: Store, bucket: string, chunkMib: number, tmp: string) {
+async function startBerth(
+  store: Store,
+  bucket: string,
+  chunkMib: number,
+  tmp: string,
+  rootDirectory: string,
+) {
   const port = freePort();
   const env = configToEnv({
     storage: "s3",
@@ -361,7 +440,7 @@ async function startBerth(store: Store, bucket: string, chunkMib: number, tmp: s
       region: store.region,
       regionEndpoint: store.endpoint,
       bucket,
-      rootDirectory: "berth",
+      rootDirectory,
       chunkSize: chunkMib * MIB,
       forcePathStyle: true,
       multipartCopyThresholdSize: 5 * 1024 * MIB,
@@ -383,7 +462,7 @@ async function startBerth(store: Store, bucket: string, chunkMib: number, tmp: s
       "--addr",
       `127.0.0.1:${port}`,
       "--data",
-      `${tmp}/berth-data`,
+      `${tmp}/berth-data-${rootDirectory}`,
     ],
     env,
     stdout: "null",

@@ -20,15 +20,19 @@ export async function speaksTls(
   port: number,
   options: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<boolean | undefined> {
-  let conn: Deno.Conn;
-  try {
-    conn = await Deno.connect({ hostname, port });
-  } catch {
+  // One deadline for connecting and answering: an unknown answer costs at most `timeoutMs`.
+  const expired = Promise.withResolvers<undefined>();
+  const timer = setTimeout(() => expired.resolve(undefined), options.timeoutMs ?? 1000);
+  const connecting = Deno.connect({ hostname, port });
+  const conn = await Promise.race([connecting, expired.promise]).catch(() => undefined);
+  if (!conn) {
+    clearTimeout(timer);
+    connecting.then(closeQuietly, () => {});
     return undefined;
   }
-  const timer = setTimeout(() => closeQuietly(conn), options.timeoutMs ?? 1000);
-  const onAbort = () => closeQuietly(conn);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const close = () => closeQuietly(conn);
+  expired.promise.then(close);
+  options.signal?.addEventListener("abort", close, { once: true });
   try {
     let written = 0;
     const hello = clientHello(hostname);
@@ -47,8 +51,8 @@ export async function speaksTls(
     return undefined;
   } finally {
     clearTimeout(timer);
-    options.signal?.removeEventListener("abort", onAbort);
-    closeQuietly(conn);
+    options.signal?.removeEventListener("abort", close);
+    close();
   }
 }
 

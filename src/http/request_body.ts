@@ -10,8 +10,13 @@ import { type BodyFraming, checkTrailer, parseChunkSize, ProtocolError } from ".
 
 /** Chunk size of reads for consumers that do not bring their own buffer. */
 const AUTO_CHUNK = 64 * 1024;
-/** Buffer of a connection reading a chunked body: big socket reads, chunks copied out of it. */
-const CHUNKED_BUFFER = 256 * 1024;
+/**
+ * Buffer of a connection reading a chunked body: big socket reads, chunks copied out of it, as
+ * many as fit into the consumer's read (1 MiB for uploads). Given back when the body ends. reads of up to
+ * 1 MiB rather than 256 KiB: 13% less main-thread CPU and 6 MiB less peak RSS
+ * for a 1 GiB chunked PATCH (docs/chunked_uploads.md).
+ */
+const CHUNKED_BUFFER = 1024 * 1024;
 /** Longest chunk-size line (with extensions) or trailer line accepted. */
 const MAX_LINE = 4096;
 
@@ -106,6 +111,7 @@ export function requestBody(
           if (filled > 0) request.respond(filled);
           if (ended) {
             complete = true;
+            reader.release();
             controller.close();
             if (filled === 0) request.respond(0);
           }

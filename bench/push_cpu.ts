@@ -1,0 +1,233 @@
+/**
+ * Where a big push's time and memory go, per thread, across servers run one after the other,
+ * interleaved round by round: berth checkouts (`berth:DIR`, optionally `|--v8-flags=...`), the bare
+ * `Deno.serve` (`bare`, bench/bare_server.ts) and the bare `Deno.listen` floors
+ * (`floor:discard|file|hash`, bench/listen_floor.ts: what berth's own server costs the runtime at
+ * least). Each push is one curl of a blob (`--mode put`: POST then PUT `?digest=` with the body;
+ * `patch`: one PATCH with a Content-Length, then PUT; `chunked`: one PATCH with
+ * `Transfer-Encoding: chunked`; the floors take a plain PUT and `put` only), after a scratch file of
+ * the blob's size was written and removed (as `deno task bench` warms memory). Reported per push:
+ * MB/s, CPU seconds per GiB of the whole process and of its main thread (user + system from
+ * `/proc/PID/task/*`: what the machine's load moves far less than wall time), the other threads
+ * that worked, and the peak `VmRSS` (sampled every 20 ms); then medians per server.
+ *
+ * `deno run -A bench/push_cpu.ts [--rounds 3] [--mib 1024] [--mode put] berth:. floor:hash ...`
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import { freePort } from "./servers.ts";
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "3" },
+    mib: { type: "string", default: "1024" },
+    mode: { type: "string", default: "put" },
+  },
+  allowPositionals: true,
+});
+const rounds = Number(values.rounds);
+const mib = Number(values.mib);
+const mode = values.mode;
+if (!["put", "patch", "chunked"].includes(mode)) throw new Error(`unknown mode ${mode}`);
+const variants = positionals.length ? positionals : ["berth:.", "bare", "floor:hash"];
+const here = new URL(".", import.meta.url).pathname;
+
+/** CPU seconds per thread (`main` for the main thread, else the thread's name, summed). */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const key = Number(entry.name) === pid ? "main" : `${name}#${entry.name}`;
+      out.set(key, (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
+}
+
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+}
+
+async function run(command: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(command, { args, stdin: "null" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return text;
+}
+
+async function start(variant: string, dataDir: string) {
+  const port = freePort();
+  const env: Record<string, string> = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true" };
+  let args: string[];
+  if (variant.startsWith("berth:")) {
+    const [dir, ...flags] = variant.slice("berth:".length).split("|");
+    const main = `${dir}/main.ts`;
+    args = ["run", "-A", ...flags, main, "serve", "--addr", `127.0.0.1:${port}`, "--data", dataDir];
+  } else if (variant.startsWith("floor:")) {
+    args = ["run", "-A", `${here}listen_floor.ts`, String(port), dataDir, variant.slice(6)];
+  } else if (variant === "bare") {
+    args = ["run", "-A", `${here}bare_server.ts`, String(port), dataDir];
+  } else throw new Error(`unknown server ${variant}`);
+  const child = new Deno.Command(Deno.execPath(), { args, env, stdout: "null", stdin: "null" })
+    .spawn();
+  for (let i = 0; i < 300; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return { child, base: `http://127.0.0.1:${port}` };
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  child.kill();
+  throw new Error(`${variant} did not start`);
+}
+
+const work = await Deno.makeTempDir({ prefix: "push_cpu_" });
+try {
+  const blob = `${work}/blob`;
+  const hash = createHash("sha256");
+  {
+    const file = await Deno.open(blob, { write: true, create: true });
+    const buffer = new Uint8Array(1 << 20);
+    for (let i = 0; i < mib; i++) {
+      crypto.getRandomValues(buffer.subarray(0, 65536));
+      for (let at = 65536; at < buffer.length; at += 65536) buffer.copyWithin(at, 0, 65536);
+      buffer[0] = i & 255;
+      hash.update(buffer);
+      for (let done = 0; done < buffer.length;) done += await file.write(buffer.subarray(done));
+    }
+    file.close();
+  }
+  const digest = `sha256:${hash.digest("hex")}`;
+  const results = new Map<
+    string,
+    { mbs: number[]; cpu: number[]; main: number[]; rss: number[] }
+  >();
+  for (let round = 0; round < rounds; round++) {
+    for (const variant of round % 2 ? [...variants].reverse() : variants) {
+      const dataDir = `${work}/data`;
+      await Deno.mkdir(dataDir, { recursive: true });
+      await run("dd", [
+        "if=/dev/zero",
+        `of=${work}/scratch`,
+        "bs=1M",
+        `count=${mib}`,
+        "status=none",
+      ]);
+      await Deno.remove(`${work}/scratch`);
+      const { child, base } = await start(variant, dataDir);
+      try {
+        const registry = !variant.startsWith("floor:");
+        const session = registry
+          ? new URL(
+            await run("curl", [
+              "-sf",
+              "-X",
+              "POST",
+              "-o",
+              "/dev/null",
+              "-w",
+              "%header{location}",
+              `${base}/v2/bench/push/blobs/uploads/`,
+            ]),
+            base,
+          ).href
+          : `${base}/upload`;
+        const withDigest = (url: string) =>
+          `${url}${url.includes("?") ? "&" : "?"}digest=${digest}`;
+        const before = threadCpu(child.pid);
+        let peak = 0;
+        let sampling = true;
+        const sampler = (async () => {
+          while (sampling) {
+            peak = Math.max(peak, rssMiB(child.pid));
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        })();
+        const t0 = performance.now();
+        if (mode === "put" || !registry) {
+          await run("curl", ["-sf", "-T", blob, "-o", "/dev/null", withDigest(session)]);
+        } else {
+          const chunked = mode === "chunked" ? ["-H", "Transfer-Encoding: chunked"] : [];
+          const next = await run("curl", [
+            "-sf",
+            "-X",
+            "PATCH",
+            "-T",
+            blob,
+            ...chunked,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%header{location}",
+            session,
+          ]);
+          await run("curl", [
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Length: 0",
+            "-o",
+            "/dev/null",
+            withDigest(new URL(next, base).href),
+          ]);
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        sampling = false;
+        await sampler;
+        const gib = mib / 1024;
+        let total = 0;
+        const spent = new Map<string, number>();
+        for (const [thread, cpu] of threadCpu(child.pid)) {
+          const used = cpu - (before.get(thread) ?? 0);
+          total += used;
+          const name = thread === "main" ? thread : thread.slice(0, thread.indexOf("#"));
+          spent.set(name, (spent.get(name) ?? 0) + used);
+        }
+        const result = results.get(variant) ?? { mbs: [], cpu: [], main: [], rss: [] };
+        results.set(variant, result);
+        result.mbs.push(mib * 1.048576 / seconds);
+        result.cpu.push(total / gib);
+        result.main.push((spent.get("main") ?? 0) / gib);
+        result.rss.push(peak);
+        const threads = [...spent].filter(([, cpu]) => cpu >= 0.02)
+          .map(([name, cpu]) => `${name} ${(cpu / gib).toFixed(2)}`).join(", ");
+        console.log(
+          `round ${round + 1} ${variant}: ${result.mbs.at(-1)!.toFixed(0)} MB/s, CPU ${
+            (total / gib).toFixed(2)
+          } s/GiB (${threads}), peak RSS ${peak.toFixed(0)} MiB`,
+        );
+      } finally {
+        child.kill("SIGTERM");
+        await child.status;
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    }
+  }
+  const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
+  const load = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
+  console.log(`\nmedians of ${rounds} rounds, ${mib} MiB, mode ${mode}, load average now ${load}`);
+  for (const [variant, r] of results) {
+    console.log(
+      `${variant}: ${median(r.mbs).toFixed(0)} MB/s (${Math.min(...r.mbs).toFixed(0)}–${
+        Math.max(...r.mbs).toFixed(0)
+      }), CPU ${median(r.cpu).toFixed(2)} s/GiB, main thread ${
+        median(r.main).toFixed(2)
+      } s/GiB, peak RSS ${median(r.rss).toFixed(0)} MiB`,
+    );
+  }
+} finally {
+  await Deno.remove(work, { recursive: true });
+}
