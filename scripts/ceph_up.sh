@@ -56,6 +56,8 @@ await() {
 # Already up: print the endpoint and stop here.
 if daemon_running mon.a && daemon_running osd.0 && daemon_running rgw.a && rgw_answers; then
   say "already running in $dir"
+  grep -qz '^MALLOC_MMAP_THRESHOLD_=' "/proc/$(cat "$dir/run/rgw.a.pid")/environ" 2>/dev/null ||
+    say "note: this radosgw was started without the malloc settings below (reads swing 2-4x); restart it for steady reads: scripts/ceph_down.sh; scripts/ceph_up.sh"
   print_endpoint
   exit 0
 fi
