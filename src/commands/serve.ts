@@ -12,6 +12,7 @@ import { DEFAULT_CONNECTION_LIMITS } from "../http/connection_limits.ts";
 import { newContext } from "../http/context.ts";
 import type { Ops } from "../ops/ops.ts";
 import { createStore } from "../storage/open_store.ts";
+import { Arrivals } from "../http/arrivals.ts";
 import type { Store } from "../storage/store.ts";
 import { type Config, DEFAULT_LIMITS, type GcConfig, parseAddr } from "../config.ts";
 import { checkHealth } from "../ops/health.ts";
@@ -254,7 +255,7 @@ function listen(
   options:
     & { hostname: string; port: number; onListen?: (addr: Deno.NetAddr) => void }
     & Partial<
-      Deno.TlsCertifiedKeyPem & ConnectionLimits & { maxHeadBytes: number }
+      Deno.TlsCertifiedKeyPem & ConnectionLimits & { maxHeadBytes: number; arrivals: Arrivals }
     >,
   handler: RequestHandler,
   setting: string,
@@ -318,7 +319,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { config } = loaded;
   const log = createLogger(config.logLevel, consoleSink);
   checkAuthFiles(config);
-  const store = createStore(config);
+  // The client reads of the main server: requests that came in together share one read of the
+  // store's tag epoch (src/http/arrivals.ts).
+  const arrivals = new Arrivals();
+  const store = createStore(config, arrivals);
   let app;
   let tls: Deno.TlsCertifiedKeyPem | undefined;
   try {
@@ -351,7 +355,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     const maxHeadBytes = ({ ...DEFAULT_LIMITS, ...config.limits }).maxHeaderBytes + 16 * 1024;
     servers.push(
       listen(
-        { hostname, port, ...tls, onListen, ...connections, maxHeadBytes },
+        { hostname, port, ...tls, onListen, ...connections, maxHeadBytes, arrivals },
         app.serve,
         "http.addr (--addr)",
       ),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Arrivals } from "./arrivals.ts";
 import { findHeadEnd, hasLine, latin1, ProtocolError } from "./http1_head.ts";
 
 /** Whether `byte` may appear in a token (RFC 9110, 5.6.2): the characters of a method. */
@@ -28,12 +29,15 @@ export interface HeadLimits {
 /** Reads of one connection. */
 export class ConnReader {
   #conn: Deno.Conn;
+  #arrivals: Arrivals | undefined;
   #buffer = new Uint8Array(INITIAL_BUFFER);
   #start = 0;
   #end = 0;
 
-  constructor(conn: Deno.Conn) {
+  /** Reads of `conn`, each noted in `arrivals` when given. */
+  constructor(conn: Deno.Conn, arrivals?: Arrivals) {
     this.#conn = conn;
+    this.#arrivals = arrivals;
   }
 
   /** Bytes read from the socket and not consumed yet. */
@@ -57,6 +61,7 @@ export class ConnReader {
       this.#buffer = grown;
     }
     const n = await this.#conn.read(this.#buffer.subarray(this.#end));
+    this.#arrivals?.note();
     if (n === null) return false;
     this.#end += n;
     return true;
@@ -190,6 +195,8 @@ export class ConnReader {
    */
   async read(into: Uint8Array): Promise<number | null> {
     if (this.buffered > 0) return this.take(into);
-    return await this.#conn.read(into);
+    const n = await this.#conn.read(into);
+    this.#arrivals?.note();
+    return n;
   }
 }

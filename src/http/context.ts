@@ -35,7 +35,9 @@ export interface RequestContext {
   readonly request: RequestView;
   /** Its method. */
   readonly method: string;
-  /** Its URL, parsed once. */
+  /** Its URL's path. */
+  readonly path: string;
+  /** Its URL, parsed once (when first asked for, for berth's server's requests). */
   readonly url: URL;
   /** `performance.now()` when it arrived. */
   readonly started: number;
@@ -60,22 +62,45 @@ export interface RequestContext {
 /** A route handler. */
 export type Handler = (ctx: RequestContext) => Response | Reply | Promise<Response | Reply>;
 
+/** The context of one request. */
+class Context implements RequestContext {
+  readonly id: string;
+  readonly request: RequestView;
+  readonly method: string;
+  readonly path: string;
+  readonly started: number;
+  readonly client: string;
+  route = "other";
+  params: Params = {};
+  body: ReadableStream<Uint8Array> | null;
+  bytesIn: number;
+  identity: Identity | undefined = undefined;
+  access: AccessDecision = { mount: true };
+  ticket: UploadTicket | undefined = undefined;
+  #url: URL | undefined;
+
+  constructor(request: RequestView, id: string, client: string) {
+    const declared = request.headers.get("content-length");
+    this.id = id;
+    this.request = request;
+    this.method = request.method;
+    if (request instanceof IncomingRequest) this.path = request.path;
+    else {
+      this.#url = new URL(request.url);
+      this.path = this.#url.pathname;
+    }
+    this.started = performance.now();
+    this.client = client;
+    this.body = request.body;
+    this.bytesIn = declared === null ? 0 : Number(declared) || 0;
+  }
+
+  get url(): URL {
+    return this.#url ??= (this.request as IncomingRequest).parsedUrl;
+  }
+}
+
 /** Build the context of a request that just arrived. */
 export function newContext(request: RequestView, id: string, client: string): RequestContext {
-  const declared = request.headers.get("content-length");
-  return {
-    id,
-    request,
-    method: request.method,
-    url: request instanceof IncomingRequest ? request.parsedUrl : new URL(request.url),
-    started: performance.now(),
-    client,
-    route: "other",
-    params: {},
-    body: request.body,
-    bytesIn: declared === null ? 0 : Number(declared) || 0,
-    identity: undefined,
-    access: { mount: true },
-    ticket: undefined,
-  };
+  return new Context(request, id, client);
 }

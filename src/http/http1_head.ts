@@ -86,6 +86,11 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(:\d{0,5})?$/;
 const DIGITS = /^\d{1,15}$/;
 
+/** Whether a character code is a space or a tab. */
+function isBlank(code: number): boolean {
+  return code === 32 || code === 9;
+}
+
 /** Parse a complete head (`findHeadEnd`'s bytes, blank line included). Throws {@link ProtocolError}. */
 export function parseRequestHead(bytes: Uint8Array): RequestHead {
   const lines = latin1(bytes).split("\r\n");
@@ -115,7 +120,12 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
     if (colon <= 0) throw new ProtocolError(400, "malformed header line");
     const name = line.slice(0, colon).toLowerCase();
     if (!TOKEN.test(name)) throw new ProtocolError(400, "malformed header name");
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    // Spaces and tabs around the value are not part of it.
+    let start = colon + 1;
+    let end = line.length;
+    while (start < end && isBlank(line.charCodeAt(start))) start++;
+    while (end > start && isBlank(line.charCodeAt(end - 1))) end--;
+    const value = line.slice(start, end);
     if (!FIELD_VALUE.test(value)) throw new ProtocolError(400, "malformed header value");
     headers.push([name, value]);
     switch (name) {

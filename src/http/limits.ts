@@ -16,6 +16,7 @@ import { RegistryError } from "../errors.ts";
 import type { UploadService } from "../services/uploads.ts";
 import { type ReadResult, relayBytes } from "./byte_relay.ts";
 import type { RequestContext } from "./context.ts";
+import { IncomingRequest } from "./request_view.ts";
 
 /** An upload session being watched. */
 interface Session {
@@ -54,7 +55,7 @@ export class RequestLimits {
    */
   admit(ctx: RequestContext, drain: AbortSignal): void {
     const { request } = ctx;
-    let headerBytes = request.url.length;
+    let headerBytes = request instanceof IncomingRequest ? request.urlLength : request.url.length;
     // `forEach`, not `for...of`: Deno's iterator sorts the names first.
     request.headers.forEach((value, key) => headerBytes += key.length + value.length + 4);
     if (headerBytes > this.limits.maxHeaderBytes) {

@@ -80,7 +80,7 @@ export function createPipeline(parts: PipelineParts): PipelineHandler {
         headers: { Connection: "close", "Retry-After": "5" },
       });
     }
-    const path = ctx.url.pathname;
+    const path = ctx.path;
     // Only their own paths go to the ops and auth endpoints (no call, no await for the rest).
     if (path === HEALTH_PATH || path === METRICS_PATH) {
       const own = await ops.endpoint(ctx);
@@ -126,7 +126,7 @@ export function createPipeline(parts: PipelineParts): PipelineHandler {
       logError("unexpected error", {
         requestId: ctx.id,
         method: ctx.method,
-        path: ctx.url.pathname,
+        path: ctx.path,
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
       });
     }

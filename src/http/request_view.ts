@@ -65,32 +65,66 @@ export class FieldList implements HeaderView {
   }
 }
 
+/**
+ * Origin-form targets whose path a URL keeps exactly as sent: no query, no percent-encoding, no
+ * dot segments, only characters a path carries unencoded (RFC 3986 unreserved, sub-delims, `:`,
+ * `@`).
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9\-_~!$&'()*+,;=:@][A-Za-z0-9\-._~!$&'()*+,;=:@]*|\/)+$/;
+
+/** Where a request is addressed: its URL, or its path alone while nothing needs more. */
+export type RequestTarget = URL | { base: string; path: string };
+
 /** A request read by berth's server: the parsed fields, a `Request` built on demand. */
 export class IncomingRequest implements RequestView {
   readonly method: string;
-  /** The URL, parsed once. */
-  readonly parsedUrl: URL;
+  /** The URL's path (what routing needs; the URL itself is parsed only when asked for). */
+  readonly path: string;
   readonly headers: FieldList;
   readonly body: ReadableStream<Uint8Array> | null;
   readonly signal: AbortSignal;
+  #url: URL | undefined;
+  /** `scheme://host` of a URL not parsed yet. */
+  #base: string;
   #request: Request | undefined;
 
+  /**
+   * A request to `target`: a parsed URL, or `base` (`scheme://host`, checked) and a plain path
+   * ({@link isPlainPath}) whose URL is parsed when first asked for.
+   */
   constructor(
     method: string,
-    url: URL,
+    target: RequestTarget,
     headers: FieldList,
     body: ReadableStream<Uint8Array> | null,
     signal: AbortSignal,
   ) {
     this.method = method;
-    this.parsedUrl = url;
+    if (target instanceof URL) {
+      this.#url = target;
+      this.#base = "";
+      this.path = target.pathname;
+    } else {
+      this.#base = target.base;
+      this.path = target.path;
+    }
     this.headers = headers;
     this.body = body;
     this.signal = signal;
   }
 
+  /** The URL, parsed once. */
+  get parsedUrl(): URL {
+    return this.#url ??= new URL(this.#base + this.path);
+  }
+
   get url(): string {
     return this.parsedUrl.href;
+  }
+
+  /** The length of {@link url} as sent (`scheme://host` and the target), without parsing it. */
+  get urlLength(): number {
+    return this.#url ? this.#url.href.length : this.#base.length + this.path.length;
   }
 
   /**
@@ -105,6 +139,11 @@ export class IncomingRequest implements RequestView {
       signal: this.signal,
     });
   }
+}
+
+/** Whether an origin-form target is a path a URL keeps as sent (see {@link IncomingRequest}). */
+export function isPlainPath(target: string): boolean {
+  return PLAIN_PATH.test(target);
 }
 
 /** Methods `Request` upper-cases whatever their case (the Fetch standard's normalization). */

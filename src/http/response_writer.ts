@@ -92,20 +92,18 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): 
   }
 }
 
-/** A head's text as bytes (one byte per character: header values are byte strings). */
-function encodeHead(text: string): Uint8Array {
-  // deno-lint-ignore no-control-regex
-  if (!/[^\x00-\x7f]/.test(text)) return encoder.encode(text);
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
-
-/** Join two byte arrays. */
-function join(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(a.length + b.length);
-  bytes.set(a);
-  bytes.set(b, a.length);
+/**
+ * A head's text as bytes (one byte per character: header values are byte strings), followed by
+ * `body` when given: one allocation, no copy of the head.
+ */
+function encodeHead(text: string, body?: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(text.length + (body?.length ?? 0));
+  // UTF-8 is the same bytes while every character is ASCII; any other takes more bytes.
+  const { read, written } = encoder.encodeInto(text, bytes);
+  if (read !== text.length || written !== text.length) {
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  }
+  if (body) bytes.set(body, text.length);
   return bytes;
 }
 
@@ -165,7 +163,7 @@ async function writeReply(conn: Deno.Conn, reply: Reply, options: WriteOptions):
   const text = endHead(`${head}content-length: ${bytes.length}\r\n`, keepAlive, options.minor);
   await writeAll(
     conn,
-    bytes.length === 0 ? encodeHead(text) : join(encodeHead(text), bytes),
+    encodeHead(text, bytes),
     options.watch,
   );
   return keepAlive;
@@ -210,7 +208,7 @@ export async function writeResponse(
     const bytes = await response.bytes();
     await writeAll(
       conn,
-      join(encodeHead(framing(`content-length: ${bytes.length}\r\n`)), bytes),
+      encodeHead(framing(`content-length: ${bytes.length}\r\n`), bytes),
       options.watch,
     );
     return keepAlive;
@@ -259,7 +257,7 @@ export async function writeResponse(
         }
         await writeAll(
           conn,
-          join(encodeHead(framing(`content-length: ${size}\r\n`)), bytes),
+          encodeHead(framing(`content-length: ${size}\r\n`), bytes),
           options.watch,
         );
         return keepAlive;

@@ -18,13 +18,20 @@
  *
  * @module
  */
+import type { Arrivals } from "./arrivals.ts";
 import { ConnReader } from "./conn_reader.ts";
 import { DEFAULT_CONNECTION_LIMITS } from "./connection_limits.ts";
 import type { ConnectionLimits } from "./connection_limits.ts";
 import { parseRequestHead, ProtocolError, type RequestHead, statusLine } from "./http1_head.ts";
 import { requestBody } from "./request_body.ts";
 import type { Reply } from "./reply.ts";
-import { FieldList, IncomingRequest, normalizeMethod } from "./request_view.ts";
+import {
+  FieldList,
+  IncomingRequest,
+  isPlainPath,
+  normalizeMethod,
+  type RequestTarget,
+} from "./request_view.ts";
 import { BufferPool, writeResponse } from "./response_writer.ts";
 
 /** A request handler, called like `Deno.serve` calls one. */
@@ -54,6 +61,8 @@ export interface ServeOptions extends Partial<ConnectionLimits> {
   maxHeadBytes?: number;
   /** Called once listening. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Counts the reads of client connections (for the store's tag epoch, see arrivals.ts). */
+  arrivals?: Arrivals;
 }
 
 /** A running server. */
@@ -200,17 +209,28 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
     } catch { /* gone */ }
   };
 
-  /** The request a head describes (what `new Request` would refuse is refused here). */
+  /**
+   * The request a head describes (what `new Request` would refuse is refused here). `hosts`
+   * remembers the last `Host` a URL was parsed with on this connection: a plain path under it
+   * needs no URL until one is asked for.
+   */
   const toRequest = (
     head: RequestHead,
     body: ReadableStream<Uint8Array> | null,
     signal: AbortSignal,
+    hosts: { checked: string | undefined },
   ): IncomingRequest => {
-    let url: URL;
+    let target: RequestTarget;
     try {
       if (head.target.startsWith("/")) {
-        url = new URL(`${scheme}://${head.host || defaultHost}${head.target}`);
-      } else if (/^https?:\/\//i.test(head.target)) url = new URL(head.target);
+        const base = `${scheme}://${head.host || defaultHost}`;
+        if (base === hosts.checked && isPlainPath(head.target)) {
+          target = { base, path: head.target };
+        } else {
+          target = new URL(base + head.target);
+          hosts.checked = base;
+        }
+      } else if (/^https?:\/\//i.test(head.target)) target = new URL(head.target);
       else throw new ProtocolError(400, "unsupported request target");
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
@@ -223,13 +243,14 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
     if (body !== null && (method === "GET" || method === "HEAD")) {
       throw new ProtocolError(400, "malformed request");
     }
-    return new IncomingRequest(method, url, new FieldList(head.headers), body, signal);
+    return new IncomingRequest(method, target, new FieldList(head.headers), body, signal);
   };
 
   const serveConnection = async (connection: Connection) => {
     const { conn } = connection;
-    const reader = new ConnReader(conn);
-    const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+    const reader = new ConnReader(conn, options.arrivals);
+    const info = { remoteAddr: conn.remoteAddr as Deno.NetAddr };
+    const hosts = { checked: undefined as string | undefined };
     let lingering = false;
     // The first bytes of a request end the idle phase (one closure per connection).
     const onHeadBytes = () => {
@@ -272,7 +293,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
           });
         let request: IncomingRequest;
         try {
-          request = toRequest(head, body?.stream ?? null, abort.signal);
+          request = toRequest(head, body?.stream ?? null, abort.signal, hosts);
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
           await refuse(connection, error, bytes);
@@ -281,7 +302,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
         }
         let response: Response | Reply;
         try {
-          response = await handler(request, { remoteAddr });
+          response = await handler(request, info);
         } catch {
           response = new Response("internal server error\n", { status: 500 });
         }

@@ -146,7 +146,7 @@ export function createOps(
   const gauges = { uploadSessions: () => sessions.read() };
 
   const endpoint = async (ctx: RequestContext): Promise<Response | undefined> => {
-    const path = ctx.url.pathname;
+    const path = ctx.path;
     if (path !== HEALTH_PATH && path !== METRICS_PATH) return undefined;
     ctx.route = path === HEALTH_PATH ? "healthz" : "metrics";
     const method = ctx.method;
@@ -182,7 +182,7 @@ export function createOps(
     log.log("info", "request", {
       requestId: ctx.id,
       method: ctx.method,
-      path: ctx.url.pathname,
+      path: ctx.path,
       route,
       status,
       bytesIn,

@@ -10,7 +10,9 @@
 import { createApp } from "../../src/app.ts";
 import { type Config, makeConfig } from "../../src/config.ts";
 import { configToEnv } from "../../src/config_file.ts";
+import { Arrivals } from "../../src/http/arrivals.ts";
 import { serveRequests } from "../../src/http/server.ts";
+import { createStore } from "../../src/storage/open_store.ts";
 import { S3_BUCKET_FILE } from "./registry.ts";
 import { s3Config, tempBucket } from "./s3.ts";
 
@@ -68,10 +70,13 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     };
   }
   const config = makeConfig({ ...options.config, dataDir, addr: "127.0.0.1:0" });
-  const app = createApp(config, { logError: () => {}, log: () => {} });
+  // Wired as `berth serve` wires them: the server's client reads pace the store's tag epoch.
+  const arrivals = new Arrivals();
+  const store = createStore(config, arrivals);
+  const app = createApp(config, { logError: () => {}, log: () => {}, store });
   const { promise: listening, resolve } = Promise.withResolvers<number>();
   const server = serveRequests(
-    { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
+    { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port), arrivals },
     app.serve,
   );
   const port = await listening;

@@ -8,7 +8,12 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { type HttpHandler, type HttpServer, serveHttp } from "../../src/http/server.ts";
+import {
+  type HttpHandler,
+  type HttpServer,
+  serveHttp,
+  serveRequests,
+} from "../../src/http/server.ts";
 import { FileStream } from "../../src/storage/drivers/fs/file_stream.ts";
 
 const enc = new TextEncoder();
@@ -223,6 +228,35 @@ Deno.test("server: a refused HEAD gets the refusal's head and no body", async ()
   });
 });
 
+Deno.test("server: a request's path is its URL's path, whether the URL is parsed at once or later", async () => {
+  const server = serveRequests({ hostname: "127.0.0.1", port: 0 }, (request) => {
+    const url = request.parsedUrl;
+    return new Response(`${request.path === url.pathname}|${url.pathname}|${url.search}\n`);
+  });
+  try {
+    const get = (target: string, host = "x") => `GET ${target} HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+    const text = await exchange(
+      server.addr.port,
+      get("/v2/a/b") + get("/v2/a/b") + get("/v2/a/./b/../c") + get("/v2/%61/.x") +
+        get("/v2/a?n=1") + get("//v2//a") + get("/v2/a", "Y:5000") + get("/v2/a", "999.1.1.1"),
+    );
+    const bodies = text.split("\r\n\r\n").slice(1).map((part) => part.split("\n")[0]);
+    assert.deepEqual(bodies.slice(0, 7), [
+      "true|/v2/a/b|",
+      "true|/v2/a/b|",
+      "true|/v2/a/c|",
+      "true|/v2/%61/.x|",
+      "true|/v2/a|?n=1",
+      "true|//v2//a|",
+      "true|/v2/a|",
+    ]);
+    // A host no URL can hold is refused, after others were accepted on the connection.
+    assert.deepEqual(statuses(text), [200, 200, 200, 200, 200, 200, 200, 400]);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("server: unknown methods and absolute-form targets reach the handler", async () => {
   await withServer(echo, async (port) => {
     const text = await exchange(
@@ -254,6 +288,39 @@ Deno.test("server: HEAD, 204 and 304 carry no body; HEAD keeps the declared leng
     assert.doesNotMatch(responses[1]!, /content-length/);
     assert.match(responses[2]!, /^HTTP\/1\.1 304 Not Modified\r\n[^]*etag: "e"\r\n[^]*\r\n\r\n$/);
     assert.match(responses[3]!, /\r\n\r\n12345$/);
+  });
+});
+
+Deno.test("server: header values go out byte for byte, beside ASCII ones and a body", async () => {
+  await withServer((request) => {
+    const path = new URL(request.url).pathname;
+    return new Response(path === "/empty" ? null : "body", {
+      headers: { "X-Obs": "caf\xe9 \xff", "Content-Length": path === "/empty" ? "0" : "4" },
+    });
+  }, async (port) => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      await conn.write(
+        enc.encode(
+          "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /empty HTTP/1.1\r\nHost: x\r\n\r\n" +
+            "HEAD /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ),
+      );
+      const chunks: number[] = [];
+      const buffer = new Uint8Array(4096);
+      for (let n; (n = await conn.read(buffer)) !== null;) chunks.push(...buffer.subarray(0, n));
+      const text = String.fromCharCode(...chunks);
+      const answers = text.split(/(?=HTTP\/1\.1 )/);
+      assert.equal(answers.length, 3, text);
+      for (const answer of answers) assert.match(answer, /\r\nx-obs: caf\xe9 \xff\r\n/);
+      assert.match(answers[0]!, /\r\n\r\nbody$/);
+      for (const [i, length] of [[1, 0], [2, 4]] as const) {
+        assert.match(answers[i]!, new RegExp(`\r\ncontent-length: ${length}\r\n`));
+        assert.ok(answers[i]!.endsWith("\r\n\r\n"), "no body");
+      }
+    } finally {
+      conn.close();
+    }
   });
 });
 

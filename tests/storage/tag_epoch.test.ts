@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { fsStore } from "../../src/storage/open_store.ts";
 import { TagEpoch } from "../../src/storage/drivers/fs/tag_epoch.ts";
+import { Arrivals } from "../../src/http/arrivals.ts";
 import { withTempDir } from "../helpers/temp.ts";
 
 const withDir = (body: (dir: string) => Promise<void>) => withTempDir("berth-tag-epoch-", body);
@@ -91,6 +92,36 @@ Deno.test("tag epoch: a bump that cannot be written does not throw; the epoch is
       assert.ok(Number.isNaN(epoch.current()));
     } finally {
       epoch.close();
+    }
+  });
+});
+
+Deno.test("tag epoch: with a read count, one read serves lookups until the server reads again", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/tag-changes`;
+    const arrivals = new Arrivals();
+    let now = 1000;
+    const reader = new TagEpoch(path, arrivals, () => now);
+    const writer = new TagEpoch(path);
+    try {
+      assert.equal(reader.current(), 0);
+      await writer.bump();
+      // No request came in since the last read: every lookup so far arrived before the change.
+      assert.equal(reader.current(), 0);
+      // A read from a client (a request that may have been sent after the change): read again.
+      arrivals.note();
+      assert.equal(reader.current(), 1);
+      await writer.bump();
+      assert.equal(reader.current(), 1);
+      // Work no request started (background jobs) sees changes within the millisecond.
+      now++;
+      assert.equal(reader.current(), 2);
+      // This process's own change is seen at once.
+      await reader.bump();
+      assert.equal(reader.current(), 3);
+    } finally {
+      reader.close();
+      writer.close();
     }
   });
 });

@@ -31,7 +31,7 @@ import { dirname, isNotFound, removeIfExists, renameInto, writeFileAtomic } from
 import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
 import { ListingCache, statSyncOrUndefined } from "./fs/listing_cache.ts";
-import { TagEpoch } from "./fs/tag_epoch.ts";
+import { type ReadCount, TagEpoch } from "./fs/tag_epoch.ts";
 
 /** Repository-tree folders kept (a catalog walk of this many repositories reads none again). */
 const FOLDERS_KEPT = 16_384;
@@ -45,8 +45,11 @@ const SMALL_FOLDER = 64;
 export interface FsDriverOptions {
   /** Driver path of the folder for temporary files (default `/_tmp`); on the root's filesystem. */
   tmp?: string;
-  /** Small files to keep in memory (see the module note), and the driver path of the epoch file. */
-  contentCache?: { match: (path: string) => boolean; epoch: string };
+  /**
+   * Small files to keep in memory (see the module note), the driver path of the epoch file, and
+   * the read count of berth's HTTP server (see `TagEpoch`).
+   */
+  contentCache?: { match: (path: string) => boolean; epoch: string; arrivals?: ReadCount };
   /** Folders whose listing is kept in memory while unchanged. */
   listCache?: (path: string) => boolean;
 }
@@ -77,7 +80,9 @@ export class FsDriver implements StorageDriver {
     this.#tmp = this.localPath(options.tmp ?? "/_tmp");
     this.#cached = options.contentCache?.match;
     const epoch = options.contentCache?.epoch;
-    this.#epoch = epoch === undefined ? undefined : new TagEpoch(this.localPath(epoch));
+    this.#epoch = epoch === undefined
+      ? undefined
+      : new TagEpoch(this.localPath(epoch), options.contentCache?.arrivals);
     this.#listed = options.listCache;
   }
 
@@ -206,7 +211,7 @@ export class FsDriver implements StorageDriver {
   }
 
   /** {@inheritDoc StorageDriver.listSorted} */
-  listSorted(path: string): Promise<readonly string[] | undefined> {
+  listSorted(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined> {
     try {
       const local = this.localPath(path);
       const cache = this.#listed?.(path) ? this.#listings : this.#folders;

@@ -19,6 +19,17 @@ import { dirname, isNotFound } from "./atomic.ts";
 /** How often the open descriptor is checked against the path (the file replaced or removed). */
 const RECHECK_MS = 1000;
 
+/**
+ * How many reads berth's HTTP server has completed on client connections (src/http/arrivals.ts).
+ * A request is read before it is handled, so an epoch read when this count was `n` is still
+ * current for every request whose bytes came in by then: until the count moves, the epoch is
+ * not read again.
+ */
+export interface ReadCount {
+  /** Reads completed so far. */
+  readonly reads: number;
+}
+
 const ONE_BYTE = new Uint8Array([0x2b]);
 
 /** The tag epoch of one data directory. */
@@ -28,25 +39,41 @@ export class TagEpoch {
   #ino: number | null = null;
   #checkedAt = -Infinity;
   #broken = false;
+  readonly #arrivals: ReadCount | undefined;
+  readonly #now: () => number;
+  /** The last epoch read, the read count and the millisecond it was read at. */
+  #last = { epoch: NaN, reads: -1, at: -Infinity };
 
-  /** The epoch kept in the file at `path`. */
-  constructor(path: string) {
+  /**
+   * The epoch kept in the file at `path`. With `arrivals` (berth's server counting its reads),
+   * one read of the epoch serves every lookup until the server reads more from a client, within
+   * the same millisecond (work that no request started sees changes that late at most).
+   */
+  constructor(path: string, arrivals?: ReadCount, now: () => number = Date.now) {
     this.#path = path;
+    this.#arrivals = arrivals;
+    this.#now = now;
   }
 
   /** The current epoch; `NaN` when the file cannot be opened (then nothing is taken as valid). */
   current(): number {
     if (this.#broken) return NaN;
-    const now = Date.now();
+    const now = this.#now();
+    const last = this.#last;
+    const reads = this.#arrivals?.reads ?? -1;
+    if (reads >= 0 && reads === last.reads && now === last.at) return last.epoch;
     if (now - this.#checkedAt >= RECHECK_MS) {
       this.#checkedAt = now;
       this.#reopen();
     }
+    let epoch = NaN;
     try {
-      return this.#file ? this.#file.seekSync(0, Deno.SeekMode.End) : NaN;
+      if (this.#file) epoch = this.#file.seekSync(0, Deno.SeekMode.End);
     } catch {
-      return NaN;
+      // Unreadable: nothing is taken as valid.
     }
+    this.#last = { epoch, reads, at: now };
+    return epoch;
   }
 
   /**
@@ -55,6 +82,7 @@ export class TagEpoch {
    * lookup checks the disk) and other processes see the change within their recheck time.
    */
   async bump(): Promise<void> {
+    this.#last = { epoch: NaN, reads: -1, at: -Infinity };
     try {
       await Deno.writeFile(this.#path, ONE_BYTE, { append: true }).catch(async (error) => {
         if (!isNotFound(error)) throw error;
@@ -64,6 +92,7 @@ export class TagEpoch {
     } catch {
       this.#broken = true;
     }
+    this.#last = { epoch: NaN, reads: -1, at: -Infinity };
   }
 
   /** Close the descriptor (a later {@link current} opens it again). */
