@@ -30,6 +30,9 @@ export interface CatalogPage extends Page {
   scannedTo?: string;
 }
 
+/** Most names read from the store in one page while filling a catalog page. */
+const MAX_STEP = 1000;
+
 /** The repositories of a registry. */
 export class CatalogService {
   readonly #store: Store;
@@ -58,15 +61,32 @@ export class CatalogService {
       if (limit <= 0 || found.length >= want) break;
       const start = prefix === "" ? undefined : justBefore(prefix);
       const after = last !== undefined && (start === undefined || last > start) ? last : start;
-      for await (const name of this.#store.repositories(after)) {
-        if (!name.startsWith(prefix)) break;
-        if ((contains === undefined || name.includes(contains)) && view.visible(name)) {
-          found.push(name);
-          if (found.length >= want) break;
+      // Read in pages: what the answer still needs (all of it when nothing is filtered out), or
+      // when names were filtered out, twice the last page, up to MAX_STEP.
+      let from = after;
+      let step = 0;
+      let more = true;
+      while (more && found.length < want) {
+        step = Math.min(
+          Math.max(want - found.length, Math.min(step * 2, MAX_STEP)),
+          scanLimit - scanned,
+        );
+        const names = await this.#store.repositoryPage(from, step);
+        more = names.length === step;
+        for (const name of names) {
+          if (!name.startsWith(prefix)) {
+            more = false;
+            break;
+          }
+          if ((contains === undefined || name.includes(contains)) && view.visible(name)) {
+            found.push(name);
+            if (found.length >= want) break;
+          }
+          if (++scanned >= scanLimit) {
+            return { entries: found.slice(0, limit), more: true, scannedTo: name };
+          }
         }
-        if (++scanned >= scanLimit) {
-          return { entries: found.slice(0, limit), more: true, scannedTo: name };
-        }
+        from = names[names.length - 1];
       }
     }
     return { entries: found.slice(0, limit), more: found.length > limit };

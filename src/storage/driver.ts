@@ -161,7 +161,7 @@ export interface StorageDriver {
    * again while the directory is unchanged (fs: validated by its `stat`). Without it the layout
    * sorts `list`.
    */
-  listSorted?(path: string): Promise<readonly string[] | undefined>;
+  listSorted?(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined>;
   /**
    * Move a file onto `to` (replacing what is there), atomically for readers of `to`; `false`
    * when `from` is absent. Object stores copy then delete: a crash between leaves both.

@@ -211,7 +211,7 @@ export class FsDriver implements StorageDriver {
   }
 
   /** {@inheritDoc StorageDriver.listSorted} */
-  listSorted(path: string): Promise<readonly string[] | undefined> {
+  listSorted(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined> {
     try {
       const local = this.localPath(path);
       const cache = this.#listed?.(path) ? this.#listings : this.#folders;

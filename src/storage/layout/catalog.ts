@@ -24,12 +24,18 @@ export const REPOSITORY_MARKERS: ReadonlySet<string> = new Set([
 /** Listings of the folders ahead on the page started at once (object stores answer slowly). */
 const LOOKAHEAD = 16;
 
+/** A listing, or its promise (a lister answers at once when it can: a kept listing). */
+type Listing = readonly string[] | undefined | Promise<readonly string[] | undefined>;
+
 /**
  * Children of a folder below `repositories/` (`""` is `repositories/` itself), sorted in
  * code-unit order, or `undefined` when it is not a folder. A lister may hand back the same
- * (read-only) array while the folder is unchanged.
+ * (read-only) array while the folder is unchanged, and may answer without a promise.
  */
-export type SortedLister = (dir: string) => Promise<readonly string[] | undefined>;
+export type SortedLister = (dir: string) => Listing;
+
+/** Names read per step of {@link RepositoryWalk.after}. */
+const STEP = 100;
 
 /** Walks the repository tree in name order. */
 export class RepositoryWalk {
@@ -42,57 +48,87 @@ export class RepositoryWalk {
     this.#list = list;
   }
 
-  /** Up to `limit` repository names sorted after `last`. */
+  /**
+   * Up to `limit` repository names sorted after `last`. Names are gathered into one array (no
+   * generator step or promise per name: a page of 1,000 walks 1,000 folders).
+   */
   async page(last: string | undefined, limit: number): Promise<string[]> {
     const names: string[] = [];
     if (limit <= 0) return names;
-    for await (const name of this.after(last)) {
-      names.push(name);
-      if (names.length >= limit) break;
-    }
+    const root = await this.#list("");
+    if (root) await this.#folder("", root, last, names, limit);
     return names;
   }
 
-  /** Repository names sorted after `last`, found as they are read (stop early to save work). */
+  /** Repository names sorted after `last`, read a page at a time (stop early to save work). */
   async *after(last?: string): AsyncGenerator<string> {
-    const root = await this.#list("");
-    if (root) yield* this.#folder("", root, last);
+    let from = last;
+    while (true) {
+      const names = await this.page(from, STEP);
+      yield* names;
+      if (names.length < STEP) return;
+      from = names[names.length - 1];
+    }
   }
 
-  async *#folder(
+  /** Adds the repositories at and below folder `dir` sorted after `last` to `out`, up to `limit`. */
+  async #folder(
     dir: string,
     children: readonly string[],
     last: string | undefined,
-  ): AsyncGenerator<string> {
+    out: string[],
+    limit: number,
+  ): Promise<void> {
     const keys = this.#keysOf(children);
     const base = dir === "" ? "" : `${dir}/`;
-    const pending = new Map<string, Promise<readonly string[] | undefined>>();
-    const listing = (child: string) => {
-      let promise = pending.get(child);
-      if (!promise) {
-        promise = this.#list(base + child);
-        // Read ahead may go unused when the caller stops: never an unhandled rejection.
-        promise.catch(() => {});
-        pending.set(child, promise);
-      }
-      return promise;
+    // Listings asked for ahead (object stores answer slowly), and a folder's own listing kept
+    // from its key `c` for its key `c/`. A lister that answers at once (a kept or small folder)
+    // is not asked ahead.
+    const pending = new Map<string, Listing>();
+    const own = (child: string): Listing => {
+      if (pending.has(child)) return pending.get(child);
+      const listing = this.#list(base + child);
+      pending.set(child, listing);
+      return listing;
     };
+    const below = (child: string): Listing => {
+      if (!pending.has(child)) return this.#list(base + child);
+      const listing = pending.get(child);
+      pending.delete(child);
+      return listing;
+    };
+    let prefetch = true;
     let ahead = 0;
     for (let at = last === undefined ? 0 : firstNeeded(keys, base, last); at < keys.length; at++) {
-      for (ahead = Math.max(ahead, at); ahead < Math.min(keys.length, at + LOOKAHEAD); ahead++) {
+      for (
+        ahead = Math.max(ahead, at);
+        prefetch && ahead < Math.min(keys.length, at + LOOKAHEAD);
+        ahead++
+      ) {
         const key = keys[ahead]!;
-        if (!key.endsWith("/")) listing(key);
+        if (key.endsWith("/") || pending.has(key)) continue;
+        const listing = own(key);
+        if (!(listing instanceof Promise)) prefetch = false;
+        // Read ahead may go unused when the page fills: never an unhandled rejection.
+        else listing.catch(() => {});
       }
       const key = keys[at]!;
       if (key.endsWith("/")) {
         const child = key.slice(0, -1);
-        const below = await listing(child);
-        pending.delete(child);
+        let children = below(child);
+        if (children instanceof Promise) children = await children;
         // Most repositories hold nothing but their marker folders: no walk below them.
-        if (below && this.#keysOf(below).length > 0) yield* this.#folder(base + child, below, last);
+        if (children && this.#keysOf(children).length > 0) {
+          await this.#folder(base + child, children, last, out, limit);
+          if (out.length >= limit) return;
+        }
       } else {
-        const own = await listing(key);
-        if (own && hasMarker(own)) yield base + key;
+        let listing = own(key);
+        if (listing instanceof Promise) listing = await listing;
+        if (listing && hasMarker(listing)) {
+          out.push(base + key);
+          if (out.length >= limit) return;
+        }
       }
     }
   }

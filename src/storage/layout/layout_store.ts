@@ -396,10 +396,13 @@ export class LayoutStore implements Store {
     await this.driver.putContent(path, encoder.encode(digest.value));
   }
 
-  /** Children of a folder sorted in code-unit order (read-only), `undefined` when absent. */
-  async #sorted(path: string): Promise<readonly string[] | undefined> {
-    if (this.driver.listSorted) return await this.driver.listSorted(path);
-    return (await this.driver.list(path))?.sort(compare);
+  /**
+   * Children of a folder sorted in code-unit order (read-only), `undefined` when absent; at once
+   * when the driver answers at once (a kept listing).
+   */
+  #sorted(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined> {
+    if (this.driver.listSorted) return this.driver.listSorted(path);
+    return this.driver.list(path).then((names) => names?.sort(compare));
   }
 
   /** Children of a folder, `[]` when absent. */

@@ -26,6 +26,8 @@ interface Entry {
   ino: number | null;
   mtime: number;
   names: readonly string[];
+  /** Used since it was last passed over for eviction (second chance, no reordering per hit). */
+  used: boolean;
 }
 
 /** Bounds of a {@link ListingCache}. */
@@ -62,15 +64,36 @@ export class ListingCache {
   }
 
   /**
+   * Drop one entry other than `keep`: the oldest not used since it was last passed over (one used
+   * meanwhile goes to the back instead: a hit only sets a flag, no reordering of the map).
+   */
+  #evictOne(keep: string): boolean {
+    if (this.#entries.size <= 1) return false;
+    for (const [dir, entry] of this.#entries) {
+      if (dir === keep) continue;
+      this.#entries.delete(dir);
+      if (entry.used) {
+        entry.used = false;
+        this.#entries.set(dir, entry);
+        continue;
+      }
+      this.#names -= entry.names.length;
+      return true;
+    }
+    return false;
+  }
+
+  /**
    * As {@link list}, but the array is shared (read-only by type, not frozen: V8 slices and
    * serialises a frozen array through a slow path, 100–150× slower for 1,000 names) and the same
    * one while the folder is unchanged (no copy: a page of a large folder costs a `stat` and a
-   * slice).
+   * slice). When the listing is kept or `read` answers synchronously, so does this (a walk over
+   * thousands of small folders saves a promise and a turn per folder).
    */
-  async sorted(
+  sorted(
     dir: string,
     read: (info: Deno.FileInfo) => Promise<string[]> | string[],
-  ): Promise<readonly string[] | undefined> {
+  ): readonly string[] | undefined | Promise<readonly string[] | undefined> {
     const info = statSyncOrUndefined(dir);
     if (!info?.isDirectory) {
       this.#drop(dir);
@@ -78,27 +101,37 @@ export class ListingCache {
     }
     const hit = this.#entries.get(dir);
     if (hit && same(hit, info)) {
-      this.#entries.delete(dir);
-      this.#entries.set(dir, hit);
+      hit.used = true;
       return hit.names;
     }
-    const settled = Date.now() - mtimeOf(info) > SETTLE_MS;
-    let names: readonly string[];
+    // Before the read: a change it may miss is then at least SETTLE_MS past the recorded mtime.
+    const settled = Date.now() - mtimeOf(info) > SETTLE_MS && info.mtime !== null;
+    let names: Promise<string[]> | string[];
     try {
-      names = (await read(info)).sort(compare);
+      names = read(info);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
     }
+    if (!Array.isArray(names)) {
+      return names.then((read) => this.#keep(dir, info, read, settled), (error) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      });
+    }
+    return this.#keep(dir, info, names, settled);
+  }
+
+  /** Sort a listing just read and keep it when the folder has settled. */
+  #keep(dir: string, info: Deno.FileInfo, read: string[], settled: boolean): readonly string[] {
+    const names: readonly string[] = read.sort(compare);
     this.#drop(dir);
-    if (settled && info.mtime !== null) {
+    if (settled) {
       this.#entries.set(dir, entryOf(info, names));
       this.#names += names.length;
       // The listing just read stays even alone over the names bound.
       while (this.#entries.size > this.#maxEntries || this.#names > this.#maxNames) {
-        const oldest = this.#entries.keys().next().value;
-        if (oldest === undefined || oldest === dir) break;
-        this.#drop(oldest);
+        if (!this.#evictOne(dir)) break;
       }
     }
     return names;
@@ -118,7 +151,7 @@ export class ListingCache {
 }
 
 function entryOf(info: Deno.FileInfo, names: readonly string[]): Entry {
-  return { dev: info.dev, ino: info.ino, mtime: mtimeOf(info), names };
+  return { dev: info.dev, ino: info.ino, mtime: mtimeOf(info), names, used: false };
 }
 
 function same(entry: Entry, info: Deno.FileInfo): boolean {
