@@ -79,3 +79,32 @@ Deno.test("bench: flags set sizes, and unknown flags are refused", () => {
   assert.throws(() => parseArgs(["--nope"]), /unknown flag --nope/);
   assert.throws(() => parseArgs(["--rounds", "0"]), /positive integer/);
 });
+
+Deno.test("bench: a failed measurement prints as failed and the rest of the report stays", () => {
+  const results = new Map([
+    [METRICS.manifestHead.key, new Map([["berth", [NaN, NaN]], ["distribution", [1000, 1200]]])],
+    [METRICS.tagsList.key, new Map([["berth", [20_000, NaN]], ["distribution", [1000, 1000]]])],
+  ]);
+  const run = {
+    options: DEFAULT_OPTIONS,
+    results,
+    servers: ["berth", "distribution"],
+    tools: new Set(["ab"]),
+    loadavg: ["1 1 1", "1 1 1"] as [string, string],
+    time: [new Date(0), new Date(1000)] as [Date, Date],
+    runtime: "2.8.2",
+    failures: ["manifest HEAD by tag, berth, round 1: ab exited 22"],
+  };
+  const report = formatReport(run);
+  const row = (label: string) => report.split("\n").find((l) => l.startsWith(`| ${label},`));
+  assert.match(
+    row(METRICS.manifestHead.label) ?? "",
+    /^\| [^|]+ \| failed \| 1,100 \(1,000–1,200\) \| n\/a \|/,
+  );
+  assert.match(
+    row(METRICS.tagsList.label) ?? "",
+    /\| 20,000 \(1 failed\) \| 1,000 \(1,000–1,000\) \| 20\.0× \|/,
+  );
+  assert.match(report, /- manifest HEAD by tag, berth, round 1: ab exited 22/);
+  assert.equal(targetMet(run, METRICS.manifestHead), undefined);
+});

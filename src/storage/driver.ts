@@ -131,6 +131,17 @@ export interface RedirectOptions {
   expiresIn: number;
 }
 
+/** Options of {@link StorageDriver.listSorted}. */
+export interface ListOptions {
+  /**
+   * Names (sorted) likely to be all of the folder's sub-folders. A driver that can tell cheaply
+   * that they are (fs: the folder's link count is 2 + its sub-folders) may answer with the
+   * sub-folders found among them only, files left out: for walks of folders, such as the catalog's
+   * walk of repository folders, which most often hold only their marker folders.
+   */
+  likelyFolders?: readonly string[];
+}
+
 /** The storage driver interface. */
 export interface StorageDriver {
   /** A short name for logs and health (`filesystem`, `inmemory`, `s3aws`). */
@@ -159,9 +170,12 @@ export interface StorageDriver {
   /**
    * As {@link list}, sorted in code-unit order, as a read-only array the driver may hand out
    * again while the directory is unchanged (fs: validated by its `stat`). Without it the layout
-   * sorts `list`.
+   * sorts `list`. With `options.likelyFolders`, see {@link ListOptions}.
    */
-  listSorted?(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined>;
+  listSorted?(
+    path: string,
+    options?: ListOptions,
+  ): readonly string[] | undefined | Promise<readonly string[] | undefined>;
   /**
    * Move a file onto `to` (replacing what is there), atomically for readers of `to`; `false`
    * when `from` is absent. Object stores copy then delete: a crash between leaves both.

@@ -49,3 +49,44 @@ Deno.test("fs driver: an upload longer than the flush interval, in two writes, c
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("fs driver: listSorted with likely folders answers them when the link count says they are all", async () => {
+  const root = await Deno.makeTempDir({ prefix: "berth-fs-likely-" });
+  const driver = new FsDriver(root);
+  try {
+    const likely = ["_layers", "_manifests", "_uploads"];
+    await Deno.mkdir(`${root}/repo/_layers`, { recursive: true });
+    await Deno.mkdir(`${root}/repo/_manifests`);
+    await Deno.writeTextFile(`${root}/repo/note`, "a file, not a folder");
+    // Only the marker folders: they are the answer (the file is left out).
+    assert.deepEqual(await driver.listSorted("/repo", { likelyFolders: likely }), [
+      "_layers",
+      "_manifests",
+    ]);
+    assert.deepEqual(await driver.listSorted("/repo"), ["_layers", "_manifests", "note"]);
+    // Kept apart once settled: each way of asking keeps its own answer.
+    await Deno.utime(`${root}/repo`, new Date(), new Date(Date.now() - 60_000));
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(await driver.listSorted("/repo", { likelyFolders: likely }), [
+        "_layers",
+        "_manifests",
+      ]);
+      assert.deepEqual(await driver.listSorted("/repo"), ["_layers", "_manifests", "note"]);
+    }
+    // Another sub-folder (a nested repository): the folder is read whole.
+    await Deno.mkdir(`${root}/ns/_layers`, { recursive: true });
+    await Deno.mkdir(`${root}/ns/inner/_manifests`, { recursive: true });
+    assert.deepEqual(await driver.listSorted("/ns", { likelyFolders: likely }), [
+      "_layers",
+      "inner",
+    ]);
+    // No sub-folders at all: none.
+    await Deno.mkdir(`${root}/empty`);
+    await Deno.writeTextFile(`${root}/empty/file`, "x");
+    assert.deepEqual(await driver.listSorted("/empty", { likelyFolders: likely }), []);
+    assert.equal(await driver.listSorted("/missing", { likelyFolders: likely }), undefined);
+  } finally {
+    driver.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

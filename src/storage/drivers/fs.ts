@@ -20,6 +20,7 @@ import {
   type FileInfo,
   type FileReader,
   type FileWriter,
+  type ListOptions,
   type ReadOptions,
   SizeMismatch,
   type StorageDriver,
@@ -73,6 +74,8 @@ export class FsDriver implements StorageDriver {
    * open, a read and a close: 13 against 46 µs under load).
    */
   readonly #folders = new ListingCache({ maxEntries: FOLDERS_KEPT, maxNames: FOLDER_NAMES_KEPT });
+  /** The same for listings asked with `likelyFolders` (they may leave files out: kept apart). */
+  readonly #probed = new ListingCache({ maxEntries: FOLDERS_KEPT, maxNames: FOLDER_NAMES_KEPT });
 
   /** A driver rooted at local directory `root` (distribution's `rootdirectory`). */
   constructor(root: string, options: FsDriverOptions = {}) {
@@ -211,17 +214,29 @@ export class FsDriver implements StorageDriver {
   }
 
   /** {@inheritDoc StorageDriver.listSorted} */
-  listSorted(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined> {
+  listSorted(
+    path: string,
+    options: ListOptions = {},
+  ): readonly string[] | undefined | Promise<readonly string[] | undefined> {
     try {
       const local = this.localPath(path);
-      const cache = this.#listed?.(path) ? this.#listings : this.#folders;
+      const likely = options.likelyFolders;
+      const cache = this.#listed?.(path) ? this.#listings : likely ? this.#probed : this.#folders;
       // A folder's link count is 2 + its sub-folders (ext4, xfs, ...): a small folder is read
       // synchronously, cheaper than a round trip to the thread pool; a large one is not, so the
       // server keeps answering while the system reads it (a folder of 100,000 names, loaded
       // machine: C `readdir` 27–30 ms CPU, `Deno.readDirSync` 580–930 ms, `Deno.readDir` 240–980
       // ms, the runtime's conversion of the entries).
+      // With likely sub-folders (a repository's marker folders) and a link count that says the
+      // folder has no more sub-folders than those: a `stat` of each until they are all found, in
+      // place of reading the folder (a walk of 10,000 repository folders, loaded machine: ~5 µs
+      // a `stat` against ~25 µs a `readDirSync`, which also leaves entry objects to collect).
       return cache.sorted(local, (info) => {
         const links = info.nlink ?? 0;
+        const found = likely && links >= 2 && links - 2 <= likely.length
+          ? foldersAmong(local, likely, links - 2)
+          : undefined;
+        if (found) return found;
         return links > 1 && links < SMALL_FOLDER ? listNamesSync(local) : listNames(local);
       });
     } catch (error) {
@@ -400,6 +415,20 @@ async function readOrUndefined(local: string): Promise<Uint8Array<ArrayBuffer> |
     if (isNotFound(error) || isDirectory(error)) return undefined;
     throw error;
   }
+}
+
+/** `count` sub-folders of `local` among `names` (in their order), or `undefined` when not all found. */
+function foldersAmong(
+  local: string,
+  names: readonly string[],
+  count: number,
+): string[] | undefined {
+  const found: string[] = [];
+  for (const name of names) {
+    if (found.length === count) break;
+    if (statSyncOrUndefined(`${local}/${name}`)?.isDirectory) found.push(name);
+  }
+  return found.length === count ? found : undefined;
 }
 
 function listNamesSync(local: string): string[] {

@@ -9,7 +9,7 @@
  * @module
  */
 import { type Digest, isAlgorithm, tryParseDigest } from "../../oci/digest.ts";
-import { type StorageDriver, WriterBusy } from "../driver.ts";
+import { type ListOptions, type StorageDriver, WriterBusy } from "../driver.ts";
 import type {
   AppendOptions,
   BlobContent,
@@ -26,6 +26,8 @@ import { StorePaths } from "./paths.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/** The marker folders, sorted (the likely sub-folders of a repository folder). */
+const MARKERS: readonly string[] = [...REPOSITORY_MARKERS].sort(compare);
 /** Folders listed at once while walking the repository tree. */
 const WALK_CONCURRENCY = 16;
 /** Options of {@link LayoutStore}. */
@@ -54,8 +56,11 @@ export class LayoutStore implements Store {
     this.driver = driver;
     this.#redirect = options.redirect ?? false;
     const repositories = this.paths.repositories;
+    // Below the root, folders are repository folders or namespaces: most hold only markers.
     this.catalog = new RepositoryWalk((dir) =>
-      this.#sorted(dir === "" ? repositories : `${repositories}/${dir}`)
+      dir === ""
+        ? this.#sorted(repositories)
+        : this.#sorted(`${repositories}/${dir}`, { likelyFolders: MARKERS })
     );
   }
 
@@ -400,8 +405,11 @@ export class LayoutStore implements Store {
    * Children of a folder sorted in code-unit order (read-only), `undefined` when absent; at once
    * when the driver answers at once (a kept listing).
    */
-  #sorted(path: string): readonly string[] | undefined | Promise<readonly string[] | undefined> {
-    if (this.driver.listSorted) return this.driver.listSorted(path);
+  #sorted(
+    path: string,
+    options?: ListOptions,
+  ): readonly string[] | undefined | Promise<readonly string[] | undefined> {
+    if (this.driver.listSorted) return this.driver.listSorted(path, options);
     return this.driver.list(path).then((names) => names?.sort(compare));
   }
 
