@@ -276,7 +276,8 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           const url = `${server.url}${path}`;
           await attempt(metric, server, round, async () => {
             // Unmeasured first: the rate of a warm server (its JavaScript compiled), as in use.
-            await load(method, url, options.connections, { requests: 2000 }, ACCEPT);
+            const warm = Math.min(2000, options.load.requests ?? 2000);
+            await load(method, url, options.connections, { requests: warm }, ACCEPT);
             return await loadRate(method, url, options, tools);
           });
         }
