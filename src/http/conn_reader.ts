@@ -54,11 +54,7 @@ export class ConnReader {
       this.#start = 0;
     }
     if (this.#end === this.#buffer.length) {
-      const grown = new Uint8Array(Math.min(limit, this.#buffer.length * 4));
-      grown.set(this.#buffer.subarray(this.#start, this.#end));
-      this.#end -= this.#start;
-      this.#start = 0;
-      this.#buffer = grown;
+      this.#moveTo(new Uint8Array(Math.min(limit, this.#buffer.length * 4)));
     }
     const n = await this.#conn.read(this.#buffer.subarray(this.#end));
     this.#arrivals?.note();
@@ -153,22 +149,21 @@ export class ConnReader {
 
   /** Let the buffer grow to `size` bytes at least (big reads of a chunked body). */
   reserve(size: number): void {
-    if (this.#buffer.length >= size) return;
-    const grown = new Uint8Array(size);
-    grown.set(this.#buffer.subarray(this.#start, this.#end));
-    this.#end -= this.#start;
-    this.#start = 0;
-    this.#buffer = grown;
+    if (this.#buffer.length < size) this.#moveTo(new Uint8Array(size));
   }
 
   /** Shrink the buffer back to its first size when what it holds fits (a chunked body ended). */
   release(): void {
     if (this.#buffer.length <= INITIAL_BUFFER || this.buffered > INITIAL_BUFFER) return;
-    const small = new Uint8Array(INITIAL_BUFFER);
-    small.set(this.#buffer.subarray(this.#start, this.#end));
+    this.#moveTo(new Uint8Array(INITIAL_BUFFER));
+  }
+
+  /** Make `buffer` (big enough for what is buffered) the buffer, the unconsumed bytes at its start. */
+  #moveTo(buffer: Uint8Array<ArrayBuffer>): void {
+    buffer.set(this.#buffer.subarray(this.#start, this.#end));
     this.#end -= this.#start;
     this.#start = 0;
-    this.#buffer = small;
+    this.#buffer = buffer;
   }
 
   /** The bytes buffered and not consumed yet (a view: valid until the next read). */
