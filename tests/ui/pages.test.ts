@@ -48,6 +48,28 @@ async function page(
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
 
+/** The keys of a page's table rows (repository names or tags), in order. */
+function rowKeys(text: string): string[] {
+  return [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]!);
+}
+
+/** An app over a memory store (no socket), closed after `body`. */
+async function withMemoryApp(
+  body: (app: ReturnType<typeof createApp>, store: ReturnType<typeof memoryStore>) => Promise<void>,
+): Promise<void> {
+  const store = memoryStore();
+  const app = createApp(makeConfig({ storage: "memory" }), {
+    store,
+    logError: () => {},
+    log: () => {},
+  });
+  try {
+    await body(app, store);
+  } finally {
+    await app.close();
+  }
+}
+
 /** The CSRF token of a delete confirmation page. */
 function tokenOf(text: string): string {
   const token = /name="csrf" value="([^"]+)"/.exec(text)?.[1];
@@ -121,7 +143,7 @@ Deno.test("ui: the list shows every repository with tag counts and filters on th
     );
     assert.match(list.text, /<time datetime="[^"]+"[^>]*>just now<\/time>/);
     const filtered = await page(server, "/ui/?q=team");
-    const names = [...filtered.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    const names = rowKeys(filtered.text);
     assert.deepEqual(names, ["team/api", "team/web"]);
   });
 });
@@ -141,10 +163,10 @@ Deno.test("ui: the repository page lists tags with digests, sizes, platforms; so
       ),
     );
     const byName = await page(server, "/ui/team/api?sort=name&order=desc");
-    const tags = [...byName.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    const tags = rowKeys(byName.text);
     assert.deepEqual(tags, ["v2.0.0", "v1.1.0", "v1.0.0", "latest"]);
     const bySize = await page(server, "/ui/team/api?sort=size&order=asc");
-    const sized = [...bySize.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    const sized = rowKeys(bySize.text);
     // Layer sizes grow with the fixtures' seed: v1.0.0 < v1.1.0 < v2.0.0 = latest.
     assert.deepEqual(sized, ["v1.0.0", "v1.1.0", "latest", "v2.0.0"]);
     assert.match(bySize.text, /aria-sort="ascending"/);
@@ -307,11 +329,9 @@ Deno.test("ui auth: users see what they may pull, delete links where they may de
   const dir = await Deno.makeTempDir({ prefix: "berth-ui-auth-" });
   try {
     await withSeeded(await authConfig(dir), async (server) => {
-      const names = (text: string) =>
-        [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
       const anonymous = await page(server, "/ui/");
       assert.equal(anonymous.status, 200);
-      assert.deepEqual(names(anonymous.text), ["library/alpine"]);
+      assert.deepEqual(rowKeys(anonymous.text), ["library/alpine"]);
       assert.match(anonymous.text, /href="\/ui\/-\/sign-in"/);
       const signIn = await page(server, "/ui/-/sign-in");
       assert.equal(signIn.status, 200);
@@ -321,7 +341,7 @@ Deno.test("ui auth: users see what they may pull, delete links where they may de
       assert.equal(signedIn.status, 303);
 
       const bob = await page(server, "/ui/", { headers: basic("bob") });
-      assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+      assert.deepEqual(rowKeys(bob.text), ["library/alpine", "team/api", "team/web"]);
       assert.match(bob.text, /Signed in as <strong>bob<\/strong>/);
       const bobRepo = await page(server, "/ui/team/api", { headers: basic("bob") });
       assert.equal(bobRepo.status, 200);
@@ -346,7 +366,7 @@ Deno.test("ui auth: users see what they may pull, delete links where they may de
       assert.equal(wrong.status, 401);
 
       const alice = await page(server, "/ui/", { headers: basic("alice") });
-      assert.equal(names(alice.text).length, 6);
+      assert.equal(rowKeys(alice.text).length, 6);
       const aliceRepo = await page(server, "/ui/team/api", { headers: basic("alice") });
       assert.match(aliceRepo.text, /-\/delete\/v1\.0\.0/);
       // A token is bound to its user: bob cannot use alice's, and cannot delete with his own.
@@ -393,13 +413,7 @@ Deno.test("ui auth: anonymous callers who may pull nothing are sent to the sign-
 });
 
 Deno.test("ui: the list pages through a large catalog, 100 per page, under 100 KB", async () => {
-  const store = memoryStore();
-  const app = createApp(makeConfig({ storage: "memory" }), {
-    store,
-    logError: () => {},
-    log: () => {},
-  });
-  try {
+  await withMemoryApp(async (app, store) => {
     const digest = digestBytes(new TextEncoder().encode("m"));
     const names = Array.from(
       { length: 250 },
@@ -417,7 +431,7 @@ Deno.test("ui: the list pages through a large catalog, 100 per page, under 100 K
       const { status, text } = await get(path);
       assert.equal(status, 200);
       assert.ok(new TextEncoder().encode(text).byteLength < 100_000, "page weight");
-      seen.push(...[...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]!));
+      seen.push(...rowKeys(text));
       const next = /rel="next" href="([^"]+)"/.exec(text)?.[1];
       if (!next) break;
       path = next.replaceAll("&amp;", "&");
@@ -425,21 +439,13 @@ Deno.test("ui: the list pages through a large catalog, 100 per page, under 100 K
     assert.deepEqual(seen, sorted);
     assert.equal(LIST_PAGE_SIZE, 100);
     const filtered = await get("/ui/?q=org3%2F");
-    const rows = [...filtered.text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
+    const rows = rowKeys(filtered.text);
     assert.deepEqual(rows, sorted.filter((n) => n.startsWith("org3/")));
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 Deno.test("ui: a filter reads a bounded part of the catalog per page and links to the rest", async () => {
-  const store = memoryStore();
-  const app = createApp(makeConfig({ storage: "memory" }), {
-    store,
-    logError: () => {},
-    log: () => {},
-  });
-  try {
+  await withMemoryApp(async (app, store) => {
     const digest = digestBytes(new TextEncoder().encode("m"));
     const count = SCAN_BUDGET + 700;
     const names = Array.from({ length: count }, (_, i) => `repo-${String(i).padStart(5, "0")}`);
@@ -449,28 +455,18 @@ Deno.test("ui: a filter reads a bounded part of the catalog per page and links t
     // Only names past the budget match: the first page is empty and says where it stopped.
     const wanted = names.slice(-3);
     const first = await get(`/ui/?q=${"repo-0" + String(count - 3).slice(0, 3)}`);
-    const matches = (text: string) =>
-      [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
-    assert.deepEqual(matches(first).filter((n) => wanted.includes(n!)), []);
+    assert.deepEqual(rowKeys(first).filter((n) => wanted.includes(n)), []);
     assert.match(first, /Searched part of the catalog/);
     const next = /rel="next" href="([^"]+)"/.exec(first)?.[1]?.replaceAll("&amp;", "&");
     assert.ok(next);
     const second = await get(next);
-    assert.ok(wanted.every((n) => matches(second).includes(n)), matches(second).join(","));
+    assert.ok(wanted.every((n) => rowKeys(second).includes(n)), rowKeys(second).join(","));
     assert.doesNotMatch(second, /rel="next"/);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 Deno.test("ui: the list reads push times of repositories with few tags, links the others", async () => {
-  const store = memoryStore();
-  const app = createApp(makeConfig({ storage: "memory" }), {
-    store,
-    logError: () => {},
-    log: () => {},
-  });
-  try {
+  await withMemoryApp(async (app, store) => {
     const digest = digestBytes(new TextEncoder().encode("m"));
     for (let i = 0; i < PUSH_TIMES_PER_ROW; i++) await store.putTag("few/tags", `v${i}`, digest);
     for (let i = 0; i <= PUSH_TIMES_PER_ROW; i++) await store.putTag("many/tags", `v${i}`, digest);
@@ -484,9 +480,7 @@ Deno.test("ui: the list reads push times of repositories with few tags, links th
     assert.match(row("many/tags"), new RegExp(`>${PUSH_TIMES_PER_ROW + 1}</td>`));
     assert.doesNotMatch(row("many/tags"), /<time/);
     assert.match(row("many/tags"), /href="\/ui\/many\/tags\?sort=pushed&amp;order=desc"/);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 /** Post the sign-in form (with the token of a fresh form); returns the answer. */
@@ -521,8 +515,6 @@ for (const mode of ["htpasswd", "token"] as const) {
       const config = await authConfig(dir);
       if (mode === "token") config.auth!.token = { service: "berth-test", issuer: "berth-test" };
       await withSeeded(config, async (server) => {
-        const names = (text: string) =>
-          [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
         // A wrong password shows the form again and sets nothing.
         const wrong = await postSignIn(server, { user: "bob", password: "nope", next: "/ui/" });
         // (200: a browser logs a 401 page as an error; the form is the answer.)
@@ -561,7 +553,7 @@ for (const mode of ["htpasswd", "token"] as const) {
         assert.ok(!set.includes("Secure"), "no Secure flag over plain HTTP");
         const cookie = { Cookie: cookieOf(ok) };
         const bob = await page(server, "/ui/", { headers: cookie });
-        assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+        assert.deepEqual(rowKeys(bob.text), ["library/alpine", "team/api", "team/web"]);
         assert.match(bob.text, /Signed in as <strong>bob<\/strong>/);
         assert.match(bob.text, /action="\/ui\/-\/sign-out"/);
         const bobRepo = await page(server, "/ui/team/api", { headers: cookie });
@@ -587,7 +579,7 @@ for (const mode of ["htpasswd", "token"] as const) {
         const tampered = await page(server, "/ui/", {
           headers: { Cookie: `berth_session=${forgedPayload}.${mac}` },
         });
-        assert.deepEqual(names(tampered.text), ["library/alpine"]);
+        assert.deepEqual(rowKeys(tampered.text), ["library/alpine"]);
         assert.doesNotMatch(tampered.text, /Signed in as/);
 
         // alice signs in and deletes with her session; sign-out needs her form's token.
@@ -688,11 +680,9 @@ Deno.test("ui auth: with token auth and htpasswd, the browser signs in with Basi
     const config = await authConfig(dir);
     config.auth!.token = { service: "berth-test", issuer: "berth-test" };
     await withSeeded(config, async (server) => {
-      const names = (text: string) =>
-        [...text.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1]);
       const bob = await page(server, "/ui/", { headers: basic("bob") });
       assert.equal(bob.status, 200);
-      assert.deepEqual(names(bob.text), ["library/alpine", "team/api", "team/web"]);
+      assert.deepEqual(rowKeys(bob.text), ["library/alpine", "team/api", "team/web"]);
       // The API itself still answers with the Bearer challenge of the token endpoint.
       const api = await fetch(`${server.url}/v2/team/api/tags/list`);
       await api.body?.cancel();
