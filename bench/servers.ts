@@ -151,6 +151,23 @@ export async function startBare(dataDir: string): Promise<BenchServer> {
 }
 
 /**
+ * Start the `Deno.listen` push floor (`listen_floor.ts`, mode `push`): the upload protocol's
+ * read, SHA-256, write and final `fdatasync` and nothing else, what any Deno server pays for a push.
+ */
+export async function startFloor(dataDir: string): Promise<BenchServer> {
+  const port = freePort();
+  const script = new URL("./listen_floor.ts", import.meta.url).pathname;
+  const args = ["run", "--allow-net", "--allow-read", "--allow-write", script];
+  return await spawn(
+    "Deno.listen floor",
+    Deno.execPath(),
+    [...args, String(port), dataDir, "push"],
+    port,
+    dataDir,
+  );
+}
+
+/**
  * Start Debian's `docker-registry` with a config of our own (filesystem, deletes, quiet logs);
  * `options.proxy` makes it a pull-through cache of that upstream URL (`proxy.remoteurl`).
  */
