@@ -2,10 +2,10 @@
  * Where a big push's time and memory go, per thread, across servers run one after the other,
  * interleaved round by round: berth checkouts (`berth:DIR`, optionally `|--v8-flags=...`), the bare
  * `Deno.serve` (`bare`, bench/bare_server.ts) and the bare `Deno.listen` floors
- * (`floor:discard|file|hash`, bench/listen_floor.ts: what berth's own server costs the runtime at
- * least). Each push is one curl of a blob (`--mode put`: POST then PUT `?digest=` with the body;
+ * (`floor:discard|file|hash|push`, bench/listen_floor.ts: what berth's own server costs the runtime
+ * at least; `push` is the registry's upload protocol with the final `fdatasync`). Each push is one curl of a blob (`--mode put`: POST then PUT `?digest=` with the body;
  * `patch`: one PATCH with a Content-Length, then PUT; `chunked`: one PATCH with
- * `Transfer-Encoding: chunked`; the floors take a plain PUT and `put` only), after a scratch file of
+ * `Transfer-Encoding: chunked`; the floors other than `floor:push` take a plain PUT and `put` only), after a scratch file of
  * the blob's size was written and removed (as `deno task bench` warms memory). Reported per push:
  * MB/s, CPU seconds per GiB of the whole process and of its main thread (user + system from
  * `/proc/PID/task/*`: what the machine's load moves far less than wall time), the other threads
@@ -128,7 +128,8 @@ try {
       await Deno.remove(`${work}/scratch`);
       const { child, base } = await start(variant, dataDir);
       try {
-        const registry = !variant.startsWith("floor:");
+        // The push floor speaks the upload protocol; the others take one plain PUT.
+        const registry = !variant.startsWith("floor:") || variant === "floor:push";
         const session = registry
           ? new URL(
             await run("curl", [

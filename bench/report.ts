@@ -257,8 +257,71 @@ export function formatReport(run: BenchRun): string {
       ? ["", "Failed measurements (the run went on):", ...run.failures.map((f) => `- ${f}`)]
       : []),
     "",
+    ...floorTable(run),
   );
   return lines.join("\n");
+}
+
+/** The rows the push floor takes part in. */
+const FLOOR_METRICS: readonly Metric[] = [
+  METRICS.pushMonolithic,
+  METRICS.pushChunked,
+  METRICS.pushCpu,
+  METRICS.patchLength256,
+  METRICS.patchChunked256,
+  METRICS.patchLengthBig,
+  METRICS.patchChunkedBig,
+  METRICS.rssPatch,
+  METRICS.rssPush,
+];
+
+/**
+ * The push rows next to the floor of any Deno server doing the same work, and whether each goal
+ * is within that floor's reach (when the floor itself misses it, the runtime stops berth first).
+ */
+function floorTable(run: BenchRun): string[] {
+  const floor = run.floor;
+  if (!floor) return [];
+  const [berth = "berth", other = "distribution"] = run.servers;
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a !== undefined && b !== undefined && b > 0 ? `${format(a / b)}×` : "n/a";
+  const lines = [
+    `## Pushes against the floor of any Deno server`,
+    "",
+    `${floor}: \`bench/listen_floor.ts\` in mode \`push\`, a bare \`Deno.listen\` loop doing a ` +
+    `push's I/O and nothing else (POST opens a file; PATCH/PUT bodies read in 1 MiB batches, ` +
+    `chunked framing decoded, SHA-256 on the main thread, each batch written while the next is ` +
+    `read, a background \`fdatasync\` every 64 MiB as berth; the PUT compares the digest, waits ` +
+    `for the final \`fdatasync\` and renames). Measured in the same rounds as the rows above, ` +
+    `in the same rotation, after the same scratch-file warm-up, with the same curl.`,
+    "",
+    `| metric | ${berth} | ${floor} | ${other} | ${berth}/floor | floor/${other} | goal | ` +
+    `goal within the floor |`,
+    "|---|---:|---:|---:|---:|---:|---|---|",
+  ];
+  for (const metric of FLOOR_METRICS) {
+    const b = medianOf(run, metric, berth);
+    const f = medianOf(run, metric, floor);
+    const d = medianOf(run, metric, other);
+    let goal = "";
+    let reach = "";
+    if (metric.target && "ratioAtLeast" in metric.target) {
+      goal = `≥ ${metric.target.ratioAtLeast}× ${other}`;
+      if (f !== undefined && d !== undefined && d > 0) {
+        reach = f / d >= metric.target.ratioAtLeast ? "yes" : "NO";
+      }
+    } else if (metric.target && "berthAtMostMiB" in metric.target) {
+      goal = `≤ ${metric.target.berthAtMostMiB} MiB`;
+      if (f !== undefined) reach = f <= metric.target.berthAtMostMiB ? "yes" : "NO";
+    }
+    lines.push(
+      `| ${metric.label}, ${metric.unit} | ${cell(run, metric, berth)} | ${
+        cell(run, metric, floor)
+      } | ${cell(run, metric, other)} | ${ratio(b, f)} | ${ratio(f, d)} | ${goal} | ${reach} |`,
+    );
+  }
+  lines.push("");
+  return lines;
 }
 
 /** berth's median as a share of the bare runtime's (the third server), when both were measured. */

@@ -18,6 +18,7 @@ import {
   startBare,
   startBerth,
   startDistribution,
+  startFloor,
 } from "./servers.ts";
 
 /** What to run and how big. */
@@ -93,6 +94,8 @@ export interface BenchRun {
   results: Results;
   /** The servers' names, berth first. */
   servers: string[];
+  /** The push floor's name when it ran (push rows only; bench/listen_floor.ts). */
+  floor?: string;
   /** Load tools used, for the notes. */
   tools: Set<string>;
   /** `/proc/loadavg` before and after. */
@@ -120,6 +123,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     ...(options.tmpDir && { dir: options.tmpDir }),
   });
   const servers: BenchServer[] = [];
+  let floor: BenchServer | undefined;
   const results: Results = new Map();
   const tools = new Set<string>();
   const record = (metric: Metric, server: BenchServer, value: number | "n/a") => {
@@ -155,6 +159,11 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     servers.push(await startDistribution(`${work}/distribution`));
     if (options.bare) servers.push(await startBare(`${work}/bare`));
     const registries = servers.slice(0, 2);
+    // The push floor takes part in the push rows only, in the same rotation.
+    if (!options.only || options.only.some((group) => group === "push" || group === "patch")) {
+      floor = await startFloor(`${work}/floor`);
+    }
+    const pushers = floor ? [...servers, floor] : servers;
     // Who goes first changes round by round.
     const rotate = (list: BenchServer[], round: number) => {
       const turned = round % 2 === 0 ? list : [...list].reverse();
@@ -184,7 +193,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     const big = await makeBigBlob(`${work}/blob`, options.blobSize, options.chunks);
 
     for (const round of runs("push") || runs("get") ? rounds : []) {
-      for (const server of order(round)) {
+      for (const server of rotate(runs("push") ? pushers : servers, round)) {
         log(`round ${round + 1}: ${server.name}: monolithic push`);
         const sampler = new RssSampler(server.pid);
         try {
@@ -221,7 +230,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       });
     }
     for (const round of patchBlobs.length ? rounds : []) {
-      for (const server of order(round)) {
+      for (const server of rotate(pushers, round)) {
         const sampler = new RssSampler(server.pid);
         try {
           for (const [i, { blob, length, chunked }] of patchBlobs.entries()) {
@@ -326,13 +335,16 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       }
     }
   } finally {
-    for (const server of servers) await server.stop().catch(() => {});
+    for (const server of [...servers, ...(floor ? [floor] : [])]) {
+      await server.stop().catch(() => {});
+    }
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
   return {
     options,
     results,
     servers: servers.map((s) => s.name),
+    ...(floor && { floor: floor.name }),
     tools,
     loadavg: [loadBefore, await loadavg()],
     time: [started, new Date()],

@@ -108,15 +108,16 @@ export function freePort(): number {
 /**
  * Start berth from this checkout as a child process (`deno run main.ts serve`); `env` adds
  * settings (`REGISTRY_PROXY_REMOTEURL`, ...); `allowAll` for a data directory under `/dev` (where
- * Deno asks for `--allow-all`: bench/growth.ts puts its trees in `/dev/shm`).
+ * Deno asks for `--allow-all`: bench/growth.ts puts its trees in `/dev/shm`); `main` runs another
+ * checkout's `main.ts` (or a bundle), named `name` in tables.
  */
 export async function startBerth(
   dataDir: string,
   env: Record<string, string> = {},
-  options: { allowAll?: boolean } = {},
+  options: { allowAll?: boolean; main?: string; name?: string } = {},
 ): Promise<BenchServer> {
   const port = freePort();
-  const main = new URL("../main.ts", import.meta.url).pathname;
+  const main = options.main ?? new URL("../main.ts", import.meta.url).pathname;
   const args = [
     "run",
     ...(options.allowAll
@@ -131,7 +132,7 @@ export async function startBerth(
   ];
   // Same settings as distribution's config below: no access log.
   const settings = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true", ...env };
-  return await spawn("berth", Deno.execPath(), args, port, dataDir, settings);
+  return await spawn(options.name ?? "berth", Deno.execPath(), args, port, dataDir, settings);
 }
 
 /** Start the bare `Deno.serve` reference (`bare_server.ts`): the runtime's floor for berth. */
@@ -148,6 +149,23 @@ export async function startBare(dataDir: string): Promise<BenchServer> {
     dataDir,
   ];
   return await spawn("bare Deno.serve", Deno.execPath(), args, port, dataDir);
+}
+
+/**
+ * Start the `Deno.listen` push floor (`listen_floor.ts`, mode `push`): the upload protocol's
+ * read, SHA-256, write and final `fdatasync` and nothing else, what any Deno server pays for a push.
+ */
+export async function startFloor(dataDir: string): Promise<BenchServer> {
+  const port = freePort();
+  const script = new URL("./listen_floor.ts", import.meta.url).pathname;
+  const args = ["run", "--allow-net", "--allow-read", "--allow-write", script];
+  return await spawn(
+    "Deno.listen floor",
+    Deno.execPath(),
+    [...args, String(port), dataDir, "push"],
+    port,
+    dataDir,
+  );
 }
 
 /**

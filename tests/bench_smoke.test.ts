@@ -58,12 +58,24 @@ Deno.test({
         for (const v of values) assert.ok(v >= least && Number.isFinite(v), `${metric.key}: ${v}`);
       }
     }
+    // The push floor measured every push row, once a round, and has its table.
+    assert.equal(run.floor, "Deno.listen floor");
+    for (const metric of [METRICS.pushMonolithic, METRICS.pushChunked, METRICS.patchChunkedBig]) {
+      const values = run.results.get(metric.key)?.get(run.floor);
+      assert.ok(Array.isArray(values) && values.length === 2, `${metric.key} of the floor`);
+      for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
+    }
+    assert.equal(run.results.get(METRICS.blobGet.key)?.get(run.floor), undefined);
     const report = formatReport(run);
+    assert.ok(
+      report.includes("| metric | berth | Deno.listen floor | distribution | berth/floor |"),
+    );
     for (const metric of Object.values(METRICS) as Metric[]) {
       assert.ok(report.includes(`| ${metric.label}, ${metric.unit} |`), metric.label);
     }
     assert.ok(report.includes("| bare Deno.serve |"));
-    for (const line of report.split("\n").filter((l) => l.startsWith("| blob push"))) {
+    const main = report.slice(0, report.indexOf("## Pushes against the floor"));
+    for (const line of main.split("\n").filter((l) => l.startsWith("| blob push"))) {
       assert.equal(line.split("|").length, 9, `one cell per server: ${line}`);
     }
     assert.equal(typeof targetMet(run, METRICS.manifestGet), "boolean");
