@@ -84,6 +84,8 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
   const results = new Map<string, Sample[]>();
   const load = [await loadAverage()];
   const servers: Server[] = [];
+  let redirectDigest: string | undefined;
+  let redirects: Map<string, Redirects> | undefined;
   try {
     await client.createBucket();
     servers.push(await startBerth(store, bucket, options.chunkMib, tmp, "berth"));
@@ -118,6 +120,11 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
         if (round === 0) { for (const server of pullers) await verifyPull(server, repo, digest); }
       }
       await Deno.remove(file);
+      redirectDigest = digest;
+    }
+    if (redirectDigest) {
+      log(`s3: ${REDIRECTS} redirects per server, interleaved`);
+      redirects = await redirectLatency(pullers, "bench/r0", redirectDigest);
     }
   } finally {
     for (const s of servers) await s.stop();
@@ -131,7 +138,7 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
     if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
   }
   load.push(await loadAverage());
-  return report(results, options, load) + await radosgwNote(store);
+  return report(results, options, load) + redirectReport(redirects) + await radosgwNote(store);
 }
 
 const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
@@ -158,7 +165,8 @@ async function main(): Promise<void> {
 
 /**
  * Whether the local radosgw (of `scripts/ceph_up.sh`, when it serves the store) runs with the
- * script's malloc settings, without which its reads swing 2-4× from one minute to the next.
+ * script's malloc settings, without which its reads swing 2-4× from one minute to the next, and
+ * with `tcp_nodelay`, without which every small GET on a reused connection waits 40 ms.
  */
 async function radosgwNote(store: Store): Promise<string> {
   const dir = Deno.env.get("BERTH_CEPH_DIR") ?? `${Deno.env.get("TMPDIR") ?? "/tmp"}/berth-ceph`;
@@ -168,11 +176,17 @@ async function radosgwNote(store: Store): Promise<string> {
   const pid = (await readProc(`${dir}/run/rgw.a.pid`))?.trim();
   const environ = pid ? await readProc(`/proc/${pid}/environ`) : undefined;
   if (environ === undefined) return "";
-  return environ.includes("MALLOC_MMAP_THRESHOLD_=")
+  const malloc = environ.includes("MALLOC_MMAP_THRESHOLD_=")
     ? "\nradosgw runs with `scripts/ceph_up.sh`'s malloc settings (steady reads).\n"
     : "\n**radosgw was started without `scripts/ceph_up.sh`'s malloc settings**: its reads swing " +
       "2-4× between minutes and the pull rows measure that; restart it (`scripts/ceph_down.sh; " +
       "scripts/ceph_up.sh`).\n";
+  const nodelay = conf.includes("tcp_nodelay=1")
+    ? "radosgw runs with `tcp_nodelay=1` (no 40 ms wait for a response body).\n"
+    : "**radosgw was started without `tcp_nodelay=1`**: every small GET on a reused connection " +
+      "waits 40 ms for the client's delayed ACK, which slows both registries' commits; restart it " +
+      "(`scripts/ceph_down.sh; scripts/ceph_up.sh`).\n";
+  return malloc + nodelay;
 }
 
 async function loadAverage(): Promise<string> {
@@ -291,6 +305,67 @@ async function curl(args: string[]): Promise<string> {
     throw new Error(`curl ${args.join(" ")}: ${text} ${new TextDecoder().decode(stderr)}`);
   }
   return text;
+}
+
+/** Redirects timed per server by {@link redirectLatency}. */
+const REDIRECTS = 30;
+
+/** The 307s of one server: curl's time per request (ms) and the server's CPU ms per request. */
+interface Redirects {
+  ms: number[];
+  cpuMs: number;
+}
+
+/**
+ * A blob GET not followed (the 307 alone), {@link REDIRECTS} times per server, the servers taking
+ * turns: each a fresh `curl` (connect, request, answer), as a client pulling a layer.
+ */
+async function redirectLatency(
+  servers: Server[],
+  repo: string,
+  digest: string,
+): Promise<Map<string, Redirects>> {
+  const out = new Map<string, Redirects>(servers.map((s) => [s.name, { ms: [], cpuMs: 0 }]));
+  for (let i = 0; i < REDIRECTS; i++) {
+    for (const server of i % 2 === 0 ? servers : [...servers].reverse()) {
+      const entry = out.get(server.name)!;
+      const cpu0 = await readCpuSeconds(server.pid);
+      const got = await curl([
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{time_total}",
+        `${server.url}/v2/${repo}/blobs/${digest}`,
+      ]);
+      entry.cpuMs += (await readCpuSeconds(server.pid) - cpu0) * 1000 / REDIRECTS;
+      const [code, seconds] = got.split(" ");
+      if (code !== "307") throw new Error(`${server.name}: blob GET answered ${code}, not 307`);
+      entry.ms.push(Number(seconds) * 1000);
+    }
+  }
+  return out;
+}
+
+function redirectReport(redirects: Map<string, Redirects> | undefined): string {
+  if (!redirects) return "";
+  const lines = [
+    "",
+    `The 307 alone, ${REDIRECTS} blob GETs per server not followed, servers taking turns (a fresh ` +
+    "curl each: connect, request, answer), ms, median (10th–90th percentile), and the server's " +
+    "CPU ms per 307:",
+    "",
+    "| server | 307 ms | CPU ms per 307 |",
+    "| --- | ---: | ---: |",
+  ];
+  for (const [name, { ms, cpuMs }] of redirects) {
+    const sorted = [...ms].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!;
+    lines.push(
+      `| ${name} | ${median(ms).toFixed(1)} (${at(0.1).toFixed(1)}–${at(0.9).toFixed(1)}) | ` +
+        `${cpuMs.toFixed(2)} |`,
+    );
+  }
+  return lines.join("\n") + "\n";
 }
 
 /** POST, one PATCH with the whole file (curl -T streams it), PUT ?digest=. */
