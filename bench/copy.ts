@@ -208,7 +208,18 @@ export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promi
     for (const layer of small) await Deno.remove(layer.path);
     client.close();
 
-    const main = new URL("../main.ts", import.meta.url).pathname;
+    // berth as shipped: the bundle (`deno task bundle`; the Dockerfile and tests/ship use it),
+    // built from this checkout into the temp dir.
+    const bundle = `${work}/berth.js`;
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "-q", "--output", bundle, "main.ts"],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!built.success) {
+      throw new Error(`deno bundle failed: ${new TextDecoder().decode(built.stderr)}`);
+    }
     const berth = [
       Deno.execPath(),
       "run",
@@ -216,7 +227,7 @@ export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promi
       "--allow-read",
       "--allow-write",
       "--allow-env",
-      main,
+      bundle,
     ];
     await timed(berth[0]!, [...berth.slice(1), "version"]); // compile once, unmeasured
     const images = [

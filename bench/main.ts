@@ -13,6 +13,7 @@ import { runCopyBench } from "./copy.ts";
 import { runMirrorBench } from "./mirror.ts";
 import { runGrowthBench } from "./growth.ts";
 import { runUiBench } from "./ui.ts";
+import { runStartBench } from "./start.ts";
 
 /** Help text. */
 export const BENCH_USAGE = `deno task bench [flags]
@@ -30,7 +31,9 @@ export const BENCH_USAGE = `deno task bench [flags]
   --layers N           layers of the pushed image (default ${DEFAULT_OPTIONS.layers})
   --images N           images pushed per round (default ${DEFAULT_OPTIONS.imagePushes})
   --bare               also measure a bare Deno.serve doing the same I/O (the runtime's floor)
-  --only LIST          only these groups, comma-separated: start,push,patch,get,manifest,image,
+  --only LIST          only these groups, comma-separated: start (with a section of its own:
+                       berth from main.ts and from its bundle, bare Deno.serve, Deno's floor,
+                       distribution; bench/start.ts), push,patch,get,manifest,image,
                        tags,catalog, s3 (S3 on Ceph; runs when BERTH_TEST_S3_* or a ceph_up.sh
                        cluster is there, else its section says it was skipped),
                        copy (berth copy vs skopeo copy, bench/copy.ts),
@@ -142,6 +145,11 @@ if (import.meta.main) {
   const core = !only ||
     only.some((group) => !["s3", "copy", "mirror", "growth", "ui"].includes(group));
   let report = core ? formatReport(await runBench({ ...options, log })) : "";
+  if (!only || only.includes("start")) {
+    const starts = Math.max(options.starts, 6);
+    report += "\n" +
+      await runStartBench({ starts, log, ...(options.tmpDir && { tmpDir: options.tmpDir }) });
+  }
   if (!only || only.includes("s3")) {
     // The one-PATCH sizes (256 MiB and 1 GiB by default), in 10 MiB parts.
     const sizes = [options.patchSize >> 20, options.blobSize >> 20];

@@ -5,7 +5,9 @@
  * shared machine the rate swings with the load of others; CPU per request moves much less, so it
  * is the figure to compare across runs. Servers alternate, round by round.
  *
- * `deno run -A bench/request_cpu.ts [--rounds 3] [--seconds 4] [--main PATH/main.ts]`
+ * `deno run -A bench/request_cpu.ts [--rounds 3] [--seconds 4] [--only "GET /v2/,blob HEAD"]
+ * [--base PATH/main.ts]`: `--base` adds berth from another checkout (an A/B of a change: "berth
+ * base" is that checkout, "berth" this one), in the same rounds.
  *
  * @module
  */
@@ -39,24 +41,33 @@ if (import.meta.main) {
     options: {
       rounds: { type: "string", default: "3" },
       seconds: { type: "string", default: "4" },
+      only: { type: "string" },
+      base: { type: "string" },
     },
   });
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
+  const only = values.only?.split(",");
+  const scenarios = SCENARIOS.filter((scenario) => !only || only.includes(scenario.name));
   const tmp = await Deno.makeTempDir({ prefix: "request_cpu_" });
   const berth = await startBerth(`${tmp}/berth`);
   const bare = await startBare(`${tmp}/bare`);
+  const base = values.base
+    ? await startBerth(`${tmp}/base`, {}, { main: values.base, name: "berth base" })
+    : undefined;
+  const servers = base ? [base, berth, bare] : [berth, bare];
   const loadBefore = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
   const started = new Date().toISOString();
   const results = new Map<string, { rate: number[]; cpu: number[] }>();
   try {
     const image = makeImage(1, 4096);
     await pushImage(berth, "bench/m", "latest", image, 1);
+    if (base) await pushImage(base, "bench/m", "latest", image, 1);
     const blob = image.layers[0]!.digest;
     await Deno.writeFile(`${bare.dataDir}/${blob.replace(":", "_")}`, image.layers[0]!.bytes);
     for (let round = 0; round < rounds; round++) {
-      const order: BenchServer[] = round % 2 ? [bare, berth] : [berth, bare];
-      for (const scenario of SCENARIOS) {
+      const order: BenchServer[] = round % 2 ? [...servers].reverse() : servers;
+      for (const scenario of scenarios) {
         for (const server of order) {
           const url = `${server.url}${scenario.path(blob)}`;
           await load(scenario.method, url, 50, { requests: 2000 });
@@ -73,8 +84,7 @@ if (import.meta.main) {
       }
     }
   } finally {
-    await berth.stop();
-    await bare.stop();
+    for (const server of servers) await server.stop();
     await Deno.remove(tmp, { recursive: true });
   }
   const loadAfter = (await Deno.readTextFile("/proc/loadavg")).split(" ").slice(0, 3).join(" ");
@@ -82,18 +92,29 @@ if (import.meta.main) {
     `Run ${started} → ${new Date().toISOString()}, ${rounds} rounds of ${seconds} s, ` +
       `load average ${loadBefore} / ${loadAfter}; medians\n`,
   );
+  const fmt = (n: number) => n.toFixed(n < 100 ? 1 : 0);
+  const names = servers.map((server) => server.name);
   console.log(
-    "| request | berth req/s | bare req/s | berth/bare | berth CPU µs/req | bare CPU µs/req |",
+    `| request | ${names.map((name) => `${name} req/s`).join(" | ")} | ` +
+      `${names.map((name) => `${name} CPU µs/req`).join(" | ")} | berth/bare req/s |`,
   );
-  console.log("|---|---:|---:|---:|---:|---:|");
-  for (const scenario of SCENARIOS) {
-    const b = results.get(`${scenario.name}|berth`)!;
-    const r = results.get(`${scenario.name}|bare Deno.serve`)!;
-    const fmt = (n: number) => n.toFixed(n < 100 ? 1 : 0);
+  console.log(`|---|${names.map(() => "---:|---:|").join("")}---:|`);
+  for (const scenario of scenarios) {
+    const of = (name: string) => results.get(`${scenario.name}|${name}`)!;
+    const rate = (name: string) => median(of(name).rate);
     console.log(
-      `| ${scenario.name} | ${fmt(median(b.rate))} | ${fmt(median(r.rate))} | ` +
-        `${Math.round(median(b.rate) / median(r.rate) * 100)}% | ${fmt(median(b.cpu))} | ` +
-        `${fmt(median(r.cpu))} |`,
+      `| ${scenario.name} | ${names.map((name) => fmt(rate(name))).join(" | ")} | ` +
+        `${names.map((name) => fmt(median(of(name).cpu))).join(" | ")} | ` +
+        `${Math.round(rate("berth") / rate(bare.name) * 100)}% |`,
     );
+  }
+  if (base) {
+    console.log("\nCPU µs per request by round (berth base; berth):");
+    for (const scenario of scenarios) {
+      const rounds = (name: string) => results.get(`${scenario.name}|${name}`)!.cpu.map(fmt);
+      console.log(
+        `- ${scenario.name}: ${rounds(base.name).join(", ")}; ${rounds("berth").join(", ")}`,
+      );
+    }
   }
 }

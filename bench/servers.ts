@@ -108,15 +108,16 @@ export function freePort(): number {
 /**
  * Start berth from this checkout as a child process (`deno run main.ts serve`); `env` adds
  * settings (`REGISTRY_PROXY_REMOTEURL`, ...); `allowAll` for a data directory under `/dev` (where
- * Deno asks for `--allow-all`: bench/growth.ts puts its trees in `/dev/shm`).
+ * Deno asks for `--allow-all`: bench/growth.ts puts its trees in `/dev/shm`); `main` runs another
+ * checkout's `main.ts` (or a bundle), named `name` in tables.
  */
 export async function startBerth(
   dataDir: string,
   env: Record<string, string> = {},
-  options: { allowAll?: boolean } = {},
+  options: { allowAll?: boolean; main?: string; name?: string } = {},
 ): Promise<BenchServer> {
   const port = freePort();
-  const main = new URL("../main.ts", import.meta.url).pathname;
+  const main = options.main ?? new URL("../main.ts", import.meta.url).pathname;
   const args = [
     "run",
     ...(options.allowAll
@@ -131,7 +132,7 @@ export async function startBerth(
   ];
   // Same settings as distribution's config below: no access log.
   const settings = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true", ...env };
-  return await spawn("berth", Deno.execPath(), args, port, dataDir, settings);
+  return await spawn(options.name ?? "berth", Deno.execPath(), args, port, dataDir, settings);
 }
 
 /** Start the bare `Deno.serve` reference (`bare_server.ts`): the runtime's floor for berth. */

@@ -1,7 +1,9 @@
 /**
- * One HTTP exchange with a registry: `fetch` for downloads (fastest here), `node:http(s)` for
- * streamed uploads (Deno's `fetch` sends stream bodies chunked, without the `Content-Length`
- * registries want) and for HTTPS without certificate verification (`fetch` cannot skip it).
+ * One HTTP exchange with a registry: `fetch` for small requests; raw HTTP/1.1 connections for
+ * blob downloads (`raw_download.ts`: one copy less than `fetch`) and streamed uploads
+ * (`raw_upload.ts`: Deno's `fetch` sends stream bodies chunked, without the `Content-Length`
+ * registries want); `node:http(s)` for HTTPS without certificate verification (`fetch` and
+ * `Deno.connectTls` cannot skip it).
  * Redirects are followed by hand so credentials never leave the registry's origin; retries with
  * backoff on 429, 5xx and connection errors honour `Retry-After`.
  *
@@ -10,6 +12,7 @@
 import type http from "node:http";
 import { ClientError, errorMessage } from "./errors.ts";
 import { BufferPool } from "./byte_streams.ts";
+import { rawDownload } from "./raw_download.ts";
 import { type RawTls, rawUpload } from "./raw_upload.ts";
 
 /** TLS settings of a client. */
@@ -46,6 +49,8 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Retries for this request, when not the sender's default (0 for bodies sent once). */
   retries?: number;
+  /** A GET whose (large) body is streamed: over a raw connection when the TLS setting allows. */
+  download?: boolean;
 }
 
 /** Retry policy. */
@@ -191,6 +196,12 @@ export class HttpSender {
     const insecure = this.#tls.verify === false && request.url.startsWith("https:");
     const streamed = request.body !== undefined && !(request.body.open instanceof Uint8Array);
     if (streamed && !insecure && !this.#proxied) return await this.#sendRaw(request);
+    if (request.download && request.method === "GET" && !insecure && !this.#proxied) {
+      return await rawDownload(new URL(request.url), request.headers ?? {}, {
+        tls: this.#rawTls(),
+        ...(request.signal && { signal: request.signal }),
+      });
+    }
     if (streamed && !insecure) return await this.#sendFetchStream(request);
     if (insecure || streamed) return await this.#sendNode(request, insecure);
     const headers = new Headers(request.headers);
@@ -221,11 +232,6 @@ export class HttpSender {
   async #sendRaw(request: HttpRequest): Promise<Response> {
     const body = request.body!;
     const open = body.open as () => Promise<ReadableStream<Uint8Array>>;
-    const tls: RawTls = {
-      ...(this.#tls.caCerts && { caCerts: this.#tls.caCerts }),
-      ...(this.#tls.cert !== undefined && this.#tls.key !== undefined &&
-        { cert: this.#tls.cert, key: this.#tls.key }),
-    };
     return await rawUpload(
       request.method,
       new URL(request.url),
@@ -233,11 +239,19 @@ export class HttpSender {
       body.length,
       await open(),
       {
-        tls,
+        tls: this.#rawTls(),
         buffers: this.#buffers,
         ...(request.signal && { signal: request.signal }),
       },
     );
+  }
+
+  #rawTls(): RawTls {
+    return {
+      ...(this.#tls.caCerts && { caCerts: this.#tls.caCerts }),
+      ...(this.#tls.cert !== undefined && this.#tls.key !== undefined &&
+        { cert: this.#tls.cert, key: this.#tls.key }),
+    };
   }
 
   async #sendNode(request: HttpRequest, insecure: boolean): Promise<Response> {

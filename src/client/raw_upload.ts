@@ -32,17 +32,7 @@ export async function rawUpload(
   body: ReadableStream<Uint8Array>,
   options: { tls?: RawTls; signal?: AbortSignal; buffers?: BufferPool } = {},
 ): Promise<Response> {
-  const hostname = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-  const conn: Deno.Conn = url.protocol === "https:"
-    ? await Deno.connectTls({
-      hostname,
-      port,
-      ...(options.tls?.caCerts?.length && { caCerts: options.tls.caCerts }),
-      ...(options.tls?.cert !== undefined && options.tls.key !== undefined &&
-        { cert: options.tls.cert, key: options.tls.key }),
-    })
-    : await Deno.connect({ hostname, port });
+  const conn = await connectRaw(url, options.tls);
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -112,6 +102,35 @@ export async function rawUpload(
   }
 }
 
+/** A TCP (`http:`) or TLS (`https:`) connection to the URL's host and port. */
+export async function connectRaw(url: URL, tls: RawTls = {}): Promise<Deno.Conn> {
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  return url.protocol === "https:"
+    ? await Deno.connectTls({
+      hostname,
+      port,
+      ...(tls.caCerts?.length && { caCerts: tls.caCerts }),
+      ...(tls.cert !== undefined && tls.key !== undefined && { cert: tls.cert, key: tls.key }),
+    })
+    : await Deno.connect({ hostname, port });
+}
+
+/** The status and headers of a response head (the text before the blank line). */
+export function parseHead(head: string): { status: number; headers: Headers } {
+  const [statusLine, ...headerLines] = head.split("\r\n");
+  const status = Number(/^HTTP\/1\.\d (\d{3})/.exec(statusLine ?? "")?.[1]);
+  if (!Number.isInteger(status) || status < 200) {
+    throw new ClientError("protocol", `bad response: ${statusLine}`);
+  }
+  const headers = new Headers();
+  for (const line of headerLines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  return { status, headers };
+}
+
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.byteLength) offset += await conn.write(bytes.subarray(offset));
@@ -151,16 +170,7 @@ async function readResponse(conn: Deno.Conn): Promise<Response> {
   }
   if (headEnd < 0) throw new ClientError("protocol", "connection closed without a response");
   const all = concat(chunks, total);
-  const [statusLine, ...headerLines] = head.split("\r\n");
-  const status = Number(/^HTTP\/1\.\d (\d{3})/.exec(statusLine ?? "")?.[1]);
-  if (!Number.isInteger(status) || status < 200) {
-    throw new ClientError("protocol", `bad response: ${statusLine}`);
-  }
-  const headers = new Headers();
-  for (const line of headerLines) {
-    const colon = line.indexOf(":");
-    if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-  }
+  const { status, headers } = parseHead(head);
   let body = all.subarray(headEnd + 4);
   if (/chunked/i.test(headers.get("Transfer-Encoding") ?? "")) body = dechunk(body);
   else if (expected !== undefined) body = body.subarray(0, expected);

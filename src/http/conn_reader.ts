@@ -64,9 +64,10 @@ export class ConnReader {
   }
 
   /**
-   * The next request head (its bytes, blank line included), or `null` when the client closed
-   * the connection before sending one. `onStart` runs when its first byte is there. Throws
-   * {@link ProtocolError} on a line or head over the limits, or a head cut short.
+   * The next request head (its bytes, blank line included; a view of the buffer, valid until the
+   * next read), or `null` when the client closed the connection before sending one. `onStart`
+   * runs when its first byte is there. Throws {@link ProtocolError} on a line or head over the
+   * limits, or a head cut short.
    */
   async readHead(limits: HeadLimits, onStart: () => void): Promise<Uint8Array | null> {
     let scanned = 0;
@@ -97,8 +98,8 @@ export class ConnReader {
         if (view.indexOf(10) > limits.maxRequestLine + 1) {
           throw new ProtocolError(414, "request line too long");
         }
-        // A copy: the buffer is reused by the body and the next request.
-        const head = view.slice(0, end);
+        // A view, not a copy: valid until the next read (the head is parsed before any).
+        const head = view.subarray(0, end);
         this.#start += end;
         return head;
       }

@@ -39,7 +39,7 @@ export interface RequestContext {
   readonly path: string;
   /** Its URL, parsed once (when first asked for, for berth's server's requests). */
   readonly url: URL;
-  /** `performance.now()` when it arrived. */
+  /** `performance.now()` when it arrived (its head was read). */
   readonly started: number;
   /** The address of the peer (a trusted proxy's client when it names one). */
   readonly client: string;
@@ -84,12 +84,14 @@ class Context implements RequestContext {
     this.id = id;
     this.request = request;
     this.method = request.method;
-    if (request instanceof IncomingRequest) this.path = request.path;
-    else {
+    if (request instanceof IncomingRequest) {
+      this.path = request.path;
+      this.started = request.received;
+    } else {
       this.#url = new URL(request.url);
       this.path = this.#url.pathname;
+      this.started = performance.now();
     }
-    this.started = performance.now();
     this.client = client;
     this.body = request.body;
     this.bytesIn = declared === null ? 0 : Number(declared) || 0;

@@ -69,8 +69,18 @@ export function hasLine(buffer: Uint8Array, length: number): boolean {
   return buffer.subarray(0, length).indexOf(LF) >= 0;
 }
 
+/** Decodes ASCII (where UTF-8 and one character per byte agree) in one call. */
+const ASCII = new TextDecoder();
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** The bytes as a string, one character per byte (field values may carry obs-text). */
 export function latin1(bytes: Uint8Array): string {
+  // Heads are ASCII nearly always: decoded in one call, kept when nothing in them was not ASCII
+  // (any other byte becomes a character outside it, or fewer characters than bytes).
+  if (bytes.length <= 8192) {
+    const ascii = ASCII.decode(bytes);
+    if (ascii.length === bytes.length && !NON_ASCII.test(ascii)) return ascii;
+  }
   let text = "";
   for (let i = 0; i < bytes.length; i += 8192) {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192) as unknown as number[]);
@@ -79,7 +89,7 @@ export function latin1(bytes: Uint8Array): string {
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const REQUEST_LINE = /^([^ ]+) ([^ ]+) (HTTP\/\d+\.\d+)$/;
+const VERSION = /^HTTP\/\d+\.\d+$/;
 /** Field values: visible characters, obs-text, spaces and tabs; no other control characters. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** A `Host`: a registered name, IPv4 or bracketed IPv6, and an optional port. */
@@ -91,14 +101,27 @@ function isBlank(code: number): boolean {
   return code === 32 || code === 9;
 }
 
+/** The framing of a request without a body (shared: never changed). */
+const NO_BODY: BodyFraming = Object.freeze({ kind: "none" });
+
+/** Method, target and version of a request line: `METHOD SP TARGET SP HTTP/d.d`. */
+function requestLine(line: string): [string, string, string] {
+  const first = line.indexOf(" ");
+  const second = line.indexOf(" ", first + 1);
+  const version = line.slice(second + 1);
+  if (
+    first <= 0 || second <= first + 1 || line.indexOf(" ", second + 1) >= 0 ||
+    (version !== "HTTP/1.1" && !VERSION.test(version))
+  ) throw new ProtocolError(400, "malformed request line");
+  return [line.slice(0, first), line.slice(first + 1, second), version];
+}
+
 /** Parse a complete head (`findHeadEnd`'s bytes, blank line included). Throws {@link ProtocolError}. */
 export function parseRequestHead(bytes: Uint8Array): RequestHead {
   const lines = latin1(bytes).split("\r\n");
   // The blank line and what follows the final CRLF.
   lines.length -= 2;
-  const requestLine = REQUEST_LINE.exec(lines[0] ?? "");
-  if (!requestLine) throw new ProtocolError(400, "malformed request line");
-  const [, method, target, version] = requestLine as unknown as [string, string, string, string];
+  const [method, target, version] = requestLine(lines[0] ?? "");
   if (!TOKEN.test(method)) throw new ProtocolError(400, "malformed method");
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
     // 505 would be the RFC's word, but bad input gets a 4xx here (no 5xx for a client's fault).
@@ -151,14 +174,14 @@ export function parseRequestHead(bytes: Uint8Array): RequestHead {
     throw new ProtocolError(400, "a request needs exactly one Host");
   }
   if (host !== undefined && !HOST.test(host)) throw new ProtocolError(400, "malformed Host");
-  const tokens = connection.split(",").map((token) => token.trim());
+  const tokens = connection === "" ? [] : connection.split(",").map((token) => token.trim());
   return {
     method,
     target,
     minor,
     headers,
     host,
-    body: framing(minor, lengths, codings),
+    body: lengths || codings ? framing(minor, lengths, codings) : NO_BODY,
     keepAlive: minor === 1 ? !tokens.includes("close") : tokens.includes("keep-alive"),
     expectContinue: minor === 1 && expect === "100-continue",
   };

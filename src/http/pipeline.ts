@@ -40,11 +40,15 @@ export type ServeHandler = (
 ) => Promise<Response>;
 
 /** The pipeline: a {@link ServeHandler} whose answer may be a {@link Reply} (berth's server
- * writes one as it is; {@link toResponse} makes it a `Response`). */
+ * writes one as it is; {@link toResponse} makes it a `Response`), given at once when no stage
+ * had to wait. */
 export type PipelineHandler = (
   request: RequestView,
   info?: { remoteAddr?: Deno.Addr },
-) => Promise<Response | Reply>;
+) => Response | Reply | Promise<Response | Reply>;
+
+/** An answer, or the promise of one. */
+type Answer = Response | Reply | Promise<Response | Reply>;
 
 /** What a released body's cancel failing is answered with: nothing. */
 const IGNORE = () => {};
@@ -72,8 +76,11 @@ export function createPipeline(parts: PipelineParts): PipelineHandler {
   const { ops, router, limits, access, readOnly, logError } = parts;
   const trusted = new AddressSet(parts.trustedProxies);
 
-  /** Stages 2–10: the response, or a thrown error. */
-  const run = async (ctx: RequestContext): Promise<Response | Reply> => {
+  /**
+   * Stages 2–10: the response, or a thrown error (or a rejected promise). Stages that need not
+   * wait answer synchronously: no promise is made for a request no stage waits on.
+   */
+  const run = (ctx: RequestContext): Answer => {
     if (ops.draining) {
       throw new RegistryError("UNAVAILABLE", null, {
         message: "the registry is shutting down",
@@ -83,13 +90,17 @@ export function createPipeline(parts: PipelineParts): PipelineHandler {
     const path = ctx.path;
     // Only their own paths go to the ops and auth endpoints (no call, no await for the rest).
     if (path === HEALTH_PATH || path === METRICS_PATH) {
-      const own = await ops.endpoint(ctx);
-      if (own) return own;
+      return ops.endpoint(ctx).then((own) => own ?? route(ctx));
     }
     if (access && path === TOKEN_PATH) {
-      const own = await access.intercept(ctx);
-      if (own) return own;
+      return access.intercept(ctx).then((own) => own ?? route(ctx));
     }
+    return route(ctx);
+  };
+
+  /** Stages 5–10. */
+  const route = (ctx: RequestContext): Answer => {
+    const path = ctx.path;
     const match = router.match(ctx.method, path);
     if (match.kind === "none") {
       throw new RegistryError("ROUTE_UNKNOWN", { path: path.slice(0, 300) });
@@ -108,9 +119,14 @@ export function createPipeline(parts: PipelineParts): PipelineHandler {
       });
     }
     limits.admit(ctx, ops.drainSignal);
-    if (access) await access.check(ctx);
+    if (access) {
+      return access.check(ctx).then(() => {
+        limits.openUpload(ctx);
+        return match.handler(ctx);
+      });
+    }
     limits.openUpload(ctx);
-    return await match.handler(ctx);
+    return match.handler(ctx);
   };
 
   /** Stage 11: a thrown value as a registry error; unexpected ones are logged as one 500. */
@@ -133,25 +149,34 @@ export function createPipeline(parts: PipelineParts): PipelineHandler {
     return new RegistryError("UNKNOWN", { requestId: ctx.id });
   };
 
-  return async (request, info) => {
-    const ctx = newContext(
-      request,
-      ops.requestId(request),
-      clientAddress(peerOf(info), request.headers.get("x-forwarded-for"), trusted),
-    );
-    ops.enter();
-    let response: Response | Reply;
-    try {
-      response = await run(ctx);
-    } catch (error) {
-      response = boundary(error, ctx).toResponse(ctx.method);
-    }
+  /** Stage 12. */
+  const settle = (ctx: RequestContext, response: Response | Reply): Answer => {
     // A body the handler left unread (or half read on an error) is released so the connection
     // can end; on a body already read to the end this does nothing.
     ctx.body?.cancel().catch(IGNORE);
     // `append`, not `set`: no handler sets it, and a `set` scans every header first.
     response.headers.append("Docker-Distribution-API-Version", "registry/2.0");
     limits.settle(ctx, response);
-    return await ops.finish(ctx, response);
+    return ops.finish(ctx, response);
+  };
+
+  return (request, info) => {
+    const ctx = newContext(
+      request,
+      ops.requestId(request),
+      clientAddress(peerOf(info), request.headers.get("x-forwarded-for"), trusted),
+    );
+    ops.enter();
+    let answer: Answer;
+    try {
+      answer = run(ctx);
+    } catch (error) {
+      answer = boundary(error, ctx).toResponse(ctx.method);
+    }
+    if (!(answer instanceof Promise)) return settle(ctx, answer);
+    return answer.then(
+      (response) => settle(ctx, response),
+      (error) => settle(ctx, boundary(error, ctx).toResponse(ctx.method)),
+    );
   };
 }

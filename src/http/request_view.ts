@@ -82,11 +82,16 @@ export class IncomingRequest implements RequestView {
   readonly path: string;
   readonly headers: FieldList;
   readonly body: ReadableStream<Uint8Array> | null;
-  readonly signal: AbortSignal;
+  /** `performance.now()` when its head was read. */
+  readonly received: number;
   #url: URL | undefined;
   /** `scheme://host` of a URL not parsed yet. */
   #base: string;
   #request: Request | undefined;
+  /** Made when the signal is first asked for (most requests never ask). */
+  #abort: AbortController | undefined;
+  /** Why the request was aborted, once it was. */
+  #reason: Error | undefined;
 
   /**
    * A request to `target`: a parsed URL, or `base` (`scheme://host`, checked) and a plain path
@@ -97,7 +102,7 @@ export class IncomingRequest implements RequestView {
     target: RequestTarget,
     headers: FieldList,
     body: ReadableStream<Uint8Array> | null,
-    signal: AbortSignal,
+    received: number,
   ) {
     this.method = method;
     if (target instanceof URL) {
@@ -110,7 +115,23 @@ export class IncomingRequest implements RequestView {
     }
     this.headers = headers;
     this.body = body;
-    this.signal = signal;
+    this.received = received;
+  }
+
+  /** Aborts when the client goes away (or the body fails). */
+  get signal(): AbortSignal {
+    if (!this.#abort) {
+      this.#abort = new AbortController();
+      if (this.#reason) this.#abort.abort(this.#reason);
+    }
+    return this.#abort.signal;
+  }
+
+  /** Abort the request (its signal, now or when first asked for); later calls do nothing. */
+  abort(reason: Error): void {
+    if (this.#reason) return;
+    this.#reason = reason;
+    this.#abort?.abort(reason);
   }
 
   /** The URL, parsed once. */

@@ -17,6 +17,8 @@ const SMALL_BODY = 64 * 1024;
 const FILE_BUFFER = 1024 * 1024;
 /** Buffers kept for the next file sent (more are allocated while more files go out at once). */
 const POOL_SIZE = 4;
+/** Size of a connection's buffer for small answers (head and body), reused answer to answer. */
+const SCRATCH_SIZE = 8 * 1024;
 
 const encoder = new TextEncoder();
 const CRLF = encoder.encode("\r\n");
@@ -37,7 +39,8 @@ export class BufferPool {
   }
 }
 
-/** What the writer needs to know about the request and the connection. */
+/** What the writer needs to know about the request and the connection (one object per
+ * connection, updated for each request). */
 export interface WriteOptions {
   /** The request's method. */
   method: string;
@@ -49,8 +52,13 @@ export interface WriteOptions {
   date: string;
   /** Buffers for file bodies. */
   pool: BufferPool;
-  /** Where the start of a write in progress is noted (`performance.now()`; 0 between writes). */
+  /** Where the start of a write in progress is noted (from `clock`; 0 between writes). */
   watch: WriteWatch;
+  /** The server's coarse clock (`performance.now()` of its last timeout sweep). */
+  clock: { now: number };
+  /** The connection's buffer for small answers (made on first use): a write completes before
+   * the next begins, and after a failed one the connection is not written again. */
+  scratch: Uint8Array | undefined;
 }
 
 /** The server's view of a connection's writes, for its write timeout. */
@@ -79,11 +87,12 @@ function write(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): Promise<n
  * meanwhile this throws at once; the runtime may still hold `bytes` until the client goes, so
  * they must not be reused after a throw.
  */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): Promise<void> {
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array, options: WriteOptions): Promise<void> {
+  const watch = options.watch;
   let written = 0;
   try {
     while (written < bytes.length) {
-      watch.writing = performance.now();
+      watch.writing = options.clock.now;
       written += await write(conn, bytes.subarray(written), watch);
     }
   } finally {
@@ -94,10 +103,14 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array, watch: WriteWatch): 
 
 /**
  * A head's text as bytes (one byte per character: header values are byte strings), followed by
- * `body` when given: one allocation, no copy of the head.
+ * `body` when given: in the connection's scratch buffer when they fit (no allocation), else in
+ * one new buffer.
  */
-function encodeHead(text: string, body?: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(text.length + (body?.length ?? 0));
+function encodeHead(text: string, options: WriteOptions, body?: Uint8Array): Uint8Array {
+  const size = text.length + (body?.length ?? 0);
+  const bytes = size <= SCRATCH_SIZE
+    ? (options.scratch ??= new Uint8Array(SCRATCH_SIZE)).subarray(0, size)
+    : new Uint8Array(size);
   // UTF-8 is the same bytes while every character is ASCII; any other takes more bytes.
   const { read, written } = encoder.encodeInto(text, bytes);
   if (read !== text.length || written !== text.length) {
@@ -154,8 +167,8 @@ async function writeReply(conn: Deno.Conn, reply: Reply, options: WriteOptions):
       : body?.length;
     await writeAll(
       conn,
-      encodeHead(endHead(head + bodilessLength(status, size), keepAlive, options.minor)),
-      options.watch,
+      encodeHead(endHead(head + bodilessLength(status, size), keepAlive, options.minor), options),
+      options,
     );
     return keepAlive;
   }
@@ -163,8 +176,8 @@ async function writeReply(conn: Deno.Conn, reply: Reply, options: WriteOptions):
   const text = endHead(`${head}content-length: ${bytes.length}\r\n`, keepAlive, options.minor);
   await writeAll(
     conn,
-    encodeHead(text, bytes),
-    options.watch,
+    encodeHead(text, options, bytes),
+    options,
   );
   return keepAlive;
 }
@@ -174,12 +187,22 @@ async function writeReply(conn: Deno.Conn, reply: Reply, options: WriteOptions):
  * after `Connection: close` or a body that only its end delimits). Throws when the connection
  * fails; the response body is then cancelled.
  */
-export async function writeResponse(
+export function writeResponse(
   conn: Deno.Conn,
   response: Response | Reply,
   options: WriteOptions,
 ): Promise<boolean> {
-  if (response instanceof Reply) return await writeReply(conn, response, options);
+  return response instanceof Reply
+    ? writeReply(conn, response, options)
+    : writeStandard(conn, response, options);
+}
+
+/** {@link writeResponse} of a standard `Response`. */
+async function writeStandard(
+  conn: Deno.Conn,
+  response: Response,
+  options: WriteOptions,
+): Promise<boolean> {
   const { status, headers } = response;
   let keepAlive = options.keepAlive && !/\bclose\b/i.test(headers.get("connection") ?? "");
   let head = statusLine(status);
@@ -200,7 +223,7 @@ export async function writeResponse(
         size = await measure(response.body);
       } else await response.body.cancel().catch(() => {});
     }
-    await writeAll(conn, encodeHead(framing(bodilessLength(status, size))), options.watch);
+    await writeAll(conn, encodeHead(framing(bodilessLength(status, size)), options), options);
     return keepAlive;
   }
 
@@ -208,21 +231,26 @@ export async function writeResponse(
     const bytes = await response.bytes();
     await writeAll(
       conn,
-      encodeHead(framing(`content-length: ${bytes.length}\r\n`), bytes),
-      options.watch,
+      encodeHead(framing(`content-length: ${bytes.length}\r\n`), options, bytes),
+      options,
     );
     return keepAlive;
   }
 
   const body = response.body;
   if (!body) {
-    await writeAll(conn, encodeHead(framing("content-length: 0\r\n")), options.watch);
+    await writeAll(conn, encodeHead(framing("content-length: 0\r\n"), options), options);
     return keepAlive;
   }
   if (length !== undefined && body instanceof FileStream) {
     const range = body.takeFile();
     if (range && range.length === length) {
-      await sendFile(conn, encodeHead(framing(`content-length: ${length}\r\n`)), range, options);
+      await sendFile(
+        conn,
+        encodeHead(framing(`content-length: ${length}\r\n`), options),
+        range,
+        options,
+      );
       return keepAlive;
     }
     if (range) range.file.close();
@@ -231,13 +259,13 @@ export async function writeResponse(
   const reader = body.getReader();
   try {
     if (length !== undefined) {
-      await writeAll(conn, encodeHead(framing(`content-length: ${length}\r\n`)), options.watch);
+      await writeAll(conn, encodeHead(framing(`content-length: ${length}\r\n`), options), options);
       let sent = 0;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
         if (sent + value.length > length) throw new Error("response body longer than its length");
-        await writeAll(conn, value, options.watch);
+        await writeAll(conn, value, options);
         sent += value.length;
       }
       if (sent < length) throw new Error("response body shorter than its length");
@@ -257,8 +285,8 @@ export async function writeResponse(
         }
         await writeAll(
           conn,
-          encodeHead(framing(`content-length: ${size}\r\n`), bytes),
-          options.watch,
+          encodeHead(framing(`content-length: ${size}\r\n`), options, bytes),
+          options,
         );
         return keepAlive;
       }
@@ -270,15 +298,15 @@ export async function writeResponse(
     if (!chunked) keepAlive = false;
     await writeAll(
       conn,
-      encodeHead(framing(chunked ? "transfer-encoding: chunked\r\n" : "")),
-      options.watch,
+      encodeHead(framing(chunked ? "transfer-encoding: chunked\r\n" : ""), options),
+      options,
     );
     const send = async (chunk: Uint8Array) => {
       if (chunk.length === 0) return;
-      if (!chunked) return await writeAll(conn, chunk, options.watch);
-      await writeAll(conn, encoder.encode(`${chunk.length.toString(16)}\r\n`), options.watch);
-      await writeAll(conn, chunk, options.watch);
-      await writeAll(conn, CRLF, options.watch);
+      if (!chunked) return await writeAll(conn, chunk, options);
+      await writeAll(conn, encoder.encode(`${chunk.length.toString(16)}\r\n`), options);
+      await writeAll(conn, chunk, options);
+      await writeAll(conn, CRLF, options);
     };
     for (const chunk of gathered) await send(chunk);
     for (;;) {
@@ -286,7 +314,7 @@ export async function writeResponse(
       if (done) break;
       await send(value);
     }
-    if (chunked) await writeAll(conn, LAST_CHUNK, options.watch);
+    if (chunked) await writeAll(conn, LAST_CHUNK, options);
     return keepAlive;
   } catch (error) {
     await reader.cancel(error).catch(() => {});
@@ -328,7 +356,7 @@ async function sendFile(
     if (head.length < buffer.length) {
       buffer.set(head);
       filled = head.length;
-    } else await writeAll(conn, head, options.watch);
+    } else await writeAll(conn, head, options);
     let left = range.length;
     while (left > 0) {
       const want = Math.min(left, buffer.length - filled);
@@ -339,11 +367,11 @@ async function sendFile(
       // A short read: the source has no more for now (a file still being written); send what
       // is gathered before the next read waits.
       if (filled === buffer.length || left === 0 || n < want) {
-        await writeAll(conn, buffer.subarray(0, filled), options.watch);
+        await writeAll(conn, buffer.subarray(0, filled), options);
         filled = 0;
       }
     }
-    if (filled > 0) await writeAll(conn, buffer.subarray(0, filled), options.watch);
+    if (filled > 0) await writeAll(conn, buffer.subarray(0, filled), options);
     done = true;
   } finally {
     // After a failed write the runtime may still be sending from the buffer: it is not reused.

@@ -32,7 +32,7 @@ import {
   normalizeMethod,
   type RequestTarget,
 } from "./request_view.ts";
-import { BufferPool, writeResponse } from "./response_writer.ts";
+import { BufferPool, type WriteOptions, writeResponse } from "./response_writer.ts";
 
 /** A request handler, called like `Deno.serve` calls one. */
 export type HttpHandler = (
@@ -98,12 +98,12 @@ type Phase = "idle" | "head" | "busy";
 interface Connection {
   conn: Deno.Conn;
   phase: Phase;
-  /** When the phase began. */
+  /** When the phase began (on the server's coarse clock). */
   since: number;
   done: boolean;
-  /** Aborts the request in flight when the connection goes. */
-  abort: AbortController | undefined;
-  /** When the write in progress started (0: none), for the write timeout. */
+  /** The request in flight, aborted when the connection goes. */
+  request: IncomingRequest | undefined;
+  /** When the write in progress started (0: none; coarse clock), for the write timeout. */
   writing: number;
   /** Fails the write in progress (one the client does not take) when the connection closes. */
   fail: ((reason: Error) => void) | undefined;
@@ -149,50 +149,50 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
   const pool = new BufferPool();
   let stopping = false;
 
-  // The Date header, formatted once a second.
-  let dateSecond = 0;
-  let dateText = "";
+  // The Date header, formatted once a second: read when first needed, kept until a timer at the
+  // next second says it is stale (no clock read per response; no timer while nobody asks).
+  let dateText: string | undefined;
+  let dateTimer: ReturnType<typeof setTimeout> | undefined;
   const date = () => {
-    const now = Date.now();
-    const second = Math.floor(now / 1000);
-    if (second !== dateSecond) {
-      dateSecond = second;
-      dateText = new Date(now).toUTCString();
+    if (dateText === undefined) {
+      const wall = Date.now();
+      dateText = new Date(wall).toUTCString();
+      dateTimer = setTimeout(() => dateText = dateTimer = undefined, 1000 - (wall % 1000));
     }
     return dateText;
   };
+  // The timeouts' clock: read by each sweep, so phases and writes are stamped without a clock
+  // read of their own; a stamp is then up to one sweep interval early, which the sweep allows.
+  const clock = { now: performance.now() };
 
   const close = (connection: Connection) => {
     if (connection.done) return;
     connection.done = true;
     open.delete(connection);
     const reason = new Error("the client connection closed");
-    connection.abort?.abort(reason);
+    connection.request?.abort(reason);
     connection.fail?.(reason);
     try {
       connection.conn.close();
     } catch { /* already closed */ }
   };
 
-  const sweep = () => {
-    const now = performance.now();
-    for (const connection of open) {
-      const { phase, since, writing } = connection;
-      if (phase === "head" && limits.headerTimeoutMs > 0 && now - since > limits.headerTimeoutMs) {
-        close(connection);
-      } else if (
-        phase === "idle" && limits.idleTimeoutMs > 0 && now - since > limits.idleTimeoutMs
-      ) close(connection);
-      else if (writing > 0 && limits.writeTimeoutMs > 0 && now - writing > limits.writeTimeoutMs) {
-        close(connection);
-      }
-    }
-  };
   const timeouts = [limits.headerTimeoutMs, limits.idleTimeoutMs, limits.writeTimeoutMs]
     .filter((ms) => ms > 0);
-  const timer = timeouts.length > 0
-    ? setInterval(sweep, Math.max(20, Math.min(1000, ...timeouts.map((ms) => ms / 4))))
-    : undefined;
+  const interval = Math.max(20, Math.min(1000, ...timeouts.map((ms) => ms / 4)));
+  const sweep = () => {
+    const now = clock.now = performance.now();
+    // Stamps come from the previous sweep's clock: a phase is over its limit once it is over by
+    // one interval more (never closed early, at most an interval late).
+    const past = (stamp: number, limit: number) => limit > 0 && now - stamp > limit + interval;
+    for (const connection of open) {
+      const { phase, since, writing } = connection;
+      if (phase === "head" && past(since, limits.headerTimeoutMs)) close(connection);
+      else if (phase === "idle" && past(since, limits.idleTimeoutMs)) close(connection);
+      else if (writing > 0 && past(writing, limits.writeTimeoutMs)) close(connection);
+    }
+  };
+  const timer = timeouts.length > 0 ? setInterval(sweep, interval) : undefined;
 
   /**
    * Answer a request refused before the handler, and end the connection. `head` is the start of
@@ -211,23 +211,25 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
 
   /**
    * The request a head describes (what `new Request` would refuse is refused here). `hosts`
-   * remembers the last `Host` a URL was parsed with on this connection: a plain path under it
-   * needs no URL until one is asked for.
+   * remembers the last `Host` a URL was parsed with on this connection (and its `scheme://host`):
+   * a plain path under it needs no URL until one is asked for.
    */
   const toRequest = (
     head: RequestHead,
     body: ReadableStream<Uint8Array> | null,
-    signal: AbortSignal,
-    hosts: { checked: string | undefined },
+    received: number,
+    hosts: { host: string | undefined; checked: string },
   ): IncomingRequest => {
     let target: RequestTarget;
     try {
       if (head.target.startsWith("/")) {
-        const base = `${scheme}://${head.host || defaultHost}`;
-        if (base === hosts.checked && isPlainPath(head.target)) {
-          target = { base, path: head.target };
+        const host = head.host || defaultHost;
+        if (host === hosts.host && isPlainPath(head.target)) {
+          target = { base: hosts.checked, path: head.target };
         } else {
+          const base = `${scheme}://${host}`;
           target = new URL(base + head.target);
+          hosts.host = host;
           hosts.checked = base;
         }
       } else if (/^https?:\/\//i.test(head.target)) target = new URL(head.target);
@@ -243,27 +245,38 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
     if (body !== null && (method === "GET" || method === "HEAD")) {
       throw new ProtocolError(400, "malformed request");
     }
-    return new IncomingRequest(method, target, new FieldList(head.headers), body, signal);
+    return new IncomingRequest(method, target, new FieldList(head.headers), body, received);
   };
 
   const serveConnection = async (connection: Connection) => {
     const { conn } = connection;
     const reader = new ConnReader(conn, options.arrivals);
     const info = { remoteAddr: conn.remoteAddr as Deno.NetAddr };
-    const hosts = { checked: undefined as string | undefined };
+    const hosts = { host: undefined as string | undefined, checked: "" };
+    // What the writer is told of each request (one object per connection).
+    const writing: WriteOptions = {
+      method: "GET",
+      minor: 1,
+      keepAlive: true,
+      date: "",
+      pool,
+      watch: connection,
+      clock,
+      scratch: undefined,
+    };
     let lingering = false;
     // The first bytes of a request end the idle phase (one closure per connection).
     const onHeadBytes = () => {
       if (connection.phase === "idle") {
         connection.phase = "head";
-        connection.since = performance.now();
+        connection.since = clock.now;
       }
     };
     try {
       while (!connection.done && !stopping) {
         if (connection.phase !== "head") {
           connection.phase = reader.buffered > 0 ? "head" : "idle";
-          connection.since = performance.now();
+          connection.since = clock.now;
         }
         let bytes: Uint8Array | null = null;
         let head: RequestHead;
@@ -278,8 +291,9 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
           break;
         }
         connection.phase = "busy";
-        const abort = new AbortController();
-        connection.abort = abort;
+        // When the request arrived (for its metrics: the server's one clock read per request).
+        const received = performance.now();
+        let request: IncomingRequest | undefined;
         let continued = !head.expectContinue;
         const body = head.body.kind === "none"
           ? undefined
@@ -289,35 +303,34 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
               continued = true;
               await conn.write(new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n"));
             },
-            onError: () => abort.abort(new Error("the request body failed")),
+            onError: () => request?.abort(new Error("the request body failed")),
           });
-        let request: IncomingRequest;
         try {
-          request = toRequest(head, body?.stream ?? null, abort.signal, hosts);
+          request = toRequest(head, body?.stream ?? null, received, hosts);
         } catch (error) {
           if (!(error instanceof ProtocolError)) throw error;
           await refuse(connection, error, bytes);
           lingering = body !== undefined;
           break;
         }
+        connection.request = request;
         let response: Response | Reply;
         try {
-          response = await handler(request, info);
+          // Awaited only when it is a promise (a synchronous answer costs no promise).
+          const answer = handler(request, info);
+          response = answer instanceof Promise ? await answer : answer;
         } catch {
           response = new Response("internal server error\n", { status: 500 });
         }
         const complete = body === undefined || body.complete;
         // A body left unread ends the connection: what follows it is not a request.
         const keepAlive = head.keepAlive && complete && !stopping;
-        const kept = await writeResponse(conn, response, {
-          method: head.method,
-          minor: head.minor,
-          keepAlive,
-          date: date(),
-          pool,
-          watch: connection,
-        });
-        connection.abort = undefined;
+        writing.method = head.method;
+        writing.minor = head.minor;
+        writing.keepAlive = keepAlive;
+        writing.date = date();
+        const kept = await writeResponse(conn, response, writing);
+        connection.request = undefined;
         if (!kept) {
           lingering = !complete;
           break;
@@ -362,9 +375,9 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
       const connection: Connection = {
         conn,
         phase: "head",
-        since: performance.now(),
+        since: clock.now,
         done: false,
-        abort: undefined,
+        request: undefined,
         writing: 0,
         fail: undefined,
       };
@@ -392,6 +405,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
       }
       await Promise.all(ended);
       if (timer !== undefined) clearInterval(timer);
+      clearTimeout(dateTimer);
       finish();
     })();
   return { addr, finished, shutdown };

@@ -103,7 +103,10 @@ export interface Ops {
    * A request ends with `response`: adds `X-Request-Id`, records metrics and the access log line
    * (when the body is sent, for bodies without a declared length), and stops counting it.
    */
-  finish(ctx: RequestContext, response: Response | Reply): Promise<Response | Reply>;
+  finish(
+    ctx: RequestContext,
+    response: Response | Reply,
+  ): Response | Reply | Promise<Response | Reply>;
   /** Start draining: new requests get 503 `UNAVAILABLE` with `Connection: close`. */
   startDrain(): void;
   /** Resolves when no request is being handled (bodies read, handlers returned). */
@@ -195,10 +198,10 @@ export function createOps(
     });
   };
 
-  const finish = async (
+  const finish = (
     ctx: RequestContext,
     given: Response | Reply,
-  ): Promise<Response | Reply> => {
+  ): Response | Reply | Promise<Response | Reply> => {
     settle();
     const status = given.status;
     // No handler sets it: `append` skips the scan a `set` makes.
@@ -221,8 +224,8 @@ export function createOps(
       // No declared length (small JSON bodies): measure it. Bodies up to a limit are read
       // whole and answered with a length (a streamed body would go out chunked); a larger one
       // is counted as it streams.
-      const measured = await measure(given.body, (bytes) => record(ctx, status, bytes));
-      return new Response(measured, given);
+      return measure(given.body, (bytes) => record(ctx, status, bytes))
+        .then((measured) => new Response(measured, given));
     }
     return given;
   };

@@ -151,6 +151,37 @@ Deno.test("client: a dropped blob download resumes with Range and is verified", 
   }
 });
 
+Deno.test("client: a blob sent chunked (no Content-Length) arrives whole and verified", async () => {
+  const blob = randomBytes(700_000, 11);
+  const digest = digestBytes(blob).value;
+  const server = await startFake((_request, url) => {
+    if (url.pathname === "/v2/") return new Response("{}");
+    // Pieces of odd sizes, each its own chunk on the wire.
+    let offset = 0;
+    return new Response(
+      new ReadableStream({
+        pull(controller) {
+          if (offset >= blob.length) return controller.close();
+          const end = Math.min(blob.length, offset + 1 + (offset % 65_521) + 30_000);
+          controller.enqueue(blob.slice(offset, end));
+          offset = end;
+        },
+      }),
+    );
+  });
+  const client = new RegistryClient({ registry: server.url });
+  try {
+    const stream = await client.getBlob("a", { digest, size: blob.length });
+    const got = new Uint8Array(await new Response(stream).arrayBuffer());
+    assert.equal(got.length, blob.length);
+    assert.equal(digestBytes(got).value, digest);
+    assert.equal(server.seen.filter((s) => s.path.startsWith("/v2/a/blobs/")).length, 1);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 Deno.test("client: bytes that do not match the digest fail naming the digest", async () => {
   const blob = randomBytes(5000, 8);
   const digest = digestBytes(randomBytes(5000, 9)).value;
