@@ -49,6 +49,14 @@ export class BlobGuard {
     await this.#fence?.use(digests);
   }
 
+  /**
+   * The time of this process's use mark of `digest` in shared storage while no collection on any
+   * replica may remove the blob (see {@link ReplicaFence.held}); `undefined` without replicas.
+   */
+  held(digest: Digest): number | undefined {
+    return this.#fence?.held(digest);
+  }
+
   /** Whether `digest` was used at or after `since` (ms). */
   usedSince(digest: Digest, since: number): boolean {
     return (this.#used.get(digest.value) ?? -Infinity) >= since;
@@ -57,11 +65,13 @@ export class BlobGuard {
   /**
    * Claim `digest` for removal unless it was used at or after `since`: returns a function that
    * runs the removal (waiters wake when it ends) and tells whether it ran (another process sharing
-   * the storage may have used the blob), or `undefined` when the blob must be kept.
+   * the storage may have used the blob, see {@link ReplicaFence.claim}; `startedAt` is when the
+   * collection started), or `undefined` when the blob must be kept.
    */
   claim(
     digest: Digest,
     since: number,
+    startedAt = since,
   ): ((remove: () => Promise<void>) => Promise<boolean>) | undefined {
     if (this.usedSince(digest, since) || this.#dying.has(digest.value)) return undefined;
     const { promise, resolve } = Promise.withResolvers<void>();
@@ -69,7 +79,7 @@ export class BlobGuard {
     const fence = this.#fence;
     return async (remove) => {
       try {
-        if (fence && !(await fence.claim(digest, since))) return false;
+        if (fence && !(await fence.claim(digest, since, startedAt))) return false;
         try {
           await remove();
         } finally {

@@ -195,7 +195,7 @@ export class GarbageCollector {
       report.bytesFreed += size;
     };
     const sweep = async ({ digest, size }: { digest: Digest; size: number }) => {
-      const remove = this.#guard.claim(digest, since);
+      const remove = this.#guard.claim(digest, since, started);
       if (!remove || !(await remove(() => this.#store.deleteBlob(digest)))) {
         report.blobsSpared++;
         return;

@@ -1,11 +1,15 @@
 /**
- * The handshake between garbage collection and blob users.
+ * The handshake between garbage collection and blob users, in one process and across replicas.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { BlobGuard } from "../../src/services/blob_guard.ts";
+import { BlobService } from "../../src/services/blobs.ts";
+import { ReplicaFence } from "../../src/services/replica_fence.ts";
+import { MemoryDriver } from "../../src/storage/drivers/memory.ts";
+import { LayoutStore } from "../../src/storage/layout/layout_store.ts";
 
 const digest = digestBytes(new TextEncoder().encode("blob"));
 
@@ -46,4 +50,64 @@ Deno.test("blob guard: prune forgets old uses", async () => {
   now = 100;
   guard.prune(50);
   assert.equal(guard.usedSince(digest, 0), false);
+});
+
+/** A memory driver that counts `stat` calls per path. */
+class StatCounting extends MemoryDriver {
+  readonly stats = new Map<string, number>();
+  override stat(path: string) {
+    this.stats.set(path, (this.stats.get(path) ?? 0) + 1);
+    return super.stat(path);
+  }
+}
+
+Deno.test("blobs(replicas): a held blob's size is read once a window, its link every time", async () => {
+  const shared = new StatCounting();
+  let now = 10_000;
+  const replica = (clock: () => number) => {
+    const store = new LayoutStore(shared);
+    const fence = new ReplicaFence(shared, "/fence", { refreshMs: 1000, now: clock });
+    const guard = new BlobGuard(clock, fence);
+    return { store, guard, fence, blobs: new BlobService(store, guard) };
+  };
+  const a = replica(() => now);
+  const b = replica(() => now);
+  const bytes = new TextEncoder().encode("blob");
+  await a.store.putBlob(digest, bytes);
+  await a.store.putLink("app", "layer", digest);
+  const data = a.store.paths.blobData(digest);
+  const link = a.store.paths.link("app", "layer", digest);
+
+  assert.equal(await a.blobs.stat("app", digest), 4);
+  assert.equal(await a.blobs.stat("app", digest), 4);
+  assert.equal(shared.stats.get(data), 2, "putBlob's check and the first stat only");
+  assert.equal(shared.stats.get(link), 2);
+
+  // An unlink on another replica counts at once.
+  await b.blobs.delete("app", digest);
+  await assert.rejects(a.blobs.stat("app", digest), /BLOB_UNKNOWN|unknown/i);
+  await a.store.putLink("app", "layer", digest);
+  assert.equal(await a.blobs.stat("app", digest), 4);
+
+  // While a holds its mark no collection (of any grace) on b removes the blob...
+  assert.equal(await b.fence.claim(digest, now, now), false);
+  // ...and once the window and the collector's margin are over one may, and a sees it gone.
+  now += 2001;
+  const remove = b.guard.claim(digest, now, now);
+  assert.ok(remove);
+  assert.equal(await remove(() => b.store.deleteBlob(digest)), true);
+  await assert.rejects(a.blobs.stat("app", digest), /BLOB_UNKNOWN|unknown/i);
+  assert.equal(shared.stats.get(data), 3, "the size is read again in the new window");
+});
+
+Deno.test("blobs: without replicas the size is read on every stat", async () => {
+  const shared = new StatCounting();
+  const store = new LayoutStore(shared);
+  const blobs = new BlobService(store, new BlobGuard());
+  await store.putBlob(digest, new TextEncoder().encode("blob"));
+  await store.putLink("app", "layer", digest);
+  shared.stats.clear();
+  await blobs.stat("app", digest);
+  await blobs.stat("app", digest);
+  assert.equal(shared.stats.get(store.paths.blobData(digest)), 2);
 });

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { S3Driver } from "../../src/storage/drivers/s3.ts";
+import type { ReadOptions } from "../../src/storage/driver.ts";
 import { MemoryDriver } from "../../src/storage/drivers/memory.ts";
 import { StorageLease } from "../../src/storage/lease.ts";
 import { ReplicaFence } from "../../src/services/replica_fence.ts";
@@ -68,7 +69,7 @@ const X = parseDigest(`sha256:${"ab".repeat(32)}`);
 
 Deno.test("fence: a sweep spares a blob another process used after the cut-off", async () => {
   const shared = new MemoryDriver();
-  const user = new ReplicaFence(shared, "/f");
+  const user = new ReplicaFence(shared, "/f", { refreshMs: 100 });
   const collector = new ReplicaFence(shared, "/f");
   const since = Date.now() - 1000;
   assert.equal(await collector.claim(X, since), true, "never used: may go");
@@ -76,8 +77,72 @@ Deno.test("fence: a sweep spares a blob another process used after the cut-off",
   await user.use([X]);
   assert.equal(await collector.claim(X, since), false, "used since the cut-off: kept");
   assert.equal(await shared.stat(`/f/sweeping/sha256/${X.hex}`), undefined, "claim withdrawn");
-  assert.equal(await collector.claim(X, Date.now() + 1000), true, "used before a later cut-off");
+  const later = Date.now() + 1000;
+  assert.equal(await collector.claim(X, later, later), true, "used before a later cut-off");
   await collector.release(X);
+});
+
+/** A memory driver that records the calls made to it. */
+class CountingDriver extends MemoryDriver {
+  readonly calls: string[] = [];
+  override getContent(path: string) {
+    this.calls.push(`get ${path}`);
+    return super.getContent(path);
+  }
+  override putContent(path: string, content: Uint8Array) {
+    this.calls.push(`put ${path}`);
+    return super.putContent(path, content);
+  }
+  override reader(path: string, options?: ReadOptions) {
+    this.calls.push(`read ${path}`);
+    return super.reader(path, options);
+  }
+}
+
+Deno.test("fence: a use within the window makes no storage call, and holds the blob", async () => {
+  const shared = new CountingDriver();
+  let now = 10_000;
+  const user = new ReplicaFence(shared, "/f", { refreshMs: 1000, now: () => now });
+  assert.equal(user.held(X), undefined);
+  await user.use([X]);
+  assert.deepEqual(shared.calls, [
+    `put /f/uses/sha256/${X.hex}`,
+    `read /f/sweeping/sha256/${X.hex}`,
+  ]);
+  assert.equal(user.held(X), 10_000);
+  now = 10_999;
+  await user.use([X]);
+  assert.equal(shared.calls.length, 2, "within the window: nothing written or read");
+  assert.equal(user.held(X), 10_000);
+  now = 11_000;
+  assert.equal(user.held(X), undefined, "the window is over");
+  await user.use([X]);
+  assert.equal(shared.calls.length, 4, "the mark is written and sweeps checked again");
+  assert.equal(user.held(X), 11_000);
+});
+
+Deno.test("fence: a collection of any grace spares a blob within two windows of a mark", async () => {
+  const shared = new MemoryDriver();
+  const user = new ReplicaFence(shared, "/f", { refreshMs: 1000, now: () => 10_000 });
+  await user.use([X]);
+  // The user skips its sweep checks until 11,000: a grace of 0 must not remove X meanwhile.
+  const at = (t: number) => new ReplicaFence(shared, "/f", { now: () => t });
+  for (const start of [10_000, 10_999, 11_500, 12_000]) {
+    assert.equal(await at(start).claim(X, start, start), false, `grace 0 at ${start}: kept`);
+  }
+  assert.equal(await at(12_001).claim(X, 12_001, 12_001), true, "two windows on: may go");
+  await at(12_001).release(X);
+  // A collection that started before the use (its mark phase missed a manifest pushed since)
+  // and claims X long after: spared, whatever its grace.
+  assert.equal(await at(60_000).claim(X, 9_500, 9_500), false);
+});
+
+Deno.test("fence: a mark without a window (older berth) counts by its time alone", async () => {
+  const shared = new MemoryDriver();
+  await shared.putContent(`/f/uses/sha256/${X.hex}`, new TextEncoder().encode("10000"));
+  const collector = new ReplicaFence(shared, "/f", { now: () => 10_500 });
+  assert.equal(await collector.claim(X, 10_000, 10_500), false, "used at the cut-off");
+  assert.equal(await collector.claim(X, 10_001, 10_001), true, "used before it");
 });
 
 Deno.test("fence: a use waits while another process sweeps the blob", async () => {
@@ -92,4 +157,16 @@ Deno.test("fence: a use waits while another process sweeps the blob", async () =
   await collector.release(X);
   await use;
   assert.equal(used, true);
+});
+
+Deno.test("fence: a sweep that outlasts the wait leaves the blob not held", async () => {
+  const shared = new MemoryDriver();
+  const collector = new ReplicaFence(shared, "/f");
+  const user = new ReplicaFence(shared, "/f", { waitMs: 150 });
+  assert.equal(await collector.claim(X, Date.now()), true);
+  await user.use([X]);
+  assert.equal(user.held(X), undefined, "the use went on, but the blob may still go");
+  await collector.release(X);
+  await user.use([X]);
+  assert.ok(user.held(X));
 });
