@@ -10,7 +10,7 @@
  * appends its body, `PUT /upload/N?digest=` appends an optional last body, compares the SHA-256,
  * waits for the file's `fdatasync`, renames it into place and answers `201` (`400` on a wrong
  * digest). Like berth, a session starts an `fdatasync` in the background every 64 MiB written.
- * Chunked bodies are decoded through a 1 MiB receive buffer and copied into the batch; bodies with
+ * Chunked bodies are decoded through a 2 MiB receive buffer and copied into the batch; bodies with
  * a `Content-Length` are read straight into it. No routing, limits, timeouts or validation beyond
  * that.
  *
@@ -23,7 +23,7 @@ import { createHash, type Hash } from "node:crypto";
 /** Bytes hashed and written at once (berth's `WRITE_BATCH`). */
 const BATCH = 2 << 20;
 /** The receive buffer of a connection reading a chunked body (berth's `CHUNKED_BUFFER`). */
-const RECEIVE = 1 << 20;
+const RECEIVE = 2 << 20;
 /** The receive buffer of a connection between chunked bodies (heads only). */
 const SMALL = 16 << 10;
 /** Bytes written before a background `fdatasync` starts (berth's `FLUSH_EVERY`). */
