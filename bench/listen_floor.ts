@@ -2,15 +2,15 @@
  * The floor under berth's own HTTP/1.1 server: a bare `Deno.listen` loop that does a push's I/O
  * and nothing else, what any Deno server pays for the same work at least.
  *
- * Modes `discard`, `file` and `hash` take any request's body (`Content-Length` or chunked) in 1
- * MiB reads and, by mode, drop it, write it to a new file (each batch written while the next is
+ * Modes `discard`, `file` and `hash` take any request's body (`Content-Length` or chunked) in 2
+ * MiB batches and, by mode, drop it, write it to a new file (each batch written while the next is
  * read, as berth does) or also hash it with `node:crypto` SHA-256 on the main thread; no sessions,
  * no fsync; then `201`. Mode `push` speaks the registry's upload protocol as the benchmark drives
  * it: `POST .../blobs/uploads/` opens a session (`202`, `Location: /upload/N`), `PATCH /upload/N`
  * appends its body, `PUT /upload/N?digest=` appends an optional last body, compares the SHA-256,
  * waits for the file's `fdatasync`, renames it into place and answers `201` (`400` on a wrong
  * digest). Like berth, a session starts an `fdatasync` in the background every 64 MiB written.
- * Chunked bodies are decoded through a 1 MiB receive buffer and copied into the batch; bodies with
+ * Chunked bodies are decoded through a 2 MiB receive buffer and copied into the batch; bodies with
  * a `Content-Length` are read straight into it. No routing, limits, timeouts or validation beyond
  * that.
  *
@@ -20,7 +20,10 @@
  */
 import { createHash, type Hash } from "node:crypto";
 
-const BATCH = 1 << 20;
+/** Bytes hashed and written at once (berth's `WRITE_BATCH`). */
+const BATCH = 2 << 20;
+/** The receive buffer of a connection reading a chunked body (berth's `CHUNKED_BUFFER`). */
+const RECEIVE = 2 << 20;
 /** The receive buffer of a connection between chunked bodies (heads only). */
 const SMALL = 16 << 10;
 /** Bytes written before a background `fdatasync` starts (berth's `FLUSH_EVERY`). */
@@ -182,7 +185,7 @@ async function connection(
     let current = buffer();
     let spare = buffer();
     let filled = 0;
-    if (chunked) reads.resize(BATCH);
+    if (chunked) reads.resize(RECEIVE);
 
     /** Hash the batch, write it (after the previous write) and swap buffers. */
     const flush = async () => {

@@ -14,8 +14,9 @@ import type { Registry } from "../services/registry.ts";
 import { Reply } from "./reply.ts";
 import { type Handler, Router } from "./router.ts";
 
-/** The body of `GET /v2/`. */
+/** The body of `GET /v2/` (shared: a Reply's body is only read, and `Response` copies it). */
 const BASE_BODY = new TextEncoder().encode("{}");
+const BASE_HEADERS = { "Content-Type": "application/json; charset=utf-8" };
 
 const NAME = ":name(.+)";
 
@@ -36,8 +37,7 @@ export function buildRouter(registry: Registry): Router {
     return await (await loaded)[name](ctx);
   };
   const ui = { root: uiHandler("root"), get: uiHandler("get"), post: uiHandler("post") };
-  const base = () =>
-    new Reply(200, { "Content-Type": "application/json; charset=utf-8" }, BASE_BODY.slice());
+  const base = () => new Reply(200, BASE_HEADERS, BASE_BODY);
   return new Router()
     .route("base", "/v2/", { GET: base, HEAD: base })
     .route("manifests", `/v2/${NAME}/manifests/:reference`, {
