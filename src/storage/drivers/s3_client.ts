@@ -167,9 +167,9 @@ export class S3Client {
       accept: [404, 416],
       ...(signal && { signal }),
     });
-    if (response.status === 404) return undefined;
-    if (response.status === 416) await response.body?.cancel();
-    return response;
+    // The error document of a 404 or 416 is not read: released, not left holding the connection.
+    if (response.status === 404 || response.status === 416) await response.body?.cancel();
+    return response.status === 404 ? undefined : response;
   }
 
   /** Read a whole (small) object, or `undefined` when absent. */
