@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { RegistryClient } from "../client/registry_client.ts";
+import type { RegistryClient, RegistryClientOptions } from "../client/registry_client.ts";
 
 /** One mirrored upstream registry. */
 export interface MirrorConfig {
@@ -58,7 +58,7 @@ export interface Mirror {
   /** Its label in logs and metrics (the prefix, or `*` for the whole registry). */
   label: string;
   /** The upstream client. */
-  client: RegistryClient;
+  client: UpstreamClient;
   /** Its counters. */
   counters: MirrorCounters;
 }
@@ -85,7 +85,7 @@ export class Mirrors {
       .map((mirror) => ({
         config: mirror,
         label: mirror.prefix || "*",
-        client: new RegistryClient({
+        client: new UpstreamClient({
           registry: mirror.remoteUrl,
           ...(mirror.username !== undefined && {
             credentials: { username: mirror.username, password: mirror.password ?? "" },
@@ -153,6 +153,73 @@ export class Mirrors {
       (c) => c.bytesFetched,
     );
     return lines.join("\n") + "\n";
+  }
+}
+
+/** What the cache asks of an upstream's {@link RegistryClient}. */
+type Upstream = Pick<
+  RegistryClient,
+  "statBlob" | "openBlob" | "getManifest" | "headManifest" | "referrers" | "listTags" | "close"
+>;
+
+/**
+ * An upstream's registry client, its module (src/client/) loaded on the first call: `berth serve`
+ * without a cache, or with one that has not asked its upstream yet, does not load the client.
+ */
+export class UpstreamClient implements Upstream {
+  readonly #options: RegistryClientOptions;
+  #client: Promise<RegistryClient> | undefined;
+  #loaded: RegistryClient | undefined;
+  #closed = false;
+
+  /** A client of `options`, made on first use. */
+  constructor(options: RegistryClientOptions) {
+    this.#options = options;
+  }
+
+  #get(): Promise<RegistryClient> {
+    return this.#client ??= import("../client/registry_client.ts").then((module) => {
+      const client = new module.RegistryClient(this.#options);
+      this.#loaded = client;
+      if (this.#closed) client.close();
+      return client;
+    });
+  }
+
+  /** {@link RegistryClient}'s `statBlob`. */
+  async statBlob(...args: Parameters<RegistryClient["statBlob"]>) {
+    return await (await this.#get()).statBlob(...args);
+  }
+
+  /** {@link RegistryClient}'s `openBlob`. */
+  async openBlob(...args: Parameters<RegistryClient["openBlob"]>) {
+    return await (await this.#get()).openBlob(...args);
+  }
+
+  /** {@link RegistryClient}'s `getManifest`. */
+  async getManifest(...args: Parameters<RegistryClient["getManifest"]>) {
+    return await (await this.#get()).getManifest(...args);
+  }
+
+  /** {@link RegistryClient}'s `headManifest`. */
+  async headManifest(...args: Parameters<RegistryClient["headManifest"]>) {
+    return await (await this.#get()).headManifest(...args);
+  }
+
+  /** {@link RegistryClient}'s `referrers`. */
+  async referrers(...args: Parameters<RegistryClient["referrers"]>) {
+    return await (await this.#get()).referrers(...args);
+  }
+
+  /** {@link RegistryClient}'s `listTags`. */
+  async listTags(...args: Parameters<RegistryClient["listTags"]>) {
+    return await (await this.#get()).listTags(...args);
+  }
+
+  /** Release the client's connections (now, or once it is made). */
+  close(): void {
+    this.#closed = true;
+    this.#loaded?.close();
   }
 }
 
