@@ -129,9 +129,10 @@ Deno.test("shutdown: a request in flight at SIGTERM is finished before the exit"
   const dataDir = await Deno.makeTempDir({ prefix: "berth-shutdown-" });
   try {
     const server = await spawnServer({ dataDir, args: ["--drain-timeout", "20s"] });
-    const blob = randomBytes(2 * MIB, 3);
+    const blob = randomBytes(4 * MIB, 3);
     const url = await openSession(server, "drain/repo");
-    const stalled = stalledBody(blob.slice(0, MIB), blob.slice(MIB));
+    // More than one upload write batch (2 MiB) before the stall, so bytes are on disk by then.
+    const stalled = stalledBody(blob.slice(0, 3 * MIB), blob.slice(3 * MIB));
     const response = fetch(url, {
       method: "PATCH",
       headers: { "Content-Type": "application/octet-stream" },
@@ -143,7 +144,7 @@ Deno.test("shutdown: a request in flight at SIGTERM is finished before the exit"
     stalled.release();
     const answered = await response;
     await expectStatus(answered, 202);
-    assert.equal(answered.headers.get("Range"), `0-${2 * MIB - 1}`);
+    assert.equal(answered.headers.get("Range"), `0-${4 * MIB - 1}`);
     const started = performance.now();
     assert.equal((await exited).code, 0);
     assert.ok(performance.now() - started < 5000, "exited soon after the request finished");
