@@ -9,7 +9,7 @@
  * it: `POST .../blobs/uploads/` opens a session (`202`, `Location: /upload/N`), `PATCH /upload/N`
  * appends its body, `PUT /upload/N?digest=` appends an optional last body, compares the SHA-256,
  * waits for the file's `fdatasync`, renames it into place and answers `201` (`400` on a wrong
- * digest). Like berth, a session starts an `fdatasync` in the background every 64 MiB written.
+ * digest).
  * Chunked bodies are decoded through a 2 MiB receive buffer and copied into the batch; bodies with
  * a `Content-Length` are read straight into it. No routing, limits, timeouts or validation beyond
  * that.
@@ -26,8 +26,6 @@ const BATCH = 2 << 20;
 const RECEIVE = 2 << 20;
 /** The receive buffer of a connection between chunked bodies (heads only). */
 const SMALL = 16 << 10;
-/** Bytes written before a background `fdatasync` starts (berth's `FLUSH_EVERY`). */
-const FLUSH_EVERY = 64 << 20;
 const encoder = new TextEncoder();
 const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 
@@ -39,15 +37,13 @@ export function isFloorMode(mode: string | undefined): mode is FloorMode {
   return mode === "discard" || mode === "file" || mode === "hash" || mode === "push";
 }
 
-/** Where a body goes: a file (maybe), a hash (maybe), and the background flushes. */
+/** Where a body goes: a file (maybe) and a hash (maybe). */
 interface Target {
   path: string;
   file: Deno.FsFile | undefined;
   hash: Hash | undefined;
   /** The write in flight. */
   pending: Promise<unknown>;
-  unflushed: number;
-  flushing: Promise<unknown> | undefined;
 }
 
 /** Serve until the listener closes. */
@@ -156,7 +152,7 @@ async function connection(
         ? undefined
         : await Deno.open(path, { write: true, create: true, truncate: true });
       const hash = mode === "hash" ? createHash("sha256") : undefined;
-      sink = { path, file, hash, pending: Promise.resolve(), unflushed: 0, flushing: undefined };
+      sink = { path, file, hash, pending: Promise.resolve() };
     } else if (method === "POST" && url.pathname.endsWith("/blobs/uploads/")) {
       const id = String(state.next++);
       const path = `${dataDir}/upload-${id}`;
@@ -167,8 +163,6 @@ async function connection(
         file,
         hash,
         pending: Promise.resolve(),
-        unflushed: 0,
-        flushing: undefined,
       });
       answer = "202 Accepted";
       location = `/upload/${id}`;
@@ -198,11 +192,6 @@ async function connection(
         target.pending = (async () => {
           for (let done = 0; done < batch.byteLength;) {
             done += await file.write(batch.subarray(done));
-          }
-          target.unflushed += batch.byteLength;
-          if (mode === "push" && target.unflushed >= FLUSH_EVERY && !target.flushing) {
-            target.unflushed = 0;
-            target.flushing = file.syncData().finally(() => target.flushing = undefined);
           }
         })();
       }
@@ -261,7 +250,6 @@ async function connection(
     } else if (sink && method === "PUT") {
       state.sessions.delete(url.pathname.slice("/upload/".length));
       const digest = url.searchParams.get("digest") ?? "";
-      await sink.flushing;
       if (`sha256:${sink.hash!.digest("hex")}` === digest) {
         await sink.file!.syncData();
         sink.file!.close();

@@ -291,8 +291,8 @@ function floorTable(run: BenchRun): string[] {
     `${floor}: \`bench/listen_floor.ts\` in mode \`push\`, a bare \`Deno.listen\` loop doing a ` +
     `push's I/O and nothing else (POST opens a file; PATCH/PUT bodies read in 2 MiB batches as berth's, ` +
     `chunked framing decoded, SHA-256 on the main thread, each batch written while the next is ` +
-    `read, a background \`fdatasync\` every 64 MiB as berth; the PUT compares the digest, waits ` +
-    `for the final \`fdatasync\` and renames). Measured in the same rounds as the rows above, ` +
+    `read; the PUT compares the digest, waits for the final \`fdatasync\` and renames). ` +
+    `Measured in the same rounds as the rows above, ` +
     `in the same rotation, after the same scratch-file warm-up, with the same curl.`,
     "",
     `| metric | ${berth} | ${floor} | ${other} | ${berth}/floor | floor/${other} | goal | ` +

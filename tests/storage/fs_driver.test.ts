@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { FLUSH_EVERY, FsDriver } from "../../src/storage/drivers/fs.ts";
+import { FsDriver } from "../../src/storage/drivers/fs.ts";
+import { WRITE_BATCH } from "../../src/storage/drivers/batch_writer.ts";
 import { driverSuite } from "./driver_suite.ts";
 
 driverSuite("fs", async () => {
@@ -17,12 +18,12 @@ driverSuite("fs", async () => {
   };
 });
 
-Deno.test("fs driver: an upload longer than the flush interval, in two writes, commits its exact bytes", async () => {
-  const root = await Deno.makeTempDir({ prefix: "berth-fs-flush-" });
+Deno.test("fs driver: an upload of several write batches, in two writes, commits its exact bytes", async () => {
+  const root = await Deno.makeTempDir({ prefix: "berth-fs-batches-" });
   try {
     const driver = new FsDriver(root);
-    // Two writes on two writers (two PATCHes), the first past the background flush threshold.
-    const sizes = [FLUSH_EVERY + 3 * 65536 + 17, 5 * 65536 + 3];
+    // Two writes on two writers (two PATCHes), the first of several batches and a remainder.
+    const sizes = [3 * WRITE_BATCH + 3 * 65536 + 17, 5 * 65536 + 3];
     const hash = createHash("sha256");
     let expected = 0;
     for (const [i, size] of sizes.entries()) {

@@ -280,36 +280,13 @@ export class FsDriver implements StorageDriver {
 }
 
 /**
- * Bytes an upload writer lets pile up in the page cache before it starts flushing them in the
- * background, so the fsync at commit finds little left to write.
- */
-export const FLUSH_EVERY = 64 << 20;
-
-/**
- * An upload writer: the file at its path, appended in place. Every {@link FLUSH_EVERY} bytes it
- * starts an `fdatasync` in the background (one at a time, never awaited by the writes), so the
- * disk writes while the body still arrives; the commit's `fsync` then waits for what is left.
- * The kernel reports a write-back error to one `fsync` only: a failed background flush fails
- * the writer's `close` and `commit`, as that later `fsync` (on another descriptor) may not see it.
+ * An upload writer: the file at its path, appended in place; the commit's `fsync` makes it durable.
+ * (Session 7 measured a background `fdatasync` every 64 MiB while the body arrived: every 1 GiB
+ * push was slower with it, 568 vs 647 MB/s monolithic: bench/README.md.)
  */
 class FsWriter implements FileWriter {
   #size: number;
   #file: Deno.FsFile | undefined;
-  /** Bytes written since the last background flush started. */
-  #unflushed = 0;
-  /** The background flush in flight. */
-  #flushing: Promise<void> | undefined;
-  /** What a background flush failed with. */
-  #flushError: unknown;
-  /** What {@link writeBatched} writes to: the file, starting flushes as bytes pile up. */
-  readonly #sink = {
-    write: async (bytes: Uint8Array): Promise<number> => {
-      const written = await this.#open().write(bytes);
-      this.#unflushed += written;
-      if (this.#unflushed >= FLUSH_EVERY && !this.#flushing) this.#flush();
-      return written;
-    },
-  };
 
   constructor(readonly local: string, file: Deno.FsFile, size: number) {
     this.#file = file;
@@ -325,7 +302,7 @@ class FsWriter implements FileWriter {
     const start = this.#size;
     try {
       await file.seek(start, Deno.SeekMode.Start);
-      const written = await writeBatched(body, this.#sink, options);
+      const written = await writeBatched(body, file, options);
       if (options.expectedLength !== undefined && written !== options.expectedLength) {
         throw new SizeMismatch(options.expectedLength, written);
       }
@@ -356,8 +333,6 @@ class FsWriter implements FileWriter {
   async commit(): Promise<void> {
     const file = this.#open();
     try {
-      await this.#flushing;
-      if (this.#flushError !== undefined) throw this.#flushError;
       await file.sync();
     } finally {
       this.#release();
@@ -365,27 +340,15 @@ class FsWriter implements FileWriter {
   }
 
   async cancel(): Promise<void> {
-    await this.#flushing;
     this.#release();
     await Deno.remove(this.local).catch((error) => {
       if (!isNotFound(error)) throw error;
     });
   }
 
-  async close(): Promise<void> {
-    await this.#flushing;
+  close(): Promise<void> {
     this.#release();
-    if (this.#flushError !== undefined) throw this.#flushError;
-  }
-
-  /** Start flushing what was written so far, in the background. */
-  #flush(): void {
-    this.#unflushed = 0;
-    this.#flushing = this.#open().syncData().catch((error) => {
-      this.#flushError ??= error;
-    }).finally(() => {
-      this.#flushing = undefined;
-    });
+    return Promise.resolve();
   }
 
   #open(): Deno.FsFile {
