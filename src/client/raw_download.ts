@@ -70,6 +70,9 @@ export async function rawDownload(
     const chunked = /chunked/i.test(responseHeaders.get("Transfer-Encoding") ?? "");
     responseHeaders.delete("Transfer-Encoding");
     const declared = responseHeaders.get("Content-Length");
+    if (!chunked && declared !== null && !/^\d+$/.test(declared)) {
+      throw new ClientError("protocol", `bad Content-Length ${JSON.stringify(declared)}`);
+    }
     const body = chunked
       ? chunkedBody(conn, early, close)
       : lengthBody(conn, early, declared === null ? undefined : Number(declared), close);

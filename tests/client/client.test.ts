@@ -182,6 +182,41 @@ Deno.test("client: a blob sent chunked (no Content-Length) arrives whole and ver
   }
 });
 
+Deno.test("client: a blob answer with a malformed Content-Length is refused, not read", async () => {
+  const blob = randomBytes(5000, 12);
+  const digest = digestBytes(blob).value;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    for await (const conn of listener) {
+      const head = new Uint8Array(65536);
+      await conn.read(head);
+      const ping = new TextDecoder().decode(head).startsWith("GET /v2/ ");
+      const length = ping ? "2" : "5000x";
+      const text = `HTTP/1.1 200 OK\r\nContent-Length: ${length}\r\nConnection: close\r\n\r\n`;
+      await conn.write(new TextEncoder().encode(text));
+      await conn.write(ping ? new TextEncoder().encode("{}") : blob).catch(() => 0);
+      conn.close();
+    }
+  })();
+  const client = new RegistryClient({
+    registry: `http://127.0.0.1:${listener.addr.port}`,
+    retry: { baseDelayMs: 1 },
+  });
+  try {
+    await assert.rejects(
+      async () => {
+        const stream = await client.getBlob("a", { digest, size: blob.length });
+        await new Response(stream).arrayBuffer();
+      },
+      /Content-Length/,
+    );
+  } finally {
+    client.close();
+    listener.close();
+    await served.catch(() => {});
+  }
+});
+
 Deno.test("client: bytes that do not match the digest fail naming the digest", async () => {
   const blob = randomBytes(5000, 8);
   const digest = digestBytes(randomBytes(5000, 9)).value;
