@@ -8,7 +8,7 @@
  * @module
  */
 import { ClientError } from "./errors.ts";
-import { connectRaw, parseHead, type RawTls } from "./raw_upload.ts";
+import { closer, connectRaw, parseHead, type RawTls } from "./raw_upload.ts";
 
 const MAX_HEAD = 64 * 1024;
 
@@ -19,16 +19,7 @@ export async function rawDownload(
   options: { tls?: RawTls; signal?: AbortSignal } = {},
 ): Promise<Response> {
   const conn = await connectRaw(url, options.tls);
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    options.signal?.removeEventListener("abort", close);
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  };
-  options.signal?.addEventListener("abort", close, { once: true });
+  const close = closer(conn, options.signal);
   try {
     const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
     for (const [key, value] of Object.entries(headers)) {

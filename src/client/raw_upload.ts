@@ -33,16 +33,7 @@ export async function rawUpload(
   options: { tls?: RawTls; signal?: AbortSignal; buffers?: BufferPool } = {},
 ): Promise<Response> {
   const conn = await connectRaw(url, options.tls);
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-  };
-  const onAbort = () => close();
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const close = closer(conn, options.signal);
   const reader = viewReader(body);
   try {
     const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
@@ -97,9 +88,26 @@ export async function rawUpload(
     throw error;
   } finally {
     reader.releaseLock();
-    options.signal?.removeEventListener("abort", onAbort);
     close();
   }
+}
+
+/**
+ * Close `conn` once, now or when `signal` aborts, whichever comes first: returns the function that
+ * closes it (and stops listening to the signal).
+ */
+export function closer(conn: Deno.Conn, signal: AbortSignal | undefined): () => void {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    signal?.removeEventListener("abort", close);
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  };
+  signal?.addEventListener("abort", close, { once: true });
+  return close;
 }
 
 /** A TCP (`http:`) or TLS (`https:`) connection to the URL's host and port. */
