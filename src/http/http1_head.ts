@@ -71,7 +71,8 @@ export function hasLine(buffer: Uint8Array, length: number): boolean {
 
 /** Decodes ASCII (where UTF-8 and one character per byte agree) in one call. */
 const ASCII = new TextDecoder();
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Any character past ASCII (every UTF-16 code unit from U+0080 up). */
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** The bytes as a string, one character per byte (field values may carry obs-text). */
 export function latin1(bytes: Uint8Array): string {
