@@ -124,8 +124,8 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
           const push = await measure(server, () => push1(server, repo, file, digest), mib);
           add(results, `${server.name} push ${mib} MiB`, push);
         }
-        // Mirrored (A B C D E E D C B A, turned each time): drift in the store's speed hits all alike. The
-        // floors read the objects the two registries redirect to, straight from radosgw.
+        // Mirrored (A B C D E E D C B A, turned each time): drift in the store's speed hits all
+        // alike. The floors read the objects the two registries redirect to, straight from radosgw.
         const all: Puller[] = registries.map((server) => ({
           name: server.name,
           server,
