@@ -540,18 +540,35 @@ export class RegistryClient {
     }
     const what = `${this.registry}/${repository}@${descriptor.digest}`;
     const retries = options.retries ?? 3;
+    const mounting = options.mountFrom !== undefined && options.mountFrom !== repository;
     for (let attempt = 0;; attempt++) {
+      // Without a mount to try, the bytes are opened while the upload session starts (a source's
+      // first byte and the registry's Location arrive in the same round trip).
+      let early = mounting ? undefined : open();
+      early?.catch(() => {});
+      const bytes = () => {
+        const opened = early ?? open();
+        early = undefined;
+        return opened;
+      };
       try {
         let location: string | undefined;
-        if (options.mountFrom && options.mountFrom !== repository) {
-          const mount = await this.mountBlob(repository, descriptor.digest, options.mountFrom, sig);
+        if (mounting) {
+          const mount = await this.mountBlob(
+            repository,
+            descriptor.digest,
+            options.mountFrom!,
+            sig,
+          );
           if (mount.mounted) return "mounted";
           location = mount.location;
         }
         location ??= await this.#startUpload(repository, what, signal);
-        await this.#upload(repository, location, descriptor, open, what, signal);
+        await this.#upload(repository, location, descriptor, bytes, what, signal);
         return "uploaded";
       } catch (error) {
+        early?.then((stream) => stream.cancel(), () => {});
+        early = undefined;
         const retryable = error instanceof ClientError
           ? error.kind === "unreachable" || (error.status !== undefined && error.status >= 500)
           : !(signal?.aborted);
