@@ -223,7 +223,6 @@ export class RegistryClient {
       body?: RequestBody;
       retries?: number;
       signal?: AbortSignal;
-      download?: boolean;
     },
   ): Promise<Response> {
     const base = await this.ping(options.signal ? { signal: options.signal } : {});
@@ -239,7 +238,6 @@ export class RegistryClient {
         ...(options.body && { body: options.body }),
         ...(options.retries !== undefined && { retries: options.retries }),
         ...(options.signal && { signal: options.signal }),
-        ...(options.download && { download: true }),
       });
       if (response.status !== 401 || attempt > 0) return response;
       const changed = this.#learn(response.headers.get("WWW-Authenticate"));
@@ -393,7 +391,6 @@ export class RegistryClient {
       const response = await this.request("GET", `/v2/${repository}/blobs/${descriptor.digest}`, {
         scopes: [pullScope(repository)],
         headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
-        download: true,
         ...(signal && { signal }),
       });
       if (offset > 0 && response.status === 206) {
