@@ -5,7 +5,7 @@ import { digestBytes } from "../../src/oci/digest.ts";
 import { startFake } from "./fake_server.ts";
 
 /** A raw HTTP/1.1 server: `answer` gives the bytes to send for the n-th request of a connection. */
-async function rawServer(
+function rawServer(
   answer: (request: string, index: number) => { bytes: string; close?: boolean },
 ) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -97,7 +97,7 @@ Deno.test("http1: requests in sequence share one kept-alive connection", async (
 
 Deno.test("http1: a kept-alive connection the server dropped is replaced, the request sent again", async () => {
   // Answers one request per connection, then closes without saying so.
-  const server = await rawServer((_request, index) => ({
+  const server = rawServer((_request, index) => ({
     bytes: index === 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" : "",
     close: true,
   }));
@@ -118,7 +118,7 @@ Deno.test("http1: a kept-alive connection the server dropped is replaced, the re
 
 Deno.test("http1: a body not read to its end closes its connection; the next answer is whole", async () => {
   const big = "x".repeat(300_000);
-  const server = await rawServer((request) => {
+  const server = rawServer((request) => {
     const body = request.startsWith("GET /big") ? big : "small";
     const head = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`;
     return { bytes: request.startsWith("HEAD") ? head : head + body };
