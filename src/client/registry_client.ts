@@ -137,26 +137,44 @@ export class RegistryClient {
       : this.#options.tls?.verify === false
       ? [`https://${apiHost(given)}`, `http://${apiHost(given)}`]
       : [`https://${apiHost(given)}`];
+    const ping = (base: string, options: { retries?: number; signal?: AbortSignal }) =>
+      this.#sender.send({
+        method: "GET",
+        url: `${base}/v2/`,
+        headers: this.#baseHeaders(),
+        ...(options.retries !== undefined && { retries: options.retries }),
+        ...(options.signal && { signal: options.signal }),
+      });
+    let early: Promise<Response> | undefined;
     if (candidates.length > 1) {
       // HTTPS first, unless the port answers a ClientHello in plain HTTP: then the HTTPS attempt
-      // (and the modules it loads) would only fail.
+      // (and the modules it loads) would only fail. The plain ping goes out with the ClientHello,
+      // so a plain registry costs no extra round trip; it is dropped when the port speaks TLS.
       const url = new URL(candidates[0]!);
+      const speculative = new AbortController();
+      early = ping(candidates[1]!, {
+        retries: 0,
+        signal: signal ? AbortSignal.any([signal, speculative.signal]) : speculative.signal,
+      });
+      early.catch(() => {});
       const tls = await speaksTls(url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 443), {
         ...(signal && { signal }),
       });
       if (tls === false) candidates = candidates.slice(1);
+      else {
+        speculative.abort();
+        early = undefined;
+      }
     }
     let lastError: unknown;
     for (const base of candidates) {
       let response: Response;
       try {
-        response = await this.#sender.send({
-          method: "GET",
-          url: `${base}/v2/`,
-          headers: this.#baseHeaders(),
-          ...(candidates.length > 1 && base.startsWith("https:") && { retries: 0 }),
-          ...(signal && { signal }),
-        });
+        const retries = candidates.length > 1 && base.startsWith("https:") ? 0 : undefined;
+        const sig = { ...(retries !== undefined && { retries }), ...(signal && { signal }) };
+        const pending = early;
+        early = undefined;
+        response = await (pending ? pending.catch(() => ping(base, sig)) : ping(base, sig));
       } catch (error) {
         if (error instanceof ClientError && error.kind === "aborted") throw error;
         lastError = error;
