@@ -267,11 +267,192 @@ async function connection(
   }
 }
 
+// ---- mode `get` (blob GETs) ----
+
+/** How the `get` floor moves a file's bytes to the socket. */
+export type GetVariant =
+  | { kind: "read"; size: number }
+  | { kind: "overlap"; size: number }
+  | { kind: "pipe" };
+
+/** The `get` floor's default: the fastest variant measured here (bench/README.md). */
+export const GET_DEFAULT = "read:1";
+
+/**
+ * Parse a `get` variant: `read:MIB` (one reused buffer, a read then a write), `overlap:MIB` (two
+ * buffers, the next read while the last write goes out) or `pipe` (`file.readable.pipeTo`).
+ */
+export function parseGetVariant(text: string): GetVariant {
+  const [kind, mib = "1"] = text.split(":");
+  const size = Number(mib) * (1 << 20);
+  if (kind === "pipe") return { kind };
+  if ((kind === "read" || kind === "overlap") && size >= 1 << 16) return { kind, size };
+  throw new Error(`unknown get variant ${text}: read:MIB, overlap:MIB or pipe`);
+}
+
+/**
+ * Serve blob GETs until the listener closes: `GET .../blobs/<digest>` answers the file
+ * `DATA_DIR/<algorithm>_<hex>` whole, or one `Range: bytes=A-B` of it (206), with a
+ * `Content-Length` and nothing else; `GET /v2/` answers `{}`. Keep-alive; no validation.
+ */
+export async function serveGetFloor(
+  listener: Deno.Listener,
+  dataDir: string,
+  variant: GetVariant,
+) {
+  const buffers: Uint8Array<ArrayBuffer>[] = [];
+  for await (const conn of listener) {
+    void getConnection(conn, dataDir, variant, buffers).catch(() => {}).finally(() => {
+      try {
+        conn.close();
+      } catch {
+        // already closed
+      }
+    });
+  }
+}
+
+async function getConnection(
+  conn: Deno.Conn,
+  dataDir: string,
+  variant: GetVariant,
+  buffers: Uint8Array<ArrayBuffer>[],
+) {
+  const reads = new Reads(conn);
+  for (;;) {
+    const requestLine = await reads.line();
+    if (requestLine === null) return;
+    if (requestLine === "") continue;
+    const target = requestLine.split(" ")[1] ?? "";
+    let range: [number, number] | undefined;
+    for (let line = await reads.line(); line; line = await reads.line()) {
+      const match = /^range:\s*bytes=(\d+)-(\d+)\s*$/i.exec(line);
+      if (match) range = [Number(match[1]), Number(match[2])];
+    }
+    const blob = /\/blobs\/([a-z0-9]+):([a-f0-9]+)$/.exec(target);
+    if (!blob) {
+      const body = target === "/v2/" ? "{}" : "";
+      const status = target === "/v2/" ? "200 OK" : "404 Not Found";
+      await writeAll(
+        conn,
+        encoder.encode(`HTTP/1.1 ${status}\r\ncontent-length: ${body.length}\r\n\r\n${body}`),
+      );
+      continue;
+    }
+    const file = await Deno.open(`${dataDir}/${blob[1]}_${blob[2]}`, { read: true });
+    try {
+      const size = (await file.stat()).size;
+      let start = 0;
+      let length = size;
+      let status = "200 OK";
+      if (range && range[0] <= range[1] && range[1] < size) {
+        [start, length] = [range[0], range[1] - range[0] + 1];
+        status = "206 Partial Content";
+        await file.seek(start, Deno.SeekMode.Start);
+      }
+      const head = encoder.encode(
+        `HTTP/1.1 ${status}\r\ncontent-type: application/octet-stream\r\n` +
+          `content-length: ${length}\r\n\r\n`,
+      );
+      if (variant.kind === "pipe") {
+        await writeAll(conn, head);
+        await file.readable.pipeTo(conn.writable, { preventClose: true });
+      } else if (variant.kind === "read") {
+        await sendRead(conn, file, head, length, variant.size, buffers);
+      } else await sendOverlap(conn, file, head, length, variant.size, buffers);
+    } finally {
+      try {
+        file.close();
+      } catch {
+        // closed by pipeTo
+      }
+    }
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
+  for (let done = 0; done < bytes.length;) done += await conn.write(bytes.subarray(done));
+}
+
+/** A buffer of `size` bytes from `buffers`, or a new one. */
+function takeBuffer(buffers: Uint8Array<ArrayBuffer>[], size: number): Uint8Array<ArrayBuffer> {
+  const at = buffers.findIndex((b) => b.length === size);
+  return at >= 0 ? buffers.splice(at, 1)[0]! : new Uint8Array(size);
+}
+
+/** The head, then the file through one reused buffer: read, write, read, write. */
+async function sendRead(
+  conn: Deno.Conn,
+  file: Deno.FsFile,
+  head: Uint8Array,
+  length: number,
+  size: number,
+  buffers: Uint8Array<ArrayBuffer>[],
+) {
+  const buffer = takeBuffer(buffers, size);
+  buffer.set(head);
+  let filled = head.length;
+  let left = length;
+  while (left > 0) {
+    const n = await file.read(buffer.subarray(filled, Math.min(size, filled + left)));
+    if (n === null) throw new Error("file ended early");
+    filled += n;
+    left -= n;
+    if (filled === size || left === 0) {
+      await writeAll(conn, buffer.subarray(0, filled));
+      filled = 0;
+    }
+  }
+  if (filled > 0) await writeAll(conn, buffer.subarray(0, filled));
+  buffers.push(buffer);
+}
+
+/** The head, then the file through two buffers: the next one is read while one is written. */
+async function sendOverlap(
+  conn: Deno.Conn,
+  file: Deno.FsFile,
+  head: Uint8Array,
+  length: number,
+  size: number,
+  buffers: Uint8Array<ArrayBuffer>[],
+) {
+  let current = takeBuffer(buffers, size);
+  let next = takeBuffer(buffers, size);
+  /** Fill `buffer` from `from` with up to what is left; returns its filled length. */
+  const fill = async (buffer: Uint8Array, from: number, want: number) => {
+    let filled = from;
+    const end = Math.min(buffer.length, from + want);
+    while (filled < end) {
+      const n = await file.read(buffer.subarray(filled, end));
+      if (n === null) throw new Error("file ended early");
+      filled += n;
+    }
+    return filled;
+  };
+  current.set(head);
+  let filled = await fill(current, head.length, length);
+  let left = length - (filled - head.length);
+  for (;;) {
+    const reading = left > 0 ? fill(next, 0, left) : Promise.resolve(0);
+    await writeAll(conn, current.subarray(0, filled));
+    filled = await reading;
+    if (filled === 0) break;
+    left -= filled;
+    [current, next] = [next, current];
+  }
+  buffers.push(current, next);
+}
+
 function latin1(bytes: Uint8Array): string {
   return String.fromCharCode(...bytes);
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[2] === "get") {
+  const [port, dataDir, _, variant = GET_DEFAULT] = Deno.args;
+  await Deno.mkdir(dataDir!, { recursive: true });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: Number(port) });
+  await serveGetFloor(listener, dataDir!, parseGetVariant(variant));
+} else if (import.meta.main) {
   const [port, dataDir, mode] = Deno.args;
   if (!isFloorMode(mode)) {
     throw new Error("usage: listen_floor.ts PORT DATA_DIR discard|file|hash|push");

@@ -9,7 +9,11 @@
  * the blob's size was written and removed (as `deno task bench` warms memory). Reported per push:
  * MB/s, CPU seconds per GiB of the whole process and of its main thread (user + system from
  * `/proc/PID/task/*`: what the machine's load moves far less than wall time), the other threads
- * that worked, and the peak `VmRSS` (sampled every 20 ms); then medians per server.
+ * that worked, the peak `VmRSS` (sampled every 20 ms) and how far it rose over the `VmRSS` just
+ * before the push; then medians per server. With
+ * `--quarters`, the upload file's size is sampled too and each quarter of the body gets its own
+ * MB/s and CPU per GiB (main thread, other threads): whether a long body costs more per byte as
+ * it goes on; and the last request (the PUT's digest check, `fsync` and rename) its own seconds.
  *
  * `deno run -A bench/push_cpu.ts [--rounds 3] [--mib 1024] [--mode put] berth:. floor:hash ...`
  *
@@ -25,12 +29,14 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "3" },
     mib: { type: "string", default: "1024" },
     mode: { type: "string", default: "put" },
+    quarters: { type: "boolean", default: false },
   },
   allowPositionals: true,
 });
 const rounds = Number(values.rounds);
 const mib = Number(values.mib);
 const mode = values.mode;
+const quarters = values.quarters;
 if (!["put", "patch", "chunked"].includes(mode)) throw new Error(`unknown mode ${mode}`);
 const variants = positionals.length ? positionals : ["berth:.", "bare", "floor:hash"];
 const here = new URL(".", import.meta.url).pathname;
@@ -93,6 +99,30 @@ async function start(variant: string, dataDir: string) {
   throw new Error(`${variant} did not start`);
 }
 
+/**
+ * MB/s and CPU s/GiB (main thread + other threads) of each quarter of the body, from the samples
+ * nearest to where the upload file crossed each quarter.
+ */
+function quarterLine(
+  trace: { at: number; size: number; main: number; other: number }[],
+  bytes: number,
+): string {
+  const parts: string[] = [];
+  let from = { at: 0, size: 0, main: 0, other: 0 };
+  for (let q = 1; q <= 4; q++) {
+    const to = trace.find((sample) => sample.size >= bytes * q / 4) ?? trace.at(-1);
+    if (!to || to.size <= from.size) break;
+    const gib = (to.size - from.size) / (1 << 30);
+    parts.push(
+      `Q${q} ${((to.size - from.size) / 1e6 / (to.at - from.at)).toFixed(0)} MB/s main ${
+        ((to.main - from.main) / gib).toFixed(2)
+      } other ${((to.other - from.other) / gib).toFixed(2)}`,
+    );
+    from = to;
+  }
+  return parts.join(" | ");
+}
+
 const work = await Deno.makeTempDir({ prefix: "push_cpu_" });
 try {
   const blob = `${work}/blob`;
@@ -112,7 +142,7 @@ try {
   const digest = `sha256:${hash.digest("hex")}`;
   const results = new Map<
     string,
-    { mbs: number[]; cpu: number[]; main: number[]; rss: number[] }
+    { mbs: number[]; cpu: number[]; main: number[]; rss: number[]; grew: number[] }
   >();
   for (let round = 0; round < rounds; round++) {
     for (const variant of round % 2 ? [...variants].reverse() : variants) {
@@ -145,18 +175,42 @@ try {
             base,
           ).href
           : `${base}/upload`;
+        const id = session.slice(session.lastIndexOf("/") + 1);
+        const uploadFile = !registry
+          ? undefined
+          : variant.startsWith("berth:")
+          ? `${dataDir}/docker/registry/v2/repositories/bench/push/_uploads/${id}/data`
+          : `${dataDir}/upload-${id}`;
         const withDigest = (url: string) =>
           `${url}${url.includes("?") ? "&" : "?"}digest=${digest}`;
         const before = threadCpu(child.pid);
+        const idle = rssMiB(child.pid);
         let peak = 0;
         let sampling = true;
+        const t0 = performance.now();
+        /** Per sample: seconds since t0, bytes in the upload file, main and other threads' CPU. */
+        const trace: { at: number; size: number; main: number; other: number }[] = [];
         const sampler = (async () => {
           while (sampling) {
             peak = Math.max(peak, rssMiB(child.pid));
+            if (quarters && uploadFile) {
+              try {
+                const size = Deno.statSync(uploadFile).size;
+                let main = 0;
+                let other = 0;
+                for (const [thread, cpu] of threadCpu(child.pid)) {
+                  if (thread === "main") main += cpu - (before.get(thread) ?? 0);
+                  else other += cpu - (before.get(thread) ?? 0);
+                }
+                trace.push({ at: (performance.now() - t0) / 1000, size, main, other });
+              } catch {
+                // Not there yet, or renamed.
+              }
+            }
             await new Promise((resolve) => setTimeout(resolve, 20));
           }
         })();
-        const t0 = performance.now();
+        let lastRequest = 0;
         if (mode === "put" || !registry) {
           await run("curl", ["-sf", "-T", blob, "-o", "/dev/null", withDigest(session)]);
         } else {
@@ -174,6 +228,7 @@ try {
             "%header{location}",
             session,
           ]);
+          lastRequest = performance.now();
           await run("curl", [
             "-sf",
             "-X",
@@ -186,6 +241,7 @@ try {
           ]);
         }
         const seconds = (performance.now() - t0) / 1000;
+        const putSeconds = lastRequest ? (performance.now() - lastRequest) / 1000 : 0;
         sampling = false;
         await sampler;
         const gib = mib / 1024;
@@ -197,19 +253,23 @@ try {
           const name = thread === "main" ? thread : thread.slice(0, thread.indexOf("#"));
           spent.set(name, (spent.get(name) ?? 0) + used);
         }
-        const result = results.get(variant) ?? { mbs: [], cpu: [], main: [], rss: [] };
+        const result = results.get(variant) ?? { mbs: [], cpu: [], main: [], rss: [], grew: [] };
         results.set(variant, result);
         result.mbs.push(mib * 1.048576 / seconds);
         result.cpu.push(total / gib);
         result.main.push((spent.get("main") ?? 0) / gib);
         result.rss.push(peak);
+        result.grew.push(peak - idle);
         const threads = [...spent].filter(([, cpu]) => cpu >= 0.02)
           .map(([name, cpu]) => `${name} ${(cpu / gib).toFixed(2)}`).join(", ");
         console.log(
           `round ${round + 1} ${variant}: ${result.mbs.at(-1)!.toFixed(0)} MB/s, CPU ${
             (total / gib).toFixed(2)
-          } s/GiB (${threads}), peak RSS ${peak.toFixed(0)} MiB`,
+          } s/GiB (${threads}), peak RSS ${peak.toFixed(0)} MiB (${idle.toFixed(0)} before)${
+            putSeconds ? `, PUT ${putSeconds.toFixed(2)} s` : ""
+          }`,
         );
+        if (quarters) console.log(`  ${quarterLine(trace, mib << 20)}`);
       } finally {
         child.kill("SIGTERM");
         await child.status;
@@ -226,7 +286,9 @@ try {
         Math.max(...r.mbs).toFixed(0)
       }), CPU ${median(r.cpu).toFixed(2)} s/GiB, main thread ${
         median(r.main).toFixed(2)
-      } s/GiB, peak RSS ${median(r.rss).toFixed(0)} MiB`,
+      } s/GiB, peak RSS ${median(r.rss).toFixed(0)} MiB (${
+        median(r.grew).toFixed(1)
+      } over the RSS before the push)`,
     );
   }
 } finally {

@@ -71,6 +71,11 @@ export const METRICS = {
     target: { berthAtMostMiB: 80 },
   },
   blobGet: { key: "blob.get", label: "blob GET", unit: "MB/s", target: { ratioAtLeast: 1 } },
+  getCpu: {
+    key: "blob.get.cpu",
+    label: "server CPU per GiB of blob GET (lower is better)",
+    unit: "CPU s/GiB",
+  },
   rangeGet: {
     key: "blob.range",
     label: "blob range GET",
@@ -258,6 +263,7 @@ export function formatReport(run: BenchRun): string {
       : []),
     "",
     ...floorTable(run),
+    ...getFloorTable(run),
   );
   return lines.join("\n");
 }
@@ -313,6 +319,53 @@ function floorTable(run: BenchRun): string[] {
     } else if (metric.target && "berthAtMostMiB" in metric.target) {
       goal = `≤ ${metric.target.berthAtMostMiB} MiB`;
       if (f !== undefined) reach = f <= metric.target.berthAtMostMiB ? "yes" : "NO";
+    }
+    lines.push(
+      `| ${metric.label}, ${metric.unit} | ${cell(run, metric, berth)} | ${
+        cell(run, metric, floor)
+      } | ${cell(run, metric, other)} | ${ratio(b, f)} | ${ratio(f, d)} | ${goal} | ${reach} |`,
+    );
+  }
+  lines.push("");
+  return lines;
+}
+
+/**
+ * The blob GET rows next to the floor of any Deno server sending the same file, and whether the
+ * goal is within that floor's reach.
+ */
+function getFloorTable(run: BenchRun): string[] {
+  const floor = run.getFloor;
+  if (!floor) return [];
+  const [berth = "berth", other = "distribution"] = run.servers;
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a !== undefined && b !== undefined && b > 0 ? `${format(a / b)}×` : "n/a";
+  const lines = [
+    `## Blob GET against the floor of any Deno server`,
+    "",
+    `${floor}: \`bench/listen_floor.ts\` in mode \`get\`, a bare \`Deno.listen\` loop that ` +
+    `answers a GET with the blob file (a hard link to the bench's blob: the same page cache) ` +
+    `through one reused 1 MiB buffer, a \`file.read\` then a \`conn.write\`, and nothing else ` +
+    `(other ways, compared with \`bench/get_cpu.ts\`: bench/README.md). Deno ${run.runtime} has ` +
+    `no \`sendfile\`; distribution 2.8.2 does not use it either (it \`read\`s the file and ` +
+    `\`write\`s 32 KiB at a time). Measured in the same rounds and rotation as the rows above, ` +
+    `with the same curl.`,
+    "",
+    `| metric | ${berth} | ${floor} | ${other} | ${berth}/floor | floor/${other} | goal | ` +
+    `goal within the floor |`,
+    "|---|---:|---:|---:|---:|---:|---|---|",
+  ];
+  for (const metric of [METRICS.blobGet, METRICS.getCpu, METRICS.rangeGet] as Metric[]) {
+    const b = medianOf(run, metric, berth);
+    const f = medianOf(run, metric, floor);
+    const d = medianOf(run, metric, other);
+    let goal = "";
+    let reach = "";
+    if (metric.target && "ratioAtLeast" in metric.target) {
+      goal = `≥ ${metric.target.ratioAtLeast}× ${other}`;
+      if (f !== undefined && d !== undefined && d > 0) {
+        reach = f / d >= metric.target.ratioAtLeast ? "yes" : "NO";
+      }
     }
     lines.push(
       `| ${metric.label}, ${metric.unit} | ${cell(run, metric, berth)} | ${

@@ -96,6 +96,8 @@ export interface BenchRun {
   servers: string[];
   /** The push floor's name when it ran (push rows only; bench/listen_floor.ts). */
   floor?: string;
+  /** The GET floor's name when it ran (blob GET rows only; bench/listen_floor.ts mode `get`). */
+  getFloor?: string;
   /** Load tools used, for the notes. */
   tools: Set<string>;
   /** `/proc/loadavg` before and after. */
@@ -124,6 +126,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   });
   const servers: BenchServer[] = [];
   let floor: BenchServer | undefined;
+  let getFloor: BenchServer | undefined;
   const results: Results = new Map();
   const tools = new Set<string>();
   const record = (metric: Metric, server: BenchServer, value: number | "n/a") => {
@@ -250,10 +253,25 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       record(METRICS.rssPeak, server, (await readMemory(server.pid))?.hwm ?? NaN);
     }
 
+    // The GET floor serves the same blob file (a hard link: the same page cache) in the same
+    // rotation.
+    if (runs("get")) {
+      await Deno.mkdir(`${work}/get-floor`);
+      getFloor = {
+        ...await startFloor(`${work}/get-floor`, ["get"]),
+        name: "Deno.listen GET floor",
+      };
+      await Deno.link(big.path, `${work}/get-floor/${big.digest.replace(":", "_")}`);
+    }
+    const getters = getFloor ? [...servers, getFloor] : servers;
     for (const round of runs("get") ? rounds : []) {
-      for (const server of order(round)) {
+      for (const server of rotate(getters, round)) {
         log(`round ${round + 1}: ${server.name}: blob GET and range reads`);
-        await attempt(METRICS.blobGet, server, round, () => getBlob(server, big));
+        await attempt(METRICS.blobGet, server, round, async () => {
+          const { rate, cpu } = await getBlob(server, big);
+          record(METRICS.getCpu, server, cpu);
+          return rate;
+        });
         await attempt(
           METRICS.rangeGet,
           server,
@@ -335,7 +353,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       }
     }
   } finally {
-    for (const server of [...servers, ...(floor ? [floor] : [])]) {
+    for (const server of [...servers, ...(floor ? [floor] : []), ...(getFloor ? [getFloor] : [])]) {
       await server.stop().catch(() => {});
     }
     await Deno.remove(work, { recursive: true }).catch(() => {});
@@ -345,6 +363,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     results,
     servers: servers.map((s) => s.name),
     ...(floor && { floor: floor.name }),
+    ...(getFloor && { getFloor: getFloor.name }),
     tools,
     loadavg: [loadBefore, await loadavg()],
     time: [started, new Date()],
@@ -486,13 +505,18 @@ async function pushOnePatch(
 /** Whole reads of the blob measured per round (the round's value is their median). */
 const GETS_PER_ROUND = 3;
 
-async function getBlob(server: BenchServer, big: BigBlob): Promise<number> {
+/** The median MB/s of the measured reads, and the server's CPU seconds per GiB over them. */
+async function getBlob(
+  server: BenchServer,
+  big: BigBlob,
+): Promise<{ rate: number; cpu: number }> {
   const url = `${server.url}/v2/bench/mono-0/blobs/${big.digest}`;
   // One unmeasured read first: the server's buffers then come from memory it already uses, as in
   // a registry serving steadily (a first read after a pause spent ~35,000 page faults on them).
   // Then several measured ones: single reads of the same server swung 1.1-3.2 GB/s.
   await curl([{ url }]);
   const rates: number[] = [];
+  const cpu0 = await readCpuSeconds(server.pid);
   for (let i = 0; i < GETS_PER_ROUND; i++) {
     const t0 = performance.now();
     const [get] = await curl([{ url }]);
@@ -502,7 +526,11 @@ async function getBlob(server: BenchServer, big: BigBlob): Promise<number> {
     }
     rates.push(big.size / 1e6 / seconds(t0));
   }
-  return rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)]!;
+  const cpu = (await readCpuSeconds(server.pid)) - cpu0;
+  return {
+    rate: rates.sort((a, b) => a - b)[Math.floor(rates.length / 2)]!,
+    cpu: cpu / (GETS_PER_ROUND * big.size / (1 << 30)),
+  };
 }
 
 /** Range reads at spread offsets over one keep-alive connection; MB/s over the transfers. */

@@ -3,10 +3,11 @@
  * pull of 256 MiB and 1 GiB through berth and through distribution 2.8.2 (`docker-registry`), both
  * on S3 storage in one Ceph radosgw, interleaved round by round, with the servers' peak RSS and CPU
  * time during each transfer, against the issue's goals. A pull follows the 307 to the store, so it
- * mostly times radosgw: pulls run in mirrored order (A B C C B A) each round, and a second berth
- * over distribution's tree pulls distribution's very object, so that one pull row compares the two
- * registries on the same stored bytes; each 307's own time is reported too. `bench:s3` prints the
- * Markdown section and writes it to `bench/results/s3.md`.
+ * mostly times radosgw: pulls run several times a round in mirrored order (A B C D E E D C B A), a
+ * second berth over distribution's tree pulls distribution's very object, so that one pull row
+ * compares the two registries on the same stored bytes, and the floors (D, E) read the presigned
+ * URLs the registries redirect to straight from radosgw; each 307's own time is reported too.
+ * `bench:s3` prints the Markdown section and writes it to `bench/results/s3.md`.
  *
  * The store comes from `BERTH_TEST_S3_ENDPOINT`/`_ACCESS_KEY`/`_SECRET_KEY`, else from a running
  * `scripts/ceph_up.sh` cluster; `bench:s3` starts one when there is none (and
@@ -34,6 +35,17 @@ interface Server {
   stop(): Promise<void>;
 }
 
+/**
+ * What a pull GETs: a registry's blob URL (curl follows its 307 to the store), or a floor: the
+ * presigned URL a registry redirects to, read straight from radosgw (no registry).
+ */
+interface Puller {
+  name: string;
+  /** The registry whose CPU and RSS are sampled (none for a floor). */
+  server?: Server;
+  url: string;
+}
+
 /** One measured transfer. */
 interface Sample {
   mbps: number;
@@ -48,6 +60,8 @@ interface Sample {
 export interface S3BenchOptions {
   /** Rounds of every scenario (order alternating). */
   rounds: number;
+  /** Mirrored pull sequences per round (each pulls twice per server and floor; default 3). */
+  pullRounds?: number;
   /** Blob sizes in MiB. */
   sizes: number[];
   /** Part size of both servers, MiB. */
@@ -57,6 +71,9 @@ export interface S3BenchOptions {
   /** Progress lines. */
   log?: (line: string) => void;
 }
+
+/** Mirrored pull sequences per round unless told. */
+const PULL_ROUNDS = 3;
 
 /** The issue's goals: push and pull ratios, berth's peak RSS during the 1 GiB push. */
 const GOALS = { push: 1.5, pull: 1, rssMib: 150, rssSizeMib: 1024 };
@@ -68,6 +85,7 @@ const GOALS = { push: 1.5, pull: 1, rssMib: 150, rssSizeMib: 1024 };
  */
 export async function runS3Bench(options: S3BenchOptions, start = false): Promise<string> {
   const log = options.log ?? (() => {});
+  const pullRounds = options.pullRounds ?? PULL_ROUNDS;
   const found = await findStore(start);
   if (!found) {
     return "## S3 (Ceph radosgw): skipped\n\nNo S3 store reachable: set `BERTH_TEST_S3_ENDPOINT`, " +
@@ -94,7 +112,7 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
     const cross = await startBerth(store, bucket, options.chunkMib, tmp, "distribution");
     servers.push({ ...cross, name: "berth-on-distribution" });
     const [berth, distribution, berthOnDistribution] = servers as [Server, Server, Server];
-    const pullers = [berth, distribution, berthOnDistribution];
+    const registries = [berth, distribution, berthOnDistribution];
     for (const mib of options.sizes) {
       const file = `${tmp}/blob-${mib}`;
       const digest = await makeBlob(file, mib);
@@ -106,25 +124,37 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
           const push = await measure(server, () => push1(server, repo, file, digest), mib);
           add(results, `${server.name} push ${mib} MiB`, push);
         }
-        // Mirrored (A B C C B A, turned each round): drift in the store's speed hits all alike.
-        const turned = round % 2 === 0 ? pullers : [...pullers].reverse();
-        for (const server of [...turned, ...[...turned].reverse()]) {
-          log(`s3 round ${round + 1}: ${server.name}: pull ${mib} MiB`);
-          let redirectMs = 0;
-          const pull = await measure(server, async () => {
-            redirectMs = await pull1(server, repo, digest, mib * MIB);
-          }, mib);
-          add(results, `${server.name} pull ${mib} MiB`, { ...pull, redirectMs });
+        // Mirrored (A B C D E E D C B A, turned each time): drift in the store's speed hits all
+        // alike. The floors read the objects the two registries redirect to, straight from radosgw.
+        const all: Puller[] = registries.map((server) => ({
+          name: server.name,
+          server,
+          url: `${server.url}/v2/${repo}/blobs/${digest}`,
+        }));
+        for (const server of [berth, distribution]) {
+          all.push({
+            name: `${server.name} floor`,
+            url: await redirectTarget(server, repo, digest),
+          });
+        }
+        for (let rep = 0; rep < pullRounds; rep++) {
+          const turned = (round * pullRounds + rep) % 2 === 0 ? all : [...all].reverse();
+          for (const puller of [...turned, ...[...turned].reverse()]) {
+            log(`s3 round ${round + 1}.${rep + 1}: ${puller.name}: pull ${mib} MiB`);
+            add(results, `${puller.name} pull ${mib} MiB`, await pull1(puller, mib * MIB));
+          }
         }
         // Once per size and server, untimed: the bytes served are the blob's.
-        if (round === 0) { for (const server of pullers) await verifyPull(server, repo, digest); }
+        if (round === 0) {
+          for (const server of registries) await verifyPull(server, repo, digest);
+        }
       }
       await Deno.remove(file);
       redirectDigest = digest;
     }
     if (redirectDigest) {
       log(`s3: ${REDIRECTS} redirects per server, interleaved`);
-      redirects = await redirectLatency(pullers, "bench/r0", redirectDigest);
+      redirects = await redirectLatency(servers, "bench/r0", redirectDigest);
     }
   } finally {
     for (const s of servers) await s.stop();
@@ -138,10 +168,12 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
     if (started) await new Deno.Command("bash", { args: [script("ceph_down.sh")] }).output();
   }
   load.push(await loadAverage());
-  return report(results, options, load) + redirectReport(redirects) + await radosgwNote(store);
+  return report(results, { ...options, pullRounds }, load) + redirectReport(redirects) +
+    await radosgwNote(store);
 }
 
-const usage = `deno task bench:s3 [--rounds N] [--sizes 256,1024] [--chunk-mib N] [--out FILE]`;
+const usage = "deno task bench:s3 [--rounds N] [--pull-rounds N] [--sizes 256,1024] " +
+  "[--chunk-mib N] [--out FILE]";
 
 async function main(): Promise<void> {
   const options: S3BenchOptions = { rounds: 2, sizes: [256, 1024], chunkMib: 10 };
@@ -150,6 +182,7 @@ async function main(): Promise<void> {
     const flag = Deno.args[i];
     const value = Deno.args[++i] ?? "";
     if (flag === "--rounds") options.rounds = Number(value);
+    else if (flag === "--pull-rounds") options.pullRounds = Number(value);
     else if (flag === "--sizes") options.sizes = value.split(",").map(Number);
     else if (flag === "--chunk-mib") options.chunkMib = Number(value);
     else if (flag === "--out") out = value === "-" ? undefined : value;
@@ -204,15 +237,18 @@ function median(values: number[]): number {
 }
 
 function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: string[]): string {
+  const pullRounds = options.pullRounds ?? PULL_ROUNDS;
+  const pulls = options.rounds * pullRounds;
   const rss = (xs: Sample[]) => Math.max(...xs.map((s) => s.peakRss)) / MIB;
   const cpu = (xs: Sample[]) => median(xs.map((s) => s.cpuPerGib)).toFixed(2);
   const lines = [
     `## S3 (Ceph radosgw): berth vs distribution 2.8.2`,
     "",
-    `${options.rounds} rounds; pushes in alternating order, pulls in mirrored order (A B C C B A, ` +
-    `turned each round: ${2 * options.rounds} pulls per server and size); medians (min–max); ` +
-    `part size ${options.chunkMib} MiB for both; a pull follows the redirect to the presigned URL ` +
-    `(both servers' default; every pull's size is checked, and the first round's digest, untimed). ` +
+    `${options.rounds} rounds; pushes in alternating order; pulls ${pullRounds} times a round in ` +
+    `mirrored order (A B C D E E D C B A, turned each time: ${2 * pulls} pulls per server and ` +
+    `size), D and E the floors below; medians (min–max); part size ${options.chunkMib} MiB for ` +
+    `both; a pull follows the redirect to the presigned URL (both servers' default; MB/s from ` +
+    `curl's own time; every pull's size is checked, and the first round's digest, untimed). ` +
     `"same object": a second berth over distribution's tree (rootdirectory) pulls distribution's ` +
     `stored blob, the object distribution's own pulls read. CPU: the server process's user + ` +
     `system seconds per GiB moved (median; a redirect's share is milliseconds). Peak RSS of the ` +
@@ -230,6 +266,7 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     );
   };
   const redirects: string[] = [];
+  const floors: string[] = [];
   for (const mib of options.sizes) {
     const get = (name: string, op: string) => results.get(`${name} ${op} ${mib} MiB`) ?? [];
     row(`push ${mib} MiB`, GOALS.push, get("berth", "push"), get("distribution", "push"));
@@ -247,6 +284,15 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     redirects.push(
       `| ${mib} MiB | ${ms("berth")} | ${ms("berth-on-distribution")} | ${ms("distribution")} |`,
     );
+    const speed = (name: string) => median(get(name, "pull").map((s) => s.mbps));
+    const share = (name: string, floor: string) =>
+      `${(100 * speed(name) / speed(floor)).toFixed(0)}%`;
+    floors.push(
+      `| ${mib} MiB | ${cell(get("berth floor", "pull"))} | ${share("berth", "berth floor")} | ` +
+        `${cell(get("distribution floor", "pull"))} | ` +
+        `${share("distribution", "distribution floor")} | ` +
+        `${share("berth-on-distribution", "distribution floor")} |`,
+    );
   }
   lines.push(
     "",
@@ -255,6 +301,14 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     "| blob | berth | berth on distribution's tree | distribution |",
     "| --- | ---: | ---: | ---: |",
     ...redirects,
+    "",
+    "The floor: the presigned URL each registry redirects to (taken once a round), read by curl " +
+      "straight from radosgw in the same sequences (no registry), MB/s, medians (min–max), and " +
+      "each registry's pull as a share of the floor of the object it redirects to:",
+    "",
+    "| blob | floor, berth's object | berth | floor, distribution's object | distribution | berth on distribution's tree |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...floors,
   );
   const big = results.get(`berth push ${GOALS.rssSizeMib} MiB`);
   if (big) {
@@ -273,17 +327,23 @@ function cell(samples: Sample[]): string {
   return `${median(v).toFixed(0)} (${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)})`;
 }
 
-/** Time `fn` and sample the server's RSS every 25 ms meanwhile. */
-async function measure(server: Server, fn: () => Promise<void>, mib: number): Promise<Sample> {
-  let peakRss = (await readMemory(server.pid))?.rss ?? 0;
+/** Time `fn` and sample the server's RSS every 25 ms meanwhile (no server: time only). */
+async function measure(
+  server: Server | undefined,
+  fn: () => Promise<void>,
+  mib: number,
+): Promise<Sample> {
+  const rss = async () => server ? (await readMemory(server.pid))?.rss ?? 0 : 0;
+  const cpuSeconds = async () => server ? await readCpuSeconds(server.pid) : 0;
+  let peakRss = await rss();
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      peakRss = Math.max(peakRss, (await readMemory(server.pid))?.rss ?? 0);
+      peakRss = Math.max(peakRss, await rss());
       await new Promise((r) => setTimeout(r, 25));
     }
   })();
-  const cpu0 = await readCpuSeconds(server.pid);
+  const cpu0 = await cpuSeconds();
   const t0 = performance.now();
   try {
     await fn();
@@ -292,7 +352,7 @@ async function measure(server: Server, fn: () => Promise<void>, mib: number): Pr
     await sampler;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const cpuPerGib = (await readCpuSeconds(server.pid) - cpu0) / (mib / 1024);
+  const cpuPerGib = (await cpuSeconds() - cpu0) / (mib / 1024);
   return { mbps: (mib * MIB) / 1e6 / seconds, peakRss, cpuPerGib };
 }
 
@@ -308,7 +368,7 @@ async function curl(args: string[]): Promise<string> {
 }
 
 /** Redirects timed per server by {@link redirectLatency}. */
-const REDIRECTS = 30;
+const REDIRECTS = 100;
 
 /** The 307s of one server: curl's time per request (ms) and the server's CPU ms per request. */
 interface Redirects {
@@ -390,15 +450,33 @@ async function push1(server: Server, repo: string, file: string, digest: string)
 }
 
 /**
- * GET the blob, following the redirect, to /dev/null; it must have the blob's size. Returns the
- * redirect's time (ms).
+ * GET the blob, following a redirect, to /dev/null; it must have the blob's size. The speed is
+ * curl's own time (its start is not counted), with the redirect's time.
  */
-async function pull1(server: Server, repo: string, digest: string, size: number): Promise<number> {
+async function pull1(puller: Puller, size: number): Promise<Sample> {
+  let got = "";
+  const sample = await measure(puller.server, async () => {
+    got = await curl([
+      "-L",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{size_download} %{time_redirect} %{time_total}",
+      puller.url,
+    ]);
+  }, size / MIB);
+  const [bytes, redirect, total] = got.split(" ").map(Number) as [number, number, number];
+  if (bytes !== size) throw new Error(`${puller.name}: pulled ${bytes} bytes, not ${size}`);
+  return { ...sample, mbps: size / 1e6 / total, redirectMs: redirect * 1000 };
+}
+
+/** The presigned URL a registry's blob GET redirects to (not followed). */
+async function redirectTarget(server: Server, repo: string, digest: string): Promise<string> {
   const url = `${server.url}/v2/${repo}/blobs/${digest}`;
-  const got = await curl(["-L", "-o", "/dev/null", "-w", "%{size_download} %{time_redirect}", url]);
-  const [bytes, redirect] = got.split(" ").map(Number) as [number, number];
-  if (bytes !== size) throw new Error(`${server.name}: pulled ${bytes} bytes, not ${size}`);
-  return redirect * 1000;
+  const got = await curl(["-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", url]);
+  const [code, location] = got.split(" ");
+  if (code !== "307" || !location) throw new Error(`${server.name}: blob GET answered ${code}`);
+  return location;
 }
 
 /** GET the blob, following the redirect, and check its digest. */

@@ -154,15 +154,19 @@ export async function startBare(dataDir: string): Promise<BenchServer> {
 /**
  * Start the `Deno.listen` push floor (`listen_floor.ts`, mode `push`): the upload protocol's
  * read, SHA-256, write and final `fdatasync` and nothing else, what any Deno server pays for a push.
+ * `mode` is the script's arguments after the data directory (`["get", "read:1"]`: the GET floor).
  */
-export async function startFloor(dataDir: string): Promise<BenchServer> {
+export async function startFloor(
+  dataDir: string,
+  mode: string[] = ["push"],
+): Promise<BenchServer> {
   const port = freePort();
   const script = new URL("./listen_floor.ts", import.meta.url).pathname;
   const args = ["run", "--allow-net", "--allow-read", "--allow-write", script];
   return await spawn(
     "Deno.listen floor",
     Deno.execPath(),
-    [...args, String(port), dataDir, "push"],
+    [...args, String(port), dataDir, ...mode],
     port,
     dataDir,
   );

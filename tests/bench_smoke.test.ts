@@ -54,7 +54,9 @@ Deno.test({
           : 2;
         assert.equal(values.length, expected, `${metric.key} of ${server} has one value a round`);
         // CPU time comes in 10 ms ticks: a tiny push may use none.
-        const least = metric.key === METRICS.pushCpu.key ? 0 : Number.MIN_VALUE;
+        const least = metric.key === METRICS.pushCpu.key || metric.key === METRICS.getCpu.key
+          ? 0
+          : Number.MIN_VALUE;
         for (const v of values) assert.ok(v >= least && Number.isFinite(v), `${metric.key}: ${v}`);
       }
     }
@@ -66,7 +68,18 @@ Deno.test({
       for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
     }
     assert.equal(run.results.get(METRICS.blobGet.key)?.get(run.floor), undefined);
+    // The GET floor measured the blob GET and range rows, once a round, and has its table.
+    assert.equal(run.getFloor, "Deno.listen GET floor");
+    for (const metric of [METRICS.blobGet, METRICS.rangeGet]) {
+      const values = run.results.get(metric.key)?.get(run.getFloor);
+      assert.ok(Array.isArray(values) && values.length === 2, `${metric.key} of the GET floor`);
+      for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
+    }
+    assert.equal(run.results.get(METRICS.pushMonolithic.key)?.get(run.getFloor), undefined);
     const report = formatReport(run);
+    assert.ok(
+      report.includes("| metric | berth | Deno.listen GET floor | distribution | berth/floor |"),
+    );
     assert.ok(
       report.includes("| metric | berth | Deno.listen floor | distribution | berth/floor |"),
     );

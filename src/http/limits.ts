@@ -202,29 +202,30 @@ export class RequestLimits {
     const { maxBodyBytes, bodyIdleTimeoutMs, minBodyBytesPerSecond } = this.limits;
     const started = Date.now();
     let total = 0;
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(drain?.reason);
-    });
-    aborted.catch(() => {});
+    // One promise per read, settled by the read, the idle timer or the drain deadline: not a race
+    // with one promise per body, which would keep every read's reaction until the body ends.
+    let stop: ((reason: unknown) => void) | undefined;
+    const onAbort = () => stop?.(drain?.reason);
     drain?.addEventListener("abort", onAbort, { once: true });
     const release = () => drain?.removeEventListener("abort", onAbort);
     // A byte relay, so uploads keep reading straight into their own buffers (see byte_relay.ts).
     return relayBytes(ctx.body!, async (read) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const idle = new Promise<"idle">((resolve) => {
-        timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
-      });
       let result: ReadResult | "idle";
       try {
         if (drain?.aborted) throw drain.reason;
-        result = await Promise.race(drain ? [read, idle, aborted] : [read, idle]);
+        result = await new Promise<ReadResult | "idle">((resolve, reject) => {
+          stop = reject;
+          timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
+          read.then(resolve, reject);
+        });
       } catch (error) {
         release();
         // An error with an answer of its own (the shutdown's 503) keeps it; any other failed read
         // means the client cut the body short (closed, reset, broken chunking): its fault.
         throw error instanceof RegistryError ? error : cutShort();
       } finally {
+        stop = undefined;
         clearTimeout(timer);
       }
       if (result === "idle") {

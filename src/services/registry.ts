@@ -61,6 +61,11 @@ export interface Registry {
 
 /** How long an online collection holds its lease before renewing it. */
 const GC_LEASE_MS = 10 * 60_000;
+/**
+ * Replicas: how long a replica trusts a blob's repository link it found (ms), so a blob DELETE on
+ * one replica stops pulls of that blob through the others within this time (docs/s3.md).
+ */
+export const LINK_WINDOW_MS = 5_000;
 
 /** This process among the replicas (pid and a random part; the host name needs --allow-sys). */
 function replicaId(): string {
@@ -104,7 +109,9 @@ export function createRegistry(
   const services = {
     config,
     store,
-    blobs: mirrors ? new MirroredBlobs(store, guard, mirrors, log) : new BlobService(store, guard),
+    blobs: mirrors
+      ? new MirroredBlobs(store, guard, mirrors, log)
+      : new BlobService(store, guard, { linkWindowMs: shared ? LINK_WINDOW_MS : 0 }),
     uploads: mirrors ? new MirroredUploads(store, guard, mirrors) : new UploadService(store, guard),
     manifests,
     policies,

@@ -18,6 +18,7 @@ import {
   tempBucket,
 } from "../helpers/s3.ts";
 import { S3Driver } from "../../src/storage/drivers/s3.ts";
+import { LINK_WINDOW_MS } from "../../src/services/registry.ts";
 import { StorageLease } from "../../src/storage/lease.ts";
 import { run, skipWithout } from "../helpers/tools.ts";
 import { buildLayout, layoutRefs } from "../helpers/images.ts";
@@ -119,6 +120,44 @@ Deno.test({
       const got = await fetch(`${b!.url}/v2/rep/race/blobs/${digest}`);
       assert.equal(digestOf(new Uint8Array(await got.arrayBuffer())), digest);
     }),
+});
+
+Deno.test({
+  name:
+    "replicas(s3): a blob unlinked on one replica is refused there at once, and by the others once the link window is over",
+  ignore: ignoreS3,
+  fn: async () => {
+    const bucket = await tempBucket();
+    const servers: TestServer[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const config = { storage: "s3" as const, s3: s3Config(bucket.name), deleteEnabled: true };
+        servers.push(await startServer({ config }));
+      }
+      const [a, b] = servers as [TestServer, TestServer];
+      const blob = randomBytes(4096, 41);
+      const digest = digestOf(blob);
+      const pushed = await fetch(`${a.url}/v2/rep/gone/blobs/uploads/?digest=${digest}`, {
+        method: "POST",
+        body: blob,
+      });
+      await expectStatus(pushed, 201);
+      const get = (server: TestServer) =>
+        fetch(`${server.url}/v2/rep/gone/blobs/${digest}`, { redirect: "manual" });
+      await expectStatus(await get(b), 307);
+      await expectStatus(
+        await fetch(`${a.url}/v2/rep/gone/blobs/${digest}`, { method: "DELETE" }),
+        202,
+      );
+      await expectStatus(await get(a), 404);
+      // b read the link before the unlink: it may serve the blob until its window is over, no longer.
+      await new Promise((resolve) => setTimeout(resolve, LINK_WINDOW_MS));
+      await expectStatus(await get(b), 404);
+    } finally {
+      for (const s of servers) await s.close();
+      await bucket.remove();
+    }
+  },
 });
 
 Deno.test({

@@ -111,3 +111,38 @@ Deno.test("blobs: without replicas the size is read on every stat", async () => 
   await blobs.stat("app", digest);
   assert.equal(shared.stats.get(store.paths.blobData(digest)), 2);
 });
+
+Deno.test("blobs(replicas): a layer link found is trusted for the link window, an unlink elsewhere counts after it", async () => {
+  const shared = new StatCounting();
+  let now = 10_000;
+  const clock = () => now;
+  const replica = () => {
+    const store = new LayoutStore(shared);
+    const guard = new BlobGuard(clock, new ReplicaFence(shared, "/fence", { now: clock }));
+    return { store, blobs: new BlobService(store, guard, { linkWindowMs: 5000, now: clock }) };
+  };
+  const a = replica();
+  const b = replica();
+  await a.store.putBlob(digest, new TextEncoder().encode("blob"));
+  await a.store.putLink("app", "layer", digest);
+  const link = a.store.paths.link("app", "layer", digest);
+
+  assert.equal(await b.blobs.stat("app", digest), 4);
+  assert.equal(await b.blobs.stat("app", digest), 4);
+  assert.equal(shared.stats.get(link), 1, "the link is read once in its window");
+
+  // Unlinked on a: b may still serve it until the window since its read ends, not after.
+  await a.blobs.delete("app", digest);
+  now += 4999;
+  assert.equal(await b.blobs.stat("app", digest), 4);
+  now += 1;
+  await assert.rejects(b.blobs.stat("app", digest), /BLOB_UNKNOWN|unknown/i);
+  // Gone on the replica that unlinked it at once; an absent link is never remembered.
+  await assert.rejects(a.blobs.stat("app", digest), /BLOB_UNKNOWN|unknown/i);
+  await a.store.putLink("app", "layer", digest);
+  assert.equal(await b.blobs.stat("app", digest), 4, "a new link is seen at once");
+
+  // An unlink on this replica counts here at once, whatever the window.
+  await b.blobs.delete("app", digest);
+  await assert.rejects(b.blobs.stat("app", digest), /BLOB_UNKNOWN|unknown/i);
+});

@@ -386,6 +386,12 @@ Deno.test({
       const response = await fetch(url!, { headers: { range: "bytes=0-3" } });
       assert.equal(response.status, 206);
       assert.deepEqual(new Uint8Array(await response.arrayBuffer()), data.subarray(0, 4));
+      // Handed out again for a while, signed for that much longer than asked.
+      assert.equal(await d.redirectUrl("/b/data", { method: "GET", expiresIn: 60 }), url);
+      assert.ok(Number(new URL(url!).searchParams.get("X-Amz-Expires")) >= 60);
+      const other = await d.redirectUrl("/b/data", { method: "HEAD", expiresIn: 60 });
+      assert.notEqual(other, url);
+      assert.equal((await fetch(other!, { method: "HEAD" })).status, 200);
       assert.equal(await d.delete("/b"), true);
       assert.equal(await d.delete("/b"), false);
       assert.equal(await d.list("/b"), undefined);

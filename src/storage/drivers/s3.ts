@@ -92,6 +92,13 @@ const WRITE_LEASE_MS = 10_000;
 const LEASE_POLL_MS = 250;
 /** S3's smallest part (but the last). */
 const MIN_PART = 5 * 1024 * 1024;
+/**
+ * A presigned URL is handed out again for this long (seconds); it is signed for that much longer
+ * than asked, so every URL handed out is valid at least as long as asked.
+ */
+const URL_REUSE_SECONDS = 60;
+/** Presigned URLs remembered at most (the oldest are forgotten first). */
+const MAX_URLS = 10_000;
 
 /** The S3 driver. */
 export class S3Driver implements StorageDriver {
@@ -100,6 +107,8 @@ export class S3Driver implements StorageDriver {
   readonly #client: S3Client;
   readonly #options: S3DriverOptions;
   readonly #prefix: string;
+  /** `<method> <expiry> <key>` → a presigned URL and when it was signed (ms), oldest first. */
+  readonly #urls = new Map<string, { url: string; at: number }>();
 
   /** A driver over the bucket `options` names. */
   constructor(options: S3DriverOptions) {
@@ -287,7 +296,21 @@ export class S3Driver implements StorageDriver {
 
   /** {@inheritDoc StorageDriver.redirectUrl} */
   async redirectUrl(path: string, options: RedirectOptions): Promise<string | undefined> {
-    return await this.#client.presign(this.key(path), options.expiresIn, options.method);
+    const key = this.key(path);
+    const id = `${options.method} ${options.expiresIn} ${key}`;
+    const now = Date.now();
+    const reuse = URL_REUSE_SECONDS * 1000;
+    const signed = this.#urls.get(id);
+    if (signed && now - signed.at < reuse) return signed.url;
+    const expires = options.expiresIn + URL_REUSE_SECONDS;
+    const url = await this.#client.presign(key, expires, options.method);
+    this.#urls.delete(id);
+    this.#urls.set(id, { url, at: now });
+    for (const [old, { at }] of this.#urls) {
+      if (this.#urls.size <= MAX_URLS && now - at < reuse) break;
+      this.#urls.delete(old);
+    }
+    return url;
   }
 
   /**
