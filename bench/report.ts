@@ -345,9 +345,9 @@ function getFloorTable(run: BenchRun): string[] {
     "",
     `GET floors: \`bench/listen_floor.ts\` in mode \`get\`, a bare \`Deno.listen\` loop that ` +
     `answers a GET with the blob file (a hard link to the bench's blob: the same page cache) and ` +
-    `nothing else, through one reused 1 MiB buffer (a \`file.read\`, then a \`conn.write\`) or ` +
-    `two (the next read while the last write goes out); other ways cost more (\`bench/get_cpu.ts\`,` +
-    ` bench/README.md). Deno ${run.runtime} has no \`sendfile\`; distribution 2.8.2 does not use ` +
+    `nothing else, through two 1 MiB buffers (the next \`file.read\` while the last ` +
+    `\`conn.write\` goes out, as berth) or one of 4 MiB (a read, then a write); other ways were ` +
+    `slower or cost more CPU (\`bench/get_cpu.ts\`, bench/README.md). Deno ${run.runtime} has no \`sendfile\`; distribution 2.8.2 does not use ` +
     `it either (it \`read\`s the file and \`write\`s 32 KiB at a time). Measured in the same ` +
     `rounds and rotation as the rows above, with the same curl; "best floor" is the better median.`,
     "",

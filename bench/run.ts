@@ -97,7 +97,7 @@ export interface BenchRun {
   /** The push floor's name when it ran (push rows only; bench/listen_floor.ts). */
   floor?: string;
   /** The GET floors' names when they ran (blob GET rows only; bench/listen_floor.ts mode `get`):
-   * one buffer, then two overlapped. */
+   * two 1 MiB buffers overlapped, then one of 4 MiB. */
   getFloors?: string[];
   /** Load tools used, for the notes. */
   tools: Set<string>;
@@ -254,9 +254,15 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       record(METRICS.rssPeak, server, (await readMemory(server.pid))?.hwm ?? NaN);
     }
 
+    // The pushes leave gigabytes of dirty pages (distribution does not fsync): written back now,
+    // not by the kernel's flusher threads during the GETs.
+    if (runs("get")) {
+      log("sync before the GETs");
+      await new Deno.Command("sync", { stdin: "null" }).output();
+    }
     // The GET floors serve the same blob file (a hard link: the same page cache) in the same
-    // rotation: through one buffer (a read, then a write), and through two (the next read while
-    // the last write goes out).
+    // rotation: through two 1 MiB buffers (the next read while the last write goes out, as berth),
+    // and through one of 4 MiB (a read, then a write).
     for (const [variant, label] of runs("get") ? GET_FLOORS : []) {
       const dir = `${work}/get-floor-${getFloors.length}`;
       await Deno.mkdir(dir);
@@ -503,7 +509,7 @@ async function pushOnePatch(
 }
 
 /** The GET floor's variants in the bench (bench/listen_floor.ts mode `get`), and their names. */
-const GET_FLOORS = [["read:1", "1 buffer"], ["overlap:1", "2 buffers"]] as const;
+const GET_FLOORS = [["overlap:1", "2 × 1 MiB"], ["read:4", "1 × 4 MiB"]] as const;
 
 /** Whole reads of the blob measured per round (the round's value is their median). */
 const GETS_PER_ROUND = 3;

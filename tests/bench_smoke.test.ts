@@ -69,7 +69,7 @@ Deno.test({
     }
     assert.equal(run.results.get(METRICS.blobGet.key)?.get(run.floor), undefined);
     // The GET floors measured the blob GET and range rows, once a round, and have their table.
-    assert.deepEqual(run.getFloors, ["GET floor, 1 buffer", "GET floor, 2 buffers"]);
+    assert.deepEqual(run.getFloors, ["GET floor, 2 × 1 MiB", "GET floor, 1 × 4 MiB"]);
     for (const floor of run.getFloors!) {
       for (const metric of [METRICS.blobGet, METRICS.rangeGet]) {
         const values = run.results.get(metric.key)?.get(floor);
@@ -81,7 +81,7 @@ Deno.test({
     const report = formatReport(run);
     assert.ok(
       report.includes(
-        "| metric | berth | GET floor, 1 buffer | GET floor, 2 buffers | distribution | " +
+        "| metric | berth | GET floor, 2 × 1 MiB | GET floor, 1 × 4 MiB | distribution | " +
           "berth/best floor |",
       ),
     );
