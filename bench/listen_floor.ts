@@ -275,8 +275,8 @@ export type GetVariant =
   | { kind: "overlap"; size: number }
   | { kind: "pipe" };
 
-/** The `get` floor's default: the fastest variant measured here (bench/README.md). */
-export const GET_DEFAULT = "read:1";
+/** The `get` floor's default: berth's way (bench/README.md has the variants measured). */
+export const GET_DEFAULT = "overlap:1";
 
 /**
  * Parse a `get` variant: `read:MIB` (one reused buffer, a read then a write), `overlap:MIB` (two

@@ -96,8 +96,9 @@ export interface BenchRun {
   servers: string[];
   /** The push floor's name when it ran (push rows only; bench/listen_floor.ts). */
   floor?: string;
-  /** The GET floor's name when it ran (blob GET rows only; bench/listen_floor.ts mode `get`). */
-  getFloor?: string;
+  /** The GET floors' names when they ran (blob GET rows only; bench/listen_floor.ts mode `get`):
+   * two 1 MiB buffers overlapped, then one of 4 MiB. */
+  getFloors?: string[];
   /** Load tools used, for the notes. */
   tools: Set<string>;
   /** `/proc/loadavg` before and after. */
@@ -126,7 +127,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
   });
   const servers: BenchServer[] = [];
   let floor: BenchServer | undefined;
-  let getFloor: BenchServer | undefined;
+  const getFloors: BenchServer[] = [];
   const results: Results = new Map();
   const tools = new Set<string>();
   const record = (metric: Metric, server: BenchServer, value: number | "n/a") => {
@@ -253,17 +254,16 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       record(METRICS.rssPeak, server, (await readMemory(server.pid))?.hwm ?? NaN);
     }
 
-    // The GET floor serves the same blob file (a hard link: the same page cache) in the same
-    // rotation.
-    if (runs("get")) {
-      await Deno.mkdir(`${work}/get-floor`);
-      getFloor = {
-        ...await startFloor(`${work}/get-floor`, ["get"]),
-        name: "Deno.listen GET floor",
-      };
-      await Deno.link(big.path, `${work}/get-floor/${big.digest.replace(":", "_")}`);
+    // The GET floors serve the same blob file (a hard link: the same page cache) in the same
+    // rotation: through two 1 MiB buffers (the next read while the last write goes out, as berth),
+    // and through one of 4 MiB (a read, then a write).
+    for (const [variant, label] of runs("get") ? GET_FLOORS : []) {
+      const dir = `${work}/get-floor-${getFloors.length}`;
+      await Deno.mkdir(dir);
+      getFloors.push({ ...await startFloor(dir, ["get", variant]), name: `GET floor, ${label}` });
+      await Deno.link(big.path, `${dir}/${big.digest.replace(":", "_")}`);
     }
-    const getters = getFloor ? [...servers, getFloor] : servers;
+    const getters = [...servers, ...getFloors];
     for (const round of runs("get") ? rounds : []) {
       for (const server of rotate(getters, round)) {
         log(`round ${round + 1}: ${server.name}: blob GET and range reads`);
@@ -353,7 +353,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       }
     }
   } finally {
-    for (const server of [...servers, ...(floor ? [floor] : []), ...(getFloor ? [getFloor] : [])]) {
+    for (const server of [...servers, ...(floor ? [floor] : []), ...getFloors]) {
       await server.stop().catch(() => {});
     }
     await Deno.remove(work, { recursive: true }).catch(() => {});
@@ -363,7 +363,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     results,
     servers: servers.map((s) => s.name),
     ...(floor && { floor: floor.name }),
-    ...(getFloor && { getFloor: getFloor.name }),
+    ...(getFloors.length && { getFloors: getFloors.map((s) => s.name) }),
     tools,
     loadavg: [loadBefore, await loadavg()],
     time: [started, new Date()],
@@ -501,6 +501,9 @@ async function pushOnePatch(
   await request(withDigest(next, blob.digest), { method: "PUT", expect: 201 });
   return blob.size / 1e6 / seconds(t0);
 }
+
+/** The GET floor's variants in the bench (bench/listen_floor.ts mode `get`), and their names. */
+const GET_FLOORS = [["overlap:1", "2 × 1 MiB"], ["read:4", "1 × 4 MiB"]] as const;
 
 /** Whole reads of the blob measured per round (the round's value is their median). */
 const GETS_PER_ROUND = 3;

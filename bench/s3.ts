@@ -3,10 +3,11 @@
  * pull of 256 MiB and 1 GiB through berth and through distribution 2.8.2 (`docker-registry`), both
  * on S3 storage in one Ceph radosgw, interleaved round by round, with the servers' peak RSS and CPU
  * time during each transfer, against the issue's goals. A pull follows the 307 to the store, so it
- * mostly times radosgw: pulls run several times a round in mirrored order (A B C D E E D C B A), a
- * second berth over distribution's tree pulls distribution's very object, so that one pull row
- * compares the two registries on the same stored bytes, and the floors (D, E) read the presigned
- * URLs the registries redirect to straight from radosgw; each 307's own time is reported too.
+ * mostly times radosgw: pulls run several times a round in mirrored order
+ * (A A' B B' C C B' B A' A), a second berth over distribution's tree (C) pulls distribution's very
+ * object, so that one pull row compares the two registries on the same stored bytes, and the floors
+ * (A', B') read the presigned URLs the registries redirect to straight from radosgw; each 307's own
+ * time is reported too.
  * `bench:s3` prints the Markdown section and writes it to `bench/results/s3.md`.
  *
  * The store comes from `BERTH_TEST_S3_ENDPOINT`/`_ACCESS_KEY`/`_SECRET_KEY`, else from a running
@@ -124,18 +125,15 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
           const push = await measure(server, () => push1(server, repo, file, digest), mib);
           add(results, `${server.name} push ${mib} MiB`, push);
         }
-        // Mirrored (A B C D E E D C B A, turned each time): drift in the store's speed hits all
-        // alike. The floors read the objects the two registries redirect to, straight from radosgw.
-        const all: Puller[] = registries.map((server) => ({
-          name: server.name,
-          server,
-          url: `${server.url}/v2/${repo}/blobs/${digest}`,
-        }));
-        for (const server of [berth, distribution]) {
-          all.push({
-            name: `${server.name} floor`,
-            url: await redirectTarget(server, repo, digest),
-          });
+        // Mirrored (A A' B B' C C B' B A' A, turned each time): drift in the store's speed hits
+        // all alike. The floors (A', B') read the objects berth and distribution redirect to,
+        // straight from radosgw, each beside its registry's pull.
+        const all: Puller[] = [];
+        for (const server of registries) {
+          all.push({ name: server.name, server, url: `${server.url}/v2/${repo}/blobs/${digest}` });
+          if (server === berthOnDistribution) continue;
+          const url = await redirectTarget(server, repo, digest);
+          all.push({ name: `${server.name} floor`, url });
         }
         for (let rep = 0; rep < pullRounds; rep++) {
           const turned = (round * pullRounds + rep) % 2 === 0 ? all : [...all].reverse();
@@ -245,9 +243,9 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     `## S3 (Ceph radosgw): berth vs distribution 2.8.2`,
     "",
     `${options.rounds} rounds; pushes in alternating order; pulls ${pullRounds} times a round in ` +
-    `mirrored order (A B C D E E D C B A, turned each time: ${2 * pulls} pulls per server and ` +
-    `size), D and E the floors below; medians (min–max); part size ${options.chunkMib} MiB for ` +
-    `both; a pull follows the redirect to the presigned URL (both servers' default; MB/s from ` +
+    `mirrored order (A A' B B' C C B' B A' A, turned each time: ${2 * pulls} pulls per server ` +
+    `and size), A' and B' the floors below; medians (min–max); part size ` +
+    `${options.chunkMib} MiB for both; a pull follows the redirect to the presigned URL (both servers' default; MB/s from ` +
     `curl's own time; every pull's size is checked, and the first round's digest, untimed). ` +
     `"same object": a second berth over distribution's tree (rootdirectory) pulls distribution's ` +
     `stored blob, the object distribution's own pulls read. CPU: the server process's user + ` +

@@ -68,17 +68,22 @@ Deno.test({
       for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
     }
     assert.equal(run.results.get(METRICS.blobGet.key)?.get(run.floor), undefined);
-    // The GET floor measured the blob GET and range rows, once a round, and has its table.
-    assert.equal(run.getFloor, "Deno.listen GET floor");
-    for (const metric of [METRICS.blobGet, METRICS.rangeGet]) {
-      const values = run.results.get(metric.key)?.get(run.getFloor);
-      assert.ok(Array.isArray(values) && values.length === 2, `${metric.key} of the GET floor`);
-      for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
+    // The GET floors measured the blob GET and range rows, once a round, and have their table.
+    assert.deepEqual(run.getFloors, ["GET floor, 2 × 1 MiB", "GET floor, 1 × 4 MiB"]);
+    for (const floor of run.getFloors!) {
+      for (const metric of [METRICS.blobGet, METRICS.rangeGet]) {
+        const values = run.results.get(metric.key)?.get(floor);
+        assert.ok(Array.isArray(values) && values.length === 2, `${metric.key} of ${floor}`);
+        for (const v of values) assert.ok(v > 0 && Number.isFinite(v), `${metric.key}: ${v}`);
+      }
+      assert.equal(run.results.get(METRICS.pushMonolithic.key)?.get(floor), undefined);
     }
-    assert.equal(run.results.get(METRICS.pushMonolithic.key)?.get(run.getFloor), undefined);
     const report = formatReport(run);
     assert.ok(
-      report.includes("| metric | berth | Deno.listen GET floor | distribution | berth/floor |"),
+      report.includes(
+        "| metric | berth | GET floor, 2 × 1 MiB | GET floor, 1 × 4 MiB | distribution | " +
+          "berth/best floor |",
+      ),
     );
     assert.ok(
       report.includes("| metric | berth | Deno.listen floor | distribution | berth/floor |"),

@@ -1,9 +1,8 @@
 /**
- * One HTTP exchange with a registry: `fetch` for small requests; raw HTTP/1.1 connections for
- * blob downloads (`raw_download.ts`: one copy less than `fetch`) and streamed uploads
- * (`raw_upload.ts`: Deno's `fetch` sends stream bodies chunked, without the `Content-Length`
- * registries want); `node:http(s)` for HTTPS without certificate verification (`fetch` and
- * `Deno.connectTls` cannot skip it).
+ * One HTTP exchange with a registry: HTTP/1.1 over kept-alive raw connections (`http1.ts`: bodies
+ * with `Content-Length`, responses streamed from the socket) for plain HTTP and verified HTTPS;
+ * `fetch` when a proxy is configured (only it knows the way); `node:http(s)` for HTTPS without
+ * certificate verification (`fetch` and `Deno.connectTls` cannot skip it).
  * Redirects are followed by hand so credentials never leave the registry's origin; retries with
  * backoff on 429, 5xx and connection errors honour `Retry-After`.
  *
@@ -12,8 +11,7 @@
 import type http from "node:http";
 import { ClientError, errorMessage } from "./errors.ts";
 import { BufferPool } from "./byte_streams.ts";
-import { rawDownload } from "./raw_download.ts";
-import { type RawTls, rawUpload } from "./raw_upload.ts";
+import { Http1Connections, type RawTls } from "./http1.ts";
 
 /** TLS settings of a client. */
 export interface TlsOptions {
@@ -49,8 +47,6 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Retries for this request, when not the sender's default (0 for bodies sent once). */
   retries?: number;
-  /** A GET whose (large) body is streamed: over a raw connection when the TLS setting allows. */
-  download?: boolean;
 }
 
 /** Retry policy. */
@@ -91,7 +87,7 @@ export class HttpSender {
   #retry: Required<Omit<RetryOptions, "timeoutMs">>;
   #timeoutMs: number | undefined;
   #proxied = proxyConfigured();
-  #buffers = new BufferPool(UPLOAD_BUFFER, 32);
+  #connections: Http1Connections;
 
   /** A sender with TLS and retry settings. */
   constructor(tls: TlsOptions = {}, retry: RetryOptions = {}) {
@@ -102,6 +98,10 @@ export class HttpSender {
       maxDelayMs: retry.maxDelayMs ?? 30_000,
     };
     this.#timeoutMs = retry.timeoutMs;
+    this.#connections = new Http1Connections({
+      tls: rawTls(tls),
+      buffers: new BufferPool(UPLOAD_BUFFER, 32),
+    });
     const custom = (tls.caCerts?.length ?? 0) > 0 || tls.cert !== undefined;
     if (custom) {
       this.#client = Deno.createHttpClient({
@@ -111,8 +111,9 @@ export class HttpSender {
     }
   }
 
-  /** Release the connection pool. */
+  /** Release the connection pools. */
   close(): void {
+    this.#connections.close();
     this.#client?.close();
     this.#client = undefined;
   }
@@ -195,13 +196,7 @@ export class HttpSender {
   async #sendOnce(request: HttpRequest): Promise<Response> {
     const insecure = this.#tls.verify === false && request.url.startsWith("https:");
     const streamed = request.body !== undefined && !(request.body.open instanceof Uint8Array);
-    if (streamed && !insecure && !this.#proxied) return await this.#sendRaw(request);
-    if (request.download && request.method === "GET" && !insecure && !this.#proxied) {
-      return await rawDownload(new URL(request.url), request.headers ?? {}, {
-        tls: this.#rawTls(),
-        ...(request.signal && { signal: request.signal }),
-      });
-    }
+    if (!insecure && !this.#proxied) return await this.#sendRaw(request);
     if (streamed && !insecure) return await this.#sendFetchStream(request);
     if (insecure || streamed) return await this.#sendNode(request, insecure);
     const headers = new Headers(request.headers);
@@ -230,28 +225,27 @@ export class HttpSender {
   }
 
   async #sendRaw(request: HttpRequest): Promise<Response> {
-    const body = request.body!;
-    const open = body.open as () => Promise<ReadableStream<Uint8Array>>;
-    return await rawUpload(
-      request.method,
-      new URL(request.url),
-      request.headers ?? {},
-      body.length,
-      await open(),
-      {
-        tls: this.#rawTls(),
-        buffers: this.#buffers,
-        ...(request.signal && { signal: request.signal }),
-      },
-    );
-  }
-
-  #rawTls(): RawTls {
-    return {
-      ...(this.#tls.caCerts && { caCerts: this.#tls.caCerts }),
-      ...(this.#tls.cert !== undefined && this.#tls.key !== undefined &&
-        { cert: this.#tls.cert, key: this.#tls.key }),
-    };
+    const body = request.body;
+    const source = body === undefined
+      ? undefined
+      : body.open instanceof Uint8Array
+      ? body.open
+      : await body.open();
+    try {
+      return await this.#connections.request(
+        request.method,
+        new URL(request.url),
+        request.headers ?? {},
+        source === undefined ? undefined : { length: body!.length, source },
+        request.signal,
+      );
+    } catch (error) {
+      // A stream the request never read (no connection) is released.
+      if (source instanceof ReadableStream && !source.locked) {
+        await source.cancel(error).catch(() => {});
+      }
+      throw error;
+    }
   }
 
   async #sendNode(request: HttpRequest, insecure: boolean): Promise<Response> {
@@ -357,6 +351,13 @@ async function writeStream(req: http.ClientRequest, source: ReadableStream<Uint8
   } finally {
     reader.releaseLock();
   }
+}
+
+function rawTls(tls: TlsOptions): RawTls {
+  return {
+    ...(tls.caCerts && { caCerts: tls.caCerts }),
+    ...(tls.cert !== undefined && tls.key !== undefined && { cert: tls.cert, key: tls.key }),
+  };
 }
 
 /** Whether an HTTP proxy is configured in the environment (fetch honours it, raw sockets not). */

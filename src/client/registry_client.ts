@@ -137,26 +137,44 @@ export class RegistryClient {
       : this.#options.tls?.verify === false
       ? [`https://${apiHost(given)}`, `http://${apiHost(given)}`]
       : [`https://${apiHost(given)}`];
+    const ping = (base: string, options: { retries?: number; signal?: AbortSignal }) =>
+      this.#sender.send({
+        method: "GET",
+        url: `${base}/v2/`,
+        headers: this.#baseHeaders(),
+        ...(options.retries !== undefined && { retries: options.retries }),
+        ...(options.signal && { signal: options.signal }),
+      });
+    let early: Promise<Response> | undefined;
     if (candidates.length > 1) {
       // HTTPS first, unless the port answers a ClientHello in plain HTTP: then the HTTPS attempt
-      // (and the modules it loads) would only fail.
+      // (and the modules it loads) would only fail. The plain ping goes out with the ClientHello,
+      // so a plain registry costs no extra round trip; it is dropped when the port speaks TLS.
       const url = new URL(candidates[0]!);
+      const speculative = new AbortController();
+      early = ping(candidates[1]!, {
+        retries: 0,
+        signal: signal ? AbortSignal.any([signal, speculative.signal]) : speculative.signal,
+      });
+      early.catch(() => {});
       const tls = await speaksTls(url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 443), {
         ...(signal && { signal }),
       });
       if (tls === false) candidates = candidates.slice(1);
+      else {
+        speculative.abort();
+        early = undefined;
+      }
     }
     let lastError: unknown;
     for (const base of candidates) {
       let response: Response;
       try {
-        response = await this.#sender.send({
-          method: "GET",
-          url: `${base}/v2/`,
-          headers: this.#baseHeaders(),
-          ...(candidates.length > 1 && base.startsWith("https:") && { retries: 0 }),
-          ...(signal && { signal }),
-        });
+        const retries = candidates.length > 1 && base.startsWith("https:") ? 0 : undefined;
+        const sig = { ...(retries !== undefined && { retries }), ...(signal && { signal }) };
+        const pending = early;
+        early = undefined;
+        response = await (pending ? pending.catch(() => ping(base, sig)) : ping(base, sig));
       } catch (error) {
         if (error instanceof ClientError && error.kind === "aborted") throw error;
         lastError = error;
@@ -223,7 +241,6 @@ export class RegistryClient {
       body?: RequestBody;
       retries?: number;
       signal?: AbortSignal;
-      download?: boolean;
     },
   ): Promise<Response> {
     const base = await this.ping(options.signal ? { signal: options.signal } : {});
@@ -239,7 +256,6 @@ export class RegistryClient {
         ...(options.body && { body: options.body }),
         ...(options.retries !== undefined && { retries: options.retries }),
         ...(options.signal && { signal: options.signal }),
-        ...(options.download && { download: true }),
       });
       if (response.status !== 401 || attempt > 0) return response;
       const changed = this.#learn(response.headers.get("WWW-Authenticate"));
@@ -393,7 +409,6 @@ export class RegistryClient {
       const response = await this.request("GET", `/v2/${repository}/blobs/${descriptor.digest}`, {
         scopes: [pullScope(repository)],
         headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
-        download: true,
         ...(signal && { signal }),
       });
       if (offset > 0 && response.status === 206) {
@@ -540,18 +555,35 @@ export class RegistryClient {
     }
     const what = `${this.registry}/${repository}@${descriptor.digest}`;
     const retries = options.retries ?? 3;
+    const mounting = options.mountFrom !== undefined && options.mountFrom !== repository;
     for (let attempt = 0;; attempt++) {
+      // Without a mount to try, the bytes are opened while the upload session starts (a source's
+      // first byte and the registry's Location arrive in the same round trip).
+      let early = mounting ? undefined : open();
+      early?.catch(() => {});
+      const bytes = () => {
+        const opened = early ?? open();
+        early = undefined;
+        return opened;
+      };
       try {
         let location: string | undefined;
-        if (options.mountFrom && options.mountFrom !== repository) {
-          const mount = await this.mountBlob(repository, descriptor.digest, options.mountFrom, sig);
+        if (mounting) {
+          const mount = await this.mountBlob(
+            repository,
+            descriptor.digest,
+            options.mountFrom!,
+            sig,
+          );
           if (mount.mounted) return "mounted";
           location = mount.location;
         }
         location ??= await this.#startUpload(repository, what, signal);
-        await this.#upload(repository, location, descriptor, open, what, signal);
+        await this.#upload(repository, location, descriptor, bytes, what, signal);
         return "uploaded";
       } catch (error) {
+        early?.then((stream) => stream.cancel(), () => {});
+        early = undefined;
         const retryable = error instanceof ClientError
           ? error.kind === "unreachable" || (error.status !== undefined && error.status >= 500)
           : !(signal?.aborted);

@@ -90,9 +90,16 @@ export async function copyCommand(args: string[]): Promise<number> {
   let destination: ImageDestination | undefined;
   try {
     const platform = platformFlag === undefined ? undefined : parsePlatform(platformFlag);
-    source = await openSource(src, srcPool);
-    destination = await openDestination(dst, destPool);
-    const dest = destination;
+    // Both ends open at once (credentials, certificates); whichever opened is closed below.
+    const [opened, target] = await Promise.allSettled([
+      openSource(src, srcPool),
+      openDestination(dst, destPool),
+    ]);
+    if (opened.status === "fulfilled") source = opened.value;
+    if (target.status === "fulfilled") destination = target.value;
+    if (opened.status === "rejected") throw opened.reason;
+    if (target.status === "rejected") throw target.reason;
+    const dest = target.value;
     const extra = flags.lists.get("dest-tag") ?? [];
     const tags = [...new Set([...(dest.tag === undefined ? [] : [dest.tag]), ...extra])];
     const result = await withInterrupt((signal) =>

@@ -183,9 +183,14 @@ async function run(
   const unprepared = await prepared;
   if (unprepared) throw unprepared.error;
   const stats = { total: blobs.size, copied: 0, existing: 0, mounted: 0, bytes: 0 };
-  progress.plan([...blobs.values()]);
-  await parallel([...blobs.values()], Math.max(1, options.jobs ?? 4), controller, async (blob) => {
-    if (await destination.hasBlob(blob, { signal })) {
+  const list = [...blobs.values()];
+  const jobs = Math.max(1, options.jobs ?? 4);
+  progress.plan(list);
+  // Every blob's existence check starts now (as many at once as transfers): a transfer then
+  // finds its answer ready instead of waiting a round trip for it.
+  const present = limited(list, jobs, signal, (blob) => destination.hasBlob(blob, { signal }));
+  await parallel(list, jobs, controller, async (blob, index) => {
+    if (await present[index]!) {
       stats.existing++;
       progress.blobDone(blob.digest, "exists");
       return;
@@ -237,12 +242,40 @@ async function fetchManifest(
   return { ...manifest, digest };
 }
 
+/**
+ * Start `work` on every item, at most `jobs` running at once, in order; the promises, each
+ * already observed (a failure nobody awaits is not unhandled).
+ */
+function limited<T, R>(
+  items: T[],
+  jobs: number,
+  signal: AbortSignal,
+  work: (item: T) => Promise<R>,
+): Promise<R>[] {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return items.map(async (item) => {
+    if (running >= jobs) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      signal.throwIfAborted();
+      return await work(item);
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  }).map((promise) => {
+    promise.catch(() => {});
+    return promise;
+  });
+}
+
 /** Run `work` over `items` with at most `jobs` at once; the first failure aborts the rest. */
 async function parallel<T>(
   items: T[],
   jobs: number,
   controller: AbortController,
-  work: (item: T) => Promise<void>,
+  work: (item: T, index: number) => Promise<void>,
 ): Promise<void> {
   const signal = controller.signal;
   let next = 0;
@@ -253,9 +286,9 @@ async function parallel<T>(
         failure ??= { error: signal.reason };
         return;
       }
-      const item = items[next++]!;
+      const index = next++;
       try {
-        await work(item);
+        await work(items[index]!, index);
       } catch (error) {
         if (!failure) {
           failure = { error };

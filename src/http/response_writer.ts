@@ -2,8 +2,8 @@
  * Writing a `Response` onto an HTTP/1.1 connection: the status line and headers, then the body
  * framed by its `Content-Length`, by its measured size (small bodies), or chunked (HTTP/1.0: until
  * the connection closes). `HEAD`, 204 and 304 answers carry no body. A file body
- * ({@link FileStream}) is sent from the file through one reused buffer, without a stream in
- * between: the same rate as `sendfile` on this kind of machine.
+ * ({@link FileStream}) is sent from the file through two reused buffers (one read while the other
+ * is written), without a stream in between.
  *
  * @module
  */
@@ -15,7 +15,8 @@ import { Reply } from "./reply.ts";
 const SMALL_BODY = 64 * 1024;
 /** Size of the buffers files are sent through. */
 const FILE_BUFFER = 1024 * 1024;
-/** Buffers kept for the next file sent (more are allocated while more files go out at once). */
+/** Buffers kept for the next files sent, two per file (more are allocated while more files go out
+ * at once). */
 const POOL_SIZE = 4;
 /** Size of a connection's buffer for small answers (head and body), reused answer to answer. */
 const SCRATCH_SIZE = 8 * 1024;
@@ -339,8 +340,10 @@ async function measure(body: ReadableStream<Uint8Array>): Promise<number | undef
 }
 
 /**
- * Send `head`, then the file's bytes, through one pooled buffer (what is gathered goes out when
- * the buffer is full or a read comes back short).
+ * Send `head`, then the file's bytes, through two pooled buffers: the next read fills one while
+ * the other is written, so the file read and the socket write overlap. Each read's bytes go out
+ * as they come (the head with the first ones): a short read, from a file still being written, is
+ * sent before the next read waits.
  */
 async function sendFile(
   conn: Deno.Conn,
@@ -349,33 +352,45 @@ async function sendFile(
   options: WriteOptions,
 ): Promise<void> {
   const { file } = range;
-  const buffer = options.pool.take();
+  let current = options.pool.take();
+  let next = options.pool.take();
+  let reading: Promise<number> | undefined;
+  /** Start reading up to `left` bytes into `buffer` from `at`; resolves to how many. */
+  const read = async (buffer: Uint8Array, at: number, left: number) => {
+    const n = await file.read(buffer.subarray(at, at + Math.min(left, buffer.length - at)));
+    if (n === null || n === 0) throw new Error("file ended before its expected length");
+    return n;
+  };
   let done = false;
   try {
+    let left = range.length;
     let filled = 0;
-    if (head.length < buffer.length) {
-      buffer.set(head);
+    if (head.length < current.length) {
+      current.set(head);
       filled = head.length;
     } else await writeAll(conn, head, options);
-    let left = range.length;
-    while (left > 0) {
-      const want = Math.min(left, buffer.length - filled);
-      const n = await file.read(buffer.subarray(filled, filled + want));
-      if (n === null || n === 0) throw new Error("file ended before its expected length");
+    if (left > 0) {
+      const n = await read(current, filled, left);
       filled += n;
       left -= n;
-      // A short read: the source has no more for now (a file still being written); send what
-      // is gathered before the next read waits.
-      if (filled === buffer.length || left === 0 || n < want) {
-        await writeAll(conn, buffer.subarray(0, filled), options);
-        filled = 0;
-      }
     }
-    if (filled > 0) await writeAll(conn, buffer.subarray(0, filled), options);
+    while (filled > 0) {
+      reading = left > 0 ? read(next, 0, left) : undefined;
+      await writeAll(conn, current.subarray(0, filled), options);
+      filled = reading ? await reading : 0;
+      reading = undefined;
+      left -= filled;
+      [current, next] = [next, current];
+    }
     done = true;
   } finally {
-    // After a failed write the runtime may still be sending from the buffer: it is not reused.
-    if (done) options.pool.give(buffer);
+    // After a failed write the runtime may still be sending from a buffer, and a read still in
+    // flight fills the other: neither is reused.
+    reading?.catch(() => {});
+    if (done) {
+      options.pool.give(current);
+      options.pool.give(next);
+    }
     try {
       file.close();
     } catch {

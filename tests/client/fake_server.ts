@@ -29,20 +29,24 @@ export interface FakeServer {
 
 /** Start a fake server with `handler`. */
 export async function startFake(
-  handler: (request: Request, url: URL) => Response | Promise<Response>,
+  handler: (
+    request: Request,
+    url: URL,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ) => Response | Promise<Response>,
 ): Promise<FakeServer> {
   const seen: Seen[] = [];
   const { promise, resolve } = Promise.withResolvers<number>();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: ({ port }) => resolve(port) },
-    (request) => {
+    (request, info) => {
       const url = new URL(request.url);
       seen.push({
         method: request.method,
         path: `${url.pathname}${url.search}`,
         headers: request.headers,
       });
-      return handler(request, url);
+      return handler(request, url, info);
     },
   );
   const port = await promise;

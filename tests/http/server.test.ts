@@ -414,6 +414,37 @@ Deno.test("server: a file body is sent from the file, ranges exact, the file clo
   }
 });
 
+Deno.test("server: a client that goes away mid-file ends the send and the file is closed", async () => {
+  const path = await Deno.makeTempFile();
+  // Far more than the socket buffers hold while the client reads nothing.
+  const bytes = new Uint8Array(24 * 1024 * 1024).map((_, i) => (i * 13) & 0xff);
+  await Deno.writeFile(path, bytes);
+  const opened: Deno.FsFile[] = [];
+  try {
+    await withServer(async (request) => {
+      const length = Number(new URL(request.url).searchParams.get("n"));
+      const file = await Deno.open(path);
+      opened.push(file);
+      return new Response(new FileStream(file, length), {
+        headers: { "Content-Length": String(length) },
+      });
+    }, async (port) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(enc.encode(`GET /f?n=${bytes.length} HTTP/1.1\r\nHost: x\r\n\r\n`));
+      const first = new Uint8Array(64 * 1024);
+      assert.ok((await conn.read(first))! > 0);
+      conn.close();
+      // The server goes on serving: the next file is whole.
+      const response = await fetch(`http://127.0.0.1:${port}/f?n=${3 << 20}`);
+      assert.deepEqual(new Uint8Array(await response.arrayBuffer()), bytes.subarray(0, 3 << 20));
+    });
+    assert.equal(opened.length, 2);
+    for (const file of opened) assert.throws(() => file.statSync(), "closed after the send ends");
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
 Deno.test("server: shutdown lets the request in flight finish and closes idle connections", async () => {
   const { promise: release, resolve } = Promise.withResolvers<void>();
   const { promise: entered, resolve: enter } = Promise.withResolvers<void>();

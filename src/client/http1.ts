@@ -1,0 +1,539 @@
+/**
+ * {@link Http1Connections}: HTTP/1.1 over raw TCP or TLS connections kept alive per origin, for a
+ * registry client's requests when no proxy is configured and TLS is verified (or plain HTTP).
+ * Request bodies go with `Content-Length` (bytes, or a stream read into pooled buffers, because
+ * Deno's `fetch` sends stream bodies chunked); response bodies stream from the socket into their
+ * reader's buffers (`fetch` copies every byte once more). A connection goes back to the pool when
+ * its response has been read to the end; one that failed, was cancelled, framed its body by
+ * closing, or said `Connection: close` is closed.
+ *
+ * @module
+ */
+import { BufferPool, viewReader } from "./byte_streams.ts";
+import { ClientError } from "./errors.ts";
+
+/** TLS settings for an `https:` URL. */
+export interface RawTls {
+  /** Extra CA certificates (PEM). */
+  caCerts?: string[];
+  /** Client certificate and key (PEM). */
+  cert?: string;
+  /** Client key. */
+  key?: string;
+}
+
+/** A request body of a known length: bytes, or a stream of exactly `length` bytes. */
+export interface Http1Body {
+  /** Length in bytes (sent as `Content-Length`). */
+  length: number;
+  /** The bytes, or a stream of them. */
+  source: Uint8Array | ReadableStream<Uint8Array>;
+}
+
+const MAX_HEAD = 64 * 1024;
+/** Scratch space each connection reads response heads into. */
+const HEAD_BUFFER = 16 * 1024;
+/** A connection idle longer than this is closed instead of reused (servers drop idle ones). */
+const IDLE_REUSE_MS = 2_000;
+/** Idle connections kept per origin. */
+const MAX_IDLE = 16;
+/** Bytes bodies up to this size are written with the request head in one write. */
+const SMALL_BODY = 64 * 1024;
+/** Size of each of the two buffers a streamed body is read into (without a pool). */
+const BODY_BUFFER = 1 << 20;
+
+/** A connection and the scratch buffer its response heads are read into. */
+interface Connection {
+  conn: Deno.Conn;
+  scratch: Uint8Array;
+  idleSince: number;
+}
+
+/** A reused connection that failed before any byte of an answer (the server had dropped it). */
+class StaleConnection extends Error {}
+
+/** Keep-alive HTTP/1.1 connections, by origin; `close` releases the idle ones. */
+export class Http1Connections {
+  #tls: RawTls;
+  #buffers: BufferPool;
+  #idle = new Map<string, Connection[]>();
+
+  /** Connections with these TLS settings; streamed bodies are read into `buffers`. */
+  constructor(options: { tls?: RawTls; buffers?: BufferPool } = {}) {
+    this.#tls = options.tls ?? {};
+    this.#buffers = options.buffers ?? new BufferPool(BODY_BUFFER, 0);
+  }
+
+  /** Close every idle connection (those in use close when their answers end). */
+  close(): void {
+    for (const list of this.#idle.values()) for (const c of list) closeQuietly(c.conn);
+    this.#idle.clear();
+  }
+
+  /**
+   * Send `method url` with `headers` (and `body`) over an idle connection to the origin, or a new
+   * one; returns the response, whose body streams from the connection. A request without a
+   * stream body is sent again on a new connection when a reused one turns out to be dropped.
+   */
+  async request(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body?: Http1Body,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const replayable = !(body?.source instanceof ReadableStream);
+    for (let attempt = 0;; attempt++) {
+      signal?.throwIfAborted();
+      const pooled = attempt === 0 ? this.#take(url.origin) : undefined;
+      const connection = pooled ?? {
+        conn: await connectRaw(url, this.#tls),
+        scratch: new Uint8Array(HEAD_BUFFER),
+        idleSince: 0,
+      };
+      try {
+        return await this.#exchange(
+          connection,
+          pooled !== undefined,
+          method,
+          url,
+          headers,
+          body,
+          signal,
+        );
+      } catch (error) {
+        if (error instanceof StaleConnection && replayable && !signal?.aborted) continue;
+        if (signal?.aborted) throw new ClientError("aborted", "interrupted");
+        throw error;
+      }
+    }
+  }
+
+  #take(origin: string): Connection | undefined {
+    const list = this.#idle.get(origin);
+    const now = performance.now();
+    while (list && list.length > 0) {
+      const connection = list.pop()!;
+      if (now - connection.idleSince <= IDLE_REUSE_MS) return connection;
+      closeQuietly(connection.conn);
+    }
+    return undefined;
+  }
+
+  #give(origin: string, connection: Connection): void {
+    let list = this.#idle.get(origin);
+    if (!list) this.#idle.set(origin, list = []);
+    if (list.length >= MAX_IDLE) return closeQuietly(connection.conn);
+    connection.idleSince = performance.now();
+    list.push(connection);
+  }
+
+  async #exchange(
+    connection: Connection,
+    reused: boolean,
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: Http1Body | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Response> {
+    const { conn } = connection;
+    const watch = watchAbort(conn, signal);
+    let received = false;
+    try {
+      const head = requestHead(method, url, headers, body?.length);
+      let writeError: unknown;
+      try {
+        if (body === undefined) await writeAll(conn, head);
+        else if (body.source instanceof Uint8Array) {
+          if (body.source.byteLength !== body.length) {
+            throw new ClientError(
+              "protocol",
+              `body of ${body.source.byteLength} bytes, ${body.length} announced`,
+            );
+          }
+          if (body.length <= SMALL_BODY) await writeAll(conn, concat([head, body.source]));
+          else {
+            await writeAll(conn, head);
+            await writeAll(conn, body.source);
+          }
+        } else {
+          await writeAll(conn, head);
+          writeError = await this.#writeStream(conn, body.source, body.length);
+        }
+      } catch (error) {
+        if (error instanceof ClientError) throw error;
+        // The server may have answered early (401, 413): read that answer below.
+        writeError = error;
+      }
+      let parsed: Head;
+      try {
+        parsed = await readHead(conn, connection.scratch, () => received = true);
+      } catch (error) {
+        if (reused && !received) throw new StaleConnection(errorText(error));
+        throw writeError ?? error;
+      }
+      const { status, headers: responseHeaders, early, keepAlive } = parsed;
+      const reusable = keepAlive && writeError === undefined;
+      const release = () => {
+        if (!watch.detach()) return;
+        if (reusable) this.#give(url.origin, connection);
+        else closeQuietly(conn);
+      };
+      const close = () => {
+        watch.detach();
+        closeQuietly(conn);
+      };
+      if (method === "HEAD" || status === 204 || status === 304) {
+        if (early.byteLength === 0) release();
+        else close();
+        return new Response(null, { status, headers: responseHeaders });
+      }
+      const chunked = /chunked/i.test(responseHeaders.get("Transfer-Encoding") ?? "");
+      responseHeaders.delete("Transfer-Encoding");
+      const declared = responseHeaders.get("Content-Length");
+      if (chunked) {
+        return new Response(chunkedBody(conn, early, close), { status, headers: responseHeaders });
+      }
+      if (declared === null) {
+        return new Response(lengthBody(conn, early, undefined, close, close), {
+          status,
+          headers: responseHeaders,
+        });
+      }
+      if (!/^\d+$/.test(declared)) {
+        throw new ClientError("protocol", `bad Content-Length ${JSON.stringify(declared)}`);
+      }
+      const length = Number(declared);
+      if (early.byteLength >= length) {
+        // The whole body came with the head (small answers): the connection is free now.
+        if (early.byteLength === length) release();
+        else close();
+        return new Response(early.slice(0, length), { status, headers: responseHeaders });
+      }
+      return new Response(lengthBody(conn, early, length, release, close), {
+        status,
+        headers: responseHeaders,
+      });
+    } catch (error) {
+      watch.detach();
+      closeQuietly(conn);
+      throw error;
+    }
+  }
+
+  /**
+   * Write exactly `length` bytes of `source`; two buffers, the next read filling one while the
+   * socket takes the other. Returns a write error (the server may have answered early), throws
+   * when the stream fails or its length is wrong.
+   */
+  async #writeStream(
+    conn: Deno.Conn,
+    source: ReadableStream<Uint8Array>,
+    length: number,
+  ): Promise<unknown> {
+    const reader = viewReader(source);
+    const pool = this.#buffers;
+    try {
+      let spare = pool.take();
+      let next = reader.read(new Uint8Array(pool.take()));
+      let sent = 0;
+      while (true) {
+        const { done, value } = await next;
+        if (done) {
+          pool.give(spare);
+          pool.give(value.buffer);
+          break;
+        }
+        sent += value.byteLength;
+        if (sent > length) {
+          throw new ClientError("protocol", `upload body longer than ${length} bytes`);
+        }
+        next = reader.read(new Uint8Array(spare));
+        try {
+          await writeAll(conn, value);
+        } catch (error) {
+          next.catch(() => {});
+          await reader.cancel().catch(() => {});
+          return error;
+        }
+        spare = value.buffer;
+      }
+      if (sent !== length) {
+        throw new ClientError("protocol", `upload body of ${sent} bytes, ${length} announced`);
+      }
+      return undefined;
+    } catch (error) {
+      await reader.cancel(error).catch(() => {});
+      throw error;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+}
+
+/** A TCP (`http:`) or TLS (`https:`) connection to the URL's host and port. */
+export async function connectRaw(url: URL, tls: RawTls = {}): Promise<Deno.Conn> {
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  return url.protocol === "https:"
+    ? await Deno.connectTls({
+      hostname,
+      port,
+      ...(tls.caCerts?.length && { caCerts: tls.caCerts }),
+      ...(tls.cert !== undefined && tls.key !== undefined && { cert: tls.cert, key: tls.key }),
+    })
+    : await Deno.connect({ hostname, port });
+}
+
+/** Close the connection when `signal` aborts, until `detach` (false once it was closed). */
+function watchAbort(conn: Deno.Conn, signal: AbortSignal | undefined) {
+  let closed = false;
+  const onAbort = () => {
+    closed = true;
+    closeQuietly(conn);
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  return {
+    detach(): boolean {
+      signal?.removeEventListener("abort", onAbort);
+      const open = !closed;
+      closed = true;
+      return open;
+    },
+  };
+}
+
+function requestHead(
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  length: number | undefined,
+): Uint8Array {
+  const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
+  for (const [key, value] of Object.entries(headers)) {
+    const lower = key.toLowerCase();
+    if (
+      lower === "host" || lower === "content-length" || lower === "connection" ||
+      lower === "transfer-encoding"
+    ) continue;
+    lines.push(`${key}: ${value}`);
+  }
+  if (length !== undefined) lines.push(`Content-Length: ${length}`);
+  lines.push("", "");
+  return new TextEncoder().encode(lines.join("\r\n"));
+}
+
+/** A response head: status, headers, the body bytes read with it, whether the connection stays. */
+interface Head {
+  status: number;
+  headers: Headers;
+  early: Uint8Array;
+  keepAlive: boolean;
+}
+
+/** Read a response head (skipping `1xx` answers) into `scratch` (grown as needed). */
+async function readHead(
+  conn: Deno.Conn,
+  scratch: Uint8Array,
+  onBytes: () => void,
+): Promise<Head> {
+  let buffer = scratch;
+  let filled = 0;
+  while (true) {
+    let headEnd = indexOfBlankLine(buffer, 0, filled);
+    while (headEnd < 0) {
+      if (filled === buffer.byteLength) {
+        if (buffer.byteLength >= MAX_HEAD) {
+          throw new ClientError("protocol", "response head too large");
+        }
+        const larger = new Uint8Array(buffer.byteLength * 2);
+        larger.set(buffer);
+        buffer = larger;
+      }
+      const n = await conn.read(buffer.subarray(filled));
+      if (n === null) throw new ClientError("protocol", "connection closed without a response");
+      onBytes();
+      const from = Math.max(0, filled - 3);
+      filled += n;
+      headEnd = indexOfBlankLine(buffer, from, filled);
+    }
+    const text = new TextDecoder("latin1").decode(buffer.subarray(0, headEnd));
+    const { status, headers, version } = parseHead(text);
+    if (status >= 100 && status < 200) {
+      buffer.copyWithin(0, headEnd + 4, filled);
+      filled -= headEnd + 4;
+      continue;
+    }
+    const connection = headers.get("Connection")?.toLowerCase() ?? "";
+    const keepAlive = version === "1.1"
+      ? !/\bclose\b/.test(connection)
+      : /\bkeep-alive\b/.test(connection);
+    return { status, headers, early: buffer.slice(headEnd + 4, filled), keepAlive };
+  }
+}
+
+/** The status, headers and HTTP version of a response head (the text before the blank line). */
+export function parseHead(head: string): { status: number; headers: Headers; version: string } {
+  const [statusLine, ...headerLines] = head.split("\r\n");
+  const match = /^HTTP\/(1\.\d) (\d{3})/.exec(statusLine ?? "");
+  const status = Number(match?.[2]);
+  if (!match || !Number.isInteger(status) || status < 100 || status > 599) {
+    throw new ClientError("protocol", `bad response: ${statusLine}`);
+  }
+  const headers = new Headers();
+  for (const line of headerLines) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  return { status, headers, version: match[1]! };
+}
+
+function indexOfBlankLine(bytes: Uint8Array, from: number, end: number): number {
+  for (let i = from + 3; i < end; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13 && bytes[i - 2] === 10 && bytes[i - 3] === 13) {
+      return i - 3;
+    }
+  }
+  return -1;
+}
+
+/**
+ * A body of `length` bytes (until the connection closes when unknown), read into its views;
+ * `end` runs once all of it was read, `fail` when it cannot be (error, early close, cancel).
+ */
+function lengthBody(
+  conn: Deno.Conn,
+  early: Uint8Array,
+  length: number | undefined,
+  end: () => void,
+  fail: () => void,
+): ReadableStream<Uint8Array> {
+  let left = length ?? Infinity;
+  let pending = early;
+  return new ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: 256 * 1024,
+    async pull(controller) {
+      const request = controller.byobRequest!;
+      const view = request.view as Uint8Array<ArrayBuffer>;
+      const want = Math.min(view.byteLength, left);
+      let n: number;
+      if (pending.byteLength > 0) {
+        n = Math.min(want, pending.byteLength);
+        view.set(pending.subarray(0, n));
+        pending = pending.subarray(n);
+      } else {
+        let read: number | null;
+        try {
+          read = await conn.read(view.subarray(0, want));
+        } catch (error) {
+          fail();
+          throw error;
+        }
+        if (read === null) {
+          fail();
+          if (length !== undefined) {
+            throw new Error(`connection closed ${left} bytes before the end of the body`);
+          }
+          controller.close();
+          request.respond(0);
+          return;
+        }
+        n = read;
+      }
+      left -= n;
+      request.respond(n);
+      if (left <= 0) {
+        end();
+        controller.close();
+      }
+    },
+    cancel() {
+      fail();
+    },
+  });
+}
+
+/** A chunked body, decoded; the connection closes after it (rare for registries' answers). */
+function chunkedBody(
+  conn: Deno.Conn,
+  early: Uint8Array,
+  close: () => void,
+): ReadableStream<Uint8Array> {
+  let buffered = early;
+  const scratch = new Uint8Array(65536);
+  const more = async () => {
+    const n = await conn.read(scratch);
+    if (n === null) throw new Error("connection closed inside a chunked body");
+    buffered = concat([buffered, scratch.subarray(0, n)]);
+  };
+  let chunkLeft = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        while (chunkLeft === 0) {
+          let lineEnd: number;
+          while ((lineEnd = indexOfLineEnd(buffered)) < 0) await more();
+          const size = parseInt(new TextDecoder().decode(buffered.subarray(0, lineEnd)), 16);
+          buffered = buffered.subarray(lineEnd + 2);
+          if (!Number.isFinite(size)) throw new ClientError("protocol", "bad chunk size");
+          if (size === 0) {
+            close();
+            controller.close();
+            return;
+          }
+          chunkLeft = size;
+        }
+        if (buffered.byteLength === 0) await more();
+        const n = Math.min(chunkLeft, buffered.byteLength);
+        controller.enqueue(buffered.slice(0, n));
+        buffered = buffered.subarray(n);
+        chunkLeft -= n;
+        if (chunkLeft === 0) {
+          while (buffered.byteLength < 2) await more();
+          buffered = buffered.subarray(2); // the CRLF after the chunk
+        }
+      } catch (error) {
+        close();
+        throw error;
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+}
+
+function indexOfLineEnd(bytes: Uint8Array): number {
+  for (let i = 1; i < bytes.byteLength; i++) {
+    if (bytes[i] === 10 && bytes[i - 1] === 13) return i - 1;
+  }
+  return -1;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.byteLength) offset += await conn.write(bytes.subarray(offset));
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
