@@ -254,6 +254,12 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       record(METRICS.rssPeak, server, (await readMemory(server.pid))?.hwm ?? NaN);
     }
 
+    // The pushes leave gigabytes of dirty pages (distribution does not fsync): written back now,
+    // not by the kernel's flusher threads during the GETs.
+    if (runs("get")) {
+      log("sync before the GETs");
+      await new Deno.Command("sync", { stdin: "null" }).output();
+    }
     // The GET floors serve the same blob file (a hard link: the same page cache) in the same
     // rotation: through two 1 MiB buffers (the next read while the last write goes out, as berth),
     // and through one of 4 MiB (a read, then a write).

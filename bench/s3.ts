@@ -55,6 +55,8 @@ interface Sample {
   cpuPerGib: number;
   /** Pulls: the time until the redirect was followed, ms. */
   redirectMs?: number;
+  /** Pulls: the mirrored sequence it belongs to (of its size). */
+  sequence?: number;
 }
 
 /** Options of {@link runS3Bench}. */
@@ -137,9 +139,11 @@ export async function runS3Bench(options: S3BenchOptions, start = false): Promis
         }
         for (let rep = 0; rep < pullRounds; rep++) {
           const turned = (round * pullRounds + rep) % 2 === 0 ? all : [...all].reverse();
+          const sequence = round * pullRounds + rep;
           for (const puller of [...turned, ...[...turned].reverse()]) {
             log(`s3 round ${round + 1}.${rep + 1}: ${puller.name}: pull ${mib} MiB`);
-            add(results, `${puller.name} pull ${mib} MiB`, await pull1(puller, mib * MIB));
+            const pull = await pull1(puller, mib * MIB);
+            add(results, `${puller.name} pull ${mib} MiB`, { ...pull, sequence });
           }
         }
         // Once per size and server, untimed: the bytes served are the blob's.
@@ -247,6 +251,8 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     `and size), A' and B' the floors below; medians (min–max); part size ` +
     `${options.chunkMib} MiB for both; a pull follows the redirect to the presigned URL (both servers' default; MB/s from ` +
     `curl's own time; every pull's size is checked, and the first round's digest, untimed). ` +
+    `A pull ratio (and a share of the floor) is the median over the sequences of the two ` +
+    `servers' speeds within one sequence, so the store's drift between sequences does not count. ` +
     `"same object": a second berth over distribution's tree (rootdirectory) pulls distribution's ` +
     `stored blob, the object distribution's own pulls read. CPU: the server process's user + ` +
     `system seconds per GiB moved (median; a redirect's share is milliseconds). Peak RSS of the ` +
@@ -256,7 +262,7 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: |",
   ];
   const row = (label: string, goal: number, b: Sample[], d: Sample[]) => {
-    const ratio = median(b.map((s) => s.mbps)) / median(d.map((s) => s.mbps));
+    const ratio = pairedRatio(b, d) ?? median(b.map((s) => s.mbps)) / median(d.map((s) => s.mbps));
     lines.push(
       `| ${label} | ${cell(b)} | ${cell(d)} | ${ratio.toFixed(2)}× | ≥ ${goal}× | ` +
         `${ratio >= goal ? "yes" : "NO"} | ${cpu(b)} | ${cpu(d)} | ${rss(b).toFixed(0)} | ` +
@@ -283,8 +289,11 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
       `| ${mib} MiB | ${ms("berth")} | ${ms("berth-on-distribution")} | ${ms("distribution")} |`,
     );
     const speed = (name: string) => median(get(name, "pull").map((s) => s.mbps));
-    const share = (name: string, floor: string) =>
-      `${(100 * speed(name) / speed(floor)).toFixed(0)}%`;
+    const share = (name: string, floor: string) => {
+      const ratio = pairedRatio(get(name, "pull"), get(floor, "pull")) ??
+        speed(name) / speed(floor);
+      return `${(100 * ratio).toFixed(0)}%`;
+    };
     floors.push(
       `| ${mib} MiB | ${cell(get("berth floor", "pull"))} | ${share("berth", "berth floor")} | ` +
         `${cell(get("distribution floor", "pull"))} | ` +
@@ -318,6 +327,26 @@ function report(results: Map<string, Sample[]>, options: S3BenchOptions, load: s
     );
   }
   return lines.join("\n") + "\n";
+}
+
+/**
+ * Pulls: the median over the mirrored sequences of one server's speed against the other's in that
+ * sequence (each pulls twice in it, at mirrored places, so drift within a sequence cancels and
+ * drift between sequences does not count); `undefined` for samples without sequences (pushes).
+ */
+function pairedRatio(a: Sample[], b: Sample[]): number | undefined {
+  const seconds = (samples: Sample[]) => {
+    const bySequence = new Map<number, number>();
+    for (const { sequence, mbps } of samples) {
+      if (sequence === undefined) return undefined;
+      bySequence.set(sequence, (bySequence.get(sequence) ?? 0) + 1 / mbps);
+    }
+    return bySequence;
+  };
+  const [ta, tb] = [seconds(a), seconds(b)];
+  if (!ta || !tb || ta.size === 0) return undefined;
+  const ratios = [...ta].flatMap(([seq, t]) => tb.has(seq) ? [tb.get(seq)! / t] : []);
+  return ratios.length > 0 ? median(ratios) : undefined;
 }
 
 function cell(samples: Sample[]): string {

@@ -142,29 +142,35 @@ export class Http1Connections {
     let received = false;
     try {
       const head = requestHead(method, url, headers, body?.length);
+      // A failed write may be the server answering early (401, 413): that answer is read below.
+      // A body that fails to read is thrown as is: the server still waits for the rest of it.
       let writeError: unknown;
-      try {
-        if (body === undefined) await writeAll(conn, head);
-        else if (body.source instanceof Uint8Array) {
-          if (body.source.byteLength !== body.length) {
-            throw new ClientError(
-              "protocol",
-              `body of ${body.source.byteLength} bytes, ${body.length} announced`,
-            );
-          }
-          if (body.length <= SMALL_BODY) await writeAll(conn, concat([head, body.source]));
-          else {
-            await writeAll(conn, head);
-            await writeAll(conn, body.source);
-          }
-        } else {
-          await writeAll(conn, head);
-          writeError = await this.#writeStream(conn, body.source, body.length);
+      const write = async (bytes: Uint8Array) => {
+        if (writeError !== undefined) return;
+        try {
+          await writeAll(conn, bytes);
+        } catch (error) {
+          writeError = error;
         }
-      } catch (error) {
-        if (error instanceof ClientError) throw error;
-        // The server may have answered early (401, 413): read that answer below.
-        writeError = error;
+      };
+      if (body === undefined) await write(head);
+      else if (body.source instanceof Uint8Array) {
+        if (body.source.byteLength !== body.length) {
+          throw new ClientError(
+            "protocol",
+            `body of ${body.source.byteLength} bytes, ${body.length} announced`,
+          );
+        }
+        if (body.length <= SMALL_BODY) await write(concat([head, body.source]));
+        else {
+          await write(head);
+          await write(body.source);
+        }
+      } else {
+        await write(head);
+        if (writeError === undefined) {
+          writeError = await this.#writeStream(conn, body.source, body.length);
+        } else await body.source.cancel(writeError).catch(() => {});
       }
       let parsed: Head;
       try {

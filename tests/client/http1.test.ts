@@ -142,3 +142,35 @@ Deno.test("http1: a body not read to its end closes its connection; the next ans
     await server.close();
   }
 });
+
+Deno.test("http1: a body stream that fails midway fails the request (the server still waits)", async () => {
+  // Answers only once the whole announced body has arrived.
+  const server = rawServer(() => ({ bytes: "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n" }));
+  const connections = new Http1Connections();
+  try {
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 65536) throw new Error("the source broke");
+        sent += 16384;
+        controller.enqueue(new Uint8Array(16384));
+      },
+    });
+    const guard = Promise.withResolvers<never>();
+    const timer = setTimeout(() => guard.reject(new Error("the request hung")), 10_000);
+    try {
+      await assert.rejects(
+        Promise.race([
+          connections.request("PUT", server.url, {}, { length: 1 << 20, source: body }),
+          guard.promise,
+        ]),
+        /the source broke/,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    connections.close();
+    await server.close();
+  }
+});
