@@ -8,7 +8,9 @@
  * measured ones, each a curl to /dev/null over loopback. Reported per server: MB/s, the server
  * process's CPU (user + system from `/proc/PID/stat`) per GiB and that of its main thread (what
  * the machine's load moves far less than wall time), and its peak `VmRSS` (sampled every 20 ms);
- * medians over all measured GETs, (min–max).
+ * medians over all measured GETs, (min–max). With `--range-mib N` each measured GET is instead 20
+ * range reads of N MiB at spread offsets on one connection, as `deno task bench`'s range row (MB/s
+ * over the transfers' own times).
  *
  * `deno run -A bench/get_cpu.ts [--rounds 5] [--gets 3] [--mib 1024] berth:. floor:read:1 ...`
  *
@@ -34,12 +36,14 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "5" },
     gets: { type: "string", default: "3" },
     mib: { type: "string", default: "1024" },
+    "range-mib": { type: "string" },
   },
   allowPositionals: true,
 });
 const rounds = Number(values.rounds);
 const gets = Number(values.gets);
 const mib = Number(values.mib);
+const rangeMib = values["range-mib"] ? Number(values["range-mib"]) : undefined;
 const variants = positionals.length ? positionals : ["berth:.", "floor:read:1", "distribution"];
 
 /** CPU seconds of a process's main thread. */
@@ -88,6 +92,38 @@ async function timedCurl(url: string) {
   const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)]
     .reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
   return { status, downloaded, cpu: seconds };
+}
+
+/** Range reads of `length` bytes at `starts` on one connection: bytes, seconds, curl's CPU. */
+async function timedRanges(url: string, starts: number[], length: number) {
+  const args = starts.flatMap((start, i) => [
+    ...(i ? ["--next"] : []),
+    ...[
+      "-sS",
+      "--http1.1",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code} %{size_download} %{time_total}\\n",
+    ],
+    ...["-r", `${start}-${start + length - 1}`, url],
+  ]);
+  const out = await new Deno.Command("bash", {
+    args: ["-c", `curl "$@"; times`, "-", ...args],
+    stdin: "null",
+  }).output();
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  let bytes = 0;
+  let seconds = 0;
+  for (const line of lines.slice(0, starts.length)) {
+    const [status, size, time] = line.split(" ").map(Number);
+    if (status !== 206 || size !== length) throw new Error(`range read: ${line}`);
+    bytes += size;
+    seconds += time!;
+  }
+  const cpu = [...(lines.at(-1) ?? "").matchAll(/(\d+)m([\d.]+)s/g)]
+    .reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
+  return { bytes, seconds, cpu };
 }
 
 const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
@@ -143,15 +179,26 @@ try {
       for (let i = 0; i < gets; i++) {
         const cpu0 = await readCpuSeconds(server.pid);
         const main0 = await mainCpu(server.pid);
-        const t0 = performance.now();
-        const get = await timedCurl(url);
-        const seconds = (performance.now() - t0) / 1000;
-        if (get.status !== 200 || get.downloaded !== size) {
-          throw new Error(`${server.name}: ${get.status}, ${get.downloaded} bytes`);
+        let bytes = size;
+        let seconds: number;
+        let clientCpu: number;
+        if (rangeMib) {
+          const length = rangeMib << 20;
+          const slots = Math.max(1, Math.floor(size / length));
+          const starts = Array.from({ length: 20 }, (_, k) => ((k * 7 + i * 3) % slots) * length);
+          ({ bytes, seconds, cpu: clientCpu } = await timedRanges(url, starts, length));
+        } else {
+          const t0 = performance.now();
+          const get = await timedCurl(url);
+          seconds = (performance.now() - t0) / 1000;
+          if (get.status !== 200 || get.downloaded !== size) {
+            throw new Error(`${server.name}: ${get.status}, ${get.downloaded} bytes`);
+          }
+          clientCpu = get.cpu;
         }
-        const gib = size / (1 << 30);
-        figures.client.push(get.cpu / gib);
-        figures.mbs.push(size / 1e6 / seconds);
+        const gib = bytes / (1 << 30);
+        figures.client.push(clientCpu / gib);
+        figures.mbs.push(bytes / 1e6 / seconds);
         figures.cpu.push(((await readCpuSeconds(server.pid)) - cpu0) / gib);
         figures.main.push(((await mainCpu(server.pid)) - main0) / gib);
       }
