@@ -280,7 +280,8 @@ export const GET_DEFAULT = "overlap:1";
 
 /**
  * Parse a `get` variant: `read:MIB` (one reused buffer, a read then a write), `overlap:MIB` (two
- * buffers, the next read while the last write goes out) or `pipe` (`file.readable.pipeTo`).
+ * buffers, the next read while the last write goes out) or `pipe` (`file.readable.pipeTo`; whole
+ * files only, it sends to the file's end).
  */
 export function parseGetVariant(text: string): GetVariant {
   const [kind, mib = "1"] = text.split(":");

@@ -6,7 +6,9 @@
  * at least; `push` is the registry's upload protocol with the final `fdatasync`). Each push is one curl of a blob (`--mode put`: POST then PUT `?digest=` with the body;
  * `patch`: one PATCH with a Content-Length, then PUT; `chunked`: one PATCH with
  * `Transfer-Encoding: chunked`; the floors other than `floor:push` take a plain PUT and `put` only), after a scratch file of
- * the blob's size was written and removed (as `deno task bench` warms memory). Reported per push:
+ * the blob's size (`--warm-mib`) was written and removed (as `deno task bench` warms memory);
+ * with `--first`, after one unmeasured push of the same blob to the fresh server.
+ * Reported per push:
  * MB/s, CPU seconds per GiB of the whole process and of its main thread (user + system from
  * `/proc/PID/task/*`: what the machine's load moves far less than wall time), the other threads
  * that worked, the peak `VmRSS` (sampled every 20 ms) and how far it rose over the `VmRSS` just
@@ -14,8 +16,13 @@
  * `--quarters`, the upload file's size is sampled too and each quarter of the body gets its own
  * MB/s and CPU per GiB (main thread, other threads): whether a long body costs more per byte as
  * it goes on; and the last request (the PUT's digest check, `fsync` and rename) its own seconds.
+ * With `--smaps`, `/proc/PID/smaps` is read before the push and at each new peak, and the rise is
+ * split by kind of mapping: the `deno` binary's pages (its code, paged in as it runs: V8's
+ * optimizing compilers among it), V8's heap (anonymous 256 KiB-aligned mappings), the C heap,
+ * other anonymous memory (buffers of 2 MiB and more, thread stacks and arenas).
  *
- * `deno run -A bench/push_cpu.ts [--rounds 3] [--mib 1024] [--mode put] berth:. floor:hash ...`
+ * `deno run -A bench/push_cpu.ts [--rounds 3] [--mib 1024] [--mode put] [--quarters] [--smaps]
+ *   [--warm-mib N] [--first] berth:. floor:hash ...`
  *
  * @module
  */
@@ -30,6 +37,9 @@ const { values, positionals } = parseArgs({
     mib: { type: "string", default: "1024" },
     mode: { type: "string", default: "put" },
     quarters: { type: "boolean", default: false },
+    smaps: { type: "boolean", default: false },
+    "warm-mib": { type: "string" },
+    first: { type: "boolean", default: false },
   },
   allowPositionals: true,
 });
@@ -37,6 +47,11 @@ const rounds = Number(values.rounds);
 const mib = Number(values.mib);
 const mode = values.mode;
 const quarters = values.quarters;
+const smaps = values.smaps;
+/** Size of the scratch file written and removed before each push (default: the blob's). */
+const warmMib = Number(values["warm-mib"] ?? mib);
+/** Push the blob once, unmeasured, before the measured push (a server that has seen a push). */
+const first = values.first;
 if (!["put", "patch", "chunked"].includes(mode)) throw new Error(`unknown mode ${mode}`);
 const variants = positionals.length ? positionals : ["berth:.", "bare", "floor:hash"];
 const here = new URL(".", import.meta.url).pathname;
@@ -61,6 +76,63 @@ function threadCpu(pid: number): Map<string, number> {
 function rssMiB(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) / 1024;
+}
+
+/** One unmeasured push of `blob` (`mode`'s requests) to `base`, into repository `bench/first`. */
+async function pushOnce(base: string, registry: boolean, blob: string, digest: string) {
+  const withDigest = (url: string) => `${url}${url.includes("?") ? "&" : "?"}digest=${digest}`;
+  if (!registry) {
+    await run("curl", ["-sf", "-T", blob, "-o", "/dev/null", withDigest(`${base}/upload`)]);
+    return;
+  }
+  const post = ["-sf", "-X", "POST", "-o", "/dev/null", "-w", "%header{location}"];
+  const session =
+    new URL(await run("curl", [...post, `${base}/v2/bench/first/blobs/uploads/`]), base)
+      .href;
+  if (mode === "put") {
+    await run("curl", ["-sf", "-T", blob, "-o", "/dev/null", withDigest(session)]);
+    return;
+  }
+  const chunked = mode === "chunked" ? ["-H", "Transfer-Encoding: chunked"] : [];
+  const patch = ["-sf", "-X", "PATCH", "-T", blob, ...chunked, "-o", "/dev/null", "-w"];
+  const next = await run("curl", [...patch, "%header{location}", session]);
+  const put = ["-sf", "-X", "PUT", "-H", "Content-Length: 0", "-o", "/dev/null"];
+  await run("curl", [...put, withDigest(new URL(next, base).href)]);
+}
+
+/** Resident KiB of `pid` by kind of mapping (see the module note). */
+function residentByKind(pid: number): Map<string, number> {
+  const kinds = new Map<string, number>();
+  let kind = "";
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const size = parseInt(head[2]!, 16) - parseInt(head[1]!, 16);
+      const path = head[3] ?? "";
+      kind = path === Deno.execPath() || path.endsWith("/deno")
+        ? "deno binary"
+        : path.startsWith("/")
+        ? "other files"
+        : path === "[heap]"
+        ? "C heap"
+        : path === ""
+        ? size % (256 << 10) === 0 && size < (64 << 20) ? "V8 heap pages" : "other anonymous"
+        : path;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) kinds.set(kind, (kinds.get(kind) ?? 0) + Number(rss[1]));
+  }
+  return kinds;
+}
+
+/** The rise of each kind of mapping from `before` to `after`, MiB. */
+function riseByKind(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const rise = new Map<string, number>();
+  for (const kind of new Set([...before.keys(), ...after.keys()])) {
+    rise.set(kind, ((after.get(kind) ?? 0) - (before.get(kind) ?? 0)) / 1024);
+  }
+  return rise;
 }
 
 async function run(command: string, args: string[]): Promise<string> {
@@ -123,6 +195,12 @@ function quarterLine(
   return parts.join(" | ");
 }
 
+/** The kinds that rose or fell by 0.1 MiB or more, largest first. */
+function kindLine(rise: Map<string, number>): string {
+  return [...rise].filter(([, mib]) => Math.abs(mib) >= 0.1).sort((a, b) => b[1] - a[1])
+    .map(([kind, mib]) => `${kind} ${mib >= 0 ? "+" : ""}${mib.toFixed(1)}`).join(", ");
+}
+
 const work = await Deno.makeTempDir({ prefix: "push_cpu_" });
 try {
   const blob = `${work}/blob`;
@@ -142,24 +220,33 @@ try {
   const digest = `sha256:${hash.digest("hex")}`;
   const results = new Map<
     string,
-    { mbs: number[]; cpu: number[]; main: number[]; rss: number[]; grew: number[] }
+    {
+      mbs: number[];
+      cpu: number[];
+      main: number[];
+      rss: number[];
+      grew: number[];
+      kinds: Map<string, number>[];
+    }
   >();
   for (let round = 0; round < rounds; round++) {
     for (const variant of round % 2 ? [...variants].reverse() : variants) {
       const dataDir = `${work}/data`;
       await Deno.mkdir(dataDir, { recursive: true });
-      await run("dd", [
-        "if=/dev/zero",
-        `of=${work}/scratch`,
-        "bs=1M",
-        `count=${mib}`,
-        "status=none",
-      ]);
-      await Deno.remove(`${work}/scratch`);
+      const warm = async () => {
+        const scratch = `of=${work}/scratch`;
+        await run("dd", ["if=/dev/zero", scratch, "bs=1M", `count=${warmMib}`, "status=none"]);
+        await Deno.remove(`${work}/scratch`);
+      };
+      await warm();
       const { child, base } = await start(variant, dataDir);
       try {
         // The push floor speaks the upload protocol; the others take one plain PUT.
         const registry = !variant.startsWith("floor:") || variant === "floor:push";
+        if (first) {
+          await pushOnce(base, registry, blob, digest);
+          await warm();
+        }
         const session = registry
           ? new URL(
             await run("curl", [
@@ -185,6 +272,8 @@ try {
           `${url}${url.includes("?") ? "&" : "?"}digest=${digest}`;
         const before = threadCpu(child.pid);
         const idle = rssMiB(child.pid);
+        const idleKinds = smaps ? residentByKind(child.pid) : undefined;
+        let peakKinds = idleKinds;
         let peak = 0;
         let sampling = true;
         const t0 = performance.now();
@@ -192,7 +281,9 @@ try {
         const trace: { at: number; size: number; main: number; other: number }[] = [];
         const sampler = (async () => {
           while (sampling) {
-            peak = Math.max(peak, rssMiB(child.pid));
+            const rss = rssMiB(child.pid);
+            if (smaps && rss > peak) peakKinds = residentByKind(child.pid);
+            peak = Math.max(peak, rss);
             if (quarters && uploadFile) {
               try {
                 const size = Deno.statSync(uploadFile).size;
@@ -253,7 +344,14 @@ try {
           const name = thread === "main" ? thread : thread.slice(0, thread.indexOf("#"));
           spent.set(name, (spent.get(name) ?? 0) + used);
         }
-        const result = results.get(variant) ?? { mbs: [], cpu: [], main: [], rss: [], grew: [] };
+        const result = results.get(variant) ?? {
+          mbs: [],
+          cpu: [],
+          main: [],
+          rss: [],
+          grew: [],
+          kinds: [],
+        };
         results.set(variant, result);
         result.mbs.push(mib * 1.048576 / seconds);
         result.cpu.push(total / gib);
@@ -270,6 +368,11 @@ try {
           }`,
         );
         if (quarters) console.log(`  ${quarterLine(trace, mib << 20)}`);
+        if (idleKinds && peakKinds) {
+          const rise = riseByKind(idleKinds, peakKinds);
+          result.kinds.push(rise);
+          console.log(`  rise by kind, MiB: ${kindLine(rise)}`);
+        }
       } finally {
         child.kill("SIGTERM");
         await child.status;
@@ -290,6 +393,13 @@ try {
         median(r.grew).toFixed(1)
       } over the RSS before the push)`,
     );
+    if (r.kinds.length) {
+      const kinds = new Set(r.kinds.flatMap((rise) => [...rise.keys()]));
+      const medians = new Map(
+        [...kinds].map((kind) => [kind, median(r.kinds.map((rise) => rise.get(kind) ?? 0))]),
+      );
+      console.log(`  rise by kind (medians), MiB: ${kindLine(medians)}`);
+    }
   }
 } finally {
   await Deno.remove(work, { recursive: true });

@@ -156,7 +156,10 @@ export class ConnReader {
   /** Shrink the buffer back to its first size when what it holds fits (a chunked body ended). */
   release(): void {
     if (this.#buffer.length <= INITIAL_BUFFER || this.buffered > INITIAL_BUFFER) return;
+    const big = this.#buffer;
     this.#moveTo(new Uint8Array(INITIAL_BUFFER));
+    // Freed now, not at the next full garbage collection (no read or view uses it any more).
+    big.buffer.transfer(0);
   }
 
   /** Make `buffer` (big enough for what is buffered) the buffer, the unconsumed bytes at its start. */

@@ -376,6 +376,8 @@ async function sendFile(
     }
     while (filled > 0) {
       reading = left > 0 ? read(next, 0, left) : undefined;
+      // A read that fails while the write is in progress is seen when awaited, not as unhandled.
+      reading?.catch(() => {});
       await writeAll(conn, current.subarray(0, filled), options);
       filled = reading ? await reading : 0;
       reading = undefined;
@@ -386,7 +388,6 @@ async function sendFile(
   } finally {
     // After a failed write the runtime may still be sending from a buffer, and a read still in
     // flight fills the other: neither is reused.
-    reading?.catch(() => {});
     if (done) {
       options.pool.give(current);
       options.pool.give(next);

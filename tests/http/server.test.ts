@@ -445,6 +445,37 @@ Deno.test("server: a client that goes away mid-file ends the send and the file i
   }
 });
 
+Deno.test("server: a file source failing while a write is in progress ends the answer, not the server", async () => {
+  let closed = 0;
+  // The first read fills the buffer; the next one, started while that is written, fails at once.
+  const failing = () => {
+    let reads = 0;
+    return {
+      read(p: Uint8Array): Promise<number | null> {
+        if (reads++ > 0) return Promise.reject(new Error("the upstream failed"));
+        p.fill(7);
+        return Promise.resolve(p.length);
+      },
+      close() {
+        closed++;
+      },
+    };
+  };
+  await withServer((request) => {
+    if (new URL(request.url).pathname === "/ok") return new Response("fine");
+    return new Response(new FileStream(failing(), 8 << 20), {
+      headers: { "Content-Length": String(8 << 20) },
+    });
+  }, async (port) => {
+    const text = await exchange(port, "GET /fail HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.match(text, /^HTTP\/1\.1 200 OK/);
+    assert.ok(text.length < 8 << 20, "the answer is cut short");
+    const response = await fetch(`http://127.0.0.1:${port}/ok`);
+    assert.equal(await response.text(), "fine");
+  });
+  assert.equal(closed, 1);
+});
+
 Deno.test("server: shutdown lets the request in flight finish and closes idle connections", async () => {
   const { promise: release, resolve } = Promise.withResolvers<void>();
   const { promise: entered, resolve: enter } = Promise.withResolvers<void>();

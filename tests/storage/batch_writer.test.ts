@@ -94,3 +94,24 @@ for (const [kind, make] of [["byte", byteStream], ["plain", chunkStream]] as con
     });
   });
 }
+
+for (const [kind, make] of [["byte", byteStream], ["plain", chunkStream]] as const) {
+  Deno.test(`batch writer: a ${kind} stream's batch buffers are freed (detached) when it returns, also on failure`, async () => {
+    for (const expectedLength of [undefined, 4999]) {
+      const seen = new Set<ArrayBuffer>();
+      const sink = {
+        write(bytes: Uint8Array): Promise<number> {
+          seen.add(bytes.buffer as ArrayBuffer);
+          return Promise.resolve(bytes.byteLength);
+        },
+      };
+      const body = make(bytesOf(2 * WRITE_BATCH + 5000), 100_000);
+      const options = expectedLength === undefined ? {} : { expectedLength };
+      await writeBatched(body, sink, options).catch((error) => {
+        if (!(error instanceof SizeMismatch)) throw error;
+      });
+      if (expectedLength === undefined) assert.ok(seen.size > 0, "batches were written");
+      for (const buffer of seen) assert.equal(buffer.detached, true);
+    }
+  });
+}

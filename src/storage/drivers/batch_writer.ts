@@ -85,7 +85,17 @@ export async function writeBatched(
     throw error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
+    // No read or write uses them now: their memory goes back at once, not at the next full
+    // garbage collection (a buffer that lived through a few young ones waits for it, and uploads
+    // in a row would each leave theirs behind).
+    giveBack(current);
+    giveBack(spare);
   }
+}
+
+/** Detach `bytes`' buffer, which frees its memory (unless a read still holds it: detached). */
+function giveBack(bytes: Uint8Array<ArrayBuffer>): void {
+  if (!bytes.buffer.detached) bytes.buffer.transfer(0);
 }
 
 /** How to fill a buffer from `body`: BYOB reads for byte streams, else copies of each chunk. */
