@@ -16,8 +16,8 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
+import { writeTestBlob } from "./servers.ts";
 import { curl } from "./clients.ts";
 import {
   type BenchServer,
@@ -136,20 +136,7 @@ const work = await Deno.makeTempDir({ prefix: "get_cpu_" });
 const servers: BenchServer[] = [];
 try {
   const blob = `${work}/blob`;
-  const hash = createHash("sha256");
-  {
-    const file = await Deno.open(blob, { write: true, create: true });
-    const buffer = new Uint8Array(1 << 20);
-    for (let i = 0; i < mib; i++) {
-      crypto.getRandomValues(buffer.subarray(0, 65536));
-      for (let at = 65536; at < buffer.length; at += 65536) buffer.copyWithin(at, 0, 65536);
-      buffer[0] = i & 255;
-      hash.update(buffer);
-      for (let done = 0; done < buffer.length;) done += await file.write(buffer.subarray(done));
-    }
-    file.close();
-  }
-  const digest = `sha256:${hash.digest("hex")}`;
+  const digest = await writeTestBlob(blob, mib);
   const size = mib << 20;
   for (const [i, variant] of variants.entries()) {
     const dataDir = `${work}/data-${i}`;

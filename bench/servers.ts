@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 
 /** A registry process under test. */
 export interface BenchServer {
@@ -296,4 +297,23 @@ export async function warmMemory(path: string, size: number): Promise<void> {
     file.close();
   }
   await Deno.remove(path);
+}
+
+/** Write `mib` MiB of random-looking bytes (each MiB different) to `path`; returns its digest. */
+export async function writeTestBlob(path: string, mib: number): Promise<string> {
+  const hash = createHash("sha256");
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    const buffer = new Uint8Array(1 << 20);
+    for (let i = 0; i < mib; i++) {
+      crypto.getRandomValues(buffer.subarray(0, 65536));
+      for (let at = 65536; at < buffer.length; at += 65536) buffer.copyWithin(at, 0, 65536);
+      buffer[0] = i & 255;
+      hash.update(buffer);
+      for (let done = 0; done < buffer.length;) done += await file.write(buffer.subarray(done));
+    }
+  } finally {
+    file.close();
+  }
+  return `sha256:${hash.digest("hex")}`;
 }
