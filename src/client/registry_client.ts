@@ -101,6 +101,11 @@ export class RegistryClient {
   #sender: HttpSender;
   #tokens = new TokenCache();
   #base: Promise<string> | undefined;
+  /**
+   * Per repository, whether a mount from itself (`POST ?mount=D&from=<the same repository>`)
+   * answers 201 for a blob it has (learned from a blob known to be there; a promise meanwhile).
+   */
+  #selfMount = new Map<string, boolean | Promise<boolean>>();
 
   /** A client for `options.registry`. */
   constructor(options: RegistryClientOptions) {
@@ -117,6 +122,18 @@ export class RegistryClient {
   /** How the registry authenticates, once known (after the first request). */
   get authMode(): AuthMode {
     return this.#tokens.mode;
+  }
+
+  /**
+   * Whether the repository is known to answer a mount from itself with 201 for a blob it has (and
+   * with an upload session for one it lacks): that one `POST` then checks for a blob and starts its
+   * upload, instead of a `HEAD` and then a `POST`. Undefined until learned: {@link pushBlob} asks
+   * with one extra `POST` after its first upload to the repository (a registry that does not
+   * mount answers 202 for a blob it has, and the `HEAD`s stay).
+   */
+  selfMounts(repository: string): boolean | undefined {
+    const known = this.#selfMount.get(repository);
+    return typeof known === "boolean" ? known : undefined;
   }
 
   /** Ping `/v2/`: resolves the base URL and learns the auth challenge. */
@@ -521,7 +538,9 @@ export class RegistryClient {
   ): Promise<{ mounted: boolean; location?: string }> {
     const query = new URLSearchParams({ mount: digest, from });
     const response = await this.request("POST", `/v2/${repository}/blobs/uploads/?${query}`, {
-      scopes: [pushScope(repository), pullScope(from)],
+      scopes: from === repository
+        ? [pushScope(repository)]
+        : [pushScope(repository), pullScope(from)],
       body: { length: 0, open: new Uint8Array(0) },
       ...(options.signal && { signal: options.signal }),
     });
@@ -539,6 +558,8 @@ export class RegistryClient {
    * repository of this registry that has it, else an upload: one PUT up to `monolithicLimit`
    * bytes, a streamed PATCH with `Content-Length` above. `open` gives the bytes (called again
    * when an upload is retried); the registry verifies the digest before the blob is visible.
+   * Unless `checked`, a repository known to mount from itself ({@link selfMounts}) is asked with
+   * that `POST` instead of a `HEAD`; the first upload to a repository learns that (one `POST`).
    */
   async pushBlob(
     repository: string,
@@ -548,18 +569,21 @@ export class RegistryClient {
   ): Promise<PushOutcome> {
     const signal = options.signal;
     const sig = signal ? { signal } : {};
+    const mounting = options.mountFrom !== undefined && options.mountFrom !== repository;
+    // The existence check and the upload's start in one request (a 202 is a session to upload to).
+    const selfCheck = !options.checked && !mounting && this.selfMounts(repository) === true;
     if (
-      !options.checked && await this.hasBlob(repository, descriptor.digest, { ...sig, push: true })
+      !options.checked && !selfCheck &&
+      await this.hasBlob(repository, descriptor.digest, { ...sig, push: true })
     ) {
       return "exists";
     }
     const what = `${this.registry}/${repository}@${descriptor.digest}`;
     const retries = options.retries ?? 3;
-    const mounting = options.mountFrom !== undefined && options.mountFrom !== repository;
     for (let attempt = 0;; attempt++) {
       // Without a mount to try, the bytes are opened while the upload session starts (a source's
       // first byte and the registry's Location arrive in the same round trip).
-      let early = mounting ? undefined : open();
+      let early = mounting || selfCheck ? undefined : open();
       early?.catch(() => {});
       const bytes = () => {
         const opened = early ?? open();
@@ -568,18 +592,15 @@ export class RegistryClient {
       };
       try {
         let location: string | undefined;
-        if (mounting) {
-          const mount = await this.mountBlob(
-            repository,
-            descriptor.digest,
-            options.mountFrom!,
-            sig,
-          );
-          if (mount.mounted) return "mounted";
+        if (mounting || selfCheck) {
+          const from = mounting ? options.mountFrom! : repository;
+          const mount = await this.mountBlob(repository, descriptor.digest, from, sig);
+          if (mount.mounted) return mounting ? "mounted" : "exists";
           location = mount.location;
         }
         location ??= await this.#startUpload(repository, what, signal);
         await this.#upload(repository, location, descriptor, bytes, what, signal);
+        await this.#learnSelfMount(repository, descriptor.digest, signal);
         return "uploaded";
       } catch (error) {
         early?.then((stream) => stream.cancel(), () => {});
@@ -590,6 +611,36 @@ export class RegistryClient {
         if (!retryable || attempt >= retries || signal?.aborted) throw error;
       }
     }
+  }
+
+  /**
+   * Learn (once per repository) whether it mounts from itself: `digest` was just uploaded there,
+   * so a 201 says yes; a 202 says no, and its session is cancelled. Only the first caller waits
+   * for the answer (one round trip); the others go on with `HEAD`s meanwhile.
+   */
+  async #learnSelfMount(repository: string, digest: string, signal?: AbortSignal): Promise<void> {
+    if (this.#selfMount.has(repository)) return;
+    const learning = this.mountBlob(repository, digest, repository, signal ? { signal } : {})
+      .then(async ({ mounted, location }) => {
+        if (!mounted && location) await this.#cancelUpload(location, repository, signal);
+        return mounted;
+      })
+      .catch(() => false);
+    this.#selfMount.set(repository, learning);
+    this.#selfMount.set(repository, await learning);
+  }
+
+  /** Cancel an upload session (best effort: a registry purges forgotten ones itself). */
+  async #cancelUpload(location: string, repository: string, signal?: AbortSignal) {
+    try {
+      const base = await this.ping();
+      const response = await this.request("DELETE", new URL(location, `${base}/`).href, {
+        scopes: [pushScope(repository)],
+        retries: 0,
+        ...(signal && { signal }),
+      });
+      await response.body?.cancel();
+    } catch { /* left to the registry's purge */ }
   }
 
   async #startUpload(repository: string, what: string, signal?: AbortSignal): Promise<string> {

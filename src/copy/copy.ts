@@ -186,11 +186,20 @@ async function run(
   const list = [...blobs.values()];
   const jobs = Math.max(1, options.jobs ?? 4);
   progress.plan(list);
-  // Every blob's existence check starts now (as many at once as transfers): a transfer then
-  // finds its answer ready instead of waiting a round trip for it.
-  const present = limited(list, jobs, signal, (blob) => destination.hasBlob(blob, { signal }));
+  // Existence checks run `jobs` blobs ahead of the transfers: a transfer finds its answer ready
+  // instead of waiting a round trip for it, and a destination that learns meanwhile to check
+  // more cheaply inside putBlob (a registry that mounts from the same repository) is asked later.
+  const present: Promise<boolean | undefined>[] = [];
+  const check = (index: number) => {
+    if (present[index] || index >= list.length) return;
+    const checked = destination.hasBlob(list[index]!, { signal });
+    checked.catch(() => {}); // awaited by its transfer, unless an earlier one failed
+    present[index] = checked;
+  };
   await parallel(list, jobs, controller, async (blob, index) => {
-    if (await present[index]!) {
+    for (let ahead = index; ahead <= index + jobs; ahead++) check(ahead);
+    const found = await present[index]!;
+    if (found) {
       stats.existing++;
       progress.blobDone(blob.digest, "exists");
       return;
@@ -204,6 +213,7 @@ async function run(
     };
     const outcome = await destination.putBlob(blob, open, {
       signal,
+      checked: found === false,
       ...(source.location && { mountFrom: source.location }),
     });
     if (outcome === "mounted") stats.mounted++;
@@ -240,34 +250,6 @@ async function fetchManifest(
   const manifest = await source.getManifest(digest, { signal });
   checkManifestDigest(manifest.bytes, digest);
   return { ...manifest, digest };
-}
-
-/**
- * Start `work` on every item, at most `jobs` running at once, in order; the promises, each
- * already observed (a failure nobody awaits is not unhandled).
- */
-function limited<T, R>(
-  items: T[],
-  jobs: number,
-  signal: AbortSignal,
-  work: (item: T) => Promise<R>,
-): Promise<R>[] {
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  return items.map(async (item) => {
-    if (running >= jobs) await new Promise<void>((resolve) => waiting.push(resolve));
-    running++;
-    try {
-      signal.throwIfAborted();
-      return await work(item);
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  }).map((promise) => {
-    promise.catch(() => {});
-    return promise;
-  });
 }
 
 /** Run `work` over `items` with at most `jobs` at once; the first failure aborts the rest. */

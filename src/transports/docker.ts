@@ -116,22 +116,30 @@ export class DockerDestination implements ImageDestination {
     await this.#client.ping(options.signal ? { signal: options.signal } : {});
   }
 
-  /** HEAD the blob. */
-  hasBlob(blob: BlobInfo, options: TransportCallOptions = {}): Promise<boolean> {
-    return this.#client.hasBlob(this.#ref.repository, blob.digest, { ...options, push: true });
+  /**
+   * HEAD the blob; undefined (no request) once the repository is known to mount from itself:
+   * `putBlob`'s `POST ?mount=` then checks and starts the upload in one request.
+   */
+  hasBlob(blob: BlobInfo, options: TransportCallOptions = {}): Promise<boolean | undefined> {
+    const repository = this.#ref.repository;
+    if (this.#client.selfMounts(repository)) return Promise.resolve(undefined);
+    return this.#client.hasBlob(repository, blob.digest, { ...options, push: true });
   }
 
   /** Mount from the source's repository when on this registry, else upload. */
   putBlob(
     blob: BlobInfo,
     open: () => Promise<ReadableStream<Uint8Array>>,
-    options: TransportCallOptions & { mountFrom?: { registry: string; repository: string } } = {},
+    options: TransportCallOptions & {
+      mountFrom?: { registry: string; repository: string };
+      checked?: boolean;
+    } = {},
   ): Promise<"exists" | "mounted" | "uploaded"> {
     const mount = options.mountFrom?.registry === this.#ref.registry
       ? options.mountFrom.repository
       : undefined;
     return this.#client.pushBlob(this.#ref.repository, blob, open, {
-      checked: true,
+      checked: options.checked ?? true,
       ...(mount !== undefined && { mountFrom: mount }),
       ...(options.signal && { signal: options.signal }),
     });

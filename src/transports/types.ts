@@ -68,16 +68,23 @@ export interface ImageDestination {
   readonly capabilities: DestinationCapabilities;
   /** Optional: get ready to write (a registry: learn its scheme and auth) while the source is read. */
   prepare?(options?: TransportCallOptions): Promise<void>;
-  /** Whether the blob is already there (the engine then skips it). */
-  hasBlob(blob: BlobInfo, options?: TransportCallOptions): Promise<boolean>;
+  /**
+   * Whether the blob is already there (the engine then skips it); undefined when `putBlob` finds
+   * out more cheaply itself (the engine then calls it with `checked: false`).
+   */
+  hasBlob(blob: BlobInfo, options?: TransportCallOptions): Promise<boolean | undefined>;
   /**
    * Store a blob from a stream that errors on a digest mismatch; nothing of a blob whose stream
-   * errored may become visible. `open` may be called again to retry.
+   * errored may become visible. `open` may be called again to retry. With `checked: false`
+   * (`hasBlob` answered undefined) a blob already there is skipped (`"exists"`, `open` unused).
    */
   putBlob(
     blob: BlobInfo,
     open: () => Promise<ReadableStream<Uint8Array>>,
-    options?: TransportCallOptions & { mountFrom?: { registry: string; repository: string } },
+    options?: TransportCallOptions & {
+      mountFrom?: { registry: string; repository: string };
+      checked?: boolean;
+    },
   ): Promise<"exists" | "mounted" | "uploaded">;
   /** Store a manifest (its blobs and children are already stored), under `tags` if any. */
   putManifest(

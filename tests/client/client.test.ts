@@ -472,3 +472,112 @@ Deno.test("client: with a proxy configured, uploads go through fetch (chunked) a
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+/** berth behind a recording front; `mounts: false` drops `mount`/`from` (a registry that never mounts). */
+async function recordedBerth(mounts: boolean) {
+  const dataDir = await Deno.makeTempDir({ prefix: "berth-client-" });
+  const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+    logError: () => {},
+    log: () => {},
+  });
+  const server = await startFake((request, url) => {
+    if (!mounts && url.searchParams.has("mount")) {
+      url.searchParams.delete("mount");
+      url.searchParams.delete("from");
+      request = new Request(url, request);
+    }
+    return app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>);
+  });
+  return {
+    server,
+    /** Method and path (query names only) of the requests to `x/y`'s blobs, from `start` on. */
+    since: (start: number) =>
+      server.seen.slice(start).filter((s) => s.path.includes("/x/y/blobs/")).map((s) => {
+        const [path, query] = s.path.split("?");
+        const kind = path!.endsWith("/uploads/")
+          ? "uploads/"
+          : path!.includes("/uploads/")
+          ? "session"
+          : "blob";
+        const names = [...new URLSearchParams(query ?? "").keys()].filter((k) => k !== "_state");
+        return `${s.method} ${kind}${names.length ? `?${names.join("&")}` : ""}`;
+      }),
+    async close() {
+      await server.close();
+      await app.close();
+      await Deno.remove(dataDir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("client: after a first upload, a repository that mounts from itself is asked with POST ?mount= instead of HEAD", async () => {
+  const registry = await recordedBerth(true);
+  const client = new RegistryClient({ registry: registry.server.url });
+  try {
+    const blobs = [1, 2, 3].map((seed) => randomBytes(3000, 40 + seed));
+    const push = (bytes: Uint8Array<ArrayBuffer>) =>
+      client.pushBlob(
+        "x/y",
+        { digest: digestBytes(bytes).value, size: bytes.length },
+        () => Promise.resolve(new Response(bytes).body!),
+      );
+    assert.equal(client.selfMounts("x/y"), undefined);
+    assert.equal(await push(blobs[0]!), "uploaded");
+    assert.deepEqual(registry.since(0), [
+      "HEAD blob",
+      "POST uploads/",
+      "PUT session?digest",
+      "POST uploads/?mount&from", // the probe: the blob just uploaded, 201
+    ]);
+    assert.equal(client.selfMounts("x/y"), true);
+    let start = registry.server.seen.length;
+    assert.equal(await push(blobs[1]!), "uploaded");
+    assert.deepEqual(registry.since(start), ["POST uploads/?mount&from", "PUT session?digest"]);
+    start = registry.server.seen.length;
+    assert.equal(await push(blobs[0]!), "exists"); // 201: nothing opened, nothing sent
+    assert.deepEqual(registry.since(start), ["POST uploads/?mount&from"]);
+    assert.equal(await client.hasBlob("x/y", digestBytes(blobs[1]!).value), true);
+    assert.equal(await client.hasBlob("x/y", digestBytes(blobs[2]!).value), false);
+  } finally {
+    client.close();
+    await registry.close();
+  }
+});
+
+Deno.test("client: a registry that does not mount keeps its HEADs, and blobs it has are still skipped", async () => {
+  const registry = await recordedBerth(false);
+  const client = new RegistryClient({ registry: registry.server.url });
+  try {
+    const blobs = [1, 2].map((seed) => randomBytes(3000, 50 + seed));
+    let opened = 0;
+    const push = (bytes: Uint8Array<ArrayBuffer>) =>
+      client.pushBlob(
+        "x/y",
+        { digest: digestBytes(bytes).value, size: bytes.length },
+        () => {
+          opened++;
+          return Promise.resolve(new Response(bytes).body!);
+        },
+      );
+    assert.equal(await push(blobs[0]!), "uploaded");
+    assert.deepEqual(registry.since(0), [
+      "HEAD blob",
+      "POST uploads/",
+      "PUT session?digest",
+      "POST uploads/?mount&from", // answered 202 with a session...
+      "DELETE session", // ...which is cancelled
+    ]);
+    assert.equal(client.selfMounts("x/y"), false);
+    let start = registry.server.seen.length;
+    opened = 0;
+    assert.equal(await push(blobs[0]!), "exists");
+    assert.deepEqual(registry.since(start), ["HEAD blob"]);
+    assert.equal(opened, 0);
+    start = registry.server.seen.length;
+    assert.equal(await push(blobs[1]!), "uploaded");
+    assert.deepEqual(registry.since(start), ["HEAD blob", "POST uploads/", "PUT session?digest"]);
+  } finally {
+    client.close();
+    await registry.close();
+  }
+});

@@ -6,7 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Config } from "../../src/config.ts";
+import { createApp } from "../../src/app.ts";
+import { type Config, makeConfig } from "../../src/config.ts";
 import { ClientError } from "../../src/client/errors.ts";
 import { copyImage, type CopyOptions } from "../../src/copy/copy.ts";
 import { ClientPool, type SideOptions } from "../../src/transports/client_pool.ts";
@@ -14,11 +15,16 @@ import { openDestination, openSource } from "../../src/transports/mod.ts";
 import { POLICY, writeHtpasswd } from "../auth/fixtures.ts";
 import {
   bytesOf,
+  descriptor,
   digestOf,
   MEDIA,
+  pushBlob,
   pushImage,
   pushIndexAndSignature,
+  putManifest,
+  randomBytes,
   type TestImage,
+  text,
 } from "../helpers/registry.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { berth } from "./cli.ts";
@@ -365,5 +371,68 @@ Deno.test("copy: a destination named by digest must receive exactly that image",
       copy(`docker://${a!.host}/src/app:v1`, `docker://${a!.host}/by/digest@${other.digest}`),
       /not sha256:/,
     );
+  });
+});
+
+Deno.test("copy: into a registry that mounts from the same repository, HEADs stop after the first upload; a second copy uploads nothing", async () => {
+  await withServers(1, async ([a]) => {
+    const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
+    const layers = [1, 2, 3, 4, 5, 6, 7].map((seed) => randomBytes(2000, 60 + seed));
+    for (const blob of [config, ...layers]) await pushBlob(a!.url, "src/many", blob);
+    const manifest = text(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA.ociManifest,
+      config: descriptor(MEDIA.ociConfig, config),
+      layers: layers.map((layer) => descriptor(MEDIA.ociLayer, layer)),
+    }));
+    assert.equal(
+      (await putManifest(a!.url, "src/many", "v1", manifest, MEDIA.ociManifest)).status,
+      201,
+    );
+    // The destination: berth in this process behind a recording front.
+    const dataDir = await Deno.makeTempDir({ prefix: "berth-copy-" });
+    const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
+      logError: () => {},
+      log: () => {},
+    });
+    const front = await startFake((request) =>
+      app.handler(request, {} as Deno.ServeHandlerInfo<Deno.NetAddr>)
+    );
+    try {
+      const blobRequests = (from: number) =>
+        front.seen.slice(from).filter((s) => s.path.includes("/blobs/"));
+      const result = await copy(
+        `docker://${a!.host}/src/many:v1`,
+        `docker://${front.host}/dst/many:v1`,
+        { jobs: 1 },
+      );
+      assert.deepEqual(result.blobs, {
+        total: 8,
+        copied: 8,
+        existing: 0,
+        mounted: 0,
+        bytes: result.blobs.bytes,
+      });
+      const first = blobRequests(0);
+      // One worker: its HEADs run up to `jobs` blobs ahead, so two before the probe is answered.
+      assert.equal(first.filter((s) => s.method === "HEAD").length, 2);
+      assert.equal(first.filter((s) => s.method === "PUT").length, 8);
+      assert.equal(first.filter((s) => s.path.includes("mount=")).length, 1 + 6); // probe + 6 blobs
+      assert.equal(await manifestStatus(front.url, "dst/many", "v1"), 200);
+      const again = front.seen.length;
+      const second = await copy(
+        `docker://${a!.host}/src/many:v1`,
+        `docker://${front.host}/dst/many:v1`,
+        { jobs: 2 },
+      );
+      assert.equal(second.blobs.existing, 8);
+      assert.equal(second.blobs.copied, 0);
+      // Nothing uploaded, so nothing learned: every blob was a HEAD, as before.
+      assert.deepEqual(blobRequests(again).map((s) => s.method), Array(8).fill("HEAD"));
+    } finally {
+      await front.close();
+      await app.close();
+      await Deno.remove(dataDir, { recursive: true });
+    }
   });
 });
