@@ -257,7 +257,7 @@ export function formatReport(run: BenchRun): string {
       `of its Content-Length PATCH (target ≤ 2×).`,
     `Bulk transfers by curl over loopback; load average before/after: ${run.loadavg[0]} / ` +
       `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs; ${berth} on Deno ` +
-      `${run.runtime}.`,
+      `${run.runtime}, run from its minified bundle (as shipped: \`deno task bundle\`).`,
     ...(run.failures?.length
       ? ["", "Failed measurements (the run went on):", ...run.failures.map((f) => `- ${f}`)]
       : []),

@@ -11,6 +11,7 @@ import { curl, load, type LoadSize, pool, request } from "./clients.ts";
 import { type Metric, METRICS, type Results } from "./report.ts";
 import {
   type BenchServer,
+  buildBundle,
   readCpuSeconds,
   readMemory,
   readProc,
@@ -158,8 +159,11 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       log(`FAILED: ${line}`);
     }
   };
+  // berth as shipped: the minified bundle (measureStart starts it too).
+  let bundle = "";
   try {
-    servers.push(await startBerth(`${work}/berth`));
+    bundle = await buildBundle(work);
+    servers.push(await startBerth(`${work}/berth`, {}, { main: bundle }));
     servers.push(await startDistribution(`${work}/distribution`));
     if (options.bare) servers.push(await startBare(`${work}/bare`));
     const registries = servers.slice(0, 2);
@@ -187,7 +191,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     for (const round of runs("start") ? Array.from({ length: options.starts }, (_, i) => i) : []) {
       for (const server of order(round)) {
         log(`start ${round + 1}: ${server.name}`);
-        const { wallMs, cpuMs } = await measureStart(server, `${work}/start-${round}`);
+        const { wallMs, cpuMs } = await measureStart(server, `${work}/start-${round}`, bundle);
         record(METRICS.startWall, server, wallMs);
         record(METRICS.startCpu, server, cpuMs);
       }
@@ -570,14 +574,16 @@ async function getRanges(
 
 /**
  * Start a fresh process of the kind `like` is on an empty data directory: wall time until it
- * first answers `GET /v2/` (polled every 5 ms), and the CPU (user + system) it used until then.
+ * first answers `GET /v2/` (polled every 5 ms), and the CPU (user + system) it used until then;
+ * berth from `bundle`.
  */
 async function measureStart(
   like: BenchServer,
   dataDir: string,
+  bundle: string,
 ): Promise<{ wallMs: number; cpuMs: number }> {
   const start = like.name === "berth"
-    ? startBerth
+    ? (dir: string) => startBerth(dir, {}, { main: bundle })
     : like.name === "distribution"
     ? startDistribution
     : startBare;

@@ -136,6 +136,31 @@ export async function startBerth(
   return await spawn(options.name ?? "berth", Deno.execPath(), args, port, dataDir, settings);
 }
 
+/**
+ * Build berth as shipped, the minified bundle of `deno task bundle` (the Dockerfile and the image
+ * use it), from this checkout into `dir`, and run it once (`version`) so Deno's code cache is
+ * warm as on an installed server. Returns the bundle's path, for {@link startBerth}'s `main`.
+ */
+export async function buildBundle(dir: string): Promise<string> {
+  const bundle = `${dir}/berth.js`;
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--minify", "--output", bundle, "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!built.success) throw new Error(`deno bundle: ${new TextDecoder().decode(built.stderr)}`);
+  const warm = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-env", "--allow-read", bundle, "version"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (!warm.success) throw new Error(`${bundle} version: exit ${warm.code}`);
+  return bundle;
+}
+
 /** Start the bare `Deno.serve` reference (`bare_server.ts`): the runtime's floor for berth. */
 export async function startBare(dataDir: string): Promise<BenchServer> {
   const port = freePort();

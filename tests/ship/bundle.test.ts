@@ -20,15 +20,25 @@ Deno.test({
   ignore: Deno.env.get("BERTH_TEST_COMMAND") !== undefined,
   fn: async () => {
     const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
-    assert.equal(tasks.bundle, "deno bundle --output dist/berth.js main.ts");
+    assert.equal(tasks.bundle, "deno bundle --minify --output dist/berth.js main.ts");
     const dir = await Deno.makeTempDir({ prefix: "berth-bundle-" });
     try {
       const bundle = `${dir}/berth.js`;
-      await run(Deno.execPath(), ["bundle", "--quiet", "--output", bundle, "main.ts"], {
+      await run(Deno.execPath(), ["bundle", "--quiet", "--minify", "--output", bundle, "main.ts"], {
         cwd: ROOT,
       });
       const code = await Deno.readTextFile(bundle);
       assert.doesNotMatch(code, /from ["'](npm|jsr|https?):/, "the bundle imports nothing remote");
+      // One character outside printable ASCII makes V8 keep the whole source as two bytes per
+      // character (twice the memory).
+      const wide = /[^\t\n\r -~]/.exec(code);
+      assert.equal(
+        wide,
+        null,
+        `a character outside ASCII at ${wide?.index}: ${
+          code.slice((wide?.index ?? 0) - 60, (wide?.index ?? 0) + 10)
+        }`,
+      );
 
       const command = [Deno.execPath(), "run", ...RUN_FLAGS, bundle].join(" ");
       const child = await new Deno.Command(Deno.execPath(), {
