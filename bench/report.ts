@@ -64,6 +64,16 @@ export const METRICS = {
     unit: "MB/s",
     target: { ratioAtLeast: 2 },
   },
+  patchChunkedBigMainCpu: {
+    key: "patch.chunked.big.main-cpu",
+    label: "main-thread CPU per GiB of that PATCH (lower is better)",
+    unit: "CPU s/GiB",
+  },
+  patchChunkedBigCpu: {
+    key: "patch.chunked.big.cpu",
+    label: "server CPU per GiB of that PATCH, all threads (lower is better)",
+    unit: "CPU s/GiB",
+  },
   rssPatch: {
     key: "rss.patch",
     label: "RSS peak during the one-PATCH pushes (sampled VmRSS)",
@@ -277,6 +287,8 @@ const FLOOR_METRICS: readonly Metric[] = [
   METRICS.patchChunked256,
   METRICS.patchLengthBig,
   METRICS.patchChunkedBig,
+  METRICS.patchChunkedBigMainCpu,
+  METRICS.patchChunkedBigCpu,
   METRICS.rssPatch,
   METRICS.rssPush,
 ];

@@ -59,9 +59,14 @@ export async function readMemory(pid: number): Promise<Memory | undefined> {
     : undefined;
 }
 
-/** CPU time a process has used so far (user + system, all threads), in seconds. */
-export async function readCpuSeconds(pid: number): Promise<number> {
-  const text = await readProc(`/proc/${pid}/stat`);
+/**
+ * CPU time a process has used so far (user + system, all threads), in seconds; with `thread`,
+ * that thread's only (the main thread's id is the process id: its JavaScript).
+ */
+export async function readCpuSeconds(pid: number, thread?: number): Promise<number> {
+  const text = await readProc(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+  );
   // Fields after the command name (which may hold spaces) start at ") ".
   const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
   const ticks = Number(fields[11]) + Number(fields[12]);
