@@ -11,7 +11,7 @@ FROM denoland/deno:debian-${DENO_VERSION} AS build
 WORKDIR /src
 COPY deno.json deno.lock main.ts ./
 COPY src ./src
-RUN deno bundle --output /out/app/berth.js main.ts
+RUN deno bundle --minify --output /out/app/berth.js main.ts
 COPY deploy/config.yml /out/etc/docker/registry/config.yml
 RUN set -eu; \
     deno="$(readlink -f "$(command -v deno)")"; \

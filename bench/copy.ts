@@ -259,7 +259,7 @@ export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promi
     // built from this checkout into the temp dir.
     const bundle = `${work}/berth.js`;
     const built = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "-q", "--output", bundle, "main.ts"],
+      args: ["bundle", "-q", "--minify", "--output", bundle, "main.ts"],
       cwd: new URL("..", import.meta.url).pathname,
       stdout: "null",
       stderr: "piped",

@@ -64,6 +64,16 @@ export const METRICS = {
     unit: "MB/s",
     target: { ratioAtLeast: 2 },
   },
+  patchChunkedBigMainCpu: {
+    key: "patch.chunked.big.main-cpu",
+    label: "main-thread CPU per GiB of that PATCH (lower is better)",
+    unit: "CPU s/GiB",
+  },
+  patchChunkedBigCpu: {
+    key: "patch.chunked.big.cpu",
+    label: "server CPU per GiB of that PATCH, all threads (lower is better)",
+    unit: "CPU s/GiB",
+  },
   rssPatch: {
     key: "rss.patch",
     label: "RSS peak during the one-PATCH pushes (sampled VmRSS)",
@@ -257,7 +267,7 @@ export function formatReport(run: BenchRun): string {
       `of its Content-Length PATCH (target ≤ 2×).`,
     `Bulk transfers by curl over loopback; load average before/after: ${run.loadavg[0]} / ` +
       `${run.loadavg[1]}; ${navigator.hardwareConcurrency} CPUs; ${berth} on Deno ` +
-      `${run.runtime}.`,
+      `${run.runtime}, run from its minified bundle (as shipped: \`deno task bundle\`).`,
     ...(run.failures?.length
       ? ["", "Failed measurements (the run went on):", ...run.failures.map((f) => `- ${f}`)]
       : []),
@@ -277,6 +287,8 @@ const FLOOR_METRICS: readonly Metric[] = [
   METRICS.patchChunked256,
   METRICS.patchLengthBig,
   METRICS.patchChunkedBig,
+  METRICS.patchChunkedBigMainCpu,
+  METRICS.patchChunkedBigCpu,
   METRICS.rssPatch,
   METRICS.rssPush,
 ];

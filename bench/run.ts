@@ -11,6 +11,7 @@ import { curl, load, type LoadSize, pool, request } from "./clients.ts";
 import { type Metric, METRICS, type Results } from "./report.ts";
 import {
   type BenchServer,
+  buildBundle,
   readCpuSeconds,
   readMemory,
   readProc,
@@ -158,8 +159,11 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
       log(`FAILED: ${line}`);
     }
   };
+  // berth as shipped: the minified bundle (measureStart starts it too).
+  let bundle = "";
   try {
-    servers.push(await startBerth(`${work}/berth`));
+    bundle = await buildBundle(work);
+    servers.push(await startBerth(`${work}/berth`, {}, { main: bundle }));
     servers.push(await startDistribution(`${work}/distribution`));
     if (options.bare) servers.push(await startBare(`${work}/bare`));
     const registries = servers.slice(0, 2);
@@ -187,7 +191,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
     for (const round of runs("start") ? Array.from({ length: options.starts }, (_, i) => i) : []) {
       for (const server of order(round)) {
         log(`start ${round + 1}: ${server.name}`);
-        const { wallMs, cpuMs } = await measureStart(server, `${work}/start-${round}`);
+        const { wallMs, cpuMs } = await measureStart(server, `${work}/start-${round}`, bundle);
         record(METRICS.startWall, server, wallMs);
         record(METRICS.startCpu, server, cpuMs);
       }
@@ -242,7 +246,15 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
               log(`round ${round + 1}: ${server.name}: one PATCH, ${blob.size} bytes, ${encoding}`);
               await warmMemory(`${work}/warm`, blob.size);
               const repo = `bench/patch-${encoding}-${i}-${round}`;
-              record(metric, server, await pushOnePatch(server, blob, repo, encoding));
+              const pushed = await pushOnePatch(server, blob, repo, encoding);
+              record(metric, server, pushed.rate);
+              if (metric === METRICS.patchChunkedBig) {
+                // A Go server's main thread is one of many running goroutines: not recorded.
+                if (server.name !== "distribution") {
+                  record(METRICS.patchChunkedBigMainCpu, server, pushed.mainCpu);
+                }
+                record(METRICS.patchChunkedBigCpu, server, pushed.cpu);
+              }
             }
           }
         } finally {
@@ -490,22 +502,38 @@ async function pushChunked(server: BenchServer, big: BigBlob, round: number): Pr
   return big.size / 1e6 / seconds(t0);
 }
 
-/** POST, one PATCH of the whole blob (`curl -T`), PUT `?digest=`; MB/s over the three. */
+/**
+ * POST, one PATCH of the whole blob (`curl -T`), PUT `?digest=`: MB/s over the three, and the
+ * server's CPU seconds per GiB during the PATCH, of its main thread and of all its threads.
+ */
 async function pushOnePatch(
   server: BenchServer,
   blob: BigBlob,
   repo: string,
   encoding: "length" | "chunked",
-): Promise<number> {
+): Promise<{ rate: number; mainCpu: number; cpu: number }> {
   const t0 = performance.now();
   const session = await openUpload(server, repo);
   const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
   if (encoding === "chunked") headers["Transfer-Encoding"] = "chunked";
+  const [main0, all0] = [
+    await readCpuSeconds(server.pid, server.pid),
+    await readCpuSeconds(server.pid),
+  ];
   const [patch] = await curl([{ url: session.href, method: "PATCH", upload: blob.path, headers }]);
+  const [main1, all1] = [
+    await readCpuSeconds(server.pid, server.pid),
+    await readCpuSeconds(server.pid),
+  ];
   expectStatus(server, `PATCH (${encoding})`, patch!.status, 202);
   const next = new URL(patch!.location, server.url);
   await request(withDigest(next, blob.digest), { method: "PUT", expect: 201 });
-  return blob.size / 1e6 / seconds(t0);
+  const gib = blob.size / (1 << 30);
+  return {
+    rate: blob.size / 1e6 / seconds(t0),
+    mainCpu: (main1 - main0) / gib,
+    cpu: (all1 - all0) / gib,
+  };
 }
 
 /** The GET floor's variants in the bench (bench/listen_floor.ts mode `get`), and their names. */
@@ -570,14 +598,16 @@ async function getRanges(
 
 /**
  * Start a fresh process of the kind `like` is on an empty data directory: wall time until it
- * first answers `GET /v2/` (polled every 5 ms), and the CPU (user + system) it used until then.
+ * first answers `GET /v2/` (polled every 5 ms), and the CPU (user + system) it used until then;
+ * berth from `bundle`.
  */
 async function measureStart(
   like: BenchServer,
   dataDir: string,
+  bundle: string,
 ): Promise<{ wallMs: number; cpuMs: number }> {
   const start = like.name === "berth"
-    ? startBerth
+    ? (dir: string) => startBerth(dir, {}, { main: bundle })
     : like.name === "distribution"
     ? startDistribution
     : startBare;

@@ -59,9 +59,14 @@ export async function readMemory(pid: number): Promise<Memory | undefined> {
     : undefined;
 }
 
-/** CPU time a process has used so far (user + system, all threads), in seconds. */
-export async function readCpuSeconds(pid: number): Promise<number> {
-  const text = await readProc(`/proc/${pid}/stat`);
+/**
+ * CPU time a process has used so far (user + system, all threads), in seconds; with `thread`,
+ * that thread's only (the main thread's id is the process id: its JavaScript).
+ */
+export async function readCpuSeconds(pid: number, thread?: number): Promise<number> {
+  const text = await readProc(
+    thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`,
+  );
   // Fields after the command name (which may hold spaces) start at ") ".
   const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
   const ticks = Number(fields[11]) + Number(fields[12]);
@@ -134,6 +139,31 @@ export async function startBerth(
   // Same settings as distribution's config below: no access log.
   const settings = { REGISTRY_LOG_ACCESSLOG_DISABLED: "true", ...env };
   return await spawn(options.name ?? "berth", Deno.execPath(), args, port, dataDir, settings);
+}
+
+/**
+ * Build berth as shipped, the minified bundle of `deno task bundle` (the Dockerfile and the image
+ * use it), from this checkout into `dir`, and run it once (`version`) so Deno's code cache is
+ * warm as on an installed server. Returns the bundle's path, for {@link startBerth}'s `main`.
+ */
+export async function buildBundle(dir: string): Promise<string> {
+  const bundle = `${dir}/berth.js`;
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: ["bundle", "--quiet", "--minify", "--output", bundle, "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!built.success) throw new Error(`deno bundle: ${new TextDecoder().decode(built.stderr)}`);
+  const warm = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-env", "--allow-read", bundle, "version"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  if (!warm.success) throw new Error(`${bundle} version: exit ${warm.code}`);
+  return bundle;
 }
 
 /** Start the bare `Deno.serve` reference (`bare_server.ts`): the runtime's floor for berth. */

@@ -19,6 +19,7 @@
 import { parseArgs } from "node:util";
 import {
   type BenchServer,
+  buildBundle,
   freePort,
   readCpuSeconds,
   readMemory,
@@ -69,21 +70,12 @@ export async function runStartBench(options: StartBenchOptions): Promise<string>
     prefix: "berth-bench-start-",
     ...(options.tmpDir && { dir: options.tmpDir }),
   });
-  const root = new URL("..", import.meta.url).pathname;
   const loadavg = () => Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
   const loadBefore = loadavg();
   const started = new Date();
   try {
     log("start: building the bundle");
-    const bundle = `${work}/berth.js`;
-    const built = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--quiet", "--output", bundle, "main.ts"],
-      cwd: root,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!built.success) throw new Error(`deno bundle: ${new TextDecoder().decode(built.stderr)}`);
+    const bundle = await buildBundle(work);
     const floorFile = `${work}/floor.ts`;
     await Deno.writeTextFile(floorFile, FLOOR_SOURCE);
     const kinds: Kind[] = [

@@ -117,6 +117,7 @@ export async function buildImage(options: ImageOptions): Promise<ImageResult> {
     await command(Deno.execPath(), [
       "bundle",
       "--quiet",
+      "--minify",
       "--output",
       `${rootfs}/app/berth.js`,
       "main.ts",

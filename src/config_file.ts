@@ -285,7 +285,7 @@ export function parseSize(text: string): number | undefined {
 /** Parse a Go duration (`168h`, `2h10m`, `1.5s`, `0`) into milliseconds; `undefined` if invalid. */
 export function parseDuration(text: string): number | undefined {
   if (text === "0") return 0;
-  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/y;
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)/y;
   let total = 0;
   let at = 0;
   while (at < text.length) {

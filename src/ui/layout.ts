@@ -44,7 +44,7 @@ export function page(ctx: PageContext, title: string, crumbs: Crumb[], body: Htm
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width, initial-scale=1">
         <meta name="color-scheme" content="light dark">
-        <title>${title} · berth</title>
+        <title>${title} &middot; berth</title>
         <link rel="icon" href="data:,">
         <style>${trusted(ctx.style)}</style>
         <script src="${ctx.scriptUrl}" defer></script>
@@ -102,7 +102,7 @@ function breadcrumbs(crumbs: Crumb[]): Html {
 export function timeElement(date: Date | undefined, now: Date): Html {
   if (!date) {
     return markup`
-      <span class="muted">–</span>
+      <span class="muted">&ndash;</span>
     `;
   }
   const iso = date.toISOString();

@@ -38,7 +38,7 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
       <table id="repositories" class="rows" role="table">
         <caption class="visually-hidden">Repositories${
     filter === "" ? "" : markup`
-          matching “${filter}”
+          matching &ldquo;${filter}&rdquo;
         `
   }</caption>
         <thead role="rowgroup">
@@ -66,14 +66,14 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
         q: filter,
         last: list.next,
       })
-    }">${list.partial ? "Search further" : "Next page"} →</a></nav>
+    }">${list.partial ? "Search further" : "Next page"} &rarr;</a></nav>
     `
     : "";
   const body = markup`
     <h1>Repositories</h1>
     <form class="filter" role="search" method="get" action="${listUrl()}">
       <label for="filter">Filter</label>
-      <input id="filter" name="q" type="search" value="${filter}" placeholder="name contains…"
+      <input id="filter" name="q" type="search" value="${filter}" placeholder="name contains&hellip;"
         autocomplete="off" spellcheck="false" data-filter="repositories" data-results="results">
       <button type="submit">Search</button>
     </form>
@@ -87,7 +87,7 @@ export function listPage(ctx: PageContext, list: RepositoryList, filter: string)
 
 function emptyState(ctx: PageContext, filter: string): Html {
   if (filter !== "") {
-    return markup`<p>No repository you may see matches “${filter}” on this page.</p>`;
+    return markup`<p>No repository you may see matches &ldquo;${filter}&rdquo; on this page.</p>`;
   }
   return markup`
     <p>No repositories${ctx.user === undefined ? "" : " you may pull"} yet. Push one, e.g.:</p>

@@ -41,7 +41,7 @@ ${
           name,
           detail.digest,
         )
-      }">Delete this manifest…</a></p>
+      }">Delete this manifest&hellip;</a></p>
       `
       : ""
   }`;
@@ -321,7 +321,7 @@ function referrers(detail: ManifestDetail): Html {
           }</a> <span class="muted">${formatBytes(r.size)}${
             typeof created === "string"
               ? markup`
-                  · ${created}
+                  &middot; ${created}
                 `
               : ""
           }</span></li>`;

@@ -57,7 +57,7 @@ export function repositoryPage(ctx: PageContext, view: RepositoryView): Html {
   const table = tags.total === 0 ? markup`<p>This repository has no tags.</p>` : markup`
     <div class="filter" role="search" data-script-only hidden>
       <label for="filter">Filter tags</label>
-      <input id="filter" type="search" placeholder="tag contains…" autocomplete="off" spellcheck="false"
+      <input id="filter" type="search" placeholder="tag contains&hellip;" autocomplete="off" spellcheck="false"
         data-filter="tags">
     </div>
     <p id="filter-status" class="muted" role="status" aria-live="polite"></p>
@@ -111,7 +111,7 @@ function tagRow(ctx: PageContext, view: RepositoryView, row: TagRow): Html {
       )
     }</ul>`
     : row.size === undefined
-    ? markup`<span class="muted">–</span>`
+    ? markup`<span class="muted">&ndash;</span>`
     : markup`${formatBytes(row.size)}`;
   return markup`<tr data-key="${row.tag}">
 <th scope="row"><a href="${manifestUrl(name, row.tag)}">${row.tag}</a>${
@@ -145,11 +145,11 @@ function pager(view: RepositoryView): Html | string {
     <nav class="pager"
       aria-label="Pages">${
     tags.page > 1
-      ? markup`<a rel="prev" href="${link(tags.page - 1)}">← Previous</a>`
+      ? markup`<a rel="prev" href="${link(tags.page - 1)}">&larr; Previous</a>`
       : markup`<span></span>`
   }<span class="muted">Page ${tags.page} of ${tags.pages}</span>${
     tags.page < tags.pages
-      ? markup`<a rel="next" href="${link(tags.page + 1)}">Next →</a>`
+      ? markup`<a rel="next" href="${link(tags.page + 1)}">Next &rarr;</a>`
       : markup`<span></span>`
   }</nav>
   `;

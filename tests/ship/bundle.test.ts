@@ -20,15 +20,20 @@ Deno.test({
   ignore: Deno.env.get("BERTH_TEST_COMMAND") !== undefined,
   fn: async () => {
     const tasks = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`)).tasks;
-    assert.equal(tasks.bundle, "deno bundle --output dist/berth.js main.ts");
+    assert.equal(tasks.bundle, "deno bundle --minify --output dist/berth.js main.ts");
     const dir = await Deno.makeTempDir({ prefix: "berth-bundle-" });
     try {
       const bundle = `${dir}/berth.js`;
-      await run(Deno.execPath(), ["bundle", "--quiet", "--output", bundle, "main.ts"], {
+      await run(Deno.execPath(), ["bundle", "--quiet", "--minify", "--output", bundle, "main.ts"], {
         cwd: ROOT,
       });
       const code = await Deno.readTextFile(bundle);
       assert.doesNotMatch(code, /from ["'](npm|jsr|https?):/, "the bundle imports nothing remote");
+      // One character outside ASCII makes V8 keep the whole source as two bytes per character
+      // (twice the memory).
+      let wide = 0;
+      while (wide < code.length && code.charCodeAt(wide) < 0x80) wide++;
+      assert.equal(wide, code.length, `outside ASCII: ${code.slice(wide - 60, wide + 10)}`);
 
       const command = [Deno.execPath(), "run", ...RUN_FLAGS, bundle].join(" ");
       const child = await new Deno.Command(Deno.execPath(), {

@@ -209,7 +209,7 @@ Deno.test("ui pages: the list page links each repository and the next page", () 
   }, "a").text;
   assert.match(out, /<a href="\/ui\/library\/alpine">library\/alpine<\/a>/);
   assert.match(out, /<time datetime="2026-12-02T10:00:00.000Z"[^>]*>2 hours ago<\/time>/);
-  assert.match(out, /<a rel="next" href="\/ui\/\?q=a&amp;last=team%2Fapi">Next page →<\/a>/);
+  assert.match(out, /<a rel="next" href="\/ui\/\?q=a&amp;last=team%2Fapi">Next page &rarr;<\/a>/);
   assert.match(out, /<input id="filter" name="q" type="search" value="a"/);
   assert.match(out, /<label for="filter">/);
   const empty = listPage(CTX, { rows: [], partial: false }, "").text;
