@@ -6,7 +6,7 @@
  */
 import type { Credentials } from "./credentials.ts";
 import { ClientError, errorMessage } from "./errors.ts";
-import type { HttpSender } from "./http.ts";
+import type { HttpResponse, HttpSender } from "./http.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface Challenge {
@@ -117,7 +117,7 @@ export class TokenCache {
       form = new TextEncoder().encode(params.toString());
       headers["Content-Type"] = "application/x-www-form-urlencoded";
     } else if (credentials) headers.Authorization = basicHeader(credentials);
-    let response: Response;
+    let response: HttpResponse;
     try {
       response = await sender.send({
         method: form ? "POST" : "GET",
@@ -149,7 +149,7 @@ export class TokenCache {
     }
     let body: { token?: string; access_token?: string; expires_in?: number };
     try {
-      body = await response.json();
+      body = await response.json() as typeof body;
     } catch {
       throw new ClientError("protocol", `token server ${url.host} sent no JSON`);
     }

@@ -11,7 +11,8 @@
 import type http from "node:http";
 import { ClientError, errorMessage } from "./errors.ts";
 import { BufferPool } from "./byte_streams.ts";
-import { Http1Connections, type RawTls } from "./http1.ts";
+import { Http1Connections, type HttpResponse, type RawTls } from "./http1.ts";
+export type { HttpResponse } from "./http1.ts";
 
 /** TLS settings of a client. */
 export interface TlsOptions {
@@ -119,10 +120,10 @@ export class HttpSender {
   }
 
   /** Send with retries on 429/5xx/connection errors; the last answer or error is returned. */
-  async send(request: HttpRequest): Promise<Response> {
+  async send(request: HttpRequest): Promise<HttpResponse> {
     const retries = request.retries ?? this.#retry.retries;
     for (let attempt = 0;; attempt++) {
-      let response: Response;
+      let response: HttpResponse;
       // Streamed uploads take as long as their body: only the other requests get a deadline.
       const deadline = this.#timeoutMs !== undefined &&
           !(request.body && !(request.body.open instanceof Uint8Array))
@@ -170,7 +171,7 @@ export class HttpSender {
   }
 
   /** One attempt, following redirects of GET and HEAD (credentials stay on their origin). */
-  async sendFollowing(request: HttpRequest): Promise<Response> {
+  async sendFollowing(request: HttpRequest): Promise<HttpResponse> {
     let current = request;
     for (let hop = 0;; hop++) {
       const response = await this.#sendOnce(current);
@@ -193,7 +194,7 @@ export class HttpSender {
     }
   }
 
-  async #sendOnce(request: HttpRequest): Promise<Response> {
+  async #sendOnce(request: HttpRequest): Promise<HttpResponse> {
     const insecure = this.#tls.verify === false && request.url.startsWith("https:");
     const streamed = request.body !== undefined && !(request.body.open instanceof Uint8Array);
     if (!insecure && !this.#proxied) return await this.#sendRaw(request);
@@ -212,7 +213,7 @@ export class HttpSender {
   }
 
   /** Through an HTTP proxy only `fetch` knows the way: the body goes chunked. */
-  async #sendFetchStream(request: HttpRequest): Promise<Response> {
+  async #sendFetchStream(request: HttpRequest): Promise<HttpResponse> {
     const open = request.body!.open as () => Promise<ReadableStream<Uint8Array>>;
     return await fetch(request.url, {
       method: request.method,
@@ -224,7 +225,7 @@ export class HttpSender {
     });
   }
 
-  async #sendRaw(request: HttpRequest): Promise<Response> {
+  async #sendRaw(request: HttpRequest): Promise<HttpResponse> {
     const body = request.body;
     const source = body === undefined
       ? undefined
@@ -248,7 +249,7 @@ export class HttpSender {
     }
   }
 
-  async #sendNode(request: HttpRequest, insecure: boolean): Promise<Response> {
+  async #sendNode(request: HttpRequest, insecure: boolean): Promise<HttpResponse> {
     const url = new URL(request.url);
     const body = request.body;
     const headers: Record<string, string> = { ...request.headers };

@@ -30,6 +30,156 @@ export interface Http1Body {
   source: Uint8Array | ReadableStream<Uint8Array>;
 }
 
+/** Response headers, read by name (case-insensitive); repeated ones joined by ", " as `Headers`. */
+export interface ResponseHeaders {
+  /** The value of `name`, or null. */
+  get(name: string): string | null;
+  /** Whether `name` was sent. */
+  has(name: string): boolean;
+}
+
+/**
+ * What a client reads of an answer: `fetch`'s `Response` has this shape, and so does the
+ * {@link RawResponse} of a raw connection.
+ */
+export interface HttpResponse {
+  /** Status code. */
+  readonly status: number;
+  /** 2xx. */
+  readonly ok: boolean;
+  /** Headers. */
+  readonly headers: ResponseHeaders;
+  /** The body (null when there is none). */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** The whole body as text. */
+  text(): Promise<string>;
+  /** The whole body as JSON. */
+  json(): Promise<unknown>;
+  /** The whole body. */
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/** Headers of a parsed response head: a map by lower-case name (no `Headers` validation). */
+export class HeadHeaders implements ResponseHeaders {
+  #values = new Map<string, string>();
+
+  /** Add a value (appended with ", " to an earlier one of the same name). */
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const before = this.#values.get(key);
+    this.#values.set(key, before === undefined ? value : `${before}, ${value}`);
+  }
+
+  /** The value of `name`, or null. */
+  get(name: string): string | null {
+    return this.#values.get(name.toLowerCase()) ?? null;
+  }
+
+  /** Whether `name` was sent. */
+  has(name: string): boolean {
+    return this.#values.has(name.toLowerCase());
+  }
+
+  /** Drop `name`. */
+  delete(name: string): void {
+    this.#values.delete(name.toLowerCase());
+  }
+}
+
+/**
+ * An answer read from a raw connection: status, headers and a body stream (or the bytes that came
+ * with the head), without `Response`'s construction (its module loads on first use, ~9 ms here,
+ * and each one validates its headers again).
+ */
+export class RawResponse implements HttpResponse {
+  /** Status code. */
+  readonly status: number;
+  /** Headers. */
+  readonly headers: HeadHeaders;
+  #body: ReadableStream<Uint8Array> | Uint8Array | null;
+  #stream: ReadableStream<Uint8Array> | null | undefined;
+
+  /** An answer with a streamed body, the whole body as bytes, or none. */
+  constructor(
+    status: number,
+    headers: HeadHeaders,
+    body: ReadableStream<Uint8Array> | Uint8Array | null,
+  ) {
+    this.status = status;
+    this.headers = headers;
+    this.#body = body;
+  }
+
+  /** 2xx. */
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+
+  /** The body as a stream (made on first use for bytes that came with the head). */
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#stream === undefined) {
+      const body = this.#body;
+      this.#stream = body instanceof Uint8Array ? bytesStream(body) : body;
+    }
+    return this.#stream;
+  }
+
+  /** The whole body. */
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const body = this.#body;
+    if (this.#stream === undefined && body instanceof Uint8Array) {
+      this.#stream = null; // used
+      return body.slice().buffer as ArrayBuffer;
+    }
+    const stream = this.body;
+    this.#stream = null;
+    if (stream === null) return new ArrayBuffer(0);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    return concat(chunks).buffer as ArrayBuffer;
+  }
+
+  /** The whole body as text (UTF-8). */
+  async text(): Promise<string> {
+    return new TextDecoder().decode(await this.arrayBuffer());
+  }
+
+  /** The whole body as JSON. */
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+}
+
+/** A byte stream of `bytes` (BYOB readers fill their own views from it). */
+function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  let left = bytes;
+  return new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      const request = controller.byobRequest;
+      if (left.byteLength === 0) {
+        controller.close();
+        request?.respond(0);
+        return;
+      }
+      if (request?.view) {
+        const view = new Uint8Array(
+          request.view.buffer,
+          request.view.byteOffset,
+          request.view.byteLength,
+        );
+        const n = Math.min(view.byteLength, left.byteLength);
+        view.set(left.subarray(0, n));
+        left = left.subarray(n);
+        request.respond(n);
+      } else {
+        controller.enqueue(left.slice());
+        left = left.subarray(left.byteLength);
+      }
+    },
+  });
+}
+
 const MAX_HEAD = 64 * 1024;
 /** Scratch space each connection reads response heads into. */
 const HEAD_BUFFER = 16 * 1024;
@@ -81,7 +231,7 @@ export class Http1Connections {
     headers: Record<string, string>,
     body?: Http1Body,
     signal?: AbortSignal,
-  ): Promise<Response> {
+  ): Promise<RawResponse> {
     const replayable = !(body?.source instanceof ReadableStream);
     for (let attempt = 0;; attempt++) {
       signal?.throwIfAborted();
@@ -136,7 +286,7 @@ export class Http1Connections {
     headers: Record<string, string>,
     body: Http1Body | undefined,
     signal: AbortSignal | undefined,
-  ): Promise<Response> {
+  ): Promise<RawResponse> {
     const { conn } = connection;
     const watch = watchAbort(conn, signal);
     let received = false;
@@ -193,19 +343,20 @@ export class Http1Connections {
       if (method === "HEAD" || status === 204 || status === 304) {
         if (early.byteLength === 0) release();
         else close();
-        return new Response(null, { status, headers: responseHeaders });
+        return new RawResponse(status, responseHeaders, null);
       }
       const chunked = /chunked/i.test(responseHeaders.get("Transfer-Encoding") ?? "");
       responseHeaders.delete("Transfer-Encoding");
       const declared = responseHeaders.get("Content-Length");
       if (chunked) {
-        return new Response(chunkedBody(conn, early, close), { status, headers: responseHeaders });
+        return new RawResponse(status, responseHeaders, chunkedBody(conn, early, close));
       }
       if (declared === null) {
-        return new Response(lengthBody(conn, early, undefined, close, close), {
+        return new RawResponse(
           status,
-          headers: responseHeaders,
-        });
+          responseHeaders,
+          lengthBody(conn, early, undefined, close, close),
+        );
       }
       if (!/^\d+$/.test(declared)) {
         throw new ClientError("protocol", `bad Content-Length ${JSON.stringify(declared)}`);
@@ -215,12 +366,13 @@ export class Http1Connections {
         // The whole body came with the head (small answers): the connection is free now.
         if (early.byteLength === length) release();
         else close();
-        return new Response(early.slice(0, length), { status, headers: responseHeaders });
+        return new RawResponse(status, responseHeaders, early.subarray(0, length));
       }
-      return new Response(lengthBody(conn, early, length, release, close), {
+      return new RawResponse(
         status,
-        headers: responseHeaders,
-      });
+        responseHeaders,
+        lengthBody(conn, early, length, release, close),
+      );
     } catch (error) {
       watch.detach();
       closeQuietly(conn);
@@ -334,7 +486,7 @@ function requestHead(
 /** A response head: status, headers, the body bytes read with it, whether the connection stays. */
 interface Head {
   status: number;
-  headers: Headers;
+  headers: HeadHeaders;
   early: Uint8Array;
   keepAlive: boolean;
 }
@@ -381,14 +533,16 @@ async function readHead(
 }
 
 /** The status, headers and HTTP version of a response head (the text before the blank line). */
-export function parseHead(head: string): { status: number; headers: Headers; version: string } {
+export function parseHead(
+  head: string,
+): { status: number; headers: HeadHeaders; version: string } {
   const [statusLine, ...headerLines] = head.split("\r\n");
   const match = /^HTTP\/(1\.\d) (\d{3})/.exec(statusLine ?? "");
   const status = Number(match?.[2]);
   if (!match || !Number.isInteger(status) || status < 100 || status > 599) {
     throw new ClientError("protocol", `bad response: ${statusLine}`);
   }
-  const headers = new Headers();
+  const headers = new HeadHeaders();
   for (const line of headerLines) {
     const colon = line.indexOf(":");
     if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());

@@ -32,7 +32,13 @@ import {
 import { type AuthMode, basicHeader, parseChallenges, TokenCache } from "./auth.ts";
 import type { Credentials } from "./credentials.ts";
 import { ClientError, errorMessage } from "./errors.ts";
-import { HttpSender, type RequestBody, type RetryOptions, type TlsOptions } from "./http.ts";
+import {
+  type HttpResponse,
+  HttpSender,
+  type RequestBody,
+  type RetryOptions,
+  type TlsOptions,
+} from "./http.ts";
 import {
   AUTO_CHUNK,
   intoView,
@@ -162,7 +168,7 @@ export class RegistryClient {
         ...(options.retries !== undefined && { retries: options.retries }),
         ...(options.signal && { signal: options.signal }),
       });
-    let early: Promise<Response> | undefined;
+    let early: Promise<HttpResponse> | undefined;
     if (candidates.length > 1) {
       // HTTPS first, unless the port answers a ClientHello in plain HTTP: then the HTTPS attempt
       // (and the modules it loads) would only fail. The plain ping goes out with the ClientHello,
@@ -185,7 +191,7 @@ export class RegistryClient {
     }
     let lastError: unknown;
     for (const base of candidates) {
-      let response: Response;
+      let response: HttpResponse;
       try {
         const retries = candidates.length > 1 && base.startsWith("https:") ? 0 : undefined;
         const sig = { ...(retries !== undefined && { retries }), ...(signal && { signal }) };
@@ -259,7 +265,7 @@ export class RegistryClient {
       retries?: number;
       signal?: AbortSignal;
     },
-  ): Promise<Response> {
+  ): Promise<HttpResponse> {
     const base = await this.ping(options.signal ? { signal: options.signal } : {});
     const url = /^https?:\/\//.test(path) ? path : `${base}${path}`;
     for (let attempt = 0;; attempt++) {
@@ -284,7 +290,7 @@ export class RegistryClient {
   }
 
   /** Turn an unexpected answer into a {@link ClientError} naming `what`. */
-  async fail(response: Response, what: string): Promise<ClientError> {
+  async fail(response: HttpResponse, what: string): Promise<ClientError> {
     let detail = "";
     try {
       const text = (await response.text()).slice(0, 2000);
@@ -735,7 +741,7 @@ export class RegistryClient {
   ): Promise<void> {
     let path: string | undefined = first;
     for (let page = 0; path && page < 10_000; page++) {
-      const response: Response = await this.request("GET", path, {
+      const response: HttpResponse = await this.request("GET", path, {
         scopes,
         ...(options.signal && { signal: options.signal }),
       });
@@ -835,7 +841,7 @@ export function manifestMediaType(contentType: string | null, bytes: Uint8Array)
 
 /** Read a whole body up to `limit` bytes. */
 export async function readLimited(
-  response: Response,
+  response: HttpResponse,
   limit: number,
   what: string,
 ): Promise<Uint8Array> {

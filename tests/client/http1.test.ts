@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Http1Connections } from "../../src/client/http1.ts";
+import { Http1Connections, parseHead, RawResponse } from "../../src/client/http1.ts";
 import { RegistryClient } from "../../src/client/registry_client.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { startFake } from "./fake_server.ts";
@@ -177,4 +177,28 @@ Deno.test("http1: a body stream that fails midway fails the request (the server 
     connections.close();
     await server.close();
   }
+});
+
+Deno.test("http1: a response head's headers read by any case, repeated ones joined; a body that came with the head reads whole", async () => {
+  const { status, headers } = parseHead(
+    'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="a"\r\n' +
+      'www-authenticate: Basic realm="b"\r\nContent-Length: 5',
+  );
+  assert.equal(status, 401);
+  assert.equal(headers.get("WWW-Authenticate"), 'Bearer realm="a", Basic realm="b"');
+  assert.equal(headers.get("content-length"), "5");
+  assert.equal(headers.has("Location"), false);
+  assert.equal(headers.get("Location"), null);
+  const bytes = new TextEncoder().encode('{"a":1}');
+  assert.deepEqual(await new RawResponse(200, headers, bytes).json(), { a: 1 });
+  const streamed = new RawResponse(200, headers, bytes);
+  assert.equal(streamed.ok, true);
+  const reader = streamed.body!.getReader({ mode: "byob" });
+  const first = await reader.read(new Uint8Array(4));
+  assert.equal(new TextDecoder().decode(first.value), '{"a"');
+  const rest = await reader.read(new Uint8Array(16));
+  assert.equal(new TextDecoder().decode(rest.value), ":1}");
+  assert.equal((await reader.read(new Uint8Array(16))).done, true);
+  assert.equal(new RawResponse(204, headers, null).body, null);
+  assert.equal(await new RawResponse(404, headers, null).text(), "");
 });
