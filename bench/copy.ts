@@ -94,6 +94,9 @@ async function writeLayer(path: string, size: number, seed: number): Promise<str
       while (done < piece.length) done += await file.write(piece.subarray(done));
       written += piece.length;
     }
+    // On disk before any copy is timed: left dirty, the kernel writes it back ~30 s later
+    // (`vm.dirty_expire_centisecs`), in the middle of the first round's copy.
+    await file.sync();
   } finally {
     file.close();
   }
