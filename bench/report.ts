@@ -42,6 +42,11 @@ export const METRICS = {
     label: "server CPU per GiB of monolithic push (lower is better)",
     unit: "CPU s/GiB",
   },
+  pushMainCpu: {
+    key: "push.main-cpu",
+    label: "main-thread CPU per GiB of monolithic push (lower is better)",
+    unit: "CPU s/GiB",
+  },
   patchLength256: {
     key: "patch.length.256",
     label: "blob push, one PATCH with Content-Length, 256 MiB",
@@ -283,6 +288,7 @@ const FLOOR_METRICS: readonly Metric[] = [
   METRICS.pushMonolithic,
   METRICS.pushChunked,
   METRICS.pushCpu,
+  METRICS.pushMainCpu,
   METRICS.patchLength256,
   METRICS.patchChunked256,
   METRICS.patchLengthBig,

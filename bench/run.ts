@@ -207,9 +207,15 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
         try {
           await warmMemory(`${work}/warm`, big.size);
           const cpu0 = await readCpuSeconds(server.pid);
+          const main0 = await readCpuSeconds(server.pid, server.pid);
           record(METRICS.pushMonolithic, server, await pushMonolithic(server, big, round));
           const cpu = (await readCpuSeconds(server.pid)) - cpu0;
+          const main = (await readCpuSeconds(server.pid, server.pid)) - main0;
           record(METRICS.pushCpu, server, cpu / (big.size / (1 << 30)));
+          // A Go server's main thread is one of many running goroutines: not recorded.
+          if (server.name !== "distribution") {
+            record(METRICS.pushMainCpu, server, main / (big.size / (1 << 30)));
+          }
           log(`round ${round + 1}: ${server.name}: chunked push`);
           await warmMemory(`${work}/warm`, big.size);
           record(METRICS.pushChunked, server, await pushChunked(server, big, round));
