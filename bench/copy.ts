@@ -12,6 +12,7 @@ import { RegistryClient } from "../src/client/registry_client.ts";
 import { digestBytes, Digester } from "../src/oci/digest.ts";
 import {
   type BenchServer,
+  buildBundle,
   readCpuSeconds,
   RssSampler,
   startDistribution,
@@ -150,8 +151,8 @@ const GNU_TIME = "/usr/bin/time";
  * Run one client copy as a child process; returns seconds, peak RSS in bytes and CPU seconds.
  * Under GNU time the kernel's own figures come back after the child ends (user + system time,
  * `ru_maxrss`), with no observer running meanwhile: sampling `/proc` every 20 ms means spawning
- * `cat` ~75 times a second (this benchmark lacks `--allow-all`, which Deno asks for to read
- * `/proc`), ~0.3 CPU s per second on the same 2 cores, and it slowed the copies it watched (1 GiB,
+ * `cat` ~75 times a second without `--allow-all` (which Deno asks for to read `/proc`),
+ * ~0.3 CPU s per second on the same 2 cores, and it slowed the copies it watched (1 GiB,
  * 2 rounds, load 4-6: berth 4.06 → 6.38 s, skopeo 7.94 → 10.66 s). Without GNU time, sampling.
  */
 async function timed(
@@ -260,16 +261,7 @@ export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promi
 
     // berth as shipped: the bundle (`deno task bundle`; the Dockerfile and tests/ship use it),
     // built from this checkout into the temp dir.
-    const bundle = `${work}/berth.js`;
-    const built = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "-q", "--minify", "--output", bundle, "main.ts"],
-      cwd: new URL("..", import.meta.url).pathname,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (!built.success) {
-      throw new Error(`deno bundle failed: ${new TextDecoder().decode(built.stderr)}`);
-    }
+    const bundle = await buildBundle(work);
     const berth = [
       Deno.execPath(),
       "run",
@@ -279,7 +271,6 @@ export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promi
       "--allow-env",
       bundle,
     ];
-    await timed(berth[0]!, [...berth.slice(1), "version"]); // compile once, unmeasured
     const images = [
       {
         name: `single layer (${options.bigMib} MiB)`,

@@ -30,8 +30,9 @@ export interface Memory {
 }
 
 /**
- * Read a `/proc` file. Deno asks for `--allow-all` to read `/proc` directly; without it, `cat`
- * reads it (`--allow-run`), so the benchmark runs with explicit permissions.
+ * Read a `/proc` file. Deno reads `/proc` only with `--allow-all` (the `deno task bench*` tasks
+ * give it); without, `cat` reads it (`--allow-run`): a process spawned per sample, which an
+ * `RssSampler` every 25 ms turns into ~40 a second on the cores the servers measured use.
  */
 export async function readProc(path: string): Promise<string | undefined> {
   try {
