@@ -46,13 +46,6 @@ const mib = Number(values.mib);
 const rangeMib = values["range-mib"] ? Number(values["range-mib"]) : undefined;
 const variants = positionals.length ? positionals : ["berth:.", "floor:read:1", "distribution"];
 
-/** CPU seconds of a process's main thread. */
-async function mainCpu(pid: number): Promise<number> {
-  const text = await readProc(`/proc/${pid}/task/${pid}/stat`);
-  const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 async function start(variant: string, dataDir: string): Promise<BenchServer> {
   if (variant.startsWith("berth:")) {
     const dir = variant.slice("berth:".length);
@@ -165,7 +158,7 @@ try {
       const figures = results.get(server)!;
       for (let i = 0; i < gets; i++) {
         const cpu0 = await readCpuSeconds(server.pid);
-        const main0 = await mainCpu(server.pid);
+        const main0 = await readCpuSeconds(server.pid, server.pid);
         let bytes = size;
         let seconds: number;
         let clientCpu: number;
@@ -187,7 +180,7 @@ try {
         figures.client.push(clientCpu / gib);
         figures.mbs.push(bytes / 1e6 / seconds);
         figures.cpu.push(((await readCpuSeconds(server.pid)) - cpu0) / gib);
-        figures.main.push(((await mainCpu(server.pid)) - main0) / gib);
+        figures.main.push(((await readCpuSeconds(server.pid, server.pid)) - main0) / gib);
       }
       peaks.get(server)!.push((await sampler.stop()) / (1 << 20));
       const last = figures.mbs.slice(-gets).map((v) => v.toFixed(0)).join(", ");

@@ -15,7 +15,6 @@ import {
   type BenchServer,
   freePort,
   readCpuSeconds,
-  readProc,
   RssSampler,
   startBerth,
   startDistribution,
@@ -107,7 +106,7 @@ export async function runMirrorBench(
       const perGib = async (pid: number, before: number) =>
         ((await readCpuSeconds(pid)) - before) / (total / (1 << 30));
       const mainPerGib = async (pid: number, before: number) =>
-        ((await mainThreadSeconds(pid)) - before) / (total / (1 << 30));
+        ((await readCpuSeconds(pid, pid)) - before) / (total / (1 << 30));
       const direct = await readCpuSeconds(upstream.pid);
       figures.direct.push(await pull(upstream, total));
       figures.upstreamDirectCpu.push(await perGib(upstream.pid, direct));
@@ -118,7 +117,7 @@ export async function runMirrorBench(
       try {
         await warmMemory(`${work}/warm`, o.layerSize);
         const cpu = await readCpuSeconds(floor.pid);
-        const main = await mainThreadSeconds(floor.pid);
+        const main = await readCpuSeconds(floor.pid, floor.pid);
         figures.floor.push(await pull(floor, total));
         figures.floorCpu.push(await perGib(floor.pid, cpu));
         figures.floorMainCpu.push(await mainPerGib(floor.pid, main));
@@ -139,7 +138,7 @@ export async function runMirrorBench(
           const sampler = new RssSampler(cache.pid);
           const cpu = await readCpuSeconds(cache.pid);
           const upstreamCpu = await readCpuSeconds(upstream.pid);
-          const main = await mainThreadSeconds(cache.pid);
+          const main = await readCpuSeconds(cache.pid, cache.pid);
           const cold = await pull(cache, total).finally(async () => {
             (kind === "berth" ? figures.berthRss : figures.distRss).push(await sampler.stop());
           });
@@ -230,13 +229,6 @@ function formatMirror(
     `fast as local" is read as ≥ 0.9× (the machine is shared; compare within one run).`,
     "",
   ].join("\n");
-}
-
-/** CPU seconds (user + system) of a process's main thread. */
-async function mainThreadSeconds(pid: number): Promise<number> {
-  const text = await readProc(`/proc/${pid}/task/${pid}/stat`);
-  const fields = text?.slice(text.lastIndexOf(")") + 2).split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Start bench/mirror_floor.ts on a free port, fetching from `upstream`, its files in `dir`. */

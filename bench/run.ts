@@ -522,15 +522,11 @@ async function pushOnePatch(
   const session = await openUpload(server, repo);
   const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
   if (encoding === "chunked") headers["Transfer-Encoding"] = "chunked";
-  const [main0, all0] = [
-    await readCpuSeconds(server.pid, server.pid),
-    await readCpuSeconds(server.pid),
-  ];
+  const main0 = await readCpuSeconds(server.pid, server.pid);
+  const all0 = await readCpuSeconds(server.pid);
   const [patch] = await curl([{ url: session.href, method: "PATCH", upload: blob.path, headers }]);
-  const [main1, all1] = [
-    await readCpuSeconds(server.pid, server.pid),
-    await readCpuSeconds(server.pid),
-  ];
+  const main1 = await readCpuSeconds(server.pid, server.pid);
+  const all1 = await readCpuSeconds(server.pid);
   expectStatus(server, `PATCH (${encoding})`, patch!.status, 202);
   const next = new URL(patch!.location, server.url);
   await request(withDigest(next, blob.digest), { method: "PUT", expect: 201 });
