@@ -3,8 +3,8 @@
  * same run, both between two Debian `docker-registry` (distribution 2.8.2) processes so the client
  * is the only difference: one image with a single big layer (1 GiB by default) and one with many
  * small layers (50 × 2 MiB). Each copy goes to a fresh destination registry (nothing to skip or
- * mount); the client's CPU time and peak RSS come from the kernel (GNU time). Prints a Markdown table and writes it to
- * `bench/results/copy.md`.
+ * mount); the client's CPU time and peak RSS come from the kernel (GNU time). Prints a Markdown
+ * table and writes it to `bench/results/copy.md`.
  *
  * @module
  */
@@ -259,9 +259,7 @@ export async function runCopyBench(given: Partial<CopyBenchOptions> = {}): Promi
     for (const layer of small) await Deno.remove(layer.path);
     client.close();
 
-    // berth as shipped: the bundle (`deno task bundle`; the Dockerfile and tests/ship use it),
-    // built from this checkout into the temp dir.
-    const bundle = await buildBundle(work);
+    const bundle = await buildBundle(work); // berth as shipped
     const berth = [
       Deno.execPath(),
       "run",
