@@ -386,6 +386,34 @@ export class RegistryClient {
     return { subjectAccepted: response.headers.has("OCI-Subject") };
   }
 
+  /**
+   * Whether the repository exists, as its first tags page says (asked with push scope, for a
+   * caller about to push): false on a 404 `NAME_UNKNOWN`, true on a 200, undefined otherwise.
+   */
+  async hasRepository(repository: string, options: CallOptions = {}): Promise<boolean | undefined> {
+    try {
+      const response = await this.request("GET", `/v2/${repository}/tags/list?n=1`, {
+        scopes: [pushScope(repository)],
+        ...(options.signal && { signal: options.signal }),
+      });
+      if (response.status === 200) {
+        await response.body?.cancel();
+        return true;
+      }
+      if (response.status !== 404) {
+        await response.body?.cancel();
+        return undefined;
+      }
+      const body = await response.json().catch(() => undefined) as
+        | { errors?: { code?: unknown }[] }
+        | undefined;
+      return body?.errors?.some((e) => e.code === "NAME_UNKNOWN") ? false : undefined;
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      return undefined;
+    }
+  }
+
   /** Whether the repository has a blob (HEAD). */
   async hasBlob(
     repository: string,

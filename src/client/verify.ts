@@ -18,32 +18,38 @@ import {
 import { ClientError } from "./errors.ts";
 
 /** Hashes bytes as they pass and checks them against `digest` and, when known (≥ 0), `size`. */
-function checker(digest: string, size: number, onBytes?: (n: number) => void) {
+function checker(
+  digest: string,
+  size: number,
+  options: { onBytes?: (n: number) => void; hash?: boolean },
+) {
   const parsed = tryParseDigest(digest);
   if (!parsed) throw new ClientError("invalid", `unsupported digest ${digest}`);
-  const digester = new Digester(parsed.algorithm);
+  const digester = options.hash === false ? undefined : new Digester(parsed.algorithm);
+  let received = 0;
   return {
     /** Take `chunk`; throws once more than `size` bytes came. */
     add(chunk: Uint8Array): void {
-      digester.update(chunk);
-      if (size >= 0 && digester.size > size) {
+      digester?.update(chunk);
+      received += chunk.byteLength;
+      if (size >= 0 && received > size) {
         throw new ClientError(
           "digest-mismatch",
           `${digest}: more than the expected ${size} bytes received`,
         );
       }
-      onBytes?.(chunk.byteLength);
+      options.onBytes?.(chunk.byteLength);
     },
     /** At the end: throws unless the size and the digest match. */
     end(): void {
-      if (size >= 0 && digester.size !== size) {
+      if (size >= 0 && received !== size) {
         throw new ClientError(
           "digest-mismatch",
-          `${digest}: ${digester.size} bytes received, ${size} expected`,
+          `${digest}: ${received} bytes received, ${size} expected`,
         );
       }
-      const actual = digester.peek().value;
-      if (actual !== parsed.value) {
+      const actual = digester?.peek().value;
+      if (actual !== undefined && actual !== parsed.value) {
         throw new ClientError("digest-mismatch", `digest mismatch for ${digest}: got ${actual}`);
       }
     },
@@ -54,7 +60,7 @@ function checker(digest: string, size: number, onBytes?: (n: number) => void) {
 export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
   /** Verify against `digest` and, when known (≥ 0), `size`. */
   constructor(digest: string, size: number, options: { onBytes?: (n: number) => void } = {}) {
-    const check = checker(digest, size, options.onBytes);
+    const check = checker(digest, size, options);
     super({
       transform(chunk, controller) {
         check.add(chunk);
@@ -70,15 +76,16 @@ export class VerifyingStream extends TransformStream<Uint8Array, Uint8Array> {
 /**
  * `source` verified against `digest` and, when known (≥ 0), `size`, as a byte stream that reads
  * into its reader's buffers (BYOB) all the way down: the error, naming the digest, comes before
- * the end of the stream.
+ * the end of the stream. With `hash: false` only the size is checked (for a consumer that checks
+ * the digest itself).
  */
 export function verifying(
   source: ReadableStream<Uint8Array>,
   digest: string,
   size: number,
-  options: { onBytes?: (n: number) => void } = {},
+  options: { onBytes?: (n: number) => void; hash?: boolean } = {},
 ): ReadableStream<Uint8Array> {
-  const check = checker(digest, size, options.onBytes);
+  const check = checker(digest, size, options);
   let reader: ViewReader | undefined;
   return new ReadableStream({
     type: "bytes",

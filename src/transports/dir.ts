@@ -105,7 +105,11 @@ export class DirDestination implements ImageDestination {
   /** As written. */
   readonly name: string;
   /** Indexes yes (children as `<hex>.manifest.json`), referrers no. */
-  readonly capabilities: DestinationCapabilities = { indexes: true, referrers: false };
+  readonly capabilities: DestinationCapabilities = {
+    indexes: true,
+    referrers: false,
+    verifiesDigests: false,
+  };
   /** No tags in this format. */
   readonly tag = undefined;
   #dir: string;

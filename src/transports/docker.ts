@@ -93,14 +93,19 @@ export class DockerSource implements ImageSource {
 export class DockerDestination implements ImageDestination {
   /** As written. */
   readonly name: string;
-  /** Indexes and referrers both. */
-  readonly capabilities: DestinationCapabilities = { indexes: true, referrers: true };
+  /** Indexes and referrers both; the registry checks every digest. */
+  readonly capabilities: DestinationCapabilities = {
+    indexes: true,
+    referrers: true,
+    verifiesDigests: true,
+  };
   /** The reference's tag. */
   readonly tag: string | undefined;
   /** The reference's digest. */
   readonly digest: string | undefined;
   #ref: ImageReference;
   #client: RegistryClient;
+  #unknown = false;
 
   /** A destination over a parsed reference and its registry's client. */
   constructor(name: string, ref: ImageReference, client: RegistryClient) {
@@ -111,17 +116,26 @@ export class DockerDestination implements ImageDestination {
     this.digest = ref.digest;
   }
 
-  /** Ping the registry (scheme, auth challenge), so the first blob does not wait for it. */
+  /**
+   * Ping the registry (scheme, auth challenge), so the first blob does not wait for it, and
+   * learn whether the repository is new: then no blob is there to look for.
+   */
   async prepare(options: TransportCallOptions = {}): Promise<void> {
-    await this.#client.ping(options.signal ? { signal: options.signal } : {});
+    const sig = options.signal ? { signal: options.signal } : {};
+    await this.#client.ping(sig);
+    this.#unknown = await this.#client.hasRepository(this.#ref.repository, sig) === false;
   }
 
   /**
-   * HEAD the blob; undefined (no request) once the repository is known to mount from itself:
-   * `putBlob`'s `POST ?mount=` then checks and starts the upload in one request.
+   * HEAD the blob; false (no request) in a repository that did not exist when the copy started
+   * (a registry links blobs to a repository, so none is there but this copy's own, which the
+   * engine does not push twice; an interrupted earlier push's blobs are pushed again); undefined
+   * (no request) once the repository is known to mount from itself: `putBlob`'s `POST ?mount=`
+   * then checks and starts the upload in one request.
    */
   hasBlob(blob: BlobInfo, options: TransportCallOptions = {}): Promise<boolean | undefined> {
     const repository = this.#ref.repository;
+    if (this.#unknown) return Promise.resolve(false);
     if (this.#client.selfMounts(repository)) return Promise.resolve(undefined);
     return this.#client.hasBlob(repository, blob.digest, { ...options, push: true });
   }
@@ -147,6 +161,7 @@ export class DockerDestination implements ImageDestination {
 
   /** PUT the manifest by each tag (by digest when none); keep the referrers tag if needed. */
   async putManifest(manifest: Manifest, tags: string[], options: TransportCallOptions = {}) {
+    this.#unknown = false;
     const references = tags.length > 0 ? tags : [manifest.digest];
     let subjectAccepted = true;
     for (const reference of references) {

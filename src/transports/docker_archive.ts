@@ -305,7 +305,11 @@ export class DockerArchiveDestination implements ImageDestination {
   /** As written. */
   readonly name: string;
   /** One image, no referrers. */
-  readonly capabilities: DestinationCapabilities = { indexes: false, referrers: false };
+  readonly capabilities: DestinationCapabilities = {
+    indexes: false,
+    referrers: false,
+    verifiesDigests: false,
+  };
   /** The tag part of REPO:TAG. */
   readonly tag: string | undefined;
   #writer: DockerArchiveWriter;

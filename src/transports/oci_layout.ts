@@ -174,7 +174,11 @@ export class OciLayoutDestination implements ImageDestination {
   /** As written. */
   readonly name: string;
   /** Indexes and referrers both. */
-  readonly capabilities: DestinationCapabilities = { indexes: true, referrers: true };
+  readonly capabilities: DestinationCapabilities = {
+    indexes: true,
+    referrers: true,
+    verifiesDigests: false,
+  };
   /** The reference's tag. */
   readonly tag: string | undefined;
   /** The layout's folder. */

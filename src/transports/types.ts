@@ -58,6 +58,11 @@ export interface DestinationCapabilities {
   indexes: boolean;
   /** Referrers (manifests with a subject). */
   referrers: boolean;
+  /**
+   * Checks each blob's digest itself before the blob becomes visible (a registry must): the
+   * engine then hands `putBlob` the source's bytes without hashing them a second time.
+   */
+  verifiesDigests: boolean;
 }
 
 /** Where images are written. */
@@ -74,8 +79,8 @@ export interface ImageDestination {
    */
   hasBlob(blob: BlobInfo, options?: TransportCallOptions): Promise<boolean | undefined>;
   /**
-   * Store a blob from a stream that errors on a digest mismatch; nothing of a blob whose stream
-   * errored may become visible. `open` may be called again to retry. With `checked: false`
+   * Store a blob from a stream that errors on a digest mismatch (unless the destination
+   * `verifiesDigests` itself); nothing of a blob whose stream errored may become visible. `open` may be called again to retry. With `checked: false`
    * (`hasBlob` answered undefined) a blob already there is skipped (`"exists"`, `open` unused).
    */
   putBlob(

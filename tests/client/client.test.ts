@@ -12,6 +12,7 @@ import { ClientError } from "../../src/client/errors.ts";
 import { retryAfterMs } from "../../src/client/http.ts";
 import { parseImageReference, parseRepositoryReference } from "../../src/client/reference.ts";
 import { RegistryClient } from "../../src/client/registry_client.ts";
+import { verifying } from "../../src/client/verify.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
 import { createApp } from "../../src/app.ts";
 import { makeConfig } from "../../src/config.ts";
@@ -580,4 +581,50 @@ Deno.test("client: a registry that does not mount keeps its HEADs, and blobs it 
     client.close();
     await registry.close();
   }
+});
+
+Deno.test("client: hasRepository is false on NAME_UNKNOWN, true once the repository exists, undefined when the registry does not say", async () => {
+  const registry = await recordedBerth(true);
+  const client = new RegistryClient({ registry: registry.server.url });
+  const plain404 = await startFake((_request, url) =>
+    url.pathname === "/v2/" ? new Response("{}") : new Response("no", { status: 404 })
+  );
+  const other = new RegistryClient({ registry: plain404.url });
+  try {
+    assert.equal(await client.hasRepository("x/y"), false);
+    const config = new TextEncoder().encode("{}");
+    const digest = digestBytes(config).value;
+    await client.pushBlob(
+      "x/y",
+      { digest, size: config.length },
+      () => Promise.resolve(new Response(config).body!),
+    );
+    await client.putManifest("x/y", "v1", {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      bytes: new TextEncoder().encode(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest, size: 2 },
+        layers: [],
+      })),
+    });
+    assert.equal(await client.hasRepository("x/y"), true);
+    assert.equal(await other.hasRepository("x/y"), undefined);
+  } finally {
+    client.close();
+    other.close();
+    await plain404.close();
+    await registry.close();
+  }
+});
+
+Deno.test("client: verifying with hash: false checks the size only", async () => {
+  const bytes = randomBytes(5000, 70);
+  const wrongDigest = digestBytes(randomBytes(5000, 71)).value;
+  const read = (size: number, hash: boolean) =>
+    new Response(verifying(new Response(bytes).body!, wrongDigest, size, { hash })).arrayBuffer();
+  assert.equal((await read(5000, false)).byteLength, 5000);
+  await assert.rejects(read(5000, true), /digest mismatch/);
+  await assert.rejects(read(4999, false), /more than the expected 4999 bytes/);
+  await assert.rejects(read(5001, false), /5000 bytes received, 5001 expected/);
 });

@@ -374,21 +374,25 @@ Deno.test("copy: a destination named by digest must receive exactly that image",
   });
 });
 
-Deno.test("copy: into a registry that mounts from the same repository, HEADs stop after the first upload; a second copy uploads nothing", async () => {
+Deno.test("copy: into a new repository no blob is looked for; into an existing one that mounts from itself, HEADs stop after the first upload; a second copy uploads nothing", async () => {
   await withServers(1, async ([a]) => {
-    const config = text(JSON.stringify({ architecture: "amd64", os: "linux" }));
-    const layers = [1, 2, 3, 4, 5, 6, 7].map((seed) => randomBytes(2000, 60 + seed));
-    for (const blob of [config, ...layers]) await pushBlob(a!.url, "src/many", blob);
-    const manifest = text(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.ociManifest,
-      config: descriptor(MEDIA.ociConfig, config),
-      layers: layers.map((layer) => descriptor(MEDIA.ociLayer, layer)),
-    }));
-    assert.equal(
-      (await putManifest(a!.url, "src/many", "v1", manifest, MEDIA.ociManifest)).status,
-      201,
-    );
+    const pushMany = async (repository: string, seed: number) => {
+      const config = text(JSON.stringify({ architecture: "amd64", os: "linux", seed }));
+      const layers = [1, 2, 3, 4, 5, 6, 7].map((n) => randomBytes(2000, seed + n));
+      for (const blob of [config, ...layers]) await pushBlob(a!.url, repository, blob);
+      const manifest = text(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociManifest,
+        config: descriptor(MEDIA.ociConfig, config),
+        layers: layers.map((layer) => descriptor(MEDIA.ociLayer, layer)),
+      }));
+      assert.equal(
+        (await putManifest(a!.url, repository, "v1", manifest, MEDIA.ociManifest)).status,
+        201,
+      );
+    };
+    await pushMany("src/many", 60);
+    await pushMany("src/other", 80);
     // The destination: berth in this process behind a recording front.
     const dataDir = await Deno.makeTempDir({ prefix: "berth-copy-" });
     const app = createApp(makeConfig({ dataDir, addr: "127.0.0.1:0" }), {
@@ -401,25 +405,36 @@ Deno.test("copy: into a registry that mounts from the same repository, HEADs sto
     try {
       const blobRequests = (from: number) =>
         front.seen.slice(from).filter((s) => s.path.includes("/blobs/"));
+      const uploads = { total: 8, copied: 8, existing: 0, mounted: 0 };
       const result = await copy(
         `docker://${a!.host}/src/many:v1`,
         `docker://${front.host}/dst/many:v1`,
+        { jobs: 2 },
+      );
+      assert.deepEqual(result.blobs, { ...uploads, bytes: result.blobs.bytes });
+      const first = blobRequests(0);
+      // dst/many did not exist (its tags list said NAME_UNKNOWN): no HEAD, no mount but the probe.
+      assert.equal(front.seen.filter((s) => s.path.includes("/dst/many/tags/list")).length, 1);
+      assert.equal(first.filter((s) => s.method === "HEAD").length, 0);
+      assert.equal(first.filter((s) => s.method === "PUT").length, 8);
+      assert.equal(first.filter((s) => s.path.includes("mount=")).length, 1);
+      assert.equal(await manifestStatus(front.url, "dst/many", "v1"), 200);
+
+      // Another image into the repository that now exists: HEADs until the probe says it mounts.
+      let start = front.seen.length;
+      const other = await copy(
+        `docker://${a!.host}/src/other:v1`,
+        `docker://${front.host}/dst/many:v2`,
         { jobs: 1 },
       );
-      assert.deepEqual(result.blobs, {
-        total: 8,
-        copied: 8,
-        existing: 0,
-        mounted: 0,
-        bytes: result.blobs.bytes,
-      });
-      const first = blobRequests(0);
+      assert.deepEqual(other.blobs, { ...uploads, bytes: other.blobs.bytes });
+      const next = blobRequests(start);
       // One worker: its HEADs run up to `jobs` blobs ahead, so two before the probe is answered.
-      assert.equal(first.filter((s) => s.method === "HEAD").length, 2);
-      assert.equal(first.filter((s) => s.method === "PUT").length, 8);
-      assert.equal(first.filter((s) => s.path.includes("mount=")).length, 1 + 6); // probe + 6 blobs
-      assert.equal(await manifestStatus(front.url, "dst/many", "v1"), 200);
-      const again = front.seen.length;
+      assert.equal(next.filter((s) => s.method === "HEAD").length, 2);
+      assert.equal(next.filter((s) => s.method === "PUT").length, 8);
+      assert.equal(next.filter((s) => s.path.includes("mount=")).length, 1 + 6); // probe + 6 blobs
+
+      start = front.seen.length;
       const second = await copy(
         `docker://${a!.host}/src/many:v1`,
         `docker://${front.host}/dst/many:v1`,
@@ -427,8 +442,8 @@ Deno.test("copy: into a registry that mounts from the same repository, HEADs sto
       );
       assert.equal(second.blobs.existing, 8);
       assert.equal(second.blobs.copied, 0);
-      // Nothing uploaded, so nothing learned: every blob was a HEAD, as before.
-      assert.deepEqual(blobRequests(again).map((s) => s.method), Array(8).fill("HEAD"));
+      // Nothing uploaded, so nothing learned: every blob was a HEAD.
+      assert.deepEqual(blobRequests(start).map((s) => s.method), Array(8).fill("HEAD"));
     } finally {
       await front.close();
       await app.close();
