@@ -221,6 +221,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           record(METRICS.pushChunked, server, await pushChunked(server, big, round));
         } finally {
           record(METRICS.rssPush, server, await sampler.stop());
+          record(METRICS.rssPushAnon, server, sampler.peakAnon);
         }
       }
     }
@@ -265,6 +266,7 @@ export async function runBench(options: BenchOptions): Promise<BenchRun> {
           }
         } finally {
           record(METRICS.rssPatch, server, await sampler.stop());
+          record(METRICS.rssPatchAnon, server, sampler.peakAnon);
         }
       }
     }

@@ -27,6 +27,9 @@ export interface Memory {
   rss: number;
   /** Peak resident set size since start (`VmHWM`). */
   hwm: number;
+  /** Of `rss`, the process's own memory (`RssAnon`); the rest is pages mapped from files (the
+   * executable) and shared memory. */
+  anon: number;
 }
 
 /**
@@ -55,8 +58,9 @@ export async function readMemory(pid: number): Promise<Memory | undefined> {
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1]);
   const rss = kib("VmRSS");
   const hwm = kib("VmHWM");
-  return Number.isFinite(rss) && Number.isFinite(hwm)
-    ? { rss: rss * 1024, hwm: hwm * 1024 }
+  const anon = kib("RssAnon");
+  return Number.isFinite(rss) && Number.isFinite(hwm) && Number.isFinite(anon)
+    ? { rss: rss * 1024, hwm: hwm * 1024, anon: anon * 1024 }
     : undefined;
 }
 
@@ -78,6 +82,7 @@ export async function readCpuSeconds(pid: number, thread?: number): Promise<numb
 export class RssSampler {
   #running = true;
   #peak = 0;
+  #peakAnon = 0;
   #loop: Promise<void>;
 
   /** Start sampling `pid` every `intervalMs`. */
@@ -98,9 +103,15 @@ export class RssSampler {
     return this.#peak;
   }
 
+  /** The peak `RssAnon` in bytes (the process's own memory, without the executable's pages). */
+  get peakAnon(): number {
+    return this.#peakAnon;
+  }
+
   async #sample(): Promise<void> {
     const memory = await readMemory(this.pid);
     if (memory && memory.rss > this.#peak) this.#peak = memory.rss;
+    if (memory && memory.anon > this.#peakAnon) this.#peakAnon = memory.anon;
   }
 }
 
