@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS, type LimitsConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import type { UploadService } from "../services/uploads.ts";
 import { type ReadResult, relayBytes } from "./byte_relay.ts";
+import { DirectBody, relayDirect } from "./direct_body.ts";
 import type { RequestContext } from "./context.ts";
 import { IncomingRequest } from "./request_view.ts";
 
@@ -208,13 +209,13 @@ export class RequestLimits {
     const onAbort = () => stop?.(drain?.reason);
     drain?.addEventListener("abort", onAbort, { once: true });
     const release = () => drain?.removeEventListener("abort", onAbort);
-    // A byte relay, so uploads keep reading straight into their own buffers (see byte_relay.ts).
-    return relayBytes(ctx.body!, async (read) => {
+    /** Sees each read: its byte count, or `null` at the end; throws to fail the body. */
+    const step = async (read: Promise<number | null>): Promise<number | null> => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      let result: ReadResult | "idle";
+      let result: number | null | "idle";
       try {
         if (drain?.aborted) throw drain.reason;
-        result = await new Promise<ReadResult | "idle">((resolve, reject) => {
+        result = await new Promise<number | null | "idle">((resolve, reject) => {
           stop = reject;
           timer = setTimeout(() => resolve("idle"), bodyIdleTimeoutMs);
           read.then(resolve, reject);
@@ -232,11 +233,11 @@ export class RequestLimits {
         release();
         throw new RegistryError("BODY_TIMEOUT", null, { message: "request body idle too long" });
       }
-      if (result.done) {
+      if (result === null) {
         release();
-        return result;
+        return null;
       }
-      total += result.value.byteLength;
+      total += result;
       ctx.bytesIn = total;
       if (total > maxBodyBytes) throw this.#tooLarge();
       const elapsed = (Date.now() - started) / 1000;
@@ -244,6 +245,18 @@ export class RequestLimits {
         throw new RegistryError("BODY_TIMEOUT", null, { message: "request body too slow" });
       }
       return result;
+    };
+    // A body read directly stays direct (see direct_body.ts); any other is relayed as a byte
+    // stream, so uploads keep reading straight into their own buffers (see byte_relay.ts).
+    const body = ctx.body!;
+    if (body instanceof DirectBody && !body.locked) return relayDirect(body, step);
+    return relayBytes(body, async (read) => {
+      let result: ReadResult | undefined;
+      await step(read.then((r) => {
+        result = r;
+        return r.done ? null : r.value.byteLength;
+      }));
+      return result!;
     });
   }
 }

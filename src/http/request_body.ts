@@ -1,15 +1,15 @@
 /**
  * A request body as a byte stream read off its connection: `Content-Length` bytes, or a
  * `Transfer-Encoding: chunked` body decoded (sizes checked, extensions ignored, trailers read
- * and dropped). A reader that brings its own buffer gets the socket's bytes in it directly.
+ * and dropped). A reader that brings its own buffer (a BYOB read, or a direct read: see
+ * direct_body.ts) gets the socket's bytes in it directly.
  *
  * @module
  */
 import type { ConnReader } from "./conn_reader.ts";
+import { DirectBody } from "./direct_body.ts";
 import { type BodyFraming, checkTrailer, parseChunkSize, ProtocolError } from "./http1_head.ts";
 
-/** Chunk size of reads for consumers that do not bring their own buffer. */
-const AUTO_CHUNK = 64 * 1024;
 /**
  * Buffer of a connection reading a chunked body: big socket reads, chunks copied out of it, as
  * many as fit into the consumer's read (2 MiB for uploads, the batch size). Given back when the
@@ -21,8 +21,8 @@ const MAX_LINE = 4096;
 
 /** A body being read, and what the connection needs to know about it. */
 export interface RequestBody {
-  /** The body's bytes. */
-  stream: ReadableStream<Uint8Array<ArrayBuffer>>;
+  /** The body's bytes (also readable directly). */
+  stream: DirectBody;
   /** Whether every byte of the body (and its trailers) has been read off the connection. */
   readonly complete: boolean;
 }
@@ -70,66 +70,56 @@ export function requestBody(
     }
   };
 
-  const stream: ReadableStream<Uint8Array<ArrayBuffer>> = new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: AUTO_CHUNK,
-    async pull(controller) {
-      const request = controller.byobRequest!;
-      const view = request.view!;
-      const into = new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, view.byteLength);
-      try {
-        if (!started) {
-          started = true;
-          await hooks.beforeFirstRead?.();
-        }
-        if (framing.kind === "chunked") {
-          // As many chunks as the buffer holds, into one read; waits only when nothing is read.
-          let filled = 0;
-          let ended = false;
-          while (filled < into.length) {
-            if (left === 0) {
-              if (filled > 0 && !reader.hasLines(chunkEnd ? 2 : 1)) break;
-              if (!(await nextChunk())) {
-                ended = true;
-                break;
-              }
-            }
-            if (reader.buffered === 0) {
-              if (filled > 0) break;
-              if (!(await reader.more())) {
-                throw new ProtocolError(400, "connection closed inside a request body");
-              }
-            }
-            const n = reader.take(
-              into.subarray(filled, filled + Math.min(left, into.length - filled)),
-            );
-            filled += n;
-            left -= n;
-            chunkEnd = left === 0;
-          }
-          if (filled > 0) request.respond(filled);
-          if (ended) {
-            complete = true;
-            reader.release();
-            controller.close();
-            if (filled === 0) request.respond(0);
-          }
-          return;
-        }
-        const n = await reader.read(into.subarray(0, Math.min(left, into.length)));
-        if (n === null) throw new ProtocolError(400, "connection closed inside a request body");
-        left -= n;
-        request.respond(n);
-        if (left === 0) {
-          complete = true;
-          controller.close();
-        }
-      } catch (error) {
-        hooks.onError?.(error);
-        controller.error(error);
+  /** The next bytes of the body into `into`: how many, or `null` once it has ended. */
+  const read = async (into: Uint8Array<ArrayBuffer>): Promise<number | null> => {
+    if (complete) return null;
+    try {
+      if (!started) {
+        started = true;
+        await hooks.beforeFirstRead?.();
       }
-    },
-  });
+      if (framing.kind === "chunked") {
+        // As many chunks as the buffer holds, into one read; waits only when nothing is read.
+        let filled = 0;
+        while (filled < into.length) {
+          if (left === 0) {
+            if (filled > 0 && !reader.hasLines(chunkEnd ? 2 : 1)) break;
+            if (!(await nextChunk())) {
+              complete = true;
+              reader.release();
+              break;
+            }
+          }
+          if (reader.buffered === 0) {
+            if (filled > 0) break;
+            if (!(await reader.more())) {
+              throw new ProtocolError(400, "connection closed inside a request body");
+            }
+          }
+          const n = reader.take(
+            into.subarray(filled, filled + Math.min(left, into.length - filled)),
+          );
+          filled += n;
+          left -= n;
+          chunkEnd = left === 0;
+        }
+        return filled > 0 ? filled : null;
+      }
+      if (left === 0) {
+        complete = true;
+        return null;
+      }
+      const n = await reader.read(into.subarray(0, Math.min(left, into.length)));
+      if (n === null) throw new ProtocolError(400, "connection closed inside a request body");
+      left -= n;
+      if (left === 0) complete = true;
+      return n;
+    } catch (error) {
+      hooks.onError?.(error);
+      throw error;
+    }
+  };
+  const stream = new DirectBody(read);
   return {
     stream,
     get complete() {

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { DirectBody } from "../../http/direct_body.ts";
 import { SizeMismatch, type WriteOptions } from "../driver.ts";
 
 /** Bytes gathered before one hash update and one write. */
@@ -98,8 +99,21 @@ function giveBack(bytes: Uint8Array<ArrayBuffer>): void {
   if (!bytes.buffer.detached) bytes.buffer.transfer(0);
 }
 
-/** How to fill a buffer from `body`: BYOB reads for byte streams, else copies of each chunk. */
+/**
+ * How to fill a buffer from `body`: direct reads for a request body that has them, BYOB reads for
+ * other byte streams, else copies of each chunk.
+ */
 function filler(body: ReadableStream<Uint8Array>): { fill: Filler; cancel(reason: unknown): void } {
+  if (body instanceof DirectBody && !body.locked) {
+    const direct = body.direct();
+    return {
+      fill: async (buffer, at) => {
+        const read = await direct.read(buffer.subarray(at));
+        return { buffer, read: read ?? 0, done: read === null };
+      },
+      cancel: (reason) => void direct.cancel(reason).catch(() => {}),
+    };
+  }
   let byob: ReadableStreamBYOBReader | undefined;
   try {
     byob = body.getReader({ mode: "byob" });
