@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "../../src/bytes.ts";
 import { DirectBody, relayDirect } from "../../src/http/direct_body.ts";
 import { writeBatched } from "../../src/storage/drivers/batch_writer.ts";
 import { SizeMismatch } from "../../src/storage/driver.ts";
@@ -41,7 +42,7 @@ function memorySink() {
       return Promise.resolve(bytes.byteLength);
     },
     bytes() {
-      return new Uint8Array(chunks.flatMap((chunk) => [...chunk]));
+      return concatBytes(chunks, chunks.reduce((size, chunk) => size + chunk.byteLength, 0));
     },
   };
 }
