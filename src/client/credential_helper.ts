@@ -53,8 +53,11 @@ export async function runCredentialHelper(
       stderr: "piped",
     }).spawn();
     const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(helperServerUrl(registry)));
-    await writer.close();
+    // A helper that exits without reading its input (a failing one) breaks the pipe: its exit
+    // status and output say what happened, not the write.
+    await writer.write(new TextEncoder().encode(helperServerUrl(registry)))
+      .then(() => writer.close())
+      .catch(() => {});
     output = await child.output();
   } catch (error) {
     // Deno's own message says how to allow running it (--allow-run) when that is missing.
