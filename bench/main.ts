@@ -161,7 +161,7 @@ if (import.meta.main) {
     const copy = await runCopyBench({
       bigMib: options.blobSize >> 20 || 1,
       layers: options.layers,
-      rounds: Math.min(options.rounds, 3),
+      rounds: options.rounds,
       ...(options.tmpDir && { tmp: options.tmpDir }),
       log,
     });
