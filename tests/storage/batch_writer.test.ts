@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { WRITE_BATCH, writeBatched } from "../../src/storage/drivers/batch_writer.ts";
+import { BatchBuffers, WRITE_BATCH, writeBatched } from "../../src/storage/drivers/batch_writer.ts";
 import { SizeMismatch } from "../../src/storage/driver.ts";
 
 /** Deterministic bytes. */
@@ -115,3 +115,42 @@ for (const [kind, make] of [["byte", byteStream], ["plain", chunkStream]] as con
     }
   });
 }
+
+Deno.test("batch writer: with kept buffers, bodies in a row are read into the same two, a failed one's are freed", async () => {
+  const buffers = new BatchBuffers();
+  /** Write a body of `size` bytes; returns the buffers its batches were in. */
+  const write = async (size: number, expectedLength?: number) => {
+    const seen = new Set<ArrayBuffer>();
+    const sink = {
+      write(bytes: Uint8Array): Promise<number> {
+        seen.add(bytes.buffer as ArrayBuffer);
+        return Promise.resolve(bytes.byteLength);
+      },
+    };
+    const options = expectedLength === undefined ? {} : { expectedLength };
+    const failure = await writeBatched(chunkStream(bytesOf(size), 100_000), sink, options, buffers)
+      .then(() => undefined, (error) => error);
+    return { seen, failure };
+  };
+  const first = await write(2 * WRITE_BATCH + 5000);
+  assert.equal(first.failure, undefined);
+  assert.equal(first.seen.size, 2);
+  for (const buffer of first.seen) assert.equal(buffer.detached, false, "kept, not freed");
+  const second = await write(3 * WRITE_BATCH);
+  assert.deepEqual(second.seen, first.seen, "the kept buffers again");
+
+  // A body too long for its length fails: its buffers are freed, not kept.
+  const failed = await write(2 * WRITE_BATCH + 5000, 2 * WRITE_BATCH + 4999);
+  assert.ok(failed.failure instanceof SizeMismatch);
+  assert.deepEqual(failed.seen, first.seen);
+  for (const buffer of failed.seen) assert.equal(buffer.detached, true);
+  const next = await write(WRITE_BATCH + 1);
+  for (const buffer of next.seen) assert.equal(first.seen.has(buffer), false, "fresh buffers");
+
+  // A small body of known length has buffers of its own size: freed, and the kept ones untouched.
+  const small = await write(1000, 1000);
+  assert.equal(small.failure, undefined);
+  assert.equal(small.seen.size, 1);
+  for (const buffer of small.seen) assert.equal(buffer.detached, true);
+  assert.deepEqual((await write(WRITE_BATCH + 1)).seen, next.seen);
+});

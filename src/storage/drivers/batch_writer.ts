@@ -5,7 +5,8 @@
  * A BYOB reader reads straight into a reused 2 MiB buffer (two of them, one being written while
  * the other fills; smaller for a body of smaller known length): no per-chunk allocation or copy of
  * the pieces the connection hands out, one hash update and one write per 2 MiB, memory flat
- * (figures: bench/measurements.md).
+ * (figures: bench/measurements.md). A driver keeps full-size buffers between bodies
+ * ({@link BatchBuffers}).
  *
  * @module
  */
@@ -14,6 +15,33 @@ import { SizeMismatch, type WriteOptions } from "../driver.ts";
 
 /** Bytes gathered before one hash update and one write. */
 export const WRITE_BATCH = 2 << 20;
+
+/** Full-size batch buffers a driver keeps for its next body. */
+const BUFFERS_KEPT = 2;
+
+/**
+ * Batch buffers kept from one body to the next (one body's pair). A fresh 2 MiB buffer is memory
+ * the kernel (on this kind of VM, the host) must fault in again: each 128 MiB PATCH of a chunked
+ * push took 15–20 ms longer with fresh buffers than with kept ones (bench/README.md, session 13).
+ */
+export class BatchBuffers {
+  #free: Uint8Array<ArrayBuffer>[] = [];
+
+  /** A buffer of {@link WRITE_BATCH} bytes. */
+  take(): Uint8Array<ArrayBuffer> {
+    return this.#free.pop() ?? new Uint8Array(WRITE_BATCH);
+  }
+
+  /** Keep a full-size buffer no read or write uses any more; free any other. */
+  give(buffer: Uint8Array<ArrayBuffer>): void {
+    if (buffer.buffer.detached) return;
+    if (buffer.byteLength === WRITE_BATCH && this.#free.length < BUFFERS_KEPT) {
+      this.#free.push(buffer);
+    } else {
+      giveBack(buffer);
+    }
+  }
+}
 
 /** One read into a buffer: the buffer (a BYOB read hands back a new one), bytes read, the end. */
 interface Fill {
@@ -34,12 +62,15 @@ export interface ByteSink {
  * Copy `body` into `file` at its current position: batches of {@link WRITE_BATCH} bytes are shown
  * to `options.observe` (hashed) and written while the next one is read. Throws
  * {@link SizeMismatch} as soon as more than `options.expectedLength` bytes arrive (what was read
- * past the limit is never written). Returns the number of bytes written.
+ * past the limit is never written). Returns the number of bytes written. Full-size buffers come
+ * from `buffers` and go back to it once the body is written (without it, or after a failure, they
+ * are freed).
  */
 export async function writeBatched(
   body: ReadableStream<Uint8Array>,
   file: ByteSink,
   options: WriteOptions = {},
+  buffers?: BatchBuffers,
 ): Promise<number> {
   const { observe, signal, expectedLength } = options;
   const { fill, cancel } = filler(body);
@@ -48,8 +79,10 @@ export async function writeBatched(
   // A body of smaller known length gets buffers one byte longer: a byte too many is then seen
   // before anything is written.
   const size = Math.min(WRITE_BATCH, (expectedLength ?? WRITE_BATCH) + 1);
-  let current = new Uint8Array(size);
-  let spare = new Uint8Array(size);
+  const pooled = buffers && size === WRITE_BATCH ? buffers : undefined;
+  let current = pooled?.take() ?? new Uint8Array(size);
+  let spare = pooled?.take() ?? new Uint8Array(size);
+  let written = false;
   let filled = 0;
   let total = 0;
   let pending: Promise<void> = Promise.resolve();
@@ -79,6 +112,7 @@ export async function writeBatched(
     signal?.throwIfAborted();
     if (filled > 0) await flush();
     await pending;
+    written = true;
     return total;
   } catch (error) {
     await pending.catch(() => {});
@@ -86,11 +120,13 @@ export async function writeBatched(
     throw error;
   } finally {
     signal?.removeEventListener("abort", onAbort);
-    // No read or write uses them now: their memory goes back at once, not at the next full
-    // garbage collection (a buffer that lived through a few young ones waits for it, and uploads
-    // in a row would each leave theirs behind).
-    giveBack(current);
-    giveBack(spare);
+    // No read or write uses them now: kept for the next body, or their memory goes back at once,
+    // not at the next full garbage collection (a buffer that lived through a few young ones waits
+    // for it, and uploads in a row would each leave theirs behind).
+    for (const buffer of [current, spare]) {
+      if (written && pooled) pooled.give(buffer);
+      else giveBack(buffer);
+    }
   }
 }
 

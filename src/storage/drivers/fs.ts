@@ -27,7 +27,7 @@ import {
   type WriteOptions,
   type WriterOptions,
 } from "../driver.ts";
-import { writeBatched } from "./batch_writer.ts";
+import { BatchBuffers, writeBatched } from "./batch_writer.ts";
 import { dirname, isNotFound, removeIfExists, renameInto, writeFileAtomic } from "./fs/atomic.ts";
 import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
@@ -66,6 +66,8 @@ export class FsDriver implements StorageDriver {
   readonly #cached: ((path: string) => boolean) | undefined;
   readonly #epoch: TagEpoch | undefined;
   readonly #links = new LinkCache();
+  /** Upload writers' batch buffers, kept from one body to the next. */
+  readonly #buffers = new BatchBuffers();
   readonly #listed: ((path: string) => boolean) | undefined;
   readonly #listings = new ListingCache();
   /**
@@ -175,7 +177,7 @@ export class FsDriver implements StorageDriver {
     try {
       const info = await file.stat();
       if (!info.isFile) throw new Error(`${path} is not a file`);
-      return new FsWriter(local, file, info.size);
+      return new FsWriter(local, file, info.size, this.#buffers);
     } catch (error) {
       file.close();
       throw error;
@@ -288,9 +290,12 @@ class FsWriter implements FileWriter {
   #size: number;
   #file: Deno.FsFile | undefined;
 
-  constructor(readonly local: string, file: Deno.FsFile, size: number) {
+  readonly #buffers: BatchBuffers;
+
+  constructor(readonly local: string, file: Deno.FsFile, size: number, buffers: BatchBuffers) {
     this.#file = file;
     this.#size = size;
+    this.#buffers = buffers;
   }
 
   get size(): number {
@@ -302,7 +307,7 @@ class FsWriter implements FileWriter {
     const start = this.#size;
     try {
       await file.seek(start, Deno.SeekMode.Start);
-      const written = await writeBatched(body, file, options);
+      const written = await writeBatched(body, file, options, this.#buffers);
       if (options.expectedLength !== undefined && written !== options.expectedLength) {
         throw new SizeMismatch(options.expectedLength, written);
       }
