@@ -106,30 +106,3 @@ export function respond(
 ): void {
   controller.byobRequest!.respondWithNewView(new Uint8Array(request.buffer, request.offset, n));
 }
-
-/**
- * Reusable buffers of one size for uploads: a blob copy takes two and gives them back, so many
- * small blobs do not each fault in fresh megabytes.
- */
-export class BufferPool {
-  /** Size of every buffer. */
-  readonly size: number;
-  #free: ArrayBuffer[] = [];
-  #keep: number;
-
-  /** Buffers of `size` bytes; at most `keep` are kept when given back. */
-  constructor(size: number, keep: number) {
-    this.size = size;
-    this.#keep = keep;
-  }
-
-  /** A buffer (reused when one is free). */
-  take(): ArrayBuffer {
-    return this.#free.pop() ?? new ArrayBuffer(this.size);
-  }
-
-  /** Give a buffer back (ignored when detached, of another size, or enough are kept). */
-  give(buffer: ArrayBuffer): void {
-    if (buffer.byteLength === this.size && this.#free.length < this.#keep) this.#free.push(buffer);
-  }
-}

@@ -10,7 +10,7 @@
  */
 import type http from "node:http";
 import { ClientError, errorMessage } from "./errors.ts";
-import { BufferPool } from "./byte_streams.ts";
+import { BufferPool } from "../bytes.ts";
 import { Http1Connections, type HttpResponse, type RawTls } from "./http1.ts";
 export type { HttpResponse } from "./http1.ts";
 

@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { BufferPool, viewReader } from "./byte_streams.ts";
+import { BufferPool } from "../bytes.ts";
+import { viewReader } from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
 /** TLS settings for an `https:` URL. */

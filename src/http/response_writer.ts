@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { BufferPool } from "../bytes.ts";
 import { type FileRange, FileStream } from "../storage/drivers/fs/file_stream.ts";
 import { statusLine } from "./http1_head.ts";
 import { Reply } from "./reply.ts";
@@ -26,18 +27,8 @@ const CRLF = encoder.encode("\r\n");
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 
 /** Buffers for sending files, reused from one response to the next. */
-export class BufferPool {
-  #free: Uint8Array[] = [];
-
-  /** A buffer of `FILE_BUFFER` bytes. */
-  take(): Uint8Array {
-    return this.#free.pop() ?? new Uint8Array(FILE_BUFFER);
-  }
-
-  /** Give a buffer back. */
-  give(buffer: Uint8Array): void {
-    if (this.#free.length < POOL_SIZE) this.#free.push(buffer);
-  }
+export function fileBuffers(): BufferPool {
+  return new BufferPool(FILE_BUFFER, POOL_SIZE);
 }
 
 /** What the writer needs to know about the request and the connection (one object per
@@ -352,8 +343,8 @@ async function sendFile(
   options: WriteOptions,
 ): Promise<void> {
   const { file } = range;
-  let current = options.pool.take();
-  let next = options.pool.take();
+  let current = new Uint8Array(options.pool.take());
+  let next = new Uint8Array(options.pool.take());
   let reading: Promise<number> | undefined;
   /** Start reading up to `left` bytes into `buffer` from `at`; resolves to how many. */
   const read = async (buffer: Uint8Array, at: number, left: number) => {
@@ -389,8 +380,8 @@ async function sendFile(
     // After a failed write the runtime may still be sending from a buffer, and a read still in
     // flight fills the other: neither is reused.
     if (done) {
-      options.pool.give(current);
-      options.pool.give(next);
+      options.pool.give(current.buffer);
+      options.pool.give(next.buffer);
     }
     try {
       file.close();

@@ -32,7 +32,7 @@ import {
   normalizeMethod,
   type RequestTarget,
 } from "./request_view.ts";
-import { BufferPool, type WriteOptions, writeResponse } from "./response_writer.ts";
+import { fileBuffers, type WriteOptions, writeResponse } from "./response_writer.ts";
 
 /** A request handler, called like `Deno.serve` calls one. */
 export type HttpHandler = (
@@ -146,7 +146,7 @@ export function serveRequests(options: ServeOptions, handler: RequestHandler): H
     : `${addr.hostname}:${addr.port}`;
   const open = new Set<Connection>();
   const ended = new Set<Promise<void>>();
-  const pool = new BufferPool();
+  const pool = fileBuffers();
   let stopping = false;
 
   // The Date header, formatted once a second: read when first needed, kept until a timer at the

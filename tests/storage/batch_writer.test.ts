@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { BatchBuffers, WRITE_BATCH, writeBatched } from "../../src/storage/drivers/batch_writer.ts";
+import { BufferPool } from "../../src/bytes.ts";
+import { WRITE_BATCH, writeBatched } from "../../src/storage/drivers/batch_writer.ts";
 import { SizeMismatch } from "../../src/storage/driver.ts";
 
 /** Deterministic bytes. */
@@ -117,7 +118,7 @@ for (const [kind, make] of [["byte", byteStream], ["plain", chunkStream]] as con
 }
 
 Deno.test("batch writer: with kept buffers, bodies in a row are read into the same two, a failed one's are freed", async () => {
-  const buffers = new BatchBuffers();
+  const buffers = new BufferPool(WRITE_BATCH, 2);
   /** Write a body of `size` bytes; returns the buffers its batches were in. */
   const write = async (size: number, expectedLength?: number) => {
     const seen = new Set<ArrayBuffer>();

@@ -5,43 +5,17 @@
  * A BYOB reader reads straight into a reused 2 MiB buffer (two of them, one being written while
  * the other fills; smaller for a body of smaller known length): no per-chunk allocation or copy of
  * the pieces the connection hands out, one hash update and one write per 2 MiB, memory flat
- * (figures: bench/measurements.md). A driver keeps full-size buffers between bodies
- * ({@link BatchBuffers}).
+ * (figures: bench/measurements.md). A driver keeps full-size buffers between bodies in a
+ * {@link BufferPool}.
  *
  * @module
  */
+import type { BufferPool } from "../../bytes.ts";
 import { DirectBody } from "../../http/direct_body.ts";
 import { SizeMismatch, type WriteOptions } from "../driver.ts";
 
 /** Bytes gathered before one hash update and one write. */
 export const WRITE_BATCH = 2 << 20;
-
-/** Full-size batch buffers a driver keeps for its next body. */
-const BUFFERS_KEPT = 2;
-
-/**
- * Batch buffers kept from one body to the next (one body's pair). A fresh 2 MiB buffer is memory
- * the kernel (on this kind of VM, the host) must fault in again: each 128 MiB PATCH of a chunked
- * push took 15–20 ms longer with fresh buffers than with kept ones (bench/README.md, session 13).
- */
-export class BatchBuffers {
-  #free: Uint8Array<ArrayBuffer>[] = [];
-
-  /** A buffer of {@link WRITE_BATCH} bytes. */
-  take(): Uint8Array<ArrayBuffer> {
-    return this.#free.pop() ?? new Uint8Array(WRITE_BATCH);
-  }
-
-  /** Keep a full-size buffer no read or write uses any more; free any other. */
-  give(buffer: Uint8Array<ArrayBuffer>): void {
-    if (buffer.buffer.detached) return;
-    if (buffer.byteLength === WRITE_BATCH && this.#free.length < BUFFERS_KEPT) {
-      this.#free.push(buffer);
-    } else {
-      giveBack(buffer);
-    }
-  }
-}
 
 /** One read into a buffer: the buffer (a BYOB read hands back a new one), bytes read, the end. */
 interface Fill {
@@ -70,7 +44,7 @@ export async function writeBatched(
   body: ReadableStream<Uint8Array>,
   file: ByteSink,
   options: WriteOptions = {},
-  buffers?: BatchBuffers,
+  buffers?: BufferPool,
 ): Promise<number> {
   const { observe, signal, expectedLength } = options;
   const { fill, cancel } = filler(body);
@@ -79,9 +53,10 @@ export async function writeBatched(
   // A body of smaller known length gets buffers one byte longer: a byte too many is then seen
   // before anything is written.
   const size = Math.min(WRITE_BATCH, (expectedLength ?? WRITE_BATCH) + 1);
-  const pooled = buffers && size === WRITE_BATCH ? buffers : undefined;
-  let current = pooled?.take() ?? new Uint8Array(size);
-  let spare = pooled?.take() ?? new Uint8Array(size);
+  const pooled = buffers?.size === size ? buffers : undefined;
+  const allocate = () => new Uint8Array(pooled ? pooled.take() : new ArrayBuffer(size));
+  let current = allocate();
+  let spare = allocate();
   let written = false;
   let filled = 0;
   let total = 0;
@@ -124,8 +99,7 @@ export async function writeBatched(
     // not at the next full garbage collection (a buffer that lived through a few young ones waits
     // for it, and uploads in a row would each leave theirs behind).
     for (const buffer of [current, spare]) {
-      if (written && pooled) pooled.give(buffer);
-      else giveBack(buffer);
+      if (!(written && pooled?.give(buffer.buffer))) giveBack(buffer);
     }
   }
 }

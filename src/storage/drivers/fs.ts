@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { BufferPool } from "../../bytes.ts";
 import {
   checkPath,
   type FileInfo,
@@ -27,7 +28,7 @@ import {
   type WriteOptions,
   type WriterOptions,
 } from "../driver.ts";
-import { BatchBuffers, writeBatched } from "./batch_writer.ts";
+import { WRITE_BATCH, writeBatched } from "./batch_writer.ts";
 import { dirname, isNotFound, removeIfExists, renameInto, writeFileAtomic } from "./fs/atomic.ts";
 import { FileStream } from "./fs/file_stream.ts";
 import { LinkCache } from "./fs/link_cache.ts";
@@ -66,8 +67,11 @@ export class FsDriver implements StorageDriver {
   readonly #cached: ((path: string) => boolean) | undefined;
   readonly #epoch: TagEpoch | undefined;
   readonly #links = new LinkCache();
-  /** Upload writers' batch buffers, kept from one body to the next. */
-  readonly #buffers = new BatchBuffers();
+  /**
+   * Upload writers' batch buffers, one body's pair kept for the next: with fresh ones each 128 MiB
+   * PATCH of a chunked push took 15–20 ms longer (bench/README.md, session 13).
+   */
+  readonly #buffers = new BufferPool(WRITE_BATCH, 2);
   readonly #listed: ((path: string) => boolean) | undefined;
   readonly #listings = new ListingCache();
   /**
@@ -290,9 +294,9 @@ class FsWriter implements FileWriter {
   #size: number;
   #file: Deno.FsFile | undefined;
 
-  readonly #buffers: BatchBuffers;
+  readonly #buffers: BufferPool;
 
-  constructor(readonly local: string, file: Deno.FsFile, size: number, buffers: BatchBuffers) {
+  constructor(readonly local: string, file: Deno.FsFile, size: number, buffers: BufferPool) {
     this.#file = file;
     this.#size = size;
     this.#buffers = buffers;
