@@ -10,7 +10,7 @@
  * @module
  */
 import { BufferPool } from "../bytes.ts";
-import { viewReader } from "./byte_streams.ts";
+import { viewReader, viewSourceStream } from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
 /** TLS settings for an `https:` URL. */
@@ -562,7 +562,8 @@ function indexOfBlankLine(bytes: Uint8Array, from: number, end: number): number 
 
 /**
  * A body of `length` bytes (until the connection closes when unknown), read into its views;
- * `end` runs once all of it was read, `fail` when it cannot be (error, early close, cancel).
+ * `end` runs once all of it was read, `fail` when it cannot be (error, early close, cancel),
+ * and only one of them, once (after `end` the connection may serve another request).
  */
 function lengthBody(
   conn: Deno.Conn,
@@ -573,12 +574,16 @@ function lengthBody(
 ): ReadableStream<Uint8Array> {
   let left = length ?? Infinity;
   let pending = early;
-  return new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: 256 * 1024,
-    async pull(controller) {
-      const request = controller.byobRequest!;
-      const view = request.view as Uint8Array<ArrayBuffer>;
+  let settled = false;
+  const settle = (done: () => void) => {
+    if (settled) return;
+    settled = true;
+    done();
+  };
+  return viewSourceStream({
+    async read(view) {
+      if (left <= 0) return { done: true, value: view.subarray(0, 0) };
+      if (settled) throw new Error("body read after it failed or was cancelled");
       const want = Math.min(view.byteLength, left);
       let n: number;
       if (pending.byteLength > 0) {
@@ -590,29 +595,25 @@ function lengthBody(
         try {
           read = await conn.read(view.subarray(0, want));
         } catch (error) {
-          fail();
+          settle(fail);
           throw error;
         }
         if (read === null) {
-          fail();
+          settle(fail);
           if (length !== undefined) {
             throw new Error(`connection closed ${left} bytes before the end of the body`);
           }
-          controller.close();
-          request.respond(0);
-          return;
+          left = 0;
+          return { done: true, value: view.subarray(0, 0) };
         }
         n = read;
       }
       left -= n;
-      request.respond(n);
-      if (left <= 0) {
-        end();
-        controller.close();
-      }
+      if (left <= 0) settle(end);
+      return { done: false, value: view.subarray(0, n) };
     },
     cancel() {
-      fail();
+      settle(fail);
     },
   });
 }

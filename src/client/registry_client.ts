@@ -39,15 +39,7 @@ import {
   type RetryOptions,
   type TlsOptions,
 } from "./http.ts";
-import {
-  AUTO_CHUNK,
-  intoView,
-  replaceBuffer,
-  requestView,
-  respond,
-  type ViewReader,
-  viewReader,
-} from "./byte_streams.ts";
+import { type ViewReader, viewReader, viewSourceStream } from "./byte_streams.ts";
 import { apiHost } from "./reference.ts";
 import { speaksTls } from "./tls_sniff.ts";
 import { verifying } from "./verify.ts";
@@ -480,15 +472,16 @@ export class RegistryClient {
     let resumes = 0;
     const maxResumes = options.resumes ?? 5;
     // A byte stream: each read fills the reader's own buffer (no allocation per chunk).
-    const stream: ReadableStream<Uint8Array> = new ReadableStream({
-      type: "bytes",
-      autoAllocateChunkSize: AUTO_CHUNK,
-      async pull(controller) {
-        const request = requestView(controller);
+    const stream = viewSourceStream({
+      async read(given) {
+        const offset = given.byteOffset;
+        const length = given.byteLength;
+        const bufferLength = given.buffer.byteLength;
+        let view = given;
         while (true) {
           let result: { done: boolean; value: Uint8Array<ArrayBuffer> };
           try {
-            result = await reader.read(intoView(request));
+            result = await reader.read(view);
           } catch (error) {
             if (signal?.aborted || error instanceof ClientError || resumes >= maxResumes) {
               throw error instanceof ClientError ? error : new ClientError(
@@ -497,24 +490,26 @@ export class RegistryClient {
               );
             }
             resumes++;
-            replaceBuffer(request); // the failed read kept it
+            // A failed read into a byte stream keeps the buffer: go on in a fresh one.
+            if (view.buffer.byteLength === 0) {
+              view = new Uint8Array(new ArrayBuffer(bufferLength), offset, length);
+            }
             reader.releaseLock();
             current = await open(received);
             reader = viewReader(current.body);
             skip = current.skip;
             continue;
           }
-          request.buffer = result.value.buffer;
+          // The next read (a resume's, or past skipped bytes) fills the same memory.
+          view = new Uint8Array(result.value.buffer, offset, length);
           if (result.done) {
             if (descriptor.size >= 0 && received < descriptor.size) {
-              // Resumed by the next pull's read error.
+              // Resumed by the next read's error.
               reader.releaseLock();
               reader = failingReader(`connection closed after ${received} bytes`);
               continue;
             }
-            controller.close();
-            respond(controller, request, 0);
-            return;
+            return result;
           }
           let n = result.value.byteLength;
           if (skip > 0) {
@@ -525,8 +520,7 @@ export class RegistryClient {
             if (n === 0) continue;
           }
           received += n;
-          respond(controller, request, n);
-          return;
+          return { done: false, value: result.value.subarray(0, n) };
         }
       },
       async cancel(reason) {

@@ -7,14 +7,7 @@
  * @module
  */
 import { Digester, tryParseDigest } from "../oci/digest.ts";
-import {
-  AUTO_CHUNK,
-  intoView,
-  requestView,
-  respond,
-  type ViewReader,
-  viewReader,
-} from "./byte_streams.ts";
+import { type ViewReader, viewReader, viewSourceStream } from "./byte_streams.ts";
 import { ClientError } from "./errors.ts";
 
 /** Hashes bytes as they pass and checks them against `digest` and, when known (≥ 0), `size`. */
@@ -87,22 +80,13 @@ export function verifying(
 ): ReadableStream<Uint8Array> {
   const check = checker(digest, size, options);
   let reader: ViewReader | undefined;
-  return new ReadableStream({
-    type: "bytes",
-    autoAllocateChunkSize: AUTO_CHUNK,
-    async pull(controller) {
+  return viewSourceStream({
+    async read(view) {
       reader ??= viewReader(source);
-      const request = requestView(controller);
-      const { done, value } = await reader.read(intoView(request));
-      request.buffer = value.buffer;
-      if (done) {
-        check.end();
-        controller.close();
-        respond(controller, request, 0);
-        return;
-      }
-      check.add(value);
-      respond(controller, request, value.byteLength);
+      const result = await reader.read(view);
+      if (result.done) check.end();
+      else check.add(result.value);
+      return result;
     },
     async cancel(reason) {
       await (reader ?? source).cancel(reason);

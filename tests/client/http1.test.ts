@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { viewReader } from "../../src/client/byte_streams.ts";
 import { Http1Connections, parseHead, RawResponse } from "../../src/client/http1.ts";
 import { RegistryClient } from "../../src/client/registry_client.ts";
 import { digestBytes } from "../../src/oci/digest.ts";
@@ -141,6 +142,37 @@ Deno.test("http1: a body not read to its end closes its connection; the next ans
     assert.equal(await fourth.text(), "small");
     // The cancelled body's connection was closed; the others were reused.
     assert.equal(server.connections(), 2);
+  } finally {
+    connections.close();
+    await server.close();
+  }
+});
+
+Deno.test("http1: a body read through its view reader fills the reader's own buffer; a cancel after its end keeps the connection", async () => {
+  const big = "y".repeat(300_000);
+  const server = rawServer((request) => {
+    const body = request.startsWith("GET /big") ? big : "small";
+    return { bytes: `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}` };
+  });
+  const connections = new Http1Connections();
+  try {
+    const response = await connections.request("GET", new URL("/big", server.url), {});
+    const reader = viewReader(response.body!);
+    const buffer = new ArrayBuffer(64 * 1024);
+    let text = "";
+    while (true) {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      // Read in place: the buffer is neither transferred nor replaced.
+      assert.equal(value.buffer, buffer);
+      assert.equal(buffer.byteLength, 64 * 1024);
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    assert.equal(text, big);
+    await reader.cancel();
+    const next = await connections.request("GET", new URL("/small", server.url), {});
+    assert.equal(await next.text(), "small");
+    assert.equal(server.connections(), 1);
   } finally {
     connections.close();
     await server.close();
