@@ -34,8 +34,9 @@ const sources = new WeakMap<ReadableStream<Uint8Array>, ViewSource>();
 
 /**
  * A byte stream whose pulls fill their request's view from `source`. {@link viewReader} reads
- * such a stream's source directly (the stream only locked): a chunk then passes no stream
- * machinery, whose promises and views cost a blob copy more CPU than its socket reads.
+ * such a stream's source directly (the stream is not even locked; its one reader reads it): a
+ * chunk then passes no stream machinery, whose promises and views cost a blob copy more CPU than
+ * its socket reads.
  */
 export function viewSourceStream(source: ViewSource): ReadableStream<Uint8Array> {
   const stream: ReadableStream<Uint8Array> = new ReadableStream({
@@ -64,11 +65,10 @@ export function viewSourceStream(source: ViewSource): ReadableStream<Uint8Array>
 export function viewReader(stream: ReadableStream<Uint8Array>): ViewReader {
   const source = sources.get(stream);
   if (source && !stream.locked) {
-    const lock = stream.getReader({ mode: "byob" });
     return {
       read: (view) => source.read(view),
-      cancel: (reason) => lock.cancel(reason),
-      releaseLock: () => lock.releaseLock(),
+      cancel: (reason) => stream.cancel(reason),
+      releaseLock: () => {},
     };
   }
   let byob: ReadableStreamBYOBReader | undefined;
