@@ -147,11 +147,19 @@ export class RegistryClient {
 
   async #discover(signal?: AbortSignal): Promise<string> {
     const given = this.#options.registry;
+    const host = apiHost(given);
+    // Without verification plain HTTP is allowed too. A port speaks one of the two, and a TLS port
+    // answers a plain request with a 400 or by closing: on a given port plain HTTP is tried
+    // first, which costs a plain registry nothing more than its ping. Without a port the two are
+    // ports 443 and 80, and HTTPS comes first.
+    const plainFirst = this.#options.tls?.verify === false && new URL(`http://${host}`).port !== "";
     let candidates = /^https?:\/\//.test(given)
       ? [given.replace(/\/+$/, "")]
+      : plainFirst
+      ? [`http://${host}`, `https://${host}`]
       : this.#options.tls?.verify === false
-      ? [`https://${apiHost(given)}`, `http://${apiHost(given)}`]
-      : [`https://${apiHost(given)}`];
+      ? [`https://${host}`, `http://${host}`]
+      : [`https://${host}`];
     const ping = (base: string, options: { retries?: number; signal?: AbortSignal }) =>
       this.#sender.send({
         method: "GET",
@@ -161,7 +169,7 @@ export class RegistryClient {
         ...(options.signal && { signal: options.signal }),
       });
     let early: Promise<HttpResponse> | undefined;
-    if (candidates.length > 1) {
+    if (candidates.length > 1 && !plainFirst) {
       // HTTPS first, unless the port answers a ClientHello in plain HTTP: then the HTTPS attempt
       // (and the modules it loads) would only fail. The plain ping goes out with the ClientHello,
       // so a plain registry costs no extra round trip; it is dropped when the port speaks TLS.
@@ -184,12 +192,26 @@ export class RegistryClient {
     let lastError: unknown;
     for (const base of candidates) {
       let response: HttpResponse;
+      // Only the last candidate is retried: an earlier one failing says "try the next".
+      const last = base === candidates.at(-1);
       try {
-        const retries = candidates.length > 1 && base.startsWith("https:") ? 0 : undefined;
-        const sig = { ...(retries !== undefined && { retries }), ...(signal && { signal }) };
+        const sig = { ...(!last && { retries: 0 }), ...(signal && { signal }) };
         const pending = early;
         early = undefined;
         response = await (pending ? pending.catch(() => ping(base, sig)) : ping(base, sig));
+        if (!last && base.startsWith("http:")) {
+          if (response.status === 400) {
+            // A TLS port's answer to plain HTTP.
+            await response.body?.cancel();
+            lastError = new ClientError("protocol", `plain HTTP answered ${response.status}`);
+            continue;
+          }
+          // A plain registry that is busy or failing: its ping with the usual retries.
+          if (response.status === 429 || response.status >= 500) {
+            await response.body?.cancel();
+            response = await ping(base, { ...(signal && { signal }) });
+          }
+        }
       } catch (error) {
         if (error instanceof ClientError && error.kind === "aborted") throw error;
         lastError = error;

@@ -1,8 +1,9 @@
 /**
  * Whether a port speaks TLS, learned from the first bytes it answers to a TLS ClientHello: a TLS
  * server answers with a TLS record (a handshake, or an alert when it likes nothing offered), a
- * plain HTTP server with `HTTP/1.x 400`. With verification off a client tries HTTPS before plain
- * HTTP; that attempt loads `node:https` (~50–90 ms here), which a plain-HTTP registry never needs.
+ * plain HTTP server with `HTTP/1.x 400`. With verification off a client tries HTTPS (port 443)
+ * before plain HTTP (port 80) for a registry named without a port; that attempt loads
+ * `node:https` (~50–90 ms here), which a plain-HTTP registry never needs.
  *
  * @module
  */

@@ -119,11 +119,13 @@ export interface DistributionOptions {
   config?: string[];
   /** Log at level info and keep the output for {@link Distribution.log}. */
   log?: boolean;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
 }
 
 /**
  * Start Debian's `docker-registry` serving `dataDir` on a free loopback port; it answers `/v2/`
- * (200, or 401 behind auth) when this returns.
+ * (200, or 401 behind auth; over TLS, plain HTTP with a 400) when this returns.
  */
 export async function startDistribution(
   dataDir: string,
@@ -148,6 +150,9 @@ export async function startDistribution(
       "      enabled: false",
       "http:",
       `  addr: 127.0.0.1:${port}`,
+      ...(options.tls
+        ? ["  tls:", `    certificate: ${options.tls.cert}`, `    key: ${options.tls.key}`]
+        : []),
       ...options.config ?? [],
       "",
     ].join("\n"),
@@ -174,11 +179,13 @@ export async function startDistribution(
     await logged;
     await Deno.remove(configDir, { recursive: true });
   };
+  // Over TLS it answers plain HTTP with a 400 once it listens.
+  const ready = options.tls ? [400] : [200, 401];
   for (let attempt = 0; attempt < 200; attempt++) {
     try {
       const response = await fetch(`http://${host}/v2/`);
       await response.body?.cancel();
-      if (response.status === 200 || response.status === 401) return { host, stop, log };
+      if (ready.includes(response.status)) return { host, stop, log };
     } catch { /* not up yet */ }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
