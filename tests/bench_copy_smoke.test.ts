@@ -7,7 +7,8 @@ import { runCopyBench } from "../bench/copy.ts";
 import { skipWithout } from "./helpers/tools.ts";
 
 Deno.test({
-  name: "bench: a tiny copy run measures berth, skopeo and the destination floor",
+  name:
+    "bench: a tiny copy run measures berth, skopeo, the destination floor and the Deno client floor",
   ignore: skipWithout("docker-registry", "skopeo", "curl"),
   async fn() {
     const lines: string[] = [];
@@ -19,7 +20,8 @@ Deno.test({
       jobs: 2,
       log: (line) => lines.push(line),
     });
-    assert.equal(lines.length, 5, lines.join("\n")); // 2 clients × 2 images + the floor
+    // 2 clients × 2 images + each image's floor
+    assert.equal(lines.length, 6, lines.join("\n"));
     const rows = report.split("\n").filter((l) => l.startsWith("| ") && !l.startsWith("| ---"));
     assert.deepEqual(rows.slice(1).map((r) => r.split(" | ").slice(0, 2).join(" | ")), [
       "| single layer (1 MiB) | berth copy",
@@ -27,6 +29,7 @@ Deno.test({
       "| single layer (1 MiB) | curl -T (destination floor)",
       "| 2 layers × 1 MiB | berth copy",
       "| 2 layers × 1 MiB | skopeo copy",
+      "| 2 layers × 1 MiB | Deno client floor",
     ]);
     for (const row of rows.slice(1)) {
       const seconds = Number(row.split(" | ")[2]);
