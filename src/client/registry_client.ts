@@ -609,13 +609,19 @@ export class RegistryClient {
    * bytes, a streamed PATCH with `Content-Length` above. `open` gives the bytes (called again
    * when an upload is retried); the registry verifies the digest before the blob is visible.
    * Unless `checked`, a repository known to mount from itself ({@link selfMounts}) is asked with
-   * that `POST` instead of a `HEAD`; the first upload to a repository learns that (one `POST`).
+   * that `POST` instead of a `HEAD`; the first upload to a repository learns that (one `POST`),
+   * unless `learn` is false (a caller that checks nothing there, as into a new repository).
    */
   async pushBlob(
     repository: string,
     descriptor: { digest: string; size: number },
     open: () => Promise<ReadableStream<Uint8Array>>,
-    options: CallOptions & { mountFrom?: string; checked?: boolean; retries?: number } = {},
+    options: CallOptions & {
+      mountFrom?: string;
+      checked?: boolean;
+      learn?: boolean;
+      retries?: number;
+    } = {},
   ): Promise<PushOutcome> {
     const signal = options.signal;
     const sig = signal ? { signal } : {};
@@ -650,7 +656,9 @@ export class RegistryClient {
         }
         location ??= await this.#startUpload(repository, what, signal);
         await this.#upload(repository, location, descriptor, bytes, what, signal);
-        await this.#learnSelfMount(repository, descriptor.digest, signal);
+        if (options.learn !== false) {
+          await this.#learnSelfMount(repository, descriptor.digest, signal);
+        }
         return "uploaded";
       } catch (error) {
         early?.then((stream) => stream.cancel(), () => {});

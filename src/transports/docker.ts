@@ -154,6 +154,8 @@ export class DockerDestination implements ImageDestination {
       : undefined;
     return this.#client.pushBlob(this.#ref.repository, blob, open, {
       checked: options.checked ?? true,
+      // A repository new at the start is never checked (hasBlob), so how it mounts is not needed.
+      learn: !this.#unknown,
       ...(mount !== undefined && { mountFrom: mount }),
       ...(options.signal && { signal: options.signal }),
     });
