@@ -9,7 +9,7 @@
  */
 
 /** Bytes a default (non-BYOB) reader of these streams gets per read. */
-export const AUTO_CHUNK = 256 * 1024;
+const AUTO_CHUNK = 256 * 1024;
 
 /** Reads into a caller's view; the result views the same memory (possibly transferred). */
 export interface ViewReader {

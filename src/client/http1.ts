@@ -151,33 +151,17 @@ export class RawResponse implements HttpResponse {
   }
 }
 
-/** A byte stream of `bytes` (BYOB readers fill their own views from it). */
+/** A byte stream of `bytes` (its readers fill their own views from it). */
 function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
   let left = bytes;
-  return new ReadableStream({
-    type: "bytes",
-    pull(controller) {
-      const request = controller.byobRequest;
-      if (left.byteLength === 0) {
-        controller.close();
-        request?.respond(0);
-        return;
-      }
-      if (request?.view) {
-        const view = new Uint8Array(
-          request.view.buffer,
-          request.view.byteOffset,
-          request.view.byteLength,
-        );
-        const n = Math.min(view.byteLength, left.byteLength);
-        view.set(left.subarray(0, n));
-        left = left.subarray(n);
-        request.respond(n);
-      } else {
-        controller.enqueue(left.slice());
-        left = left.subarray(left.byteLength);
-      }
+  return viewSourceStream({
+    read(view) {
+      const n = Math.min(view.byteLength, left.byteLength);
+      view.set(left.subarray(0, n));
+      left = left.subarray(n);
+      return Promise.resolve({ done: n === 0, value: view.subarray(0, n) });
     },
+    cancel() {},
   });
 }
 

@@ -522,13 +522,14 @@ export class RegistryClient {
             skip = current.skip;
             continue;
           }
-          // The next read (a resume's, or past skipped bytes) fills the same memory.
-          view = new Uint8Array(result.value.buffer, offset, length);
+          // A read again (a resume's, or past skipped bytes) fills the same memory.
+          const again = () => new Uint8Array(result.value.buffer, offset, length);
           if (result.done) {
             if (descriptor.size >= 0 && received < descriptor.size) {
               // Resumed by the next read's error.
               reader.releaseLock();
               reader = failingReader(`connection closed after ${received} bytes`);
+              view = again();
               continue;
             }
             return result;
@@ -539,7 +540,10 @@ export class RegistryClient {
             skip -= drop;
             result.value.copyWithin(0, drop);
             n -= drop;
-            if (n === 0) continue;
+            if (n === 0) {
+              view = again();
+              continue;
+            }
           }
           received += n;
           return { done: false, value: result.value.subarray(0, n) };
